@@ -1,0 +1,187 @@
+//! Parameter binding shared by every builtin command: positional arrays or keyword
+//! objects, with Core Lightning's error texts (common/json_param.c).
+
+use serde_json::{Map, Value};
+
+use crate::error::RpcError;
+
+/// One declared parameter of a command.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    pub name: &'static str,
+    pub required: bool,
+}
+
+impl Param {
+    pub const fn req(name: &'static str) -> Self {
+        Param {
+            name,
+            required: true,
+        }
+    }
+    pub const fn opt(name: &'static str) -> Self {
+        Param {
+            name,
+            required: false,
+        }
+    }
+}
+
+/// Usage string as `help` prints it: `name [optional]`.
+pub fn usage(params: &[Param]) -> String {
+    params
+        .iter()
+        .map(|p| {
+            if p.required {
+                p.name.to_string()
+            } else {
+                format!("[{}]", p.name)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Parameters after binding: one slot per declared parameter, in declaration order.
+#[derive(Debug, Clone, Default)]
+pub struct Bound {
+    values: Vec<(&'static str, Option<Value>)>,
+    /// Keyword members that matched no declared parameter (only kept when the command
+    /// allows extras, e.g. `plugin start` options).
+    pub extra: Map<String, Value>,
+}
+
+impl Bound {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| v.as_ref())
+    }
+
+    pub fn take(&mut self, name: &str) -> Option<Value> {
+        self.values
+            .iter_mut()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| v.take())
+    }
+
+    /// A string parameter; `Ok(None)` when not given.
+    pub fn str(&self, name: &str) -> Result<Option<&str>, RpcError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(v) => Err(bad_token(name, "should be a string", v)),
+        }
+    }
+
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, RpcError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) if s == "true" => Ok(Some(true)),
+            Some(Value::String(s)) if s == "false" => Ok(Some(false)),
+            Some(v) => Err(bad_token(name, "should be 'true' or 'false'", v)),
+        }
+    }
+
+    pub fn u64(&self, name: &str) -> Result<Option<u64>, RpcError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
+            Some(Value::String(s)) if s.parse::<u64>().is_ok() => Ok(s.parse().ok()),
+            Some(v) => Err(bad_token(name, "should be an unsigned 64 bit integer", v)),
+        }
+    }
+}
+
+/// `<name>: <what>: invalid token '<tok>'` — the form CLN uses in check/developer mode;
+/// we always show the token because it is what a user needs to fix the call.
+pub fn bad_token(name: &str, what: &str, tok: &Value) -> RpcError {
+    RpcError::invalid_params(format!(
+        "{name}: {what}: invalid token '{}'",
+        serde_json::to_string(tok).unwrap_or_default()
+    ))
+}
+
+fn unknown_parameter(name: &str) -> RpcError {
+    RpcError::invalid_params(format!(
+        "unknown parameter: {name}, this may be caused by a failure to autodetect key=value-style parameters. Please try using the -k flag and explicit key=value pairs of parameters."
+    ))
+}
+
+/// Binds `params` (array or object) to the declared list.
+pub fn bind(params: &Value, spec: &[Param], allow_extra: bool) -> Result<Bound, RpcError> {
+    let mut values: Vec<(&'static str, Option<Value>)> =
+        spec.iter().map(|p| (p.name, None)).collect();
+    let mut extra = Map::new();
+    match params {
+        Value::Array(items) => {
+            if items.len() > spec.len() {
+                return Err(RpcError::invalid_params(format!(
+                    "too many parameters: got {}, expected {}",
+                    items.len(),
+                    spec.len()
+                )));
+            }
+            for (slot, item) in values.iter_mut().zip(items) {
+                // In positional form `null` means "not given".
+                if !item.is_null() {
+                    slot.1 = Some(item.clone());
+                }
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                match values.iter_mut().find(|(n, _)| n == k) {
+                    Some(slot) => slot.1 = Some(v.clone()),
+                    None if allow_extra => {
+                        extra.insert(k.clone(), v.clone());
+                    }
+                    None => return Err(unknown_parameter(k)),
+                }
+            }
+        }
+        _ => {
+            return Err(RpcError::invalid_params(
+                "Expected array or object for params",
+            ))
+        }
+    }
+    for (p, (_, v)) in spec.iter().zip(&values) {
+        if p.required && v.is_none() {
+            return Err(RpcError::invalid_params(format!(
+                "missing required parameter: {}",
+                p.name
+            )));
+        }
+    }
+    Ok(Bound { values, extra })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SPEC: &[Param] = &[Param::req("node_id"), Param::req("msg")];
+
+    #[test]
+    fn positional_and_keyword() {
+        let b = bind(&json!(["a", "b"]), SPEC, false).unwrap();
+        assert_eq!(b.str("msg").unwrap(), Some("b"));
+        let b = bind(&json!({"msg": "b", "node_id": "a"}), SPEC, false).unwrap();
+        assert_eq!(b.str("node_id").unwrap(), Some("a"));
+    }
+
+    #[test]
+    fn cln_error_texts() {
+        let m = |p: Value| bind(&p, SPEC, false).unwrap_err().message;
+        assert_eq!(m(json!(["a"])), "missing required parameter: msg");
+        assert_eq!(m(json!(["a", "b", "c"])), "too many parameters: got 3, expected 2");
+        assert!(m(json!({"x": 1})).starts_with("unknown parameter: x, this may be caused"));
+        assert_eq!(m(json!("x")), "Expected array or object for params");
+        assert_eq!(m(json!([null, "b"])), "missing required parameter: node_id");
+        assert_eq!(usage(&[Param::req("a"), Param::opt("b")]), "a [b]");
+    }
+}
