@@ -1,0 +1,169 @@
+//! Printing the `message` and `progress` notifications a command sends while the client
+//! waits for its reply (lightning-cli's `handle_notify`).
+
+use serde_json::Value;
+use std::io::Write;
+
+/// Log levels in order; `-N` sets the lowest one printed, `none` prints nothing.
+const LEVELS: [&str; 6] = ["io", "trace", "debug", "info", "unusual", "broken"];
+
+/// Parses `-N`: a level name, or `none` (→ `None`).
+pub fn parse_level(s: &str) -> Result<Option<usize>, String> {
+    if s == "none" {
+        return Ok(None);
+    }
+    LEVELS
+        .iter()
+        .position(|l| *l == s)
+        .map(Some)
+        .ok_or_else(|| "Invalid level".to_string())
+}
+
+/// Renders notifications to text; remembers whether a progress bar is mid-line.
+#[derive(Debug)]
+pub struct Printer {
+    pub threshold: Option<usize>,
+    pub last_was_progress: bool,
+}
+
+impl Printer {
+    pub fn new(threshold: Option<usize>) -> Self {
+        Printer {
+            threshold,
+            last_was_progress: false,
+        }
+    }
+
+    /// Text to print for one notification (may be empty).
+    pub fn render(&mut self, method: &str, params: &Value) -> String {
+        let Some(threshold) = self.threshold else {
+            return String::new();
+        };
+        match method {
+            "message" => {
+                let level = params
+                    .get("level")
+                    .and_then(Value::as_str)
+                    .and_then(|l| LEVELS.iter().position(|x| *x == l));
+                match level {
+                    Some(level) if level >= threshold => {}
+                    _ => return String::new(),
+                }
+                let mut out = String::new();
+                if self.last_was_progress {
+                    out.push('\n');
+                }
+                self.last_was_progress = false;
+                if let Some(msg) = params.get("message") {
+                    let text = match msg {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    out.push_str(&format!("# {text}\n"));
+                }
+                out
+            }
+            "progress" => self.progress(params),
+            _ => String::new(),
+        }
+    }
+
+    fn progress(&mut self, params: &Value) -> String {
+        let num = |v: Option<&Value>| v.and_then(Value::as_u64);
+        let (Some(n), Some(total)) = (num(params.get("num")), num(params.get("total"))) else {
+            return String::new();
+        };
+        let mut out = String::from("\r# ");
+        if let Some(stage) = params.get("stage") {
+            let sn = num(stage.get("num")).unwrap_or(0);
+            let st = num(stage.get("total")).unwrap_or(0);
+            let w = st.to_string().len();
+            out.push_str(&format!("Stage {:>w$}/{st} ", sn + 1));
+        }
+        let w = total.to_string().len();
+        out.push_str(&format!("{:>w$}/{total} ", n + 1));
+        const WIDTH: u64 = 60;
+        // lightning-cli divides by total-1 (a crash for total 1): a one-step job is full.
+        let filled = if total <= 1 {
+            WIDTH
+        } else {
+            (WIDTH * n / (total - 1)).min(WIDTH)
+        };
+        out.push('|');
+        out.extend(std::iter::repeat_n('=', filled as usize));
+        out.extend(std::iter::repeat_n(' ', (WIDTH - filled) as usize));
+        out.push('|');
+        if n + 1 == total {
+            out.push('\n');
+            self.last_was_progress = false;
+        } else {
+            self.last_was_progress = true;
+        }
+        out
+    }
+
+    /// Prints one notification to stdout.
+    pub fn print(&mut self, method: &str, params: &Value) {
+        let text = self.render(method, params);
+        if !text.is_empty() {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn messages_at_or_above_the_level_are_printed() {
+        let mut p = Printer::new(parse_level("info").unwrap());
+        assert_eq!(
+            p.render("message", &json!({"level":"info","message":"hi"})),
+            "# hi\n"
+        );
+        assert_eq!(
+            p.render("message", &json!({"level":"debug","message":"lo"})),
+            ""
+        );
+        assert_eq!(
+            p.render("message", &json!({"level":"broken","message":"b"})),
+            "# b\n"
+        );
+        assert_eq!(p.render("other", &json!({})), "");
+    }
+
+    #[test]
+    fn none_prints_nothing_and_bad_levels_are_refused() {
+        let mut p = Printer::new(parse_level("none").unwrap());
+        assert_eq!(
+            p.render("message", &json!({"level":"broken","message":"b"})),
+            ""
+        );
+        assert_eq!(parse_level("loud"), Err("Invalid level".into()));
+    }
+
+    #[test]
+    fn progress_bar_and_newline_before_next_message() {
+        let mut p = Printer::new(Some(3));
+        let bar = p.render("progress", &json!({"num":0,"total":3}));
+        assert_eq!(bar, format!("\r# 1/3 |{}|", " ".repeat(60)));
+        assert!(p.last_was_progress);
+        assert_eq!(
+            p.render("message", &json!({"level":"info","message":"m"})),
+            "\n# m\n"
+        );
+        let done = p.render(
+            "progress",
+            &json!({"num":2,"total":3,"stage":{"num":0,"total":2}}),
+        );
+        assert_eq!(done, format!("\r# Stage 1/2 3/3 |{}|\n", "=".repeat(60)));
+        assert_eq!(
+            p.render("progress", &json!({"num":0,"total":1})),
+            format!("\r# 1/1 |{}|\n", "=".repeat(60))
+        );
+    }
+}
