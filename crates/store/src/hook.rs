@@ -1,0 +1,42 @@
+//! The `db_write` seam: the daemon implements [`WriteHook`] with its plugin host.
+
+/// Called once per transaction that changed something, after its last statement and
+/// before `COMMIT`. `data_version` is the value the transaction sets (previous + 1,
+/// wrapping at `u32::MAX`); `writes` are its statements in execution order with values
+/// expanded, ending with the `data_version` update itself (as Core Lightning does).
+///
+/// Returning `Ok` commits; returning `Err` rolls everything back. The call blocks the
+/// store: no other transaction can start until it returns, which is the exclusivity the
+/// plugin guide promises backup plugins.
+pub trait WriteHook: Send + Sync {
+    fn db_write(&self, data_version: u32, writes: &[String]) -> Result<(), HookRefusal>;
+}
+
+/// Why a write was refused, naming who refused it, for the daemon's broken log line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("plugin {plugin}: {reason}")]
+pub struct HookRefusal {
+    /// The plugin (path or name) that refused, died or timed out.
+    pub plugin: String,
+    /// What it answered, or how it failed.
+    pub reason: String,
+}
+
+/// No `db_write` plugins: every write commits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHook;
+
+impl WriteHook for NoHook {
+    fn db_write(&self, _: u32, _: &[String]) -> Result<(), HookRefusal> {
+        Ok(())
+    }
+}
+
+impl<F> WriteHook for F
+where
+    F: Fn(u32, &[String]) -> Result<(), HookRefusal> + Send + Sync,
+{
+    fn db_write(&self, data_version: u32, writes: &[String]) -> Result<(), HookRefusal> {
+        self(data_version, writes)
+    }
+}

@@ -1,0 +1,29 @@
+//! Versioned schema. Each entry is one version; a fresh or older database runs every
+//! missing version in order inside ONE transaction, which goes through `db_write` like
+//! any other, so a backup plugin that replays from the start builds the same schema.
+//!
+//! Never edit a released entry: append a new one.
+//!
+//! Tables (keep them small and documented):
+//! - `vars`: named counters and settings. `data_version` (u32 stored in `intval`, +1 per
+//!   committed transaction, wraps) and `schema_version` (index of the last migration).
+//! - `datastore`: the plugin datastore. `key` is the key's strings joined with NUL bytes
+//!   (as Core Lightning stores it), so `ORDER BY key` lists a parent right before its
+//!   children; `data` the value; `generation` counts updates since creation.
+//! - `peer_addresses`: the last address we reached (or were reached from) a node at,
+//!   so `connect <id>` works without an address. `node_id` is the 33-byte key in hex.
+
+/// All migrations; the schema version of a database is how many of them it has run.
+pub const MIGRATIONS: &[&[&str]] = &[
+    // 1: first schema.
+    &[
+        "CREATE TABLE vars (name TEXT PRIMARY KEY, intval BIGINT, blobval BLOB)",
+        "INSERT INTO vars (name, intval) VALUES ('data_version', 0)",
+        "INSERT INTO vars (name, intval) VALUES ('schema_version', 0)",
+        "CREATE TABLE datastore (key BLOB PRIMARY KEY, data BLOB NOT NULL, generation BIGINT NOT NULL)",
+        "CREATE TABLE peer_addresses (node_id TEXT PRIMARY KEY, address TEXT NOT NULL)",
+    ],
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
