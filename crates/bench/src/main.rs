@@ -1,1 +1,62 @@
-fn main() {}
+//! `bench <scenario>`: see `bench --help`. Each scenario prints a table; timing never
+//! makes the run fail.
+
+use bench::daemon::{self, Daemon};
+use bench::scenarios;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bench",
+    about = "Throughput and latency of a CLN-compatible node"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// getinfo round trips over 1 and 16 persistent connections to any CLN-style socket.
+    Rpc(scenarios::rpc::Args),
+    /// Start a throw-away boltd in a temp dir and run every scenario against it.
+    All {
+        /// The boltd binary [default: $BOLTD_BIN, else next to this executable].
+        #[arg(long)]
+        boltd: Option<PathBuf>,
+        /// Seconds per row.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+    },
+}
+
+async fn all(boltd: Option<PathBuf>, seconds: f64) -> anyhow::Result<()> {
+    let bin = boltd.unwrap_or_else(daemon::default_binary);
+    let d = Daemon::start(&bin, &[]).await?;
+    println!("# boltd {} in {}", bin.display(), d.dir.path().display());
+    let rpc = scenarios::rpc::Args {
+        socket: d.socket.clone(),
+        seconds,
+        conns: vec![1, 16],
+    };
+    let result = scenarios::rpc::run(&rpc).await;
+    d.stop().await;
+    print!("{}", result?.render());
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Rpc(args) => scenarios::rpc::run(&args)
+            .await
+            .map(|t| print!("{}", t.render())),
+        Command::All { boltd, seconds } => all(boltd, seconds).await,
+    };
+    if let Err(e) = result {
+        eprintln!("bench: {e:#}");
+        std::process::exit(1);
+    }
+}
