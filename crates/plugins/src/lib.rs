@@ -1,1 +1,34 @@
-//! (being written)
+//! The plugin host: Core Lightning's plugin protocol, complete (reference §0–§8).
+//!
+//! Owns: plugin processes (spawn, stdio tasks, kill), manifest parsing and validation,
+//! request ids and their remapping, the registries of methods/options/hooks/topics/
+//! feature bits/custom message types, hook chains, notification fan-out, the `plugin`
+//! command's lifecycle, plugin options' values, `setconfig` forwarding.
+//!
+//! Must not touch: peers, SQL, sockets. The daemon calls in through [`PluginHost`] and
+//! hears back through [`HostEvent`]s; framing comes from the `jsonrpc` crate.
+
+pub mod config;
+pub mod features;
+pub mod hooks;
+pub mod host;
+pub mod ids;
+pub mod lifecycle;
+pub mod log;
+pub mod manifest;
+pub mod notify;
+pub mod options;
+pub mod passthrough;
+pub mod process;
+pub mod registry;
+
+pub use features::FeatureSet;
+pub use hooks::{
+    validate_replace, CustomMsg, CustomMsgPayload, DbWrite, DbWriteOutcome, DbWritePayload, Hook,
+    MethodStatus, PeerConnected, PeerConnectedOutcome, PeerConnectedPayload, PeerInfo, RpcCommand,
+    RpcCommandOutcome, RpcCommandPayload, Step,
+};
+pub use host::{HostConfig, HostEvent, OptValue, PluginHost};
+pub use lifecycle::{scan_default_dir, scan_dir, PluginCommand, PluginSpec, StartupError};
+pub use options::{OptType, OptionSpec};
+pub use registry::MethodInfo;

@@ -1,0 +1,194 @@
+//! Plugin option values: set from the command line and config files by the daemon, from
+//! `plugin start`, and by `setconfig` (which asks the plugin first, §4.5); shown in
+//! `listconfigs` (§4.4).
+
+use jsonrpc::{codes, RpcError};
+use serde_json::{json, Map, Value};
+
+use crate::host::{lock, OptValue, PluginHost, Reply};
+use crate::options::{parse_value, OptType, OptionSpec};
+use crate::registry::{shown, typed_key};
+
+/// Text for a deprecated option used while deprecated APIs are off.
+pub const DEPRECATED_OPTION: &str = "deprecated option (will be removed!)";
+
+impl PluginHost {
+    /// Records a value for a plugin option (command line / config file). Err is the
+    /// option parser's message (`'x' is not a number`, ...). Unknown names are Err too.
+    pub fn set_option_value(
+        &self,
+        name: &str,
+        text: Option<String>,
+        source: &str,
+    ) -> Result<(), String> {
+        let Some(spec) = self.option_spec(name) else {
+            return Err("unknown option".to_string());
+        };
+        if spec.deprecated && !self.cfg().allow_deprecated_apis {
+            return Err(DEPRECATED_OPTION.to_string());
+        }
+        parse_value(spec.typ, text.as_deref())?;
+        let mut st = lock(&self.inner.state);
+        let entry = st.values.entry(name.to_string()).or_default();
+        if !spec.multi {
+            entry.clear();
+        }
+        entry.push(OptValue {
+            text,
+            source: source.to_string(),
+        });
+        Ok(())
+    }
+
+    /// `listconfigs` entries for plugin options, in registration order.
+    pub fn listconfigs(&self) -> Vec<(String, Value)> {
+        let allow = self.cfg().allow_deprecated_apis;
+        let mut out = Vec::new();
+        for o in self.option_specs() {
+            if o.deprecated && !allow {
+                continue;
+            }
+            if let Some(v) = self.config_entry(&o) {
+                out.push((o.name.clone(), v));
+            }
+        }
+        out
+    }
+
+    fn config_entry(&self, o: &OptionSpec) -> Option<Value> {
+        let values = lock(&self.inner.state)
+            .values
+            .get(&o.name)
+            .cloned()
+            .unwrap_or_default();
+        let typed = |t: Option<&str>| parse_value(o.typ, t).ok().map(|v| shown(o, v));
+        let mut e = Map::new();
+        if o.multi {
+            if values.is_empty() {
+                return None;
+            }
+            let vals: Vec<Value> = values
+                .iter()
+                .filter_map(|v| typed(v.text.as_deref()))
+                .collect();
+            let sources: Vec<Value> = values.iter().map(|v| json!(v.source)).collect();
+            e.insert(typed_key(o, true).to_string(), Value::Array(vals));
+            e.insert("sources".into(), Value::Array(sources));
+        } else if o.typ == OptType::Flag {
+            match values.last() {
+                Some(v) => {
+                    e.insert("set".into(), json!(true));
+                    e.insert("source".into(), json!(v.source));
+                }
+                None => {
+                    e.insert("set".into(), json!(false));
+                    e.insert("source".into(), json!("default"));
+                }
+            }
+        } else {
+            let (v, source) = match values.last() {
+                Some(v) => (typed(v.text.as_deref())?, v.source.clone()),
+                None => (typed(o.default.as_deref())?, "default".to_string()),
+            };
+            e.insert(typed_key(o, false).to_string(), v);
+            e.insert("source".into(), json!(source));
+        }
+        e.insert("plugin".into(), json!(o.plugin));
+        if o.dynamic {
+            e.insert("dynamic".into(), json!(true));
+        }
+        Some(Value::Object(e))
+    }
+
+    /// `setconfig` for a plugin option: the plugin is asked first; on success the value
+    /// is stored with `source` and the listconfigs-style entry returned as
+    /// `{"config":{"config":name,...}}`. Returns None if `name` is not a plugin option.
+    pub async fn setconfig(
+        &self,
+        name: &str,
+        val: Option<String>,
+        source: &str,
+        cause: Option<&str>,
+    ) -> Option<Result<Value, RpcError>> {
+        let spec = self.option_spec(name)?;
+        Some(self.setconfig_inner(spec, val, source, cause).await)
+    }
+
+    async fn setconfig_inner(
+        &self,
+        spec: OptionSpec,
+        val: Option<String>,
+        source: &str,
+        cause: Option<&str>,
+    ) -> Result<Value, RpcError> {
+        let name = spec.name.clone();
+        if !spec.dynamic {
+            return Err(RpcError::invalid_params(
+                "config: Not a dynamic config option: invalid token (see logs for details)",
+            ));
+        }
+        parse_value(spec.typ, val.as_deref())
+            .map_err(|e| RpcError::invalid_params(format!("val: {e}")))?;
+        let Some(p) = self
+            .registered()
+            .into_iter()
+            .find(|p| p.path == spec.plugin)
+        else {
+            return Err(RpcError::plugin_terminated());
+        };
+        let mut params = Map::new();
+        params.insert("config".into(), json!(name));
+        if spec.typ != OptType::Flag {
+            let v = val.clone().unwrap_or_default();
+            params.insert("val".into(), if spec.multi { json!([v]) } else { json!(v) });
+        }
+        let reply = self
+            .request(
+                &p,
+                "setconfig",
+                &Value::Object(params).to_string(),
+                cause,
+                None,
+            )
+            .await;
+        match reply {
+            Reply::Result(_) => {}
+            Reply::Terminated => return Err(RpcError::plugin_terminated()),
+            Reply::Error(e) => {
+                let e: Value = serde_json::from_str(e.get()).unwrap_or(Value::Null);
+                let code = e.get("code").and_then(Value::as_i64);
+                // CLN returns the still-escaped JSON text ([BUG] §12.11); we return the
+                // message itself.
+                let msg = e.get("message").and_then(Value::as_str);
+                return match (code, msg) {
+                    (Some(c), Some(m)) => Err(RpcError::new(c, m)),
+                    _ => Err(RpcError::new(
+                        codes::LIGHTNINGD,
+                        format!("Malformed setvalue {name} plugin return"),
+                    )),
+                };
+            }
+            Reply::Malformed(_) => {
+                return Err(RpcError::new(
+                    codes::LIGHTNINGD,
+                    format!("Malformed setvalue {name} plugin return"),
+                ))
+            }
+        }
+        {
+            let mut st = lock(&self.inner.state);
+            let entry = st.values.entry(name.clone()).or_default();
+            entry.clear();
+            entry.push(OptValue {
+                text: val,
+                source: source.to_string(),
+            });
+        }
+        let mut out = Map::new();
+        out.insert("config".into(), json!(name));
+        if let Some(Value::Object(e)) = self.config_entry(&spec) {
+            out.extend(e);
+        }
+        Ok(json!({"config": out}))
+    }
+}

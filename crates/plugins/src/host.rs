@@ -1,0 +1,463 @@
+//! The host handle and the per-plugin record: sending requests and waiting for replies,
+//! and what happens when a plugin dies (§5.7). Everything else (start-up, hooks,
+//! notifications, passthrough, the `plugin` command) builds on the two primitives here:
+//! [`PluginHost::request`] and [`PluginHost::kill`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::features::FeatureSet;
+use crate::log::{log, Level, HOST};
+use crate::manifest::Manifest;
+
+/// What the daemon tells the host once, at construction.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// `<lightning-dir>/<network>`: plugins' cwd and `configuration.lightning-dir`.
+    pub network_dir: PathBuf,
+    /// `rpc-file` as configured (relative to `network_dir` unless absolute).
+    pub rpc_file: String,
+    pub network: String,
+    /// `LIGHTNINGD_VERSION` and what `deprecated: true` is measured against.
+    pub version: String,
+    pub allow_deprecated_apis: bool,
+    /// getmanifest and init each get this long (CLN: 120 s).
+    pub startup_timeout: Duration,
+    /// How long `shutdown` and `plugin stop` wait for a plugin to exit (CLN: 30 s).
+    pub shutdown_grace: Duration,
+    /// Our own feature bits; plugins' bits are added to these.
+    pub feature_set_base: FeatureSet,
+    /// `configuration.proxy` when a proxy is configured.
+    pub proxy: Option<Value>,
+    pub always_use_proxy: bool,
+    /// Builtin command names: a plugin method with one of these names is refused.
+    pub builtin_methods: Vec<String>,
+    /// Builtin option names: a plugin option with one of these names is refused.
+    pub builtin_options: Vec<String>,
+    /// `plugin start NAME` retries as `<default_plugin_dir>/NAME`.
+    pub default_plugin_dir: Option<PathBuf>,
+    /// `--disable-plugin` values (basename, or a path if it contains `/`).
+    pub disabled: Vec<String>,
+    /// Outbound queue length per plugin (requests wait, notifications are dropped).
+    pub queue_len: usize,
+    /// Largest message accepted from a plugin.
+    pub max_message: usize,
+    /// Passed as `--developer` on the plugin's command line.
+    pub developer: bool,
+}
+
+impl HostConfig {
+    pub fn new(network_dir: PathBuf, network: &str) -> HostConfig {
+        HostConfig {
+            network_dir,
+            rpc_file: "lightning-rpc".to_string(),
+            network: network.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            allow_deprecated_apis: true,
+            startup_timeout: Duration::from_secs(120),
+            shutdown_grace: Duration::from_secs(30),
+            feature_set_base: FeatureSet::default(),
+            proxy: None,
+            always_use_proxy: false,
+            builtin_methods: Vec::new(),
+            builtin_options: Vec::new(),
+            default_plugin_dir: None,
+            disabled: Vec::new(),
+            queue_len: 1024,
+            max_message: 128 * 1024 * 1024,
+            developer: false,
+        }
+    }
+}
+
+/// Things the daemon must act on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostEvent {
+    /// An important plugin died: the daemon must exit with status 1.
+    ImportantPluginDied { path: String, reason: String },
+    /// The union of `custommessages` of initialized plugins changed (for the peers).
+    CustomMessagesChanged(Vec<u16>),
+    /// Our advertised feature bits changed.
+    FeaturesChanged(FeatureSet),
+}
+
+/// Plugin states (plugin.h).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PState {
+    AwaitingManifest,
+    NeedsInit,
+    AwaitingInit,
+    InitComplete,
+}
+
+impl PState {
+    /// The words lightningd uses when a plugin exits in this state.
+    pub fn exit_desc(self) -> &'static str {
+        match self {
+            PState::AwaitingManifest => "before replying to getmanifest",
+            PState::NeedsInit => "before we sent init",
+            PState::AwaitingInit => "before replying to init",
+            PState::InitComplete => "during normal operation",
+        }
+    }
+}
+
+/// A plugin's answer to one request.
+#[derive(Debug)]
+pub enum Reply {
+    Result(Box<RawValue>),
+    Error(Box<RawValue>),
+    /// Neither `result` nor `error`: passed on as sent.
+    Malformed(IndexMap<String, Box<RawValue>>),
+    /// The plugin died first (the fabricated `-4` of §5.7).
+    Terminated,
+}
+
+impl Reply {
+    /// The reply as text, for log lines and error messages.
+    pub fn text(&self) -> String {
+        match self {
+            Reply::Result(r) => format!("{{\"result\":{}}}", r.get()),
+            Reply::Error(e) => format!("{{\"error\":{}}}", e.get()),
+            Reply::Malformed(m) => serde_json::to_string(m).unwrap_or_default(),
+            Reply::Terminated => {
+                "{\"error\":{\"code\":-4,\"message\":\"Plugin terminated before replying to RPC call.\"}}"
+                    .to_string()
+            }
+        }
+    }
+}
+
+/// Where `message`/`progress` notifications for a passthrough call go.
+#[derive(Debug, Clone)]
+pub struct ClientNotify {
+    /// The client's id token, put back into the notification params.
+    pub client_id: Box<RawValue>,
+    pub tx: mpsc::Sender<Vec<u8>>,
+}
+
+pub(crate) struct Pending {
+    pub tx: oneshot::Sender<Reply>,
+    pub notify: Option<ClientNotify>,
+}
+
+/// One plugin process.
+pub(crate) struct Plugin {
+    /// Registration order: decides hook order ties.
+    pub index: u64,
+    /// Absolute path (what `plugin list` shows as `name`).
+    pub path: String,
+    /// Basename: `plugin-<name>` log source, `origin` of its notifications.
+    pub name: String,
+    pub important: AtomicBool,
+    pub startup: bool,
+    pub state: Mutex<PState>,
+    /// Set once the manifest passed every check; only then is it in the registries.
+    pub manifest: OnceLock<Arc<Manifest>>,
+    /// Outbound frames (compact JSON, the writer adds `\n\n`).
+    pub out: mpsc::Sender<Vec<u8>>,
+    pub pending: Mutex<HashMap<String, Pending>>,
+    pub dead: AtomicBool,
+    /// Why it was killed, for `plugin start`'s error.
+    pub death: Mutex<Option<String>>,
+    pub kill_tx: Mutex<Option<oneshot::Sender<()>>>,
+    /// Becomes true when the process has been reaped.
+    pub exited: watch::Receiver<bool>,
+    /// Notifications are being dropped because the queue is full.
+    pub dropping: AtomicBool,
+    pub dropped: AtomicU64,
+}
+
+impl Plugin {
+    pub fn source(&self) -> String {
+        format!("plugin-{}", self.name)
+    }
+    pub fn state(&self) -> PState {
+        *lock(&self.state)
+    }
+    pub fn set_state(&self, s: PState) {
+        *lock(&self.state) = s;
+    }
+    pub fn manifest(&self) -> Option<&Arc<Manifest>> {
+        self.manifest.get()
+    }
+    pub fn dynamic(&self) -> bool {
+        self.manifest().map(|m| m.dynamic).unwrap_or(false)
+    }
+    pub fn subscribed(&self, topic: &str) -> bool {
+        self.manifest()
+            .map(|m| {
+                m.subscriptions
+                    .iter()
+                    .any(|s| s == topic || (s == "*" && topic != "log"))
+            })
+            .unwrap_or(false)
+    }
+}
+
+/// Mutex poisoning only happens if a holder panicked; the data is still usable.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One stored value of a plugin option.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptValue {
+    /// As written (`None` for a flag given without value).
+    pub text: Option<String>,
+    /// `cmdline`, `<file>:<line>`, `pluginstart`, `setconfig transient`...
+    pub source: String,
+}
+
+pub(crate) struct State {
+    /// Every live plugin process, in registration order.
+    pub plugins: Vec<Arc<Plugin>>,
+    pub next_index: u64,
+    /// Plugin option values by option name.
+    pub values: HashMap<String, Vec<OptValue>>,
+    /// Directories `plugin rescan` looks in.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Last union of custommessages we announced.
+    pub custommsgs: Vec<u16>,
+}
+
+pub(crate) struct Inner {
+    pub cfg: Mutex<HostConfig>,
+    pub state: Mutex<State>,
+    pub events: mpsc::UnboundedSender<HostEvent>,
+    pub shutting_down: AtomicBool,
+}
+
+/// The plugin host. Cheap to clone; every clone drives the same plugins.
+#[derive(Clone)]
+pub struct PluginHost {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl PluginHost {
+    pub fn new(cfg: HostConfig) -> (PluginHost, mpsc::UnboundedReceiver<HostEvent>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let host = PluginHost {
+            inner: Arc::new(Inner {
+                cfg: Mutex::new(cfg),
+                state: Mutex::new(State {
+                    plugins: Vec::new(),
+                    next_index: 0,
+                    values: HashMap::new(),
+                    plugin_dirs: Vec::new(),
+                    custommsgs: Vec::new(),
+                }),
+                events: tx,
+                shutting_down: AtomicBool::new(false),
+            }),
+        };
+        (host, rx)
+    }
+
+    pub(crate) fn cfg(&self) -> HostConfig {
+        lock(&self.inner.cfg).clone()
+    }
+
+    /// Lets the daemon fill in builtin names once its tables exist.
+    pub fn set_builtins(&self, methods: Vec<String>, options: Vec<String>) {
+        let mut c = lock(&self.inner.cfg);
+        c.builtin_methods = methods;
+        c.builtin_options = options;
+    }
+
+    /// Directories `plugin rescan` scans (the configured `--plugin-dir`s and the default).
+    pub fn set_plugin_dirs(&self, dirs: Vec<PathBuf>) {
+        lock(&self.inner.state).plugin_dirs = dirs;
+    }
+
+    pub(crate) fn plugins(&self) -> Vec<Arc<Plugin>> {
+        lock(&self.inner.state).plugins.clone()
+    }
+
+    /// Live plugins whose manifest is registered.
+    pub(crate) fn registered(&self) -> Vec<Arc<Plugin>> {
+        self.plugins()
+            .into_iter()
+            .filter(|p| p.manifest().is_some())
+            .collect()
+    }
+
+    pub(crate) fn emit(&self, ev: HostEvent) {
+        let _ = self.inner.events.send(ev);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Sends a request and waits for the reply. `params` is serialized JSON.
+    pub(crate) async fn request(
+        &self,
+        p: &Arc<Plugin>,
+        method: &str,
+        params: &str,
+        cause: Option<&str>,
+        notify: Option<ClientNotify>,
+    ) -> Reply {
+        let id = crate::ids::next_id(cause, method);
+        let frame = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":{},\"params\":{}}}",
+            json!(id),
+            json!(method),
+            params
+        );
+        self.send_request(p, id, frame.into_bytes(), notify).await
+    }
+
+    /// Queues an already-built request frame carrying `id` and waits for its reply.
+    pub(crate) async fn send_request(
+        &self,
+        p: &Arc<Plugin>,
+        id: String,
+        frame: Vec<u8>,
+        notify: Option<ClientNotify>,
+    ) -> Reply {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut pending = lock(&p.pending);
+            // Checked under the lock `kill` drains, so no waiter can be left behind.
+            if p.dead.load(Ordering::SeqCst) {
+                return Reply::Terminated;
+            }
+            pending.insert(id.clone(), Pending { tx, notify });
+        }
+        // Requests wait for queue space (they must not be lost); a dead writer means the
+        // plugin is going away and `kill` answers the waiter.
+        if p.out.send(frame).await.is_err() {
+            lock(&p.pending).remove(&id);
+            return Reply::Terminated;
+        }
+        rx.await.unwrap_or(Reply::Terminated)
+    }
+
+    /// Removes a plugin: kills its process, answers its pending callers with `-4`,
+    /// withdraws its registrations and tells subscribers. Safe to call twice.
+    pub(crate) fn kill(&self, p: &Arc<Plugin>, level: Level, reason: &str) {
+        if p.dead.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let shutting_down = self.is_shutting_down();
+        let level = if shutting_down { Level::Debug } else { level };
+        log(level, &p.source(), &format!("Killing plugin: {reason}"));
+        *lock(&p.death) = Some(reason.to_string());
+        if let Some(k) = lock(&p.kill_tx).take() {
+            let _ = k.send(());
+        }
+        let pending: Vec<Pending> = lock(&p.pending).drain().map(|(_, v)| v).collect();
+        for w in pending {
+            let _ = w.tx.send(Reply::Terminated);
+        }
+        let was_registered = p.manifest().is_some();
+        let had_features = p
+            .manifest()
+            .map(|m| !m.featurebits.is_empty())
+            .unwrap_or(false);
+        {
+            let mut st = lock(&self.inner.state);
+            st.plugins.retain(|x| !Arc::ptr_eq(x, p));
+            // `plugin start` values go with the plugin; cmdline/config values stay.
+            if let Some(m) = p.manifest() {
+                for o in &m.options {
+                    if let Some(v) = st.values.get_mut(&o.name) {
+                        v.retain(|x| x.source != "pluginstart");
+                    }
+                }
+            }
+        }
+        if shutting_down {
+            return;
+        }
+        self.refresh_custommsgs();
+        if had_features {
+            self.emit(HostEvent::FeaturesChanged(self.features()));
+        }
+        if was_registered {
+            self.notify("plugin_stopped", self.plugin_info(p));
+        }
+        if p.important.load(Ordering::SeqCst) {
+            log(
+                Level::Broken,
+                HOST,
+                "Plugin marked as important, shutting down lightningd!",
+            );
+            self.emit(HostEvent::ImportantPluginDied {
+                path: p.path.clone(),
+                reason: reason.to_string(),
+            });
+        }
+    }
+
+    /// `{"plugin_name","plugin_path","methods"}` for plugin_started/stopped.
+    pub(crate) fn plugin_info(&self, p: &Plugin) -> Value {
+        let methods: Vec<String> = p
+            .manifest()
+            .map(|m| m.methods.iter().map(|x| x.name.clone()).collect())
+            .unwrap_or_default();
+        json!({"plugin_name": p.name, "plugin_path": p.path, "methods": methods})
+    }
+
+    /// Recomputes the custommessages union of initialized plugins and announces changes.
+    pub(crate) fn refresh_custommsgs(&self) {
+        let mut all: Vec<u16> = self
+            .registered()
+            .iter()
+            .filter(|p| p.state() == PState::InitComplete)
+            .filter_map(|p| p.manifest().map(|m| m.custommessages.clone()))
+            .flatten()
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        let changed = {
+            let mut st = lock(&self.inner.state);
+            if st.custommsgs != all {
+                st.custommsgs = all.clone();
+                true
+            } else {
+                false
+            }
+        };
+        if changed {
+            self.emit(HostEvent::CustomMessagesChanged(all));
+        }
+    }
+
+    /// Our feature bits: the daemon's plus every registered plugin's.
+    pub fn features(&self) -> FeatureSet {
+        let mut f = self.cfg().feature_set_base;
+        for p in self.registered() {
+            if let Some(m) = p.manifest() {
+                f.union_with(&m.featurebits);
+            }
+        }
+        f
+    }
+
+    /// The union of `custommessages` of initialized plugins.
+    pub fn custom_messages(&self) -> Vec<u16> {
+        lock(&self.inner.state).custommsgs.clone()
+    }
+
+    /// `plugin list` entries: every live plugin.
+    pub fn list(&self) -> Vec<Value> {
+        self.plugins()
+            .iter()
+            .map(|p| {
+                json!({"name": p.path, "active": p.state() == PState::InitComplete,
+                       "dynamic": p.dynamic()})
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,41 @@
+//! One place where the host writes log lines, so the daemon can route them (it turns
+//! unusual/broken lines into `warning` notifications). Every line carries a `source`
+//! field: `plugin-<name>` for a plugin, `plugins` for the host itself.
+
+/// Core Lightning's log levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Trace,
+    Debug,
+    Info,
+    Unusual,
+    Broken,
+}
+
+impl Level {
+    /// The `level` of a plugin `log` notification (case-insensitive; `warn`/`error` are
+    /// aliases; `io` is not accepted).
+    pub fn from_plugin(s: &str) -> Option<Level> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "trace" => Level::Trace,
+            "debug" => Level::Debug,
+            "info" => Level::Info,
+            "unusual" | "warn" => Level::Unusual,
+            "broken" | "error" => Level::Broken,
+            _ => return None,
+        })
+    }
+}
+
+pub fn log(level: Level, source: &str, msg: &str) {
+    match level {
+        Level::Trace => tracing::trace!(source = %source, "{msg}"),
+        Level::Debug => tracing::debug!(source = %source, "{msg}"),
+        Level::Info => tracing::info!(source = %source, "{msg}"),
+        Level::Unusual => tracing::warn!(source = %source, "{msg}"),
+        Level::Broken => tracing::error!(source = %source, "{msg}"),
+    }
+}
+
+/// The host's own lines.
+pub const HOST: &str = "plugins";

@@ -1,0 +1,141 @@
+//! Calling plugin methods for clients (§5.2) and forwarding `check` (§5.4): the client's
+//! request goes out with only its id replaced by `<client id>/cln:<method>#N`, and the
+//! plugin's reply comes back with the client's id token restored.
+
+use jsonrpc::{error_frame, id_prefix, raw_error_frame, raw_result_frame, Request, RpcError};
+use serde_json::{json, Value};
+
+use crate::hooks::compact_raw;
+use crate::host::{ClientNotify, PluginHost, Reply};
+use crate::log::{log, Level};
+
+/// The request's members with `id` replaced, re-serialized compactly.
+fn forward_frame(req: &Request, new_id: &str) -> Vec<u8> {
+    let mut out = String::from("{");
+    let mut first = true;
+    let mut saw_id = false;
+    for (k, v) in &req.members {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&json!(k).to_string());
+        out.push(':');
+        if k == "id" {
+            saw_id = true;
+            out.push_str(&json!(new_id).to_string());
+        } else {
+            out.push_str(compact_raw(v).get());
+        }
+    }
+    if !saw_id {
+        if !first {
+            out.push(',');
+        }
+        out.push_str(&format!("\"id\":{}", json!(new_id)));
+    }
+    out.push('}');
+    out.into_bytes()
+}
+
+impl PluginHost {
+    /// Runs a plugin method for a client and returns the full response frame (ending in
+    /// `\n\n`). `client_notify` is set when the client enabled notifications.
+    pub async fn passthrough(
+        &self,
+        req: &Request,
+        client_notify: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    ) -> Vec<u8> {
+        let Some(p) = self.method_owner(&req.method) else {
+            return error_frame(
+                &req.id,
+                &RpcError::method_not_found(format!("Unknown command '{}'", req.method)),
+            );
+        };
+        let deprecated = p
+            .manifest()
+            .and_then(|m| m.methods.iter().find(|x| x.name == req.method))
+            .map(|x| x.deprecated)
+            .unwrap_or(false);
+        if deprecated && !self.cfg().allow_deprecated_apis {
+            return error_frame(
+                &req.id,
+                &RpcError::method_not_found(format!("Command \"{}\" is deprecated", req.method)),
+            );
+        }
+        let id = crate::ids::next_id(Some(&id_prefix(&req.id)), &req.method);
+        let notify = client_notify.map(|tx| ClientNotify {
+            client_id: req.id.clone(),
+            tx,
+        });
+        let reply = self
+            .send_request(&p, id.clone(), forward_frame(req, &id), notify)
+            .await;
+        self.reply_frame(req, reply)
+    }
+
+    fn reply_frame(&self, req: &Request, reply: Reply) -> Vec<u8> {
+        match reply {
+            Reply::Result(r) => raw_result_frame(&req.id, &r),
+            Reply::Error(e) => raw_error_frame(&req.id, &e),
+            Reply::Malformed(mut members) => {
+                members.insert("id".to_string(), req.id.clone());
+                let mut v = serde_json::to_vec(&members).unwrap_or_default();
+                v.extend_from_slice(b"\n\n");
+                v
+            }
+            Reply::Terminated => error_frame(&req.id, &RpcError::plugin_terminated()),
+        }
+    }
+
+    /// `check` for a plugin command: forwarded only to plugins that declared `cancheck`,
+    /// else an immediate success. Returns None if `command_to_check` is not a plugin
+    /// method.
+    pub async fn check(&self, req: &Request) -> Option<Vec<u8>> {
+        let name = match &req.params {
+            Value::Array(a) => a.first().and_then(Value::as_str),
+            Value::Object(o) => o.get("command_to_check").and_then(Value::as_str),
+            _ => None,
+        }?
+        .to_string();
+        let p = self.method_owner(&name)?;
+        let cancheck = p.manifest().map(|m| m.cancheck).unwrap_or(false);
+        if !cancheck {
+            log(
+                Level::Unusual,
+                &p.source(),
+                &format!(
+                    "Plugin does not support check command for {name} (id {})",
+                    req.id.get()
+                ),
+            );
+            return Some(jsonrpc::result_frame(
+                &req.id,
+                &json!({"command_to_check": name}),
+            ));
+        }
+        let id = crate::ids::next_id(Some(&id_prefix(&req.id)), "check");
+        let reply = self
+            .send_request(&p, id.clone(), forward_frame(req, &id), None)
+            .await;
+        Some(self.reply_frame(req, reply))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_request_keeps_members_and_swaps_id() {
+        let req = jsonrpc::parse_request(
+            b"{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"hello\",\"params\":{\n\n\"a\": 1},\"filter\":{}}",
+        )
+        .unwrap();
+        let f = String::from_utf8(forward_frame(&req, "5/cln:hello#9")).unwrap();
+        assert_eq!(
+            f,
+            "{\"jsonrpc\":\"2.0\",\"id\":\"5/cln:hello#9\",\"method\":\"hello\",\"params\":{\"a\":1},\"filter\":{}}"
+        );
+    }
+}

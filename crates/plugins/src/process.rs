@@ -1,0 +1,225 @@
+//! Plugin processes: spawn with Core Lightning's cwd/env/argv (§0), then four tasks per
+//! plugin — a writer draining the bounded outbound queue, a reader parsing stdout with
+//! `jsonrpc::JsonCodec` (no delimiter needed), a stderr reader logging each line under
+//! `plugin-<name>`, and a reaper that owns the child and kills it on request.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use futures::{SinkExt, StreamExt};
+use jsonrpc::{id_prefix, parse_incoming, FrameError, Incoming, JsonCodec};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use crate::host::{lock, PState, Plugin, PluginHost, Reply};
+use crate::log::{log, Level};
+
+/// `strerror` text of an I/O error (without Rust's " (os error N)" suffix).
+pub fn strerror(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// True if `path` is a regular file (symlinks followed) with an execute bit.
+pub fn check_executable(path: &Path) -> Result<(), std::io::Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let md = std::fs::metadata(path)?;
+    if !md.is_file() || md.permissions().mode() & 0o111 == 0 {
+        return Err(std::io::Error::from_raw_os_error(libc::EACCES));
+    }
+    Ok(())
+}
+
+impl PluginHost {
+    /// Spawns `path` and registers it as a live (not yet manifested) plugin.
+    /// Err carries the kill reason (`opening pipe: <strerror>`).
+    pub(crate) fn spawn(
+        &self,
+        path: &str,
+        important: bool,
+        startup: bool,
+    ) -> Result<Arc<Plugin>, String> {
+        let cfg = self.cfg();
+        let mut cmd = Command::new(path);
+        if cfg.developer {
+            cmd.arg("--developer");
+        }
+        cmd.current_dir(&cfg.network_dir)
+            .env("LIGHTNINGD_PLUGIN", "1")
+            .env("LIGHTNINGD_VERSION", &cfg.version)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("opening pipe: {}", strerror(&e)))?;
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err("opening pipe: missing stdio".to_string());
+        };
+        let (out_tx, out_rx) = mpsc::channel(cfg.queue_len.max(1));
+        let (kill_tx, kill_rx) = oneshot::channel();
+        let (exit_tx, exit_rx) = watch::channel(false);
+        let name = Path::new(path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.to_string());
+        let plugin = {
+            let mut st = lock(&self.inner.state);
+            let index = st.next_index;
+            st.next_index += 1;
+            let p = Arc::new(Plugin {
+                index,
+                path: path.to_string(),
+                name,
+                important: AtomicBool::new(important),
+                startup,
+                state: Mutex::new(PState::AwaitingManifest),
+                manifest: OnceLock::new(),
+                out: out_tx,
+                pending: Mutex::new(Default::default()),
+                dead: AtomicBool::new(false),
+                death: Mutex::new(None),
+                kill_tx: Mutex::new(Some(kill_tx)),
+                exited: exit_rx,
+                dropping: AtomicBool::new(false),
+                dropped: AtomicU64::new(0),
+            });
+            st.plugins.push(p.clone());
+            p
+        };
+        tokio::spawn(writer(stdin, out_rx));
+        tokio::spawn(reaper(child, kill_rx, exit_tx));
+        tokio::spawn(stderr_logger(stderr, plugin.source()));
+        tokio::spawn(self.clone().reader(plugin.clone(), stdout, cfg.max_message));
+        Ok(plugin)
+    }
+
+    /// Reads and dispatches everything the plugin writes until EOF or a framing error.
+    async fn reader(self, p: Arc<Plugin>, stdout: ChildStdout, max: usize) {
+        let mut frames = FramedRead::new(stdout, JsonCodec::new(max));
+        loop {
+            match frames.next().await {
+                None => {
+                    let msg = format!("exited {}", p.state().exit_desc());
+                    self.kill(&p, Level::Info, &msg);
+                    return;
+                }
+                Some(Err(FrameError::Io(e))) => {
+                    self.kill(&p, Level::Unusual, &format!("reading stdout: {e}"));
+                    return;
+                }
+                Some(Err(e)) => {
+                    self.kill(&p, Level::Unusual, &e.to_string());
+                    return;
+                }
+                Some(Ok(bytes)) => match parse_incoming(&bytes) {
+                    Err(msg) => {
+                        self.kill(&p, Level::Unusual, &msg);
+                        return;
+                    }
+                    Ok(msg) => {
+                        if !self.dispatch(&p, msg) {
+                            return;
+                        }
+                    }
+                },
+            }
+            if p.dead.load(Ordering::SeqCst) {
+                return;
+            }
+        }
+    }
+
+    /// Routes one message. Returns false if the plugin was killed.
+    fn dispatch(&self, p: &Arc<Plugin>, msg: Incoming) -> bool {
+        let (id, reply) = match msg {
+            Incoming::Notification { method, params } => {
+                return self.plugin_notification(p, &method, params);
+            }
+            Incoming::Response(r) => (
+                id_prefix(&r.id),
+                match r.outcome {
+                    Ok(v) => Reply::Result(v),
+                    Err(e) => Reply::Error(e),
+                },
+            ),
+            Incoming::Malformed { id, members } => (id_prefix(&id), Reply::Malformed(members)),
+            // Anything with an id is a response to lightningd; a `method` does not change
+            // that (plugin.c:733-778).
+            Incoming::Request(r) => (id_prefix(&r.id), Reply::Malformed(r.members)),
+        };
+        // Unknown ids are ignored, like lightningd does.
+        if let Some(w) = lock(&p.pending).remove(&id) {
+            let _ = w.tx.send(reply);
+        } else {
+            log(
+                Level::Debug,
+                &p.source(),
+                &format!("Ignoring response to unknown id {id}"),
+            );
+        }
+        true
+    }
+}
+
+async fn writer(stdin: ChildStdin, mut rx: mpsc::Receiver<Vec<u8>>) {
+    let mut sink = FramedWrite::new(stdin, JsonCodec::default());
+    while let Some(frame) = rx.recv().await {
+        if sink.send(frame).await.is_err() {
+            // The plugin closed stdin or died; the reader's EOF reports it.
+            return;
+        }
+    }
+}
+
+async fn reaper(mut child: Child, kill_rx: oneshot::Receiver<()>, exited: watch::Sender<bool>) {
+    tokio::select! {
+        _ = child.wait() => {}
+        _ = kill_rx => {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+    let _ = exited.send(true);
+}
+
+async fn stderr_logger(stderr: ChildStderr, source: String) {
+    // Lines are logged lossily (plugins may print anything) and cut at 64 KiB, and we
+    // always keep draining so a chatty plugin never blocks on a full pipe.
+    const MAX_LINE: usize = 64 * 1024;
+    let mut r = BufReader::new(stderr);
+    let mut line: Vec<u8> = Vec::new();
+    loop {
+        let (consumed, done) = match r.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(buf) => match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    line.extend_from_slice(&buf[..i]);
+                    (i + 1, true)
+                }
+                None => {
+                    line.extend_from_slice(buf);
+                    (buf.len(), false)
+                }
+            },
+        };
+        r.consume(consumed);
+        if done || line.len() >= MAX_LINE {
+            log(Level::Info, &source, &String::from_utf8_lossy(&line));
+            line.clear();
+        }
+    }
+    if !line.is_empty() {
+        log(Level::Info, &source, &String::from_utf8_lossy(&line));
+    }
+}
