@@ -40,6 +40,14 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.timeout(DEFAULT_TEST_TIMEOUT))
 
 
+def reserve_port():
+    """A currently free TCP port on 127.0.0.1 (for `bind-addr`/`addr` options)."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def wait_for(predicate, timeout=10, interval=0.05, what="condition"):
     """Polls `predicate` until it returns something truthy; returns that value."""
     deadline = time.time() + timeout
@@ -199,8 +207,10 @@ class Node:
         self._rpc = None
         self.stdout = open(self.lightning_dir / "stdout", "ab")
         self.stderr = open(self.lightning_dir / "stderr", "ab")
+        # Own process group, so teardown can also reap plugins the daemon left behind.
         self.proc = subprocess.Popen(self.cmdline(), stdin=subprocess.DEVNULL,
-                                     stdout=self.stdout, stderr=self.stderr)
+                                     stdout=self.stdout, stderr=self.stderr,
+                                     start_new_session=True)
         if wait_for_rpc:
             self.wait_for_rpc(timeout)
         return self
@@ -248,11 +258,26 @@ class Node:
                 raise RuntimeError(f"{self.name} did not exit within {timeout}s of stop")
         return self.proc.returncode if self.proc else None
 
+    def wait_for_exit(self, timeout=STOP_TIMEOUT):
+        """For tests that make the daemon exit on purpose (`stop` sent by hand, a fatal
+        option): waits and returns the exit code; the exit is then not a crash."""
+        self.stopped_by_us = True
+        return self.proc.wait(timeout=timeout)
+
     def kill(self):
         self.stopped_by_us = True
         if self.is_running():
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
+
+    def kill_leftovers(self):
+        """SIGKILL whatever is still in the daemon's process group (stray plugins)."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def restart(self, **kw):
         self.stop()
@@ -356,6 +381,8 @@ class NodeFactory:
             report = node.crash_report()
             if report and report not in crashes:
                 crashes.append(report)
+        for node in self.nodes:
+            node.kill_leftovers()
         return crashes
 
 

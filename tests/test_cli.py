@@ -139,9 +139,7 @@ def test_stop_through_bolt_cli(node_factory):
     r = node.cli("stop")
     assert r.returncode == 0, r
     assert r.json == {"result": "Shutdown complete"}
-    node.proc.wait(timeout=30)
-    node.stopped_by_us = True
-    assert node.proc.returncode == 0
+    assert node.wait_for_exit() == 0
 
 
 def test_no_method_lists_commands(node_factory):

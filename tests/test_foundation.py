@@ -63,7 +63,7 @@ def test_help_unknown_command_fails(node_factory):
     node = node_factory.get_node()
     with pytest.raises(RpcError) as e:
         node.rpc.help("no-such-command")
-    assert "no-such-command" in e.value.error["message"]
+    assert e.value.error == {"code": -32601, "message": "Unknown command no-such-command"}
     assert_still_serving(node)
 
 
@@ -88,9 +88,7 @@ def test_stop_shuts_down_cleanly(node_factory):
     node = node_factory.get_node()
     result = node.rpc.stop()
     assert result == {"result": "Shutdown complete"}
-    node.proc.wait(timeout=30)
-    node.stopped_by_us = True
-    assert node.proc.returncode == 0
+    assert node.wait_for_exit() == 0
 
 
 def test_socket_is_private(node_factory):
@@ -293,3 +291,25 @@ def test_notifications_enable_is_acknowledged(node_factory):
     c = node.raw()
     reply = c.call("notifications", {"enable": True}, id="cli:notifications#1")
     assert reply == {"jsonrpc": "2.0", "id": "cli:notifications#1", "result": {}}
+
+
+# --- the harness itself ----------------------------------------------------------------
+
+def test_harness_reports_a_daemon_that_died_behind_its_back(directory):
+    from conftest import NodeFactory
+    nf = NodeFactory(directory / "selfcheck")
+    node = nf.get_node()
+    os.kill(node.proc.pid, 9)
+    node.proc.wait(timeout=10)
+    crashes = nf.killall()
+    assert len(crashes) == 1
+    assert "node1 exited unexpectedly with -9" in crashes[0]
+
+
+def test_harness_accepts_a_deliberate_stop(directory):
+    from conftest import NodeFactory
+    nf = NodeFactory(directory / "selfcheck")
+    node = nf.get_node()
+    node.rpc.stop()
+    assert node.wait_for_exit() == 0
+    assert nf.killall() == []
