@@ -69,7 +69,13 @@ impl Printer {
     }
 
     fn progress(&mut self, params: &Value) -> String {
-        let num = |v: Option<&Value>| v.and_then(Value::as_u64);
+        // Counts are u32 as in lightning-cli (anything else is ignored), widened so the
+        // arithmetic below cannot overflow whatever a daemon sends.
+        let num = |v: Option<&Value>| {
+            v.and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .map(u64::from)
+        };
         let (Some(n), Some(total)) = (num(params.get("num")), num(params.get("total"))) else {
             return String::new();
         };
@@ -161,6 +167,7 @@ mod tests {
             &json!({"num":2,"total":3,"stage":{"num":0,"total":2}}),
         );
         assert_eq!(done, format!("\r# Stage 1/2 3/3 |{}|\n", "=".repeat(60)));
+        assert_eq!(p.render("progress", &json!({"num":u64::MAX,"total":3})), "");
         assert_eq!(
             p.render("progress", &json!({"num":0,"total":1})),
             format!("\r# 1/1 |{}|\n", "=".repeat(60))
