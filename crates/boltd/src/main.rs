@@ -1,1 +1,3 @@
-fn main() {}
+fn main() {
+    std::process::exit(boltd::run(std::env::args().collect()));
+}

@@ -1,0 +1,26 @@
+//! Builtin RPC commands, one module per command. Each module exposes a unit struct
+//! implementing [`crate::rpc::Command`]; [`builtins`] is the table the dispatcher loads.
+//! Subsystems added later register theirs here (or at run time with
+//! `Dispatcher::register`).
+
+use std::sync::Arc;
+
+use crate::rpc::Command;
+
+pub mod check;
+pub mod getinfo;
+pub mod help;
+pub mod listconfigs;
+pub mod notifications;
+pub mod stop;
+
+pub fn builtins() -> Vec<Arc<dyn Command>> {
+    vec![
+        Arc::new(check::Check),
+        Arc::new(getinfo::Getinfo),
+        Arc::new(help::Help),
+        Arc::new(listconfigs::Listconfigs),
+        Arc::new(notifications::Notifications),
+        Arc::new(stop::Stop),
+    ]
+}

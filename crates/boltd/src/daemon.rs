@@ -1,0 +1,324 @@
+//! Start-up and shutdown order (reference §0):
+//! early options → [plugins: getmanifest, register options] → `--help` → full options →
+//! logging → lock → pid file → hsm_secret / node id → RPC socket listen → "Server started"
+//! → [plugins: init; peers: listen] → run until stop/signal → shutdown stages
+//! (see `shutdown.rs`) → exit code.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::task::TaskTracker;
+
+use crate::config::{
+    builtin_registry, early_parse, full_parse, help_text, Early, Registry, Settings,
+};
+use crate::node::{default_alias, FeatureSet, Node, PeerSummary, VERSION};
+use crate::rpc::Dispatcher;
+use crate::shutdown::{Shutdown, Stage};
+
+/// Set in the background child of `--daemon` so it does not fork again.
+const DAEMON_ENV: &str = "BOLTD_DAEMONIZED";
+
+fn default_dir() -> String {
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".boltd").display().to_string(),
+        None => ".boltd".into(),
+    }
+}
+
+/// Runs the daemon with `args` (program name first); returns the process exit code.
+pub fn run(args: Vec<String>) -> i32 {
+    let builtins = builtin_registry(&default_dir());
+    let rest = args.get(1..).unwrap_or_default();
+    let early = match early_parse(rest, &builtins) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("boltd: {e}");
+            return 1;
+        }
+    };
+    if early.version {
+        println!("{VERSION}");
+        return 0;
+    }
+    raise_fd_limit();
+    if early.daemon && !early.help && std::env::var_os(DAEMON_ENV).is_none() {
+        return daemonize(&args, &early);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("boltd: cannot start runtime: {e}");
+            return 1;
+        }
+    };
+    let code = rt.block_on(async_main(early, builtins));
+    // Tasks stuck on clients that never read must not delay exit.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    code
+}
+
+async fn async_main(early: Early, builtins: Registry) -> i32 {
+    let network_dir = early.network_dir();
+    if !early.help {
+        if let Err(e) = std::fs::create_dir_all(&network_dir) {
+            eprintln!("boltd: creating {}: {e}", network_dir.display());
+            return 1;
+        }
+    }
+    #[allow(unused_mut)]
+    let mut registry = builtins;
+    // Seam (plugins): spawn the startup plugins here, send getmanifest, and register
+    // their options into `registry` before the full parse.
+
+    if early.help {
+        print!("{}", help_text(&registry));
+        return 0;
+    }
+    let config = match full_parse(&registry, &early) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("boltd: {e}");
+            return 1;
+        }
+    };
+    let settings = Settings::from_config(&config, &early.lightning_dir, &early.network);
+    let timestamps = config.get_bool("log-timestamps");
+    let log = match crate::logging::init(
+        settings.log_level,
+        &settings.log_files,
+        &settings.log_prefix,
+        timestamps,
+        &network_dir,
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("boltd: {e}");
+            return 1;
+        }
+    };
+    // Plugins and relative paths see the network directory as cwd, like lightningd.
+    if let Err(e) = std::env::set_current_dir(&network_dir) {
+        eprintln!("boltd: chdir {}: {e}", network_dir.display());
+        return 1;
+    }
+    let _lock = match crate::lock::acquire(&network_dir) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("boltd: {e}");
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
+    if let Err(e) = std::fs::write(&settings.pid_file, format!("{}\n", std::process::id())) {
+        tracing::error!("writing pid file {}: {e}", settings.pid_file.display());
+        return 1;
+    }
+    let seed = match crate::hsm::load_or_create(&network_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("boltd: {e}");
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
+    let node_id = match crate::hsm::node_id(&seed) {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
+    let id_bytes = node_id.serialize();
+    let alias = settings
+        .alias
+        .clone()
+        .unwrap_or_else(|| default_alias(&node_id));
+    let color = settings
+        .rgb
+        .unwrap_or([id_bytes[0], id_bytes[1], id_bytes[2]]);
+    // listconfigs shows the derived values as defaults, like lightningd.
+    let mut config = config;
+    config.registry.set_default("alias", &alias);
+    config.registry.set_default("rgb", &hex::encode(color));
+    let node = Arc::new(Node {
+        alias,
+        color,
+        config: RwLock::new(config),
+        settings,
+        seed,
+        node_id,
+        started_at: SystemTime::now(),
+        started_instant: Instant::now(),
+        shutdown: Shutdown::new(),
+        log,
+        peers: RwLock::new(PeerSummary::default()),
+        features: RwLock::new(FeatureSet::default()),
+        blockheight: Default::default(),
+        external: RwLock::new(None),
+        rpc_hook: RwLock::new(None),
+    });
+    let code = serve(node.clone()).await;
+    let _ = std::fs::remove_file(&node.settings.pid_file);
+    code
+}
+
+/// From socket listen to exit.
+async fn serve(node: Arc<Node>) -> i32 {
+    let dispatcher = Dispatcher::new();
+    let rpc_path = node.settings.rpc_path();
+    let listener = match crate::rpc::server::bind(
+        &rpc_path,
+        &node.settings.rpc_file,
+        node.settings.rpc_file_mode,
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("boltd: {e}");
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
+    let conns = TaskTracker::new();
+    let server = tokio::spawn(crate::rpc::server::serve(
+        listener,
+        rpc_path,
+        node.clone(),
+        dispatcher.clone(),
+        conns.clone(),
+    ));
+    tracing::info!(
+        "Server started with public key {}, alias {} (color #{}) and version {}",
+        node.id_hex(),
+        node.alias,
+        node.color_hex(),
+        VERSION
+    );
+    // Seam (plugins, peers): send `init` to plugins, install `node.set_external` /
+    // `node.set_rpc_hook`, register extra commands with `dispatcher.register`, start
+    // listening for peers, and register exit work with `node.shutdown.on_exit`.
+
+    spawn_signal_handlers(&node);
+    node.shutdown.recv().await;
+    tracing::info!("Shutting down: {}", node.shutdown.reason());
+    // Listener closed and socket file removed.
+    let _ = server.await;
+    for (name, hook) in node.shutdown.take_hooks() {
+        if tokio::time::timeout(Duration::from_secs(35), hook())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown step '{name}' timed out");
+        }
+    }
+    node.shutdown.advance(Stage::Closing);
+    // Let every other connection finish writing its last replies, so `stop` is last.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while conns.len() > node.shutdown.pending_stops() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    node.shutdown.advance(Stage::Done);
+    conns.close();
+    let _ = tokio::time::timeout(Duration::from_secs(3), conns.wait()).await;
+    node.shutdown.exit_code()
+}
+
+fn spawn_signal_handlers(node: &Arc<Node>) {
+    for (kind, name) in [
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::terminate(), "SIGTERM"),
+    ] {
+        let sd = node.shutdown.clone();
+        match signal(kind) {
+            Ok(mut s) => {
+                tokio::spawn(async move {
+                    if s.recv().await.is_some() {
+                        sd.trigger(&format!("received {name}"), 0);
+                    }
+                });
+            }
+            Err(e) => tracing::warn!("cannot watch {name}: {e}"),
+        }
+    }
+    let log = node.log.clone();
+    match signal(SignalKind::hangup()) {
+        Ok(mut s) => {
+            tokio::spawn(async move {
+                while s.recv().await.is_some() {
+                    log.reopen();
+                    tracing::info!("Reopened log files (SIGHUP)");
+                }
+            });
+        }
+        Err(e) => tracing::warn!("cannot watch SIGHUP: {e}"),
+    }
+}
+
+/// Lets the daemon hold many client connections (500 concurrent clients and more).
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// `--daemon`: re-runs this program detached (no fork in a threaded process) and returns
+/// once it serves its socket (0) or has exited (its code).
+fn daemonize(args: &[String], early: &Early) -> i32 {
+    use std::os::unix::process::CommandExt;
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("boltd: cannot find own executable: {e}");
+            return 1;
+        }
+    };
+    let mut child = match std::process::Command::new(exe)
+        .args(args.get(1..).unwrap_or_default())
+        .env(DAEMON_ENV, "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("boltd: cannot start background daemon: {e}");
+            return 1;
+        }
+    };
+    let rpc_file = early
+        .file_entries
+        .iter()
+        .chain(&early.cmdline_entries)
+        .filter(|e| e.name == "rpc-file")
+        .filter_map(|e| e.value.clone())
+        .next_back()
+        .unwrap_or_else(|| "lightning-rpc".into());
+    let sock = early.network_dir().join(rpc_file);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code().unwrap_or(1);
+        }
+        if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+            return 0;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    0
+}

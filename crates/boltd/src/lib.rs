@@ -1,0 +1,24 @@
+//! boltd, the daemon: configuration (command line + config files, with a registry that
+//! plugin options join at run time), logging, node identity, the JSON-RPC unix socket,
+//! the dispatcher and the builtin commands (one module per command under `commands/`),
+//! and the start-up / shutdown order that wires the other crates together.
+//!
+//! Must not touch: JSON framing (the `jsonrpc` crate owns it), plugin processes (the
+//! `plugins` crate), peer transport (`peers`), SQL (`store`). Those plug in through the
+//! seams here: `config::Registry::register` (plugin options), `Node::set_external` and
+//! `Node::set_rpc_hook` (plugin methods and the `rpc_command` hook),
+//! `Dispatcher::register` (more builtin commands), `Shutdown::on_exit` (work before exit),
+//! `LogHandle::subscribe` (log lines for `log`/`warning` notifications), and the
+//! `Node::peers` / `Node::features` fields behind `getinfo`.
+
+pub mod commands;
+pub mod config;
+pub mod daemon;
+pub mod hsm;
+pub mod lock;
+pub mod logging;
+pub mod node;
+pub mod rpc;
+pub mod shutdown;
+
+pub use daemon::run;

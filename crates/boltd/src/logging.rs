@@ -1,0 +1,257 @@
+//! Logging in Core Lightning's format, on `tracing`.
+//!
+//! Lines look like `2026-11-22T10:00:00.000Z INFO    boltd: message`. Sinks are stderr
+//! and/or files (`--log-file`, repeatable, `-` = stderr); SIGHUP reopens the files (log
+//! rotation). Every event at or above `--log-level` is also sent to a broadcast channel
+//! ([`LogHandle::subscribe`]) so the plugin host can emit `log`/`warning` notifications.
+//!
+//! The source column is the event's `source` field if present (e.g. `plugin-foo` for a
+//! plugin's own log lines, see [`log`]), else the first segment of the tracing target.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use tokio::sync::broadcast;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::Layer;
+
+use crate::config::LogLevel;
+
+/// One log line, as forwarded to in-process listeners.
+#[derive(Debug, Clone)]
+pub struct LogEvent {
+    pub level: LogLevel,
+    pub source: String,
+    pub message: String,
+    pub time: SystemTime,
+}
+
+impl LogEvent {
+    /// `2026-11-22T10:00:00.000Z`
+    pub fn timestamp(&self) -> String {
+        chrono::DateTime::<chrono::Utc>::from(self.time)
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string()
+    }
+    /// `secs.nanos` as CLN's notifications carry it.
+    pub fn time_str(&self) -> String {
+        let d = self
+            .time
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+    }
+}
+
+enum Sink {
+    Stderr,
+    File { path: PathBuf, file: File },
+}
+
+struct Shared {
+    sinks: Mutex<Vec<Sink>>,
+    level: LogLevel,
+    prefix: String,
+    timestamps: bool,
+    events: broadcast::Sender<LogEvent>,
+}
+
+/// Handle kept by the daemon: reopen files, subscribe to events.
+#[derive(Clone)]
+pub struct LogHandle {
+    shared: Arc<Shared>,
+}
+
+impl LogHandle {
+    /// Reopens every log file (after logrotate moved them away).
+    pub fn reopen(&self) {
+        if let Ok(mut sinks) = self.shared.sinks.lock() {
+            for s in sinks.iter_mut() {
+                if let Sink::File { path, file } = s {
+                    if let Ok(f) = open_append(path) {
+                        *file = f;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every future log line at or above the configured level.
+    pub fn subscribe(&self) -> broadcast::Receiver<LogEvent> {
+        self.shared.events.subscribe()
+    }
+
+    pub fn level(&self) -> LogLevel {
+        self.shared.level
+    }
+}
+
+fn open_append(p: &PathBuf) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+}
+
+/// Emits a log line with an explicit CLN level and source (e.g. a plugin's `log`
+/// notification, or `io` level traffic).
+pub fn log(level: LogLevel, source: &str, message: &str) {
+    let l = level.name();
+    match level {
+        LogLevel::Io | LogLevel::Trace => {
+            tracing::trace!(source = source, cln_level = l, "{}", message)
+        }
+        LogLevel::Debug => tracing::debug!(source = source, "{}", message),
+        LogLevel::Info => tracing::info!(source = source, "{}", message),
+        LogLevel::Unusual => tracing::warn!(source = source, "{}", message),
+        LogLevel::Broken => tracing::error!(source = source, "{}", message),
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    source: Option<String>,
+    cln_level: Option<String>,
+    extra: String,
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "source" => self.source = Some(value.to_string()),
+            "cln_level" => self.cln_level = Some(value.to_string()),
+            "message" => self.message.push_str(value),
+            n => {
+                let _ = write!(self.extra, " {n}={value}");
+            }
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        match field.name() {
+            "message" => {
+                let _ = write!(self.message, "{value:?}");
+            }
+            "source" => self.source = Some(format!("{value:?}")),
+            n => {
+                let _ = write!(self.extra, " {n}={value:?}");
+            }
+        }
+    }
+}
+
+struct ClnLayer {
+    shared: Arc<Shared>,
+}
+
+fn level_of(l: &Level) -> LogLevel {
+    match *l {
+        Level::TRACE => LogLevel::Trace,
+        Level::DEBUG => LogLevel::Debug,
+        Level::INFO => LogLevel::Info,
+        Level::WARN => LogLevel::Unusual,
+        _ => LogLevel::Broken,
+    }
+}
+
+impl<S: Subscriber> Layer<S> for ClnLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let mut f = Fields::default();
+        event.record(&mut f);
+        let mut level = level_of(event.metadata().level());
+        if f.cln_level.as_deref() == Some("io") {
+            level = LogLevel::Io;
+        }
+        if level < self.shared.level {
+            return;
+        }
+        let source = f.source.unwrap_or_else(|| {
+            let t = event.metadata().target();
+            t.split("::").next().unwrap_or(t).to_string()
+        });
+        let mut message = f.message;
+        message.push_str(&f.extra);
+        let ev = LogEvent {
+            level,
+            source,
+            message,
+            time: SystemTime::now(),
+        };
+        let mut line = String::new();
+        if self.shared.timestamps {
+            line.push_str(&ev.timestamp());
+            line.push(' ');
+        }
+        let _ = writeln!(
+            line,
+            "{:<7} {}{}: {}",
+            level.label(),
+            self.shared.prefix,
+            ev.source,
+            ev.message
+        );
+        if let Ok(mut sinks) = self.shared.sinks.lock() {
+            for s in sinks.iter_mut() {
+                // A full disk or closed stderr must not take the daemon down.
+                let _ = match s {
+                    Sink::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
+                    Sink::File { file, .. } => file.write_all(line.as_bytes()),
+                };
+            }
+        }
+        // No receivers is fine.
+        let _ = self.shared.events.send(ev);
+    }
+}
+
+/// Installs the global subscriber. `files` empty means stderr only.
+pub fn init(
+    level: LogLevel,
+    files: &[String],
+    prefix: &str,
+    timestamps: bool,
+    base: &std::path::Path,
+) -> Result<LogHandle, String> {
+    let mut sinks = vec![];
+    for f in files {
+        if f == "-" {
+            sinks.push(Sink::Stderr);
+        } else {
+            let p = base.join(f);
+            let file = open_append(&p).map_err(|e| format!("Failed to open log file {f}: {e}"))?;
+            sinks.push(Sink::File { path: p, file });
+        }
+    }
+    if files.is_empty() {
+        sinks.push(Sink::Stderr);
+    }
+    let (events, _) = broadcast::channel(1024);
+    let shared = Arc::new(Shared {
+        sinks: Mutex::new(sinks),
+        level,
+        prefix: prefix.to_string(),
+        timestamps,
+        events,
+    });
+    let max = match level {
+        LogLevel::Io | LogLevel::Trace => tracing::level_filters::LevelFilter::TRACE,
+        LogLevel::Debug => tracing::level_filters::LevelFilter::DEBUG,
+        LogLevel::Info => tracing::level_filters::LevelFilter::INFO,
+        LogLevel::Unusual => tracing::level_filters::LevelFilter::WARN,
+        LogLevel::Broken => tracing::level_filters::LevelFilter::ERROR,
+    };
+    let layer = ClnLayer {
+        shared: shared.clone(),
+    }
+    .with_filter(max);
+    let subscriber = tracing_subscriber::registry().with(layer);
+    // A second init in one process (tests) keeps the first subscriber.
+    let _ = tracing::subscriber::set_global_default(subscriber);
+    Ok(LogHandle { shared })
+}

@@ -1,0 +1,237 @@
+//! Dispatch: look a method up (builtins first, then plugin methods), run the
+//! `rpc_command` hook chain, run the command, frame the reply with the client's id.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+
+use jsonrpc::{
+    bind, codes, error_frame, raw_error_frame, raw_result_frame, result_frame, usage, Param,
+    RawValue, Request, RpcError,
+};
+use serde_json::Value;
+
+use super::conn::ConnHandle;
+use crate::node::Node;
+
+pub type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What a command produces on success.
+#[derive(Debug)]
+pub enum Reply {
+    /// A result value; the dispatcher wraps it with the client's id.
+    Result(Value),
+    /// A result that is already serialized JSON (forwarded verbatim).
+    RawResult(Box<RawValue>),
+    /// An error object already serialized (a plugin's error, passed through verbatim).
+    RawError(Box<RawValue>),
+    /// A complete response frame, id included, ending in `\n\n` (plugin passthrough).
+    Frame(Vec<u8>),
+}
+
+pub type CmdResult = Result<Reply, RpcError>;
+
+/// Everything one request handler can see.
+#[derive(Clone)]
+pub struct Context {
+    /// The request as received (raw id and members kept for passthrough and hooks).
+    pub request: Request,
+    pub node: Arc<Node>,
+    /// The client connection: its notification setting and a way to write to it.
+    pub conn: ConnHandle,
+    pub dispatcher: Arc<Dispatcher>,
+}
+
+impl Context {
+    /// Binds this request's params to `spec` with CLN's error texts.
+    pub fn bind(&self, spec: &[Param]) -> Result<jsonrpc::Bound, RpcError> {
+        bind(&self.request.params, spec, false)
+    }
+}
+
+/// A builtin command: one implementation per file in `commands/`.
+pub trait Command: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Declared parameters (for binding, `help` usage and `check`).
+    fn params(&self) -> &'static [Param];
+    /// The usage shown by `help` (`name [optional]`); subcommand-style commands override.
+    fn usage(&self) -> String {
+        usage(self.params())
+    }
+    /// Validates parameters without running (`check`). The default binds the params.
+    fn check(&self, ctx: &Context) -> Result<(), RpcError> {
+        ctx.bind(self.params()).map(|_| ())
+    }
+    fn run(&self, ctx: Context) -> BoxFut<CmdResult>;
+    /// `stop` keeps running while connections close: it answers last.
+    fn survives_close(&self) -> bool {
+        false
+    }
+}
+
+/// A method registered by a plugin, as `help` lists it.
+#[derive(Debug, Clone)]
+pub struct MethodInfo {
+    pub name: String,
+    pub usage: String,
+    pub deprecated: bool,
+}
+
+/// The dynamic method source (the plugin host implements this).
+pub trait ExternalMethods: Send + Sync {
+    fn methods(&self) -> Vec<MethodInfo>;
+    fn lookup(&self, name: &str) -> Option<MethodInfo>;
+    /// Runs the method (passthrough). The reply is normally `Reply::Frame`.
+    fn call(&self, ctx: Context) -> BoxFut<CmdResult>;
+    /// `check` for a plugin method (forwarded if the plugin has `cancheck`).
+    fn check(&self, ctx: Context) -> BoxFut<CmdResult>;
+}
+
+/// What the `rpc_command` hook chain decided.
+#[derive(Debug)]
+pub enum HookOutcome {
+    Continue,
+    /// Run this request instead (the dispatcher keeps the original id).
+    Replace(Request),
+    /// Answer with this, without running the command.
+    Return(CmdResult),
+}
+
+/// The `rpc_command` hook chain (the plugin host implements this).
+pub trait RpcCommandHook: Send + Sync {
+    fn call(&self, request: &Request) -> BoxFut<HookOutcome>;
+}
+
+/// Builtin commands by name; plugin methods come from `Node::external`.
+pub struct Dispatcher {
+    builtins: RwLock<BTreeMap<String, Arc<dyn Command>>>,
+}
+
+fn deprecated_msg(name: &str) -> RpcError {
+    RpcError::method_not_found(format!("Command \"{name}\" is deprecated"))
+}
+
+impl Dispatcher {
+    /// A dispatcher with every builtin from `commands::builtins()`.
+    pub fn new() -> Arc<Self> {
+        let d = Dispatcher {
+            builtins: RwLock::new(BTreeMap::new()),
+        };
+        for c in crate::commands::builtins() {
+            // Builtin names are unique by construction.
+            let _ = d.register(c);
+        }
+        Arc::new(d)
+    }
+
+    /// Adds a builtin command (other subsystems register theirs at start-up).
+    pub fn register(&self, cmd: Arc<dyn Command>) -> Result<(), String> {
+        let mut b = self
+            .builtins
+            .write()
+            .map_err(|_| "dispatcher lock poisoned".to_string())?;
+        if b.contains_key(cmd.name()) {
+            return Err(format!("command '{}' already registered", cmd.name()));
+        }
+        b.insert(cmd.name().to_string(), cmd);
+        Ok(())
+    }
+
+    pub fn builtin(&self, name: &str) -> Option<Arc<dyn Command>> {
+        self.builtins.read().ok().and_then(|b| b.get(name).cloned())
+    }
+
+    pub fn is_builtin(&self, name: &str) -> bool {
+        self.builtin(name).is_some()
+    }
+
+    /// `(name, usage)` of every builtin.
+    pub fn builtin_usages(&self) -> Vec<(String, String)> {
+        self.builtins
+            .read()
+            .map(|b| {
+                b.values()
+                    .map(|c| (c.name().to_string(), c.usage()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether a command answers after connections close (only `stop`).
+    pub fn survives_close(&self, name: &str) -> bool {
+        self.builtin(name)
+            .map(|c| c.survives_close())
+            .unwrap_or(false)
+    }
+
+    /// Checks a method exists and may be called, with CLN's -32601 texts.
+    pub fn resolve(&self, node: &Node, method: &str) -> Result<(), RpcError> {
+        if self.is_builtin(method) {
+            return Ok(());
+        }
+        match node.external().and_then(|e| e.lookup(method)) {
+            Some(m) if m.deprecated && !node.settings.allow_deprecated_apis => {
+                Err(deprecated_msg(method))
+            }
+            Some(_) => Ok(()),
+            None => Err(RpcError::method_not_found(format!(
+                "Unknown command '{method}'"
+            ))),
+        }
+    }
+
+    /// Runs one validated request to completion and returns the response frame.
+    pub async fn dispatch(self: Arc<Self>, mut ctx: Context) -> Vec<u8> {
+        let id = ctx.request.id.clone();
+        if let Err(e) = self.resolve(&ctx.node, &ctx.request.method) {
+            return error_frame(&id, &e);
+        }
+        if let Some(hook) = ctx.node.rpc_hook() {
+            match hook.call(&ctx.request).await {
+                HookOutcome::Continue => {}
+                HookOutcome::Return(r) => return frame(&id, r),
+                HookOutcome::Replace(mut req) => {
+                    if let Err(e) = self.resolve(&ctx.node, &req.method) {
+                        return error_frame(&id, &e);
+                    }
+                    // The replacement runs under the original id and skips the hook.
+                    req.id = id.clone();
+                    ctx.request = req;
+                }
+            }
+        }
+        let out = self.run(ctx).await;
+        frame(&id, out)
+    }
+
+    /// Runs a resolved request (no hook).
+    pub async fn run(&self, ctx: Context) -> CmdResult {
+        match self.builtin(&ctx.request.method) {
+            Some(cmd) => cmd.run(ctx).await,
+            None => match ctx.node.external() {
+                Some(ext) => ext.call(ctx).await,
+                None => Err(RpcError::method_not_found(format!(
+                    "Unknown command '{}'",
+                    ctx.request.method
+                ))),
+            },
+        }
+    }
+}
+
+/// Serializes a command outcome as the response frame for `id`.
+pub fn frame(id: &RawValue, out: CmdResult) -> Vec<u8> {
+    match out {
+        Ok(Reply::Result(v)) => result_frame(id, &v),
+        Ok(Reply::RawResult(r)) => raw_result_frame(id, &r),
+        Ok(Reply::RawError(e)) => raw_error_frame(id, &e),
+        Ok(Reply::Frame(f)) => f,
+        Err(e) => error_frame(id, &e),
+    }
+}
+
+/// The error in-flight commands get when the daemon closes connections.
+pub fn shutting_down() -> RpcError {
+    RpcError::new(codes::LIGHTNINGD_SHUTDOWN, "Shutting down")
+}
