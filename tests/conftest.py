@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pyln.client import LightningRpc
+from pyln.client import LightningRpc, RpcError
 
 REPO = Path(__file__).resolve().parent.parent
 BOLTD_BIN = os.environ.get("BOLTD_BIN", str(REPO / "target" / "debug" / "boltd"))
@@ -177,8 +177,12 @@ class Node:
 
     # -- paths ---------------------------------------------------------------------
     @property
+    def network(self):
+        return self.options.get("network", NETWORK)
+
+    @property
     def net_dir(self):
-        return self.lightning_dir / NETWORK
+        return self.lightning_dir / self.network
 
     @property
     def socket_path(self):
@@ -205,12 +209,11 @@ class Node:
     def start(self, wait_for_rpc=True, timeout=START_TIMEOUT):
         self.stopped_by_us = False
         self._rpc = None
-        self.stdout = open(self.lightning_dir / "stdout", "ab")
-        self.stderr = open(self.lightning_dir / "stderr", "ab")
-        # Own process group, so teardown can also reap plugins the daemon left behind.
-        self.proc = subprocess.Popen(self.cmdline(), stdin=subprocess.DEVNULL,
-                                     stdout=self.stdout, stderr=self.stderr,
-                                     start_new_session=True)
+        with open(self.lightning_dir / "stdout", "ab") as out, \
+                open(self.lightning_dir / "stderr", "ab") as err:
+            # Own process group, so teardown can also reap plugins the daemon left behind.
+            self.proc = subprocess.Popen(self.cmdline(), stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=err, start_new_session=True)
         if wait_for_rpc:
             self.wait_for_rpc(timeout)
         return self
@@ -226,7 +229,7 @@ class Node:
             try:
                 self.rpc.getinfo()
                 return True
-            except (OSError, ValueError):
+            except (OSError, ValueError, RpcError):
                 return False
         wait_for(ready, timeout=timeout, what=f"{self.name} socket {self.socket_path}")
 
@@ -317,7 +320,7 @@ class Node:
 
     # -- bolt-cli ------------------------------------------------------------------
     def cli_args(self):
-        return [BOLT_CLI_BIN, f"--lightning-dir={self.lightning_dir}", f"--network={NETWORK}"]
+        return [BOLT_CLI_BIN, f"--lightning-dir={self.lightning_dir}", f"--network={self.network}"]
 
     def cli(self, *args, timeout=30, input=None):
         """Runs bolt-cli against this node: returns a CliResult (returncode, stdout, stderr, json)."""
