@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""A continuous-backup plugin, written the way the plugin guide describes `db_write`.
+
+It keeps a copy of boltd's database in `backup.sqlite3` (in the plugin's working
+directory, which is `<lightning-dir>/<network>/`) and replays every `writes` array into
+it. The copy's own `vars.data_version` is "the previous data_version" the guide asks us
+to track, because the last statement of each `writes` array is that very update.
+
+Rules (plugin guide, db_write):
+  * new == prev + 1 (mod 2^32): apply the writes.
+  * new == prev: the previous set was never committed. Our copy already holds it, so
+    take a fresh snapshot of the live database and apply the new set on top.
+  * new < prev: halt and catch fire (refuse, so boltd stops without committing).
+  * anything else (a gap, or no copy yet on a database that already exists): snapshot,
+    then apply.
+
+Environment (for tests): BACKUP_REFUSE_MARKER / BACKUP_DIE_MARKER: refuse the write, or
+exit at once, when any statement contains that text. BACKUP_DB: the live database file
+(default `boltd.sqlite3`).
+"""
+import os
+import sqlite3
+
+from pyln.client import Plugin
+
+plugin = Plugin()
+
+LIVE = os.environ.get("BACKUP_DB", "boltd.sqlite3")
+COPY = "backup.sqlite3"
+
+
+def copy_version():
+    """The data_version our copy is at, or None if there is no usable copy."""
+    if not os.path.exists(COPY):
+        return None
+    db = sqlite3.connect(COPY)
+    try:
+        row = db.execute("SELECT intval FROM vars WHERE name = 'data_version'").fetchone()
+        return None if row is None else row[0]
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+
+
+def snapshot():
+    """Replace the copy with the live database's committed state (readers never block
+    in WAL mode, and boltd's pending transaction is invisible to us)."""
+    tmp = COPY + ".tmp"
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    src = sqlite3.connect("file:{}?mode=ro".format(LIVE), uri=True)
+    dst = sqlite3.connect(tmp)
+    src.backup(dst)
+    dst.close()
+    src.close()
+    os.replace(tmp, COPY)
+    plugin.log("backup: took a snapshot of {}".format(LIVE))
+
+
+def apply(writes):
+    db = sqlite3.connect(COPY, isolation_level=None)
+    try:
+        db.execute("BEGIN")
+        for w in writes:
+            db.execute(w)
+        db.execute("COMMIT")
+    finally:
+        db.close()
+
+
+@plugin.hook("db_write")
+def on_db_write(writes, data_version, plugin, **kwargs):
+    for w in writes:
+        if os.environ.get("BACKUP_DIE_MARKER") and os.environ["BACKUP_DIE_MARKER"] in w:
+            os._exit(3)
+        if os.environ.get("BACKUP_REFUSE_MARKER") and os.environ["BACKUP_REFUSE_MARKER"] in w:
+            plugin.log("backup: refusing data_version {}".format(data_version), level="warn")
+            return {"result": "refused by backup.py"}
+
+    prev = copy_version()
+    if prev is None:
+        # No copy: replay from scratch if this is a brand-new database (its first
+        # transaction creates the schema), otherwise start from a snapshot.
+        if live_has_tables():
+            snapshot()
+    elif data_version == (prev + 1) % 2**32:
+        pass
+    elif data_version == prev:
+        snapshot()
+    elif data_version < prev and not (prev > 2**31 and data_version < 2**31):
+        plugin.log("backup: data_version went back from {} to {}: halting".format(
+            prev, data_version), level="error")
+        return {"result": "data_version went backwards"}
+    else:
+        snapshot()
+    try:
+        apply(writes)
+    except sqlite3.Error as e:
+        plugin.log("backup: replay failed: {}".format(e), level="error")
+        return {"result": "replay failed"}
+    return {"result": "continue"}
+
+
+def live_has_tables():
+    """Whether the live database already has tables (then we must snapshot)."""
+    if not os.path.exists(LIVE):
+        return False
+    db = sqlite3.connect("file:{}?mode=ro".format(LIVE), uri=True)
+    try:
+        return db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+    finally:
+        db.close()
+
+
+plugin.run()
