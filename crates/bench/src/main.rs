@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// getinfo round trips over 1 and 16 persistent connections to any CLN-style socket.
     Rpc(scenarios::rpc::Args),
+    /// Raw peer-layer ceiling: custom messages/s between two in-process peer nodes, no RPC.
+    Peerwire(scenarios::peerwire::Args),
     /// Start a throw-away boltd in a temp dir and run every scenario against it.
     All {
         /// The boltd binary [default: $BOLTD_BIN, else next to this executable].
@@ -51,6 +53,9 @@ async fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Rpc(args) => scenarios::rpc::run(&args)
+            .await
+            .map(|t| print!("{}", t.render())),
+        Command::Peerwire(args) => scenarios::peerwire::run(&args)
             .await
             .map(|t| print!("{}", t.render())),
         Command::All { boltd, seconds } => all(boltd, seconds).await,

@@ -10,6 +10,7 @@
 //!
 //! Later scenarios: `passthrough`, `hook`, `notify`, `startup`, `custommsg`, `datastore`.
 
+pub mod peerwire;
 pub mod rpc;
 
 use crate::stats::{Samples, Summary};
