@@ -171,7 +171,18 @@ async fn async_main(early: Early, builtins: Registry) -> i32 {
 
 /// From socket listen to exit.
 async fn serve(node: Arc<Node>) -> i32 {
+    // Before the socket exists: whoever sees the socket may signal us.
+    spawn_signal_handlers(&node);
     let dispatcher = Dispatcher::new();
+    // The store (datastore commands, db_write): opened before plugins get `init`.
+    let _storage = match crate::storage::start(&node, &dispatcher, None).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("boltd: {e}");
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
     let rpc_path = node.settings.rpc_path();
     let listener = match crate::rpc::server::bind(
         &rpc_path,
@@ -200,11 +211,13 @@ async fn serve(node: Arc<Node>) -> i32 {
         node.color_hex(),
         VERSION
     );
+    if std::env::var_os(DAEMON_ENV).is_some() {
+        detach_stderr();
+    }
     // Seam (plugins, peers): send `init` to plugins, install `node.set_external` /
     // `node.set_rpc_hook`, register extra commands with `dispatcher.register`, start
     // listening for peers, and register exit work with `node.shutdown.on_exit`.
 
-    spawn_signal_handlers(&node);
     node.shutdown.recv().await;
     tracing::info!("Shutting down: {}", node.shutdown.reason());
     // Listener closed and socket file removed.
@@ -260,6 +273,16 @@ fn spawn_signal_handlers(node: &Arc<Node>) {
     }
 }
 
+/// In the `--daemon` child once serving: the parent stops relaying our stderr, so point
+/// it at /dev/null (writes to a closed pipe would fail).
+fn detach_stderr() {
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: dup2 onto fd 2 with a descriptor we own; no memory involved.
+        unsafe { libc::dup2(null.as_raw_fd(), 2) };
+    }
+}
+
 /// Lets the daemon hold many client connections (500 concurrent clients and more).
 fn raise_fd_limit() {
     let mut lim = libc::rlimit {
@@ -291,7 +314,8 @@ fn daemonize(args: &[String], early: &Early) -> i32 {
         .env(DAEMON_ENV, "1")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        // Start-up errors still reach the user: we relay them if the child exits early.
+        .stderr(std::process::Stdio::piped())
         .process_group(0)
         .spawn()
     {
@@ -313,6 +337,11 @@ fn daemonize(args: &[String], early: &Early) -> i32 {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
+            if let Some(mut err) = child.stderr.take() {
+                let mut text = String::new();
+                let _ = std::io::Read::read_to_string(&mut err, &mut text);
+                eprint!("{text}");
+            }
             return status.code().unwrap_or(1);
         }
         if std::os::unix::net::UnixStream::connect(&sock).is_ok() {

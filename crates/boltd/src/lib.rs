@@ -20,5 +20,6 @@ pub mod logging;
 pub mod node;
 pub mod rpc;
 pub mod shutdown;
+pub mod storage;
 
 pub use daemon::run;

@@ -110,7 +110,9 @@ pub(crate) fn rpc_error(e: &DatastoreError, op: Op) -> RpcError {
         DatastoreError::AlreadyExists => codes::DATASTORE_UPDATE_ALREADY_EXISTS,
         DatastoreError::DoesNotExist if op == Op::Delete => codes::DATASTORE_DEL_DOES_NOT_EXIST,
         DatastoreError::DoesNotExist => codes::DATASTORE_UPDATE_DOES_NOT_EXIST,
-        DatastoreError::WrongGeneration if op == Op::Delete => codes::DATASTORE_DEL_WRONG_GENERATION,
+        DatastoreError::WrongGeneration if op == Op::Delete => {
+            codes::DATASTORE_DEL_WRONG_GENERATION
+        }
         DatastoreError::WrongGeneration => codes::DATASTORE_UPDATE_WRONG_GENERATION,
         DatastoreError::EmptyKey | DatastoreError::NulInKey => codes::INVALID_PARAMS,
         DatastoreError::Store(s) => return store_rpc_error(s),
@@ -140,7 +142,11 @@ pub(crate) fn parse_key(b: &Bound, name: &str) -> Result<Option<Vec<String>>, Rp
         Some(v) => vec![part(v).ok_or_else(|| bad_token(name, "should be string or array", v))?],
     };
     if key.iter().any(|p| p.contains('\0')) {
-        return Err(bad_token(name, "should not contain NUL characters", &json!(key)));
+        return Err(bad_token(
+            name,
+            "should not contain NUL characters",
+            &json!(key),
+        ));
     }
     Ok(Some(key))
 }

@@ -14,7 +14,10 @@ pub struct Deldatastore {
 
 fn parse(ctx: &Context) -> Result<(Vec<String>, Option<u64>), RpcError> {
     let b = ctx.bind(PARAMS)?;
-    Ok((parse_key(&b, "key")?.unwrap_or_default(), b.u64("generation")?))
+    Ok((
+        parse_key(&b, "key")?.unwrap_or_default(),
+        b.u64("generation")?,
+    ))
 }
 
 impl Command for Deldatastore {

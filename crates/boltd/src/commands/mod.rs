@@ -8,9 +8,13 @@ use std::sync::Arc;
 use crate::rpc::Command;
 
 pub mod check;
+pub mod datastore;
+pub mod datastoreusage;
+pub mod deldatastore;
 pub mod getinfo;
 pub mod help;
 pub mod listconfigs;
+pub mod listdatastore;
 pub mod notifications;
 pub mod stop;
 

@@ -133,6 +133,8 @@ pub fn builtin_registry(default_dir: &str) -> Registry {
         OptSpec::new("announce-addr", Str, "Set an IP address (v4 or v6) or .onion v3 to announce, but not listen on")
             .multi()
             .validator(check_addr),
+        OptSpec::new("wallet", Str, "Location of the wallet database (sqlite3://PATH)")
+            .validator(crate::storage::check_wallet),
         OptSpec::new("allow-deprecated-apis", Bool, "Enable deprecated options, JSONRPC commands, fields, etc.")
             .default("true"),
     ];

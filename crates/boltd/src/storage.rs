@@ -1,0 +1,242 @@
+//! The daemon's side of the store: where the database is (`--wallet`), running every
+//! store call off the async runtime behind one lock, routing each transaction to the
+//! `db_write` plugins before it commits, and turning a refused write into shutdown.
+//!
+//! Why one lock: while a `db_write` hook is out, nothing else may write (backup plugins
+//! rely on it). Store calls run on tokio's blocking pool; the hook itself is async (the
+//! plugin host) and is driven from that blocking thread with `Handle::block_on`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use jsonrpc::RpcError;
+use store::{DatastoreError, HookRefusal, Store, StoreError, WriteHook};
+
+use crate::shutdown::Shutdown;
+
+/// Database file name inside `<lightning-dir>/<network>/`.
+pub const DEFAULT_DB_FILE: &str = "boltd.sqlite3";
+
+/// How long all `db_write` plugins together may take before the write is refused.
+/// Core Lightning waits forever; a hung backup plugin would freeze the node silently, so
+/// boltd refuses (and shuts down, naming the hook) instead.
+pub const DB_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Sends one transaction to every `db_write` plugin; `Err` names who refused.
+/// The plugin task installs it ([`Storage::set_db_write`]) once plugins have their
+/// manifests in, before the store opens.
+pub type DbWriteFn =
+    Arc<dyn Fn(u32, Vec<String>) -> BoxFuture<'static, Result<(), HookRefusal>> + Send + Sync>;
+
+/// `--wallet` value check: `sqlite3://PATH` (PostgreSQL comes later).
+pub fn check_wallet(v: &str) -> Result<(), String> {
+    match v.strip_prefix("sqlite3://") {
+        Some(p) if !p.is_empty() => Ok(()),
+        _ if v.starts_with("postgres://") => {
+            Err("--wallet=postgres:// is not supported yet".into())
+        }
+        _ => Err(format!(
+            "Unknown DSN scheme in '{v}': expected sqlite3://PATH"
+        )),
+    }
+}
+
+/// The database path for `--wallet` (relative paths are relative to the network dir).
+pub fn wallet_path(wallet: Option<&str>, network_dir: &Path) -> PathBuf {
+    match wallet.and_then(|w| w.strip_prefix("sqlite3://")) {
+        Some(p) => network_dir.join(p),
+        None => network_dir.join(DEFAULT_DB_FILE),
+    }
+}
+
+/// The hook the store calls: forwards to the plugin task's [`DbWriteFn`], if any.
+struct PluginWriteHook {
+    sink: RwLock<Option<DbWriteFn>>,
+    rt: tokio::runtime::Handle,
+}
+
+impl WriteHook for PluginWriteHook {
+    fn db_write(&self, data_version: u32, writes: &[String]) -> Result<(), HookRefusal> {
+        let sink = self.sink.read().ok().and_then(|s| s.clone());
+        let Some(sink) = sink else { return Ok(()) };
+        let call = sink(data_version, writes.to_vec());
+        match self
+            .rt
+            .block_on(tokio::time::timeout(DB_WRITE_TIMEOUT, call))
+        {
+            Ok(r) => r,
+            Err(_) => Err(HookRefusal {
+                plugin: "db_write".into(),
+                reason: format!("no answer from every db_write plugin within {DB_WRITE_TIMEOUT:?}"),
+            }),
+        }
+    }
+}
+
+/// Cheap to clone; commands hold one.
+#[derive(Clone)]
+pub struct Storage {
+    store: Arc<Mutex<Store>>,
+    hook: Arc<PluginWriteHook>,
+    /// Set after a refused or failed commit: from then on nothing is written (the daemon
+    /// is shutting down; a backup may be out of step).
+    failed: Arc<AtomicBool>,
+    shutdown: Shutdown,
+}
+
+impl Storage {
+    /// Opens the database at `path` (migrations go through `db_write`, so install the
+    /// plugin sink first if `db_write` plugins exist: pass it as `sink`).
+    pub async fn open(
+        path: PathBuf,
+        sink: Option<DbWriteFn>,
+        shutdown: Shutdown,
+    ) -> Result<Storage, StoreError> {
+        let hook = Arc::new(PluginWriteHook {
+            sink: RwLock::new(sink),
+            rt: tokio::runtime::Handle::current(),
+        });
+        let h = hook.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open_sqlite(&path, h))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))??;
+        tracing::info!(
+            "Using {} (data_version {})",
+            store.describe(),
+            store.data_version()
+        );
+        Ok(Storage {
+            store: Arc::new(Mutex::new(store)),
+            hook,
+            failed: Arc::new(AtomicBool::new(false)),
+            shutdown,
+        })
+    }
+
+    /// Routes future transactions to `sink` (the `db_write` plugins).
+    pub fn set_db_write(&self, sink: Option<DbWriteFn>) {
+        if let Ok(mut s) = self.hook.sink.write() {
+            *s = sink;
+        }
+    }
+
+    /// Runs `f` with the store on the blocking pool. A refused `db_write` or a failed
+    /// commit shuts the daemon down with a non-zero exit code and a broken log line.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, DatastoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, DatastoreError> + Send + 'static,
+    {
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(
+                StoreError::Backend("the store stopped after a failed write".into()).into(),
+            );
+        }
+        let store = self.store.clone();
+        let failed = self.failed.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut guard = store
+                .lock()
+                .map_err(|_| StoreError::Backend("store lock poisoned".into()))?;
+            if failed.load(Ordering::SeqCst) {
+                return Err(
+                    StoreError::Backend("the store stopped after a failed write".into()).into(),
+                );
+            }
+            let r = f(&mut guard);
+            if let Err(DatastoreError::Store(e)) = &r {
+                if is_fatal(e) {
+                    failed.store(true, Ordering::SeqCst);
+                }
+            }
+            r
+        })
+        .await
+        .map_err(|e| {
+            DatastoreError::Store(StoreError::Backend(format!("store task failed: {e}")))
+        })?;
+        if let Err(DatastoreError::Store(e)) = &result {
+            if is_fatal(e) {
+                tracing::error!("{e}");
+                self.shutdown.trigger(&format!("store: {e}"), 1);
+            }
+        }
+        result
+    }
+}
+
+/// Errors after which continuing would let a backup and the database drift apart.
+fn is_fatal(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::HookRefused(_)
+            | StoreError::DataVersionMismatch { .. }
+            | StoreError::Backend(_)
+    )
+}
+
+/// A store failure as the client sees it (`-1`, the daemon is going down).
+pub fn store_rpc_error(e: &StoreError) -> RpcError {
+    RpcError::daemon(e.to_string())
+}
+
+/// The `db_write` chain of the plugin host as a [`DbWriteFn`]: every registered plugin
+/// at once; anything but `continue` from all of them (an error, a death) is a refusal
+/// whose reason names the plugin.
+pub fn plugin_db_write(host: plugins::PluginHost) -> DbWriteFn {
+    use plugins::hooks::{DbWrite, DbWriteOutcome, DbWritePayload};
+    Arc::new(move |data_version, writes| {
+        let host = host.clone();
+        Box::pin(async move {
+            let payload = DbWritePayload {
+                data_version,
+                writes,
+            };
+            match host.call_hook::<DbWrite>(&payload, None).await {
+                DbWriteOutcome::Continue => Ok(()),
+                DbWriteOutcome::Refused(reason) => Err(HookRefusal {
+                    plugin: "db_write hook".into(),
+                    reason,
+                }),
+            }
+        })
+    })
+}
+
+/// Opens the store the configuration names (`--wallet`, else
+/// `<network dir>/boltd.sqlite3`) with `sink` already routing to `db_write` plugins,
+/// and registers the datastore commands. Call it after plugins answered `getmanifest`
+/// and before they get `init`.
+pub async fn start(
+    node: &crate::node::Node,
+    dispatcher: &crate::rpc::Dispatcher,
+    sink: Option<DbWriteFn>,
+) -> Result<Storage, String> {
+    use crate::commands::{datastore, datastoreusage, deldatastore, listdatastore};
+    let wallet = node.config.read().ok().and_then(|c| c.get_str("wallet"));
+    let path = wallet_path(wallet.as_deref(), &node.settings.network_dir);
+    let storage = Storage::open(path.clone(), sink, node.shutdown.clone())
+        .await
+        .map_err(|e| format!("opening database {}: {e}", path.display()))?;
+    let commands: Vec<Arc<dyn crate::rpc::Command>> = vec![
+        Arc::new(datastore::Datastore {
+            storage: storage.clone(),
+        }),
+        Arc::new(listdatastore::Listdatastore {
+            storage: storage.clone(),
+        }),
+        Arc::new(deldatastore::Deldatastore {
+            storage: storage.clone(),
+        }),
+        Arc::new(datastoreusage::Datastoreusage {
+            storage: storage.clone(),
+        }),
+    ];
+    for c in commands {
+        dispatcher.register(c)?;
+    }
+    Ok(storage)
+}
