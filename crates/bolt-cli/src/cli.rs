@@ -221,7 +221,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(argv: I) -> i32 {
         Ok(code) => code,
         Err(e) => {
             let _ = std::io::stdout().flush();
-            eprintln!("bolt-cli: {e}");
+            let _ = writeln!(std::io::stderr(), "bolt-cli: {e}");
             e.exit_code()
         }
     }
@@ -236,8 +236,10 @@ fn run_args(args: Args) -> Result<i32, CliError> {
     let method = match &args.command {
         Some(m) => m.clone(),
         None => {
-            println!("{}", Args::command().render_usage());
-            println!("Querying boltd for available RPC commands (\"bolt-cli help\"):\n");
+            say(&format!(
+                "{}\nQuerying boltd for available RPC commands (\"bolt-cli help\"):\n\n",
+                Args::command().render_usage()
+            ));
             "help".to_string()
         }
     };
@@ -288,9 +290,17 @@ fn run_args(args: Args) -> Result<i32, CliError> {
     conn.send(request.as_bytes(), "Writing command")?;
     let (mut reply, text) = conn.reply(&mut printer)?;
     if printer.last_was_progress {
-        println!();
+        say("\n");
     }
     finish(&mut reply, &text, &id, &method, help_topic, requested)
+}
+
+/// Writes to stdout, ignoring failures (a closed pipe, as in `bolt-cli help | head`, must
+/// not turn into a panic).
+fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
 }
 
 /// Checks the reply and prints it; the exit status says whether it was an error.
