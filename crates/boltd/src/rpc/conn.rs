@@ -112,6 +112,15 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
                 break;
             }
         };
+        // The codec refuses a message that outgrows the limit while incomplete; one that
+        // arrived whole in a single read is checked here.
+        if bytes.len() > max {
+            let e = FrameError::TooLarge { limit: max };
+            tracing::info!("jsonrpc#{conn_id}: {e}");
+            let err = RpcError::invalid_request(e.to_string());
+            let _ = conn.send_frame(error_frame(&null_id(), &err)).await;
+            break;
+        }
         let request = match parse_request(&bytes) {
             Ok(r) => r,
             Err(e) => {

@@ -1,0 +1,277 @@
+//! Start-up and shutdown of real boltd processes: options, config files, identity, the
+//! directory lock, the socket file, signals and `stop`.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+#[test]
+fn config_files_then_command_line_with_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config"),
+        "# base config\nnetwork=regtest\nalias=from-base\nrgb=010203\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("regtest")).unwrap();
+    std::fs::write(
+        dir.path().join("regtest/config"),
+        "alias=from-network\nlog-prefix=pfx-\naddr=127.0.0.1:1\n",
+    )
+    .unwrap();
+    let base = dir.path().join("config").display().to_string();
+    let netconf = dir.path().join("regtest/config").display().to_string();
+    let d = Daemon::start_in(dir, &["--alias=from-cmdline", "--addr=127.0.0.1:2"]);
+    let c = d.call("listconfigs", json!({}))["result"]["configs"].clone();
+    assert_eq!(
+        c["alias"],
+        json!({"value_str": "from-cmdline", "source": "cmdline"})
+    );
+    assert_eq!(
+        c["rgb"],
+        json!({"value_str": "010203", "source": format!("{base}:4")})
+    );
+    assert_eq!(
+        c["log-prefix"],
+        json!({"value_str": "pfx-", "source": format!("{netconf}:2")})
+    );
+    assert_eq!(
+        c["addr"]["values_str"],
+        json!(["127.0.0.1:1", "127.0.0.1:2"])
+    );
+    assert_eq!(
+        c["addr"]["sources"],
+        json!([format!("{netconf}:3"), "cmdline"])
+    );
+    assert_eq!(c["network"]["value_str"], "regtest");
+    assert_eq!(
+        c["rpc-file-mode"],
+        json!({"value_str": "0600", "source": "default"})
+    );
+    assert_eq!(c["daemon"], json!({"set": false, "source": "default"}));
+    let info = d.call("getinfo", json!([]))["result"].clone();
+    assert_eq!(info["alias"], "from-cmdline");
+    assert_eq!(info["color"], "010203");
+    // The log prefix from the network config is applied to log lines.
+    assert!(
+        d.log().contains("INFO    pfx-boltd: Server started"),
+        "{}",
+        d.log()
+    );
+}
+
+#[test]
+fn conf_option_replaces_default_config_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config"), "alias=ignored\n").unwrap();
+    let conf = dir.path().join("my.conf");
+    std::fs::write(&conf, "alias=from-conf\n").unwrap();
+    let arg = format!("--conf={}", conf.display());
+    let d = Daemon::start_in(dir, &[&arg]);
+    let c = d.call("listconfigs", json!(["alias"]))["result"].clone();
+    assert_eq!(c["configs"]["alias"]["value_str"], "from-conf");
+    assert_eq!(
+        d.call("listconfigs", json!(["conf"]))["result"]["configs"]["conf"]["source"],
+        "cmdline"
+    );
+}
+
+#[test]
+fn unknown_option_stops_startup_with_one_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let ld = format!("--lightning-dir={}", dir.path().display());
+    let (status, _, err) = run_to_exit(&[&ld, "--regtest", "--no-such-option"]);
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(err, "boltd: --no-such-option: unrecognized option\n");
+}
+
+#[test]
+fn bad_values_stop_startup_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let ld = format!("--lightning-dir={}", dir.path().display());
+    for (arg, msg) in [
+        ("--rpc-file-mode=777", "boltd: --rpc-file-mode=777: '777' is not a file mode\n"),
+        ("--network=mars", "boltd: --network=mars: Unknown network name 'mars' (expected one of bitcoin, testnet, testnet4, signet, regtest)\n"),
+        ("--rpc-max-request=lots", "boltd: --rpc-max-request=lots: 'lots' is not a number\n"),
+        ("--daemon=yes", "boltd: --daemon=yes: doesn't allow an argument\n"),
+        ("--allow-deprecated-apis=maybe", "boltd: --allow-deprecated-apis=maybe: Invalid argument 'maybe'\n"),
+    ] {
+        let (status, _, err) = run_to_exit(&[&ld, "--regtest", arg]);
+        assert_eq!(status.code(), Some(1), "{arg}");
+        assert_eq!(err, msg);
+    }
+    // A bad line in a config file names the file and line.
+    std::fs::create_dir_all(dir.path().join("regtest")).unwrap();
+    std::fs::write(dir.path().join("regtest/config"), "\n\nbogus=1\n").unwrap();
+    let (status, _, err) = run_to_exit(&[&ld, "--regtest"]);
+    assert_eq!(status.code(), Some(1));
+    let file = dir.path().join("regtest/config").display().to_string();
+    assert_eq!(
+        err,
+        format!("boltd: {file}:3: --bogus=1: unrecognized option\n")
+    );
+}
+
+#[test]
+fn help_lists_every_option_with_defaults_and_version_prints() {
+    let (status, out, _) = run_to_exit(&["--help"]);
+    assert_eq!(status.code(), Some(0));
+    for opt in [
+        "--lightning-dir",
+        "--network",
+        "--rpc-file ",
+        "--rpc-file-mode",
+        "--log-file",
+        "--plugin ",
+        "--bind-addr",
+        "--allow-deprecated-apis",
+    ] {
+        assert!(out.contains(opt), "--help lacks {opt}:\n{out}");
+    }
+    assert!(out.contains("(default: \"0600\")"));
+    assert!(out.contains("(default: \"lightning-rpc\")"));
+    let (status, out, _) = run_to_exit(&["--version"]);
+    assert_eq!(status.code(), Some(0));
+    assert!(out.starts_with('v'));
+}
+
+#[test]
+fn second_daemon_on_same_dir_is_refused() {
+    let d = Daemon::start(&[]);
+    let ld = format!("--lightning-dir={}", d.dir.path().display());
+    let (status, _, err) = run_to_exit(&[&ld, "--regtest", "--log-file=log2"]);
+    assert_eq!(status.code(), Some(1));
+    assert!(err.contains("already in use by another boltd"), "{err}");
+    // The first one is unaffected.
+    assert!(d.call("getinfo", json!([]))["result"]["id"].is_string());
+}
+
+#[test]
+fn stale_socket_file_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("regtest")).unwrap();
+    let sock = dir.path().join("regtest/lightning-rpc");
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    assert!(sock.exists());
+    let d = Daemon::start_in(dir, &[]);
+    assert!(d.call("getinfo", json!([]))["result"]["id"].is_string());
+}
+
+#[test]
+fn live_socket_of_another_daemon_is_an_error() {
+    let a = Daemon::start(&[]);
+    let other = tempfile::tempdir().unwrap();
+    let ld = format!("--lightning-dir={}", other.path().display());
+    let rpc = format!("--rpc-file={}", a.socket().display());
+    let (status, _, err) = run_to_exit(&[&ld, "--regtest", &rpc]);
+    assert_eq!(status.code(), Some(1));
+    let line = format!("boltd: rpc filename '{}' in use\n", a.socket().display());
+    assert!(err.contains(&line), "{err}");
+    assert!(a.call("getinfo", json!([]))["result"]["id"].is_string());
+}
+
+#[test]
+fn socket_mode_follows_rpc_file_mode() {
+    let d = Daemon::start(&[]);
+    let mode = std::fs::metadata(d.socket()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let e = Daemon::start(&["--rpc-file-mode=0660"]);
+    let mode = std::fs::metadata(e.socket()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+}
+
+#[test]
+fn hsm_secret_created_read_only_and_identity_survives_restart() {
+    let mut d = Daemon::start(&[]);
+    let id = d.call("getinfo", json!([]))["result"]["id"].clone();
+    let secret = d.net_dir().join("hsm_secret");
+    assert_eq!(std::fs::read(&secret).unwrap().len(), 32);
+    assert_eq!(
+        std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+        0o400
+    );
+    d.call("stop", json!([]));
+    assert!(d.wait_exit(Duration::from_secs(10)).success());
+    let dir = std::mem::replace(&mut d.dir, tempfile::tempdir().unwrap());
+    let d2 = Daemon::start_in(dir, &[]);
+    assert_eq!(d2.call("getinfo", json!([]))["result"]["id"], id);
+    assert!(d2.log().contains(&format!(
+        "Server started with public key {}",
+        id.as_str().unwrap()
+    )));
+}
+
+#[test]
+fn stop_answers_last_then_exits_0_and_removes_socket() {
+    let mut d = Daemon::start(&[]);
+    let mut c = d.client();
+    let r = c.call("stop", json!([]));
+    assert_eq!(r["result"], json!({"result": "Shutdown complete"}));
+    assert!(c.at_eof(), "nothing may follow the stop reply");
+    assert_eq!(d.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    assert!(!d.socket().exists());
+    assert!(!d.dir.path().join("boltd-regtest.pid").exists());
+}
+
+#[test]
+fn sigterm_and_sigint_exit_0_and_remove_socket() {
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let mut d = Daemon::start(&[]);
+        let mut idle = d.client();
+        assert!(idle.call("getinfo", json!([]))["result"].is_object());
+        d.signal(sig);
+        assert_eq!(d.wait_exit(Duration::from_secs(10)).code(), Some(0));
+        assert!(!d.socket().exists());
+        // An open client connection is closed, not left hanging.
+        assert!(idle.at_eof());
+        assert!(
+            d.log().contains("Shutting down: received SIG"),
+            "{}",
+            d.log()
+        );
+    }
+}
+
+#[test]
+fn sighup_reopens_log_files() {
+    let d = Daemon::start(&[]);
+    let log = d.net_dir().join("log");
+    let rotated = d.net_dir().join("log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    d.signal(libc::SIGHUP);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("Reopened log files")
+    {
+        assert!(std::time::Instant::now() < deadline, "log not reopened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(std::fs::read_to_string(&rotated)
+        .unwrap()
+        .contains("Server started"));
+}
+
+#[test]
+fn daemon_option_detaches_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let ld = format!("--lightning-dir={}", dir.path().display());
+    let (status, _, _) = run_to_exit(&[&ld, "--regtest", "--daemon", "--log-file=log"]);
+    assert_eq!(status.code(), Some(0));
+    let sock = dir.path().join("regtest/lightning-rpc");
+    let mut c = Client::connect(&sock);
+    assert!(c.call("getinfo", json!([]))["result"]["id"].is_string());
+    assert_eq!(
+        c.call("stop", json!([]))["result"]["result"],
+        "Shutdown complete"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sock.exists() {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
