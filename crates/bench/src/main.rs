@@ -22,6 +22,8 @@ enum Command {
     Rpc(scenarios::rpc::Args),
     /// Raw peer-layer ceiling: custom messages/s between two in-process peer nodes, no RPC.
     Peerwire(scenarios::peerwire::Args),
+    /// Datastore writes/s with and without db_write plugins (starts its own boltd).
+    Datastore(scenarios::datastore::Args),
     /// Start a throw-away boltd in a temp dir and run every scenario against it.
     All {
         /// The boltd binary [default: $BOLTD_BIN, else next to this executable].
@@ -56,6 +58,9 @@ async fn main() {
             .await
             .map(|t| print!("{}", t.render())),
         Command::Peerwire(args) => scenarios::peerwire::run(&args)
+            .await
+            .map(|t| print!("{}", t.render())),
+        Command::Datastore(args) => scenarios::datastore::run(&args)
             .await
             .map(|t| print!("{}", t.render())),
         Command::All { boltd, seconds } => all(boltd, seconds).await,
