@@ -168,6 +168,33 @@ impl Storage {
     }
 }
 
+impl Storage {
+    /// Remembers where a peer was reached, for `connect <id>` without an address.
+    pub async fn remember_peer_address(
+        &self,
+        node_id: String,
+        address: String,
+    ) -> Result<(), StoreError> {
+        self.run(move |s| Ok(s.remember_peer_address(&node_id, &address)?))
+            .await
+            .map_err(into_store_error)
+    }
+
+    /// The remembered address of a peer (node id in hex).
+    pub async fn peer_address(&self, node_id: String) -> Result<Option<String>, StoreError> {
+        self.run(move |s| Ok(s.peer_address(&node_id)?))
+            .await
+            .map_err(into_store_error)
+    }
+}
+
+fn into_store_error(e: DatastoreError) -> StoreError {
+    match e {
+        DatastoreError::Store(s) => s,
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
 /// Errors after which continuing would let a backup and the database drift apart.
 fn is_fatal(e: &StoreError) -> bool {
     matches!(
@@ -197,8 +224,9 @@ pub fn plugin_db_write(host: plugins::PluginHost) -> DbWriteFn {
             };
             match host.call_hook::<DbWrite>(&payload, None).await {
                 DbWriteOutcome::Continue => Ok(()),
+                // The host's reason names the plugin (`Plugin '<path>' ...`).
                 DbWriteOutcome::Refused(reason) => Err(HookRefusal {
-                    plugin: "db_write hook".into(),
+                    plugin: "Plugin".into(),
                     reason,
                 }),
             }

@@ -13,14 +13,26 @@ pub trait WriteHook: Send + Sync {
 }
 
 /// Why a write was refused, naming who refused it, for the daemon's broken log line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("plugin {plugin}: {reason}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookRefusal {
     /// The plugin (path or name) that refused, died or timed out.
     pub plugin: String,
     /// What it answered, or how it failed.
     pub reason: String,
 }
+
+impl std::fmt::Display for HookRefusal {
+    /// The reason, prefixed with the plugin unless the reason already names it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.reason.contains(&self.plugin) {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "plugin {}: {}", self.plugin, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for HookRefusal {}
 
 /// No `db_write` plugins: every write commits.
 #[derive(Debug, Clone, Copy, Default)]
