@@ -50,6 +50,8 @@ pub(crate) struct PluginFeatures {
 pub(crate) struct Shared {
     /// Even message types a plugin declared acceptable (`custommessages`).
     pub allowed_even: RwLock<HashSet<u16>>,
+    /// Or a live lookup (e.g. the plugin host's current union); must not block.
+    pub even_filter: RwLock<Option<EvenFilter>>,
     pub features: RwLock<PluginFeatures>,
     /// Connected peers (init exchanged), as far as the handler knows.
     pub connected: Mutex<HashMap<PublicKey, PeerState>>,
@@ -59,6 +61,24 @@ pub(crate) struct Shared {
     pub outbox: Mutex<Vec<(PublicKey, RawMessage)>>,
     /// Warning-then-disconnect requests for the next `process_events`.
     pub warnings: Mutex<Vec<MessageSendEvent>>,
+}
+
+/// Decides whether an even custom type is acceptable.
+pub type EvenFilter = std::sync::Arc<dyn Fn(u16) -> bool + Send + Sync>;
+
+impl Shared {
+    fn even_allowed(&self, t: u16) -> bool {
+        if self
+            .allowed_even
+            .read()
+            .map(|a| a.contains(&t))
+            .unwrap_or(false)
+        {
+            return true;
+        }
+        let f = self.even_filter.read().ok().and_then(|f| f.clone());
+        f.is_some_and(|f| f(t))
+    }
 }
 
 /// Where a connected peer stands with the daemon.
@@ -137,13 +157,7 @@ impl CustomMessageHandler for CustomHandler {
             return Ok(());
         }
         let even = msg.msg_type & 1 == 0;
-        let allowed = !even
-            || self
-                .shared
-                .allowed_even
-                .read()
-                .map(|a| a.contains(&msg.msg_type))
-                .unwrap_or(false);
+        let allowed = !even || self.shared.even_allowed(msg.msg_type);
         if !allowed {
             // BOLT 1: an unknown even type means the peer expects something we can't do.
             state.rejected = true;

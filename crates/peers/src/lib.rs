@@ -23,7 +23,7 @@ pub mod wire;
 pub use bitcoin::secp256k1::PublicKey;
 pub use error::{ConnectError, SendError, StartError};
 pub use node::{
-    node_id_from_seed, Direction, OurFeatures, PeerConfig, PeerEvent, PeerEvents, PeerInfo,
-    PeerNode,
+    base_features, node_id_from_seed, Direction, OurFeatures, PeerConfig, PeerEvent, PeerEvents,
+    PeerInfo, PeerNode,
 };
 pub use wire::{internal_type_name, RawMessage, MAX_MESSAGE_LEN};

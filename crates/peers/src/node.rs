@@ -445,6 +445,15 @@ impl PeerNode {
         }
     }
 
+    /// Installs a live check for even types (in addition to the fixed set): called for each
+    /// incoming even custom message, from LDK's read path, so it must be quick and must not
+    /// call back into this crate.
+    pub fn set_even_filter(&self, f: impl Fn(u16) -> bool + Send + Sync + 'static) {
+        if let Ok(mut g) = self.inner.shared.even_filter.write() {
+            *g = Some(Arc::new(f));
+        }
+    }
+
     /// Sets the feature bits plugins add (big-endian bitmaps, as in CLN's `featurebits`).
     /// They go into init messages of connections made from now on.
     pub fn set_plugin_features(&self, init: Vec<u8>, node: Vec<u8>) {
@@ -493,6 +502,27 @@ impl PeerNode {
         }
         self.inner.pm.process_events();
         self.inner.pm.disconnect_all_peers();
+    }
+}
+
+/// The feature bits LDK's handlers advertise by themselves (before any plugin adds its
+/// own): the base a plugin host checks plugin `featurebits` against.
+pub fn base_features() -> OurFeatures {
+    let ldk = ErroringMessageHandler::new();
+    // Any key works: the handler's bits do not depend on the peer.
+    let any = PublicKey::from_slice(&[
+        2, 0x79, 0xbe, 0x66, 0x7e, 0xf9, 0xdc, 0xbb, 0xac, 0x55, 0xa0, 0x62, 0x95, 0xce, 0x87,
+        0x0b, 0x07, 0x02, 0x9b, 0xfc, 0xdb, 0x2d, 0xce, 0x28, 0xd9, 0x59, 0xf2, 0x81, 0x5b, 0x16,
+        0xf8, 0x17, 0x98,
+    ]);
+    let init = match any {
+        Ok(k) => <ErroringMessageHandler as BaseMessageHandler>::provided_init_features(&ldk, k),
+        Err(_) => InitFeatures::empty(),
+    };
+    let node = <ErroringMessageHandler as BaseMessageHandler>::provided_node_features(&ldk);
+    OurFeatures {
+        init: be_bytes(init.le_flags()),
+        node: be_bytes(node.le_flags()),
     }
 }
 

@@ -415,3 +415,27 @@ async fn plugin_feature_bits_go_out_in_init() {
     );
     assert_eq!(seen[0] & 0x02, 0x02);
 }
+
+#[tokio::test]
+async fn even_filter_decides_live() {
+    let (a, mut ae) = node(34).await;
+    let (b, mut be) = node(35).await;
+    let allow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let a2 = allow.clone();
+    b.set_even_filter(move |t| t == 0x7776 && a2.load(std::sync::atomic::Ordering::SeqCst));
+    link(&a, &mut ae, &b, &mut be).await;
+    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x01]).unwrap();
+    until(&mut be, 5, "filtered-in even message", is_custom).await;
+    allow.store(false, std::sync::atomic::Ordering::SeqCst);
+    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x02]).unwrap();
+    until(&mut be, 5, "disconnect", |e| {
+        matches!(e, PeerEvent::Disconnected { .. })
+    })
+    .await;
+}
+
+#[test]
+fn base_features_are_what_a_node_starts_with() {
+    let base = peers::base_features();
+    assert!(!base.init.is_empty());
+}
