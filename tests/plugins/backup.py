@@ -78,6 +78,9 @@ def on_db_write(writes, data_version, plugin, **kwargs):
             plugin.log("backup: refusing data_version {}".format(data_version), level="warn")
             return {"result": "refused by backup.py"}
 
+    if plugin.rpc is None:
+        # pyln sets `rpc` in `init`: this write arrived before it (plugin guide).
+        plugin.log("backup: data_version {} before init".format(data_version))
     prev = copy_version()
     if prev is None:
         # No copy: replay from scratch if this is a brand-new database (its first
