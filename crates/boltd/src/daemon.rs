@@ -90,13 +90,14 @@ async fn async_main(early: Early, builtins: Registry) -> i32 {
     };
     let settings = Settings::from_config(&config, &early.lightning_dir, &early.network);
     let timestamps = config.get_bool("log-timestamps");
-    let log = match crate::logging::init(
-        settings.log_level,
-        &settings.log_files,
-        &settings.log_prefix,
+    let log = match crate::logging::init(crate::logging::LogOptions {
+        level: settings.log_level,
+        subsystem: settings.log_subsystem.clone(),
+        files: &settings.log_files,
+        prefix: &settings.log_prefix,
         timestamps,
-        &network_dir,
-    ) {
+        base: &network_dir,
+    }) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("boltd: {e}");

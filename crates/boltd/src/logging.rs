@@ -56,7 +56,11 @@ enum Sink {
 
 struct Shared {
     sinks: Mutex<Vec<Sink>>,
+    /// Level for every source, or for sources matching `subsystem` when that is set.
     level: LogLevel,
+    /// `--log-level=LEVEL:SUBSYSTEM`: `level` applies to sources containing this string;
+    /// the others log at `info`.
+    subsystem: Option<String>,
     prefix: String,
     timestamps: bool,
     events: broadcast::Sender<LogEvent>,
@@ -89,6 +93,11 @@ impl LogHandle {
 
     pub fn level(&self) -> LogLevel {
         self.shared.level
+    }
+
+    /// Whether a line from `source` at `level` is printed (and forwarded).
+    pub fn enabled(&self, level: LogLevel, source: &str) -> bool {
+        self.shared.enabled(level, source)
     }
 }
 
@@ -146,6 +155,16 @@ impl Visit for Fields {
     }
 }
 
+impl Shared {
+    fn enabled(&self, level: LogLevel, source: &str) -> bool {
+        match &self.subsystem {
+            Some(sub) if source.contains(sub.as_str()) => level >= self.level,
+            Some(_) => level >= LogLevel::Info,
+            None => level >= self.level,
+        }
+    }
+}
+
 struct ClnLayer {
     shared: Arc<Shared>,
 }
@@ -168,13 +187,13 @@ impl<S: Subscriber> Layer<S> for ClnLayer {
         if f.cln_level.as_deref() == Some("io") {
             level = LogLevel::Io;
         }
-        if level < self.shared.level {
-            return;
-        }
         let source = f.source.unwrap_or_else(|| {
             let t = event.metadata().target();
             t.split("::").next().unwrap_or(t).to_string()
         });
+        if !self.shared.enabled(level, &source) {
+            return;
+        }
         let mut message = f.message;
         message.push_str(&f.extra);
         let ev = LogEvent {
@@ -210,14 +229,30 @@ impl<S: Subscriber> Layer<S> for ClnLayer {
     }
 }
 
-/// Installs the global subscriber. `files` empty means stderr only.
-pub fn init(
-    level: LogLevel,
-    files: &[String],
-    prefix: &str,
-    timestamps: bool,
-    base: &std::path::Path,
-) -> Result<LogHandle, String> {
+/// How logging is set up (from `--log-*` options).
+pub struct LogOptions<'a> {
+    /// `--log-level` without its optional `:SUBSYSTEM` part.
+    pub level: LogLevel,
+    /// The `:SUBSYSTEM` part of `--log-level`, if any.
+    pub subsystem: Option<String>,
+    /// `--log-file` values; empty means stderr only. `-` is stderr.
+    pub files: &'a [String],
+    pub prefix: &'a str,
+    pub timestamps: bool,
+    /// Relative log file names are under this directory.
+    pub base: &'a std::path::Path,
+}
+
+/// Installs the global subscriber.
+pub fn init(o: LogOptions<'_>) -> Result<LogHandle, String> {
+    let LogOptions {
+        level,
+        subsystem,
+        files,
+        prefix,
+        timestamps,
+        base,
+    } = o;
     let mut sinks = vec![];
     for f in files {
         if f == "-" {
@@ -235,11 +270,18 @@ pub fn init(
     let shared = Arc::new(Shared {
         sinks: Mutex::new(sinks),
         level,
+        subsystem: subsystem.clone(),
         prefix: prefix.to_string(),
         timestamps,
         events,
     });
-    let max = match level {
+    // The tracing-level pre-filter must let through the most verbose level in use.
+    let most = if subsystem.is_some() {
+        level.min(LogLevel::Info)
+    } else {
+        level
+    };
+    let max = match most {
         LogLevel::Io | LogLevel::Trace => tracing::level_filters::LevelFilter::TRACE,
         LogLevel::Debug => tracing::level_filters::LevelFilter::DEBUG,
         LogLevel::Info => tracing::level_filters::LevelFilter::INFO,
@@ -254,4 +296,31 @@ pub fn init(
     // A second init in one process (tests) keeps the first subscriber.
     let _ = tracing::subscriber::set_global_default(subscriber);
     Ok(LogHandle { shared })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(level: LogLevel, subsystem: Option<&str>) -> Shared {
+        Shared {
+            sinks: Mutex::new(vec![]),
+            level,
+            subsystem: subsystem.map(str::to_string),
+            prefix: String::new(),
+            timestamps: true,
+            events: broadcast::channel(1).0,
+        }
+    }
+
+    #[test]
+    fn subsystem_filter_only_raises_matching_sources() {
+        let s = shared(LogLevel::Debug, Some("plugin-foo"));
+        assert!(s.enabled(LogLevel::Debug, "plugin-foo"));
+        assert!(!s.enabled(LogLevel::Debug, "boltd"));
+        assert!(s.enabled(LogLevel::Info, "boltd"));
+        let s = shared(LogLevel::Unusual, None);
+        assert!(!s.enabled(LogLevel::Info, "boltd"));
+        assert!(s.enabled(LogLevel::Broken, "boltd"));
+    }
 }

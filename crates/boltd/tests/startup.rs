@@ -275,3 +275,25 @@ fn daemon_option_detaches_and_serves() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn sigterm_exits_promptly_even_with_a_client_that_never_reads() {
+    let mut d = Daemon::start(&[]);
+    let mut hog = d.client();
+    hog.stream.set_nonblocking(true).unwrap();
+    let req = br#"{"jsonrpc":"2.0","id":1,"method":"listconfigs","params":[]}"#;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match std::io::Write::write(&mut hog.stream, req) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(std::time::Instant::now() < deadline);
+    }
+    let t = std::time::Instant::now();
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(!d.socket().exists());
+}

@@ -69,6 +69,8 @@ pub struct Settings {
     pub alias: Option<String>,
     pub rgb: Option<[u8; 3]>,
     pub log_level: LogLevel,
+    /// `--log-level=LEVEL:SUBSYSTEM`: the subsystem part.
+    pub log_subsystem: Option<String>,
     pub log_files: Vec<String>,
     pub log_prefix: String,
     pub pid_file: PathBuf,
@@ -108,6 +110,10 @@ impl Settings {
                 .get_str("log-level")
                 .and_then(|l| LogLevel::parse(l.split(':').next().unwrap_or("")))
                 .unwrap_or(LogLevel::Info),
+            log_subsystem: c
+                .get_str("log-level")
+                .and_then(|l| l.split_once(':').map(|(_, s)| s.to_string()))
+                .filter(|s| !s.is_empty()),
             log_files: c.get_multi("log-file"),
             log_prefix: c.get_str("log-prefix").unwrap_or_default(),
             pid_file,

@@ -46,6 +46,12 @@ impl ConnHandle {
         self.notifications.store(on, Ordering::Relaxed);
     }
 
+    /// The raw outbound queue (complete frames, `\n\n`-terminated), for subsystems that
+    /// forward frames themselves (plugin passthrough `message`/`progress`).
+    pub fn frames(&self) -> mpsc::Sender<Vec<u8>> {
+        self.out.clone()
+    }
+
     /// Queues a complete frame (e.g. a notification) to this client. Returns false if
     /// the client is gone. Waits if the client is slow to read.
     pub async fn send_frame(&self, frame: Vec<u8>) -> bool {
