@@ -297,3 +297,19 @@ fn sigterm_exits_promptly_even_with_a_client_that_never_reads() {
     assert!(t.elapsed() < Duration::from_secs(10));
     assert!(!d.socket().exists());
 }
+
+#[test]
+fn socket_path_too_long_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ld = format!("--lightning-dir={}", dir.path().display());
+    let long = format!("--rpc-file={}", "s".repeat(120));
+    let (status, _, err) = run_to_exit(&[&ld, "--regtest", &long]);
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        err.contains(&format!(
+            "boltd: rpc filename '{}' too long",
+            "s".repeat(120)
+        )),
+        "{err}"
+    );
+}

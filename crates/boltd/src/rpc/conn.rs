@@ -24,6 +24,9 @@ const MAX_IN_FLIGHT: usize = 128;
 /// Response frames queued for one connection before its request tasks wait.
 const OUT_QUEUE: usize = 256;
 
+/// Bytes gathered into one socket write.
+const WRITE_BATCH: usize = 64 * 1024;
+
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 /// A handle on a client connection, given to every request handler.
@@ -83,8 +86,18 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
         notifications: Arc::new(AtomicBool::new(false)),
     };
     let writer = tokio::spawn(async move {
+        // Frames that are ready together go out in one write (pipelined clients).
+        let mut batch = Vec::with_capacity(8192);
         while let Some(frame) = rx.recv().await {
-            if wr.write_all(&frame).await.is_err() {
+            batch.clear();
+            batch.extend_from_slice(&frame);
+            while batch.len() < WRITE_BATCH {
+                match rx.try_recv() {
+                    Ok(more) => batch.extend_from_slice(&more),
+                    Err(_) => break,
+                }
+            }
+            if wr.write_all(&batch).await.is_err() {
                 // Client gone: drain so senders never block, drop everything.
                 rx.close();
                 while rx.recv().await.is_some() {}
