@@ -219,6 +219,17 @@ async fn serve(node: Arc<Node>) -> i32 {
     // `node.set_rpc_hook`, register extra commands with `dispatcher.register`, start
     // listening for peers, and register exit work with `node.shutdown.on_exit`.
 
+    // Peers (after plugins' `init`, like connectd's activation): listen, peer commands,
+    // peer_connected/custommsg hooks and connect/disconnect/custommsg notifications.
+    match crate::peering::Peering::start(&node, &dispatcher).await {
+        Ok(_p) => {}
+        Err(e) => {
+            eprintln!("boltd: {e}");
+            tracing::error!("{e}");
+            node.shutdown.trigger(&e, 1);
+        }
+    }
+
     node.shutdown.recv().await;
     tracing::info!("Shutting down: {}", node.shutdown.reason());
     // Listener closed and socket file removed.

@@ -18,6 +18,7 @@ pub mod hsm;
 pub mod lock;
 pub mod logging;
 pub mod node;
+pub mod peering;
 pub mod rpc;
 pub mod shutdown;
 pub mod storage;

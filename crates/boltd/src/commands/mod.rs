@@ -8,14 +8,18 @@ use std::sync::Arc;
 use crate::rpc::Command;
 
 pub mod check;
+pub mod connect;
 pub mod datastore;
 pub mod datastoreusage;
 pub mod deldatastore;
+pub mod disconnect;
 pub mod getinfo;
 pub mod help;
 pub mod listconfigs;
 pub mod listdatastore;
+pub mod listpeers;
 pub mod notifications;
+pub mod sendcustommsg;
 pub mod stop;
 
 pub fn builtins() -> Vec<Arc<dyn Command>> {

@@ -1,0 +1,473 @@
+//! The daemon's side of the peer layer: starts `peers::PeerNode` on the configured
+//! addresses, keeps CLN's view of peers (connecting → connected → gone), and turns peer
+//! events into plugin traffic:
+//!
+//! * `Connected` → `peer_connected` hook chain → accept (then the `connect` notification,
+//!   pending `connect` commands succeed) or warning + disconnect (they fail with 402);
+//! * `CustomMessage` → `custommsg` notification, then the `custommsg` hook chain;
+//! * `Disconnected` → `disconnect` notification.
+//!
+//! Each peer's events are handled by its own task, in arrival order, so a slow hook on one
+//! peer does not hold up the others, and one peer's messages reach the hook in order.
+
+pub mod addr;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use jsonrpc::{codes, RpcError};
+use peers::{Direction, PeerConfig, PeerEvent, PeerEvents, PeerNode, PublicKey};
+use plugins::{
+    CustomMsg, CustomMsgPayload, HostEvent, PeerConnected, PeerConnectedOutcome,
+    PeerConnectedPayload, PluginHost,
+};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::node::Node;
+use crate::rpc::Dispatcher;
+
+/// Text of the 402 error pending `connect` commands get when the peer goes away (or a
+/// `peer_connected` hook sends it away) before it is fully connected.
+pub const DISCONNECTED_DURING: &str = "disconnected during connection";
+
+/// What boltd knows about one peer (CLN's `struct peer`, minus channels).
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub direction: Direction,
+    pub addr: Option<SocketAddr>,
+    /// Their init features, big-endian.
+    pub features: Vec<u8>,
+    /// False while the `peer_connected` chain runs (CLN's `PEER_CONNECTING`).
+    pub connected: bool,
+}
+
+impl Known {
+    pub fn address_json(&self) -> Value {
+        match &self.addr {
+            Some(a) => addr::json_addr(a),
+            None => json!({"type": "local socket", "socket": ""}),
+        }
+    }
+}
+
+/// A `connect` command waiting for the `peer_connected` chain.
+struct Waiter {
+    /// The command's id (prefix for the hook request id).
+    cause: String,
+    done: oneshot::Sender<Result<(), RpcError>>,
+}
+
+pub struct Peering {
+    pub peers: PeerNode,
+    node: Arc<Node>,
+    host: RwLock<Option<PluginHost>>,
+    known: Mutex<HashMap<PublicKey, Known>>,
+    waiters: Mutex<HashMap<PublicKey, Vec<Waiter>>>,
+    /// `sendcustommsg` logs its first even type at INFO, later ones at DEBUG (like CLN).
+    even_logged: AtomicBool,
+    /// Where we listen (real ports).
+    pub binding: Vec<SocketAddr>,
+}
+
+/// Test knob: LDK's timer tick (pings, handshake timeouts), default 10 s.
+const TICK_ENV: &str = "BOLTD_DEV_PEER_TICK_MS";
+
+impl Peering {
+    /// Starts listening (`--addr`/`--bind-addr`, else all interfaces on the network's
+    /// default port), registers the peer commands and spawns the event pump.
+    pub async fn start(node: &Arc<Node>, dispatcher: &Dispatcher) -> Result<Arc<Peering>, String> {
+        let (listen_opts, announce_opts) = {
+            let c = node
+                .config
+                .read()
+                .map_err(|_| "config lock poisoned".to_string())?;
+            let mut listen = c.get_multi("addr");
+            let announce: Vec<String> = listen
+                .iter()
+                .cloned()
+                .chain(c.get_multi("announce-addr"))
+                .collect();
+            listen.extend(c.get_multi("bind-addr"));
+            (listen, announce)
+        };
+        let network = node.settings.network.clone();
+        let explicit = !listen_opts.is_empty();
+        let mut listen = Vec::new();
+        for v in &listen_opts {
+            listen.push(
+                addr::listen_addr(v, &network)
+                    .await
+                    .map_err(|e| format!("--addr {v}: {e}"))?,
+            );
+        }
+        if !explicit {
+            listen.push(SocketAddr::from((
+                [0, 0, 0, 0],
+                addr::default_port(&network),
+            )));
+        }
+        let mut cfg = PeerConfig::new(node.seed);
+        cfg.listen = listen.clone();
+        if let Some(ms) = std::env::var(TICK_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            cfg.tick_interval = Duration::from_millis(ms.max(10));
+        }
+        let (peers, events) = match PeerNode::start(cfg.clone()).await {
+            Ok(p) => p,
+            Err(e) if !explicit => {
+                // The implicit default port being taken (another node on this machine)
+                // should not stop the daemon; an explicit --addr should.
+                tracing::warn!("Not listening for peers: {e}");
+                cfg.listen.clear();
+                PeerNode::start(cfg).await.map_err(|e| e.to_string())?
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        if peers.node_id() != node.node_id {
+            return Err("peer layer derived a different node id".into());
+        }
+        let mut announce = Vec::new();
+        for v in &announce_opts {
+            if let Ok(a) = addr::listen_addr(v, &network).await {
+                if addr::announceable(&a) {
+                    announce.push(addr::json_addr(&a));
+                }
+            }
+        }
+        let binding = peers.bound_addrs();
+        for b in &binding {
+            tracing::info!("Listening for peers on {b}");
+        }
+        let p = Arc::new(Peering {
+            peers,
+            node: node.clone(),
+            host: RwLock::new(None),
+            known: Mutex::new(HashMap::new()),
+            waiters: Mutex::new(HashMap::new()),
+            even_logged: AtomicBool::new(false),
+            binding,
+        });
+        if let Ok(mut s) = node.peers.write() {
+            s.binding = p.binding.iter().map(addr::json_addr).collect();
+            s.address = announce;
+        }
+        p.refresh_features();
+        register_commands(dispatcher, &p);
+        tokio::spawn(p.clone().pump(events));
+        let on_exit = p.clone();
+        node.shutdown.on_exit(
+            "peers",
+            Box::new(move || {
+                Box::pin(async move {
+                    on_exit.peers.shutdown();
+                })
+            }),
+        );
+        Ok(p)
+    }
+
+    /// Connects the plugin host: hooks and notifications go to it from now on, and its
+    /// feature bits and `custommessages` apply to the peer layer.
+    pub fn set_host(&self, host: PluginHost) {
+        if let Ok(mut h) = self.host.write() {
+            *h = Some(host.clone());
+        }
+        // Looked up live for each even message, so a plugin's `custommessages` applies as
+        // soon as it finishes `init` and stops applying when it dies.
+        self.peers
+            .set_even_filter(move |t| host.custom_messages().contains(&t));
+        self.plugins_changed();
+    }
+
+    /// The plugin host's events that concern peers (call from the host event loop).
+    pub fn on_host_event(&self, ev: &HostEvent) {
+        match ev {
+            HostEvent::CustomMessagesChanged(_) | HostEvent::FeaturesChanged(_) => {
+                self.plugins_changed()
+            }
+            _ => {}
+        }
+    }
+
+    /// Re-reads plugins' `custommessages` and feature bits.
+    pub fn plugins_changed(&self) {
+        let Some(host) = self.host() else { return };
+        let f = host.features();
+        self.peers
+            .set_plugin_features(f.get("init").to_vec(), f.get("node").to_vec());
+        self.refresh_features();
+    }
+
+    /// getinfo's `our_features`: LDK's bits plus the plugins'.
+    fn refresh_features(&self) {
+        let ours = self.peers.our_features();
+        if let Ok(mut f) = self.node.features.write() {
+            f.init = hex::encode(&ours.init);
+            f.node = hex::encode(&ours.node);
+        }
+    }
+
+    fn host(&self) -> Option<PluginHost> {
+        self.host.read().ok().and_then(|h| h.clone())
+    }
+
+    pub fn known(&self, id: &PublicKey) -> Option<Known> {
+        self.known.lock().ok().and_then(|k| k.get(id).cloned())
+    }
+
+    /// Every known peer, sorted by id for stable output.
+    pub fn all_known(&self) -> Vec<(PublicKey, Known)> {
+        let mut v: Vec<(PublicKey, Known)> = self
+            .known
+            .lock()
+            .map(|k| k.iter().map(|(a, b)| (*a, b.clone())).collect())
+            .unwrap_or_default();
+        v.sort_by_key(|(id, _)| id.serialize());
+        v
+    }
+
+    /// Logs an even `sendcustommsg` type: INFO the first time, then DEBUG.
+    pub fn log_even_send(&self, cmd_id: &str, msg_type: u16) {
+        let line = format!("sendcustommsg id={cmd_id} sending a custom even message ({msg_type})");
+        if self.even_logged.swap(true, Ordering::Relaxed) {
+            tracing::debug!("{line}");
+        } else {
+            tracing::info!("{line}");
+        }
+    }
+
+    /// Registers a `connect` command waiting for `id` to finish its `peer_connected` chain.
+    pub fn wait_connected(
+        &self,
+        id: PublicKey,
+        cause: String,
+    ) -> oneshot::Receiver<Result<(), RpcError>> {
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut w) = self.waiters.lock() {
+            w.entry(id).or_default().push(Waiter { cause, done: tx });
+        }
+        rx
+    }
+
+    /// Ends the wait of every `connect` command for `id`.
+    pub fn resolve(&self, id: &PublicKey, outcome: Result<(), RpcError>) {
+        let list = self
+            .waiters
+            .lock()
+            .ok()
+            .and_then(|mut w| w.remove(id))
+            .unwrap_or_default();
+        for w in list {
+            let _ = w.done.send(outcome.clone());
+        }
+    }
+
+    fn first_cause(&self, id: &PublicKey) -> Option<String> {
+        self.waiters
+            .lock()
+            .ok()?
+            .get(id)?
+            .first()
+            .map(|w| w.cause.clone())
+    }
+
+    fn update_summary(&self) {
+        let n = self.known.lock().map(|k| k.len()).unwrap_or(0);
+        if let Ok(mut s) = self.node.peers.write() {
+            s.num_peers = n as u32;
+        }
+    }
+
+    /// Reads peer events and hands each to its peer's task, in order.
+    async fn pump(self: Arc<Self>, mut events: PeerEvents) {
+        let mut workers: HashMap<PublicKey, mpsc::UnboundedSender<PeerEvent>> = HashMap::new();
+        // A peer's previous task, still finishing its disconnect; the next one waits for it.
+        let mut finishing: HashMap<PublicKey, JoinHandle<()>> = HashMap::new();
+        while let Some(ev) = events.recv().await {
+            let (id, last) = match &ev {
+                PeerEvent::Connected { id, .. } | PeerEvent::CustomMessage { id, .. } => {
+                    (*id, false)
+                }
+                PeerEvent::Disconnected { id } => (*id, true),
+            };
+            let tx = workers.entry(id).or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let before = finishing.remove(&id);
+                let me = self.clone();
+                let h = tokio::spawn(async move {
+                    if let Some(b) = before {
+                        let _ = b.await;
+                    }
+                    me.peer_task(rx).await;
+                });
+                finishing.insert(id, h);
+                tx
+            });
+            let _ = tx.send(ev);
+            if last {
+                // The task drains this event and ends; a reconnect gets a new task that
+                // first waits for this one (its handle stays in `finishing`).
+                workers.remove(&id);
+            }
+            if finishing.len() > 4096 {
+                finishing.retain(|_, h| !h.is_finished());
+            }
+        }
+    }
+
+    async fn peer_task(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<PeerEvent>) {
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                PeerEvent::Connected {
+                    id,
+                    addr,
+                    features,
+                    direction,
+                } => self.on_connected(id, addr, features, direction).await,
+                PeerEvent::CustomMessage {
+                    id,
+                    msg_type,
+                    payload,
+                } => self.on_custom(id, msg_type, payload).await,
+                PeerEvent::Disconnected { id } => self.on_disconnected(id),
+            }
+        }
+    }
+
+    async fn on_connected(
+        &self,
+        id: PublicKey,
+        addr: Option<SocketAddr>,
+        features: Vec<u8>,
+        direction: Direction,
+    ) {
+        let known = Known {
+            direction,
+            addr,
+            features: features.clone(),
+            connected: false,
+        };
+        if let Ok(mut k) = self.known.lock() {
+            k.insert(id, known.clone());
+        }
+        self.update_summary();
+        tracing::debug!(peer = %id, "Peer connected ({}), running peer_connected hook", direction.as_str());
+        let outcome = match self.host() {
+            Some(h) => {
+                let payload = PeerConnectedPayload {
+                    peer: plugins::PeerInfo {
+                        id: id.to_string(),
+                        direction: direction.as_str().to_string(),
+                        addr: addr.map(|a| a.to_string()).unwrap_or_default(),
+                        remote_addr: None,
+                        features: hex::encode(&features),
+                    },
+                };
+                let cause = self.first_cause(&id);
+                h.call_hook::<PeerConnected>(&payload, cause.as_deref())
+                    .await
+            }
+            None => PeerConnectedOutcome::Continue,
+        };
+        match outcome {
+            PeerConnectedOutcome::Continue => {
+                if !self.peers.accept(&id) {
+                    // Gone while the hook ran; its Disconnected event is queued behind us.
+                    return;
+                }
+                if let Ok(mut k) = self.known.lock() {
+                    if let Some(e) = k.get_mut(&id) {
+                        e.connected = true;
+                    }
+                }
+                self.resolve(&id, Ok(()));
+                if let Some(h) = self.host() {
+                    h.notify(
+                        "connect",
+                        json!({"id": id.to_string(), "direction": direction.as_str(),
+                               "address": known.address_json()}),
+                    );
+                }
+            }
+            PeerConnectedOutcome::Disconnect(msg) => {
+                tracing::info!(peer = %id, "peer_connected hook disconnects peer: {msg}");
+                self.peers.disconnect_with_warning(&id, &msg);
+                self.resolve(&id, Err(disconnected_during()));
+            }
+        }
+    }
+
+    async fn on_custom(&self, id: PublicKey, msg_type: u16, payload: Vec<u8>) {
+        tracing::trace!(peer = %id, "custom message type {msg_type}, {} bytes", payload.len());
+        let Some(h) = self.host() else { return };
+        let hexmsg = hex::encode(&payload);
+        h.notify(
+            "custommsg",
+            json!({"peer_id": id.to_string(), "payload": hexmsg}),
+        );
+        let p = CustomMsgPayload {
+            payload: hexmsg,
+            peer_id: id.to_string(),
+            msg_type,
+        };
+        h.call_hook::<CustomMsg>(&p, None).await;
+    }
+
+    fn on_disconnected(&self, id: PublicKey) {
+        let was = self.known.lock().ok().and_then(|mut k| k.remove(&id));
+        self.update_summary();
+        self.resolve(&id, Err(disconnected_during()));
+        tracing::debug!(peer = %id, "Peer disconnected");
+        if let (Some(k), Some(h)) = (was, self.host()) {
+            // Only peers that were announced with `connect` are announced as gone.
+            if k.connected {
+                h.notify("disconnect", json!({"id": id.to_string()}));
+            }
+        }
+    }
+}
+
+pub fn disconnected_during() -> RpcError {
+    RpcError::new(codes::CONNECT_DISCONNECTED_DURING, DISCONNECTED_DURING)
+}
+
+fn register_commands(dispatcher: &Dispatcher, p: &Arc<Peering>) {
+    use crate::commands::{connect, disconnect, listpeers, sendcustommsg};
+    let cmds: Vec<Arc<dyn crate::rpc::Command>> = vec![
+        Arc::new(connect::Connect { peering: p.clone() }),
+        Arc::new(disconnect::Disconnect { peering: p.clone() }),
+        Arc::new(listpeers::Listpeers { peering: p.clone() }),
+        Arc::new(sendcustommsg::Sendcustommsg { peering: p.clone() }),
+    ];
+    for c in cmds {
+        if let Err(e) = dispatcher.register(c) {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+/// A node id parameter: a string of 66 hex digits that is a valid compressed key.
+pub fn node_id_param(b: &jsonrpc::Bound, name: &str) -> Result<Option<PublicKey>, RpcError> {
+    match b.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .as_str()
+            .and_then(parse_node_id)
+            .map(Some)
+            .ok_or_else(|| jsonrpc::params::bad_token(name, "should be a node id", v)),
+    }
+}
+
+pub fn parse_node_id(s: &str) -> Option<PublicKey> {
+    if s.len() != 66 {
+        return None;
+    }
+    s.parse().ok()
+}
