@@ -72,10 +72,15 @@ async fn async_main(early: Early, builtins: Registry) -> i32 {
             return 1;
         }
     }
-    #[allow(unused_mut)]
     let mut registry = builtins;
-    // Seam (plugins): spawn the startup plugins here, send getmanifest, and register
-    // their options into `registry` before the full parse.
+    // Plugins: spawn, getmanifest, register their options before the full parse.
+    let plugins = match crate::plugin_host::load(&early, &mut registry).await {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("boltd: {e}");
+            return 1;
+        }
+    };
 
     if early.help {
         print!("{}", help_text(&registry));
@@ -88,6 +93,10 @@ async fn async_main(early: Early, builtins: Registry) -> i32 {
             return 1;
         }
     };
+    if let Err(e) = crate::plugin_host::apply_values(&plugins.host, &config) {
+        eprintln!("boltd: {e}");
+        return 1;
+    }
     let settings = Settings::from_config(&config, &early.lightning_dir, &early.network);
     let timestamps = config.get_bool("log-timestamps");
     let log = match crate::logging::init(crate::logging::LogOptions {
@@ -165,18 +174,24 @@ async fn async_main(early: Early, builtins: Registry) -> i32 {
         external: RwLock::new(None),
         rpc_hook: RwLock::new(None),
     });
-    let code = serve(node.clone()).await;
+    let code = serve(node.clone(), plugins).await;
     let _ = std::fs::remove_file(&node.settings.pid_file);
     code
 }
 
 /// From socket listen to exit.
-async fn serve(node: Arc<Node>) -> i32 {
+async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     // Before the socket exists: whoever sees the socket may signal us.
     spawn_signal_handlers(&node);
     let dispatcher = Dispatcher::new();
     // The store (datastore commands, db_write): opened before plugins get `init`.
-    let _storage = match crate::storage::start(&node, &dispatcher, None).await {
+    let _storage = match crate::storage::start(
+        &node,
+        &dispatcher,
+        Some(crate::storage::plugin_db_write(plugins.host.clone())),
+    )
+    .await
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("boltd: {e}");
@@ -215,14 +230,13 @@ async fn serve(node: Arc<Node>) -> i32 {
     if std::env::var_os(DAEMON_ENV).is_some() {
         detach_stderr();
     }
-    // Seam (plugins, peers): send `init` to plugins, install `node.set_external` /
-    // `node.set_rpc_hook`, register extra commands with `dispatcher.register`, start
-    // listening for peers, and register exit work with `node.shutdown.on_exit`.
-
+    // Plugins: methods, rpc_command hook, `plugin`/`setconfig`, notifications, `init`.
+    let host = plugins.host.clone();
+    crate::plugin_host::attach(node.clone(), dispatcher.clone(), plugins).await;
     // Peers (after plugins' `init`, like connectd's activation): listen, peer commands,
     // peer_connected/custommsg hooks and connect/disconnect/custommsg notifications.
     match crate::peering::Peering::start(&node, &dispatcher).await {
-        Ok(_p) => {}
+        Ok(p) => p.set_host(host),
         Err(e) => {
             eprintln!("boltd: {e}");
             tracing::error!("{e}");

@@ -19,6 +19,7 @@ pub mod lock;
 pub mod logging;
 pub mod node;
 pub mod peering;
+pub mod plugin_host;
 pub mod rpc;
 pub mod shutdown;
 pub mod storage;

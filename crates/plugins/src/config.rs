@@ -123,9 +123,9 @@ impl PluginHost {
     ) -> Result<Value, RpcError> {
         let name = spec.name.clone();
         if !spec.dynamic {
-            return Err(RpcError::invalid_params(
-                "config: Not a dynamic config option: invalid token (see logs for details)",
-            ));
+            return Err(RpcError::invalid_params(format!(
+                "config: Not a dynamic config option: invalid token '\"{name}\"'"
+            )));
         }
         parse_value(spec.typ, val.as_deref())
             .map_err(|e| RpcError::invalid_params(format!("val: {e}")))?;

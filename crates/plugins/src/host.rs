@@ -87,6 +87,8 @@ pub enum HostEvent {
     CustomMessagesChanged(Vec<u16>),
     /// Our advertised feature bits changed.
     FeaturesChanged(FeatureSet),
+    /// A plugin finished `init` or went away: registered methods and options changed.
+    PluginsChanged,
 }
 
 /// Plugin states (plugin.h).
@@ -136,12 +138,15 @@ impl Reply {
     }
 }
 
+/// Receives complete notification frames for a client (must not block).
+pub type NotifySink = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
+
 /// Where `message`/`progress` notifications for a passthrough call go.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientNotify {
     /// The client's id token, put back into the notification params.
     pub client_id: Box<RawValue>,
-    pub tx: mpsc::Sender<Vec<u8>>,
+    pub sink: NotifySink,
 }
 
 pub(crate) struct Pending {
@@ -266,6 +271,22 @@ impl PluginHost {
         lock(&self.inner.cfg).clone()
     }
 
+    /// Changes the configuration after construction (e.g. `rpc-file` once the full option
+    /// parse is done, before `init`).
+    pub fn configure(&self, f: impl FnOnce(&mut HostConfig)) {
+        f(&mut lock(&self.inner.cfg));
+    }
+
+    /// The stored values of a plugin option (command line, config, `plugin start`,
+    /// `setconfig`), in order.
+    pub fn option_values(&self, name: &str) -> Vec<OptValue> {
+        lock(&self.inner.state)
+            .values
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Lets the daemon fill in builtin names once its tables exist.
     pub fn set_builtins(&self, methods: Vec<String>, options: Vec<String>) {
         let mut c = lock(&self.inner.cfg);
@@ -386,6 +407,7 @@ impl PluginHost {
         }
         if was_registered {
             self.notify("plugin_stopped", self.plugin_info(p));
+            self.emit(HostEvent::PluginsChanged);
         }
         if p.important.load(Ordering::SeqCst) {
             log(

@@ -28,7 +28,7 @@ pub use hooks::{
     MethodStatus, PeerConnected, PeerConnectedOutcome, PeerConnectedPayload, PeerInfo, RpcCommand,
     RpcCommandOutcome, RpcCommandPayload, Step,
 };
-pub use host::{HostConfig, HostEvent, OptValue, PluginHost};
+pub use host::{HostConfig, HostEvent, NotifySink, OptValue, PluginHost};
 pub use lifecycle::{scan_default_dir, scan_dir, PluginCommand, PluginSpec, StartupError};
 pub use options::{OptType, OptionSpec};
 pub use registry::MethodInfo;

@@ -406,6 +406,7 @@ impl PluginHost {
         p.set_state(PState::InitComplete);
         self.refresh_custommsgs();
         self.notify("plugin_started", self.plugin_info(p));
+        self.emit(crate::host::HostEvent::PluginsChanged);
         Ok(())
     }
 

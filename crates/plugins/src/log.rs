@@ -27,7 +27,40 @@ impl Level {
     }
 }
 
+/// Lines logged before the daemon's logger exists (plugins start before the full option
+/// parse, which configures logging). `None` = not buffering.
+static EARLY: std::sync::Mutex<Option<Vec<(Level, String, String)>>> = std::sync::Mutex::new(None);
+
+/// Starts keeping log lines until [`replay_early`].
+pub fn buffer_early() {
+    if let Ok(mut g) = EARLY.lock() {
+        *g = Some(Vec::new());
+    }
+}
+
+/// Stops buffering and logs the kept lines again, now that a logger listens.
+pub fn replay_early() {
+    let lines = EARLY
+        .lock()
+        .ok()
+        .and_then(|mut g| g.take())
+        .unwrap_or_default();
+    for (level, source, msg) in lines {
+        emit(level, &source, &msg);
+    }
+}
+
 pub fn log(level: Level, source: &str, msg: &str) {
+    if let Ok(mut g) = EARLY.lock() {
+        if let Some(buf) = g.as_mut() {
+            buf.push((level, source.to_string(), msg.to_string()));
+            return;
+        }
+    }
+    emit(level, source, msg);
+}
+
+fn emit(level: Level, source: &str, msg: &str) {
     match level {
         Level::Trace => tracing::trace!(source = %source, "{msg}"),
         Level::Debug => tracing::debug!(source = %source, "{msg}"),

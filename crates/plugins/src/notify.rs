@@ -168,7 +168,7 @@ impl PluginHost {
                         o.insert("id".to_string(), client_id);
                     }
                     let frame = jsonrpc::notification_frame(method, &params);
-                    let _ = n.tx.try_send(frame);
+                    (n.sink)(frame);
                 }
                 true
             }

@@ -44,7 +44,7 @@ impl PluginHost {
     pub async fn passthrough(
         &self,
         req: &Request,
-        client_notify: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+        client_notify: Option<crate::host::NotifySink>,
     ) -> Vec<u8> {
         let Some(p) = self.method_owner(&req.method) else {
             return error_frame(
@@ -64,9 +64,9 @@ impl PluginHost {
             );
         }
         let id = crate::ids::next_id(Some(&id_prefix(&req.id)), &req.method);
-        let notify = client_notify.map(|tx| ClientNotify {
+        let notify = client_notify.map(|sink| ClientNotify {
             client_id: req.id.clone(),
-            tx,
+            sink,
         });
         let reply = self
             .send_request(&p, id.clone(), forward_frame(req, &id), notify)

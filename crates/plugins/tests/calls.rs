@@ -71,9 +71,15 @@ async fn message_and_progress_reach_the_client_with_its_id() {
     let p = py(e.path(), "pyln_hello", "pyln_hello.py");
     started(&e, &[&p]).await;
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let sink: plugins::host::NotifySink = std::sync::Arc::new(move |f| {
+        let _ = tx.try_send(f);
+    });
     let f = e
         .host
-        .passthrough(&request(json!("c#1"), "progress_demo", json!({})), Some(tx))
+        .passthrough(
+            &request(json!("c#1"), "progress_demo", json!({})),
+            Some(sink),
+        )
         .await;
     assert_eq!(frame_json(&f)["result"]["done"], true);
     let mut got = vec![];

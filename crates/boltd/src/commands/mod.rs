@@ -20,6 +20,8 @@ pub mod listdatastore;
 pub mod listpeers;
 pub mod notifications;
 pub mod sendcustommsg;
+pub mod plugin;
+pub mod setconfig;
 pub mod stop;
 
 pub fn builtins() -> Vec<Arc<dyn Command>> {

@@ -1,0 +1,142 @@
+//! `setconfig config [val] [transient]`: changes a dynamic option at run time. Plugin
+//! options are first offered to the plugin (§4.5); the value is persisted to
+//! `<lightning-dir>/<network>/config.setconfig` unless `transient`.
+
+use std::io::Write;
+
+use jsonrpc::{params::bad_token, Param, RpcError};
+use plugins::PluginHost;
+use serde_json::{json, Value};
+
+use crate::config::Source;
+use crate::rpc::{BoxFut, CmdResult, Command, Context, Reply};
+
+pub struct Setconfig {
+    pub host: PluginHost,
+}
+
+const PARAMS: &[Param] = &[
+    Param::req("config"),
+    Param::opt("val"),
+    Param::opt("transient"),
+];
+
+/// A JSON value as option text (strings without quotes).
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Appends `name=value` to config.setconfig; returns the `<file>:<line>` source.
+fn persist(dir: &std::path::Path, name: &str, val: Option<&str>) -> Result<String, RpcError> {
+    let path = dir.join("config.setconfig");
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    let line = existing.lines().count() + 1;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| RpcError::daemon(format!("writing {}: {e}", path.display())))?;
+    let entry = match val {
+        Some(v) => format!("{name}={v}\n"),
+        None => format!("{name}\n"),
+    };
+    f.write_all(entry.as_bytes())
+        .map_err(|e| RpcError::daemon(format!("writing {}: {e}", path.display())))?;
+    Ok(format!("{}:{line}", path.display()))
+}
+
+impl Command for Setconfig {
+    fn name(&self) -> &'static str {
+        "setconfig"
+    }
+    fn params(&self) -> &'static [Param] {
+        PARAMS
+    }
+    fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
+        let host = self.host.clone();
+        Box::pin(async move {
+            let b = ctx.bind(PARAMS)?;
+            let name = b.str("config")?.unwrap_or_default().to_string();
+            let val = b.get("val").map(text);
+            let transient = b.bool("transient")?.unwrap_or(false);
+            let spec = ctx
+                .node
+                .config
+                .read()
+                .ok()
+                .and_then(|c| c.registry.get(&name).cloned());
+            let Some(spec) = spec.filter(|s| !s.hidden) else {
+                return Err(bad_token("config", "Unknown config option", &json!(name)));
+            };
+            if !spec.dynamic {
+                return Err(bad_token(
+                    "config",
+                    "Not a dynamic config option",
+                    &json!(name),
+                ));
+            }
+            let source = if transient {
+                "setconfig transient".to_string()
+            } else {
+                // Validate first so a bad value is never persisted.
+                spec.check_value(val.as_deref())
+                    .map_err(|e| RpcError::invalid_params(format!("val: {e}")))?;
+                String::new()
+            };
+            let cause = jsonrpc::id_prefix(&ctx.request.id);
+            if spec.plugin.is_some() {
+                // Ask the plugin before persisting anything.
+                let probe = self_source(&source);
+                let r = host
+                    .setconfig(&name, val.clone(), &probe, Some(&cause))
+                    .await
+                    .unwrap_or_else(|| Err(RpcError::plugin_terminated()))?;
+                let source = if transient {
+                    source
+                } else {
+                    persist(&ctx.node.settings.network_dir, &name, val.as_deref())?
+                };
+                if !transient {
+                    // Record the persisted source.
+                    let _ = host.set_option_value(&name, val.clone(), &source);
+                }
+                crate::plugin_host::sync_options(&ctx.node, &host);
+                let mut r = r;
+                if let Some(c) = r.get_mut("config").and_then(Value::as_object_mut) {
+                    c.insert("source".into(), json!(source));
+                }
+                return Ok(Reply::Result(r));
+            }
+            spec.check_value(val.as_deref())
+                .map_err(|e| RpcError::invalid_params(format!("val: {e}")))?;
+            let source = if transient {
+                source
+            } else {
+                persist(&ctx.node.settings.network_dir, &name, val.as_deref())?
+            };
+            let mut config = ctx
+                .node
+                .config
+                .write()
+                .map_err(|_| RpcError::daemon("config lock poisoned"))?;
+            config.set(&name, val, Source::Other(source));
+            let mut out = serde_json::Map::new();
+            out.insert("config".into(), json!(name));
+            if let Some(Value::Object(e)) = config.listconfigs_entry(&name) {
+                out.extend(e);
+            }
+            Ok(Reply::Result(json!({ "config": out })))
+        })
+    }
+}
+
+fn self_source(s: &str) -> String {
+    if s.is_empty() {
+        "setconfig".to_string()
+    } else {
+        s.to_string()
+    }
+}
