@@ -391,3 +391,14 @@ fn in_flight_commands_then_stop_reply_last() {
     assert_eq!(d.wait_exit(Duration::from_secs(10)).code(), Some(0));
     assert!(!d.socket().exists());
 }
+
+#[test]
+fn filter_member_trims_builtin_results() {
+    let d = Daemon::start(&[]);
+    let mut c = d.client();
+    c.send(br#"{"jsonrpc":"2.0","id":1,"method":"getinfo","params":[],"filter":{"id":true,"our_features":{"node":true}}}"#);
+    let r = c.read();
+    let keys: Vec<&String> = r["result"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, vec!["id", "our_features"]);
+    assert_eq!(r["result"]["our_features"].as_object().unwrap().len(), 1);
+}

@@ -201,8 +201,18 @@ impl Dispatcher {
                 }
             }
         }
+        let filter = ctx
+            .request
+            .members
+            .get("filter")
+            .and_then(|f| serde_json::from_str::<Value>(f.get()).ok());
         let out = self.run(ctx).await;
-        frame(&id, out)
+        match (out, filter) {
+            (Ok(Reply::Result(v)), Some(f)) => {
+                frame(&id, Ok(Reply::Result(super::filter::apply(v, &f))))
+            }
+            (out, _) => frame(&id, out),
+        }
     }
 
     /// Runs a resolved request (no hook).

@@ -3,6 +3,7 @@
 
 pub mod conn;
 pub mod dispatch;
+pub mod filter;
 pub mod server;
 
 pub use conn::ConnHandle;
