@@ -402,3 +402,21 @@ fn filter_member_trims_builtin_results() {
     assert_eq!(keys, vec!["id", "our_features"]);
     assert_eq!(r["result"]["our_features"].as_object().unwrap().len(), 1);
 }
+
+#[test]
+fn deprecations_is_per_connection() {
+    let d = Daemon::start(&[]);
+    let mut c = d.client();
+    assert_eq!(
+        c.call("deprecations", json!({"enable": false}))["result"],
+        json!({})
+    );
+    assert_eq!(
+        err_of(&c.call("deprecations", json!([]))),
+        (-32602, "missing required parameter: enable".into())
+    );
+    assert!(
+        c.call("help", json!(["deprecations"]))["result"]["help"][0]["command"]
+            == "deprecations enable"
+    );
+}

@@ -27,7 +27,10 @@ impl Command for Check {
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         Box::pin(async move {
             let (name, rest) = split(&ctx.request.params)?;
-            ctx.dispatcher.resolve(&ctx.node, &name)?;
+            let allow = ctx
+                .conn
+                .deprecated_apis(ctx.node.settings.allow_deprecated_apis);
+            ctx.dispatcher.resolve_with(&ctx.node, &name, allow)?;
             if let Some(cmd) = ctx.dispatcher.builtin(&name) {
                 let mut sub = ctx.clone();
                 sub.request.method = name.clone();

@@ -21,7 +21,9 @@ impl Command for Help {
         Box::pin(async move {
             let b = ctx.bind(PARAMS)?;
             let wanted = b.str("command")?.map(str::to_string);
-            let allow_deprecated = ctx.node.settings.allow_deprecated_apis;
+            let allow_deprecated = ctx
+                .conn
+                .deprecated_apis(ctx.node.settings.allow_deprecated_apis);
             // (name, line) pairs; builtins win over a same-named plugin method.
             let mut all: Vec<(String, String)> = ctx
                 .dispatcher

@@ -12,6 +12,7 @@ pub mod connect;
 pub mod datastore;
 pub mod datastoreusage;
 pub mod deldatastore;
+pub mod deprecations;
 pub mod disconnect;
 pub mod getinfo;
 pub mod help;
@@ -27,6 +28,7 @@ pub mod stop;
 pub fn builtins() -> Vec<Arc<dyn Command>> {
     vec![
         Arc::new(check::Check),
+        Arc::new(deprecations::Deprecations),
         Arc::new(getinfo::Getinfo),
         Arc::new(help::Help),
         Arc::new(listconfigs::Listconfigs),

@@ -38,6 +38,8 @@ pub struct ConnHandle {
     /// Set by the `notifications` command; `message`/`progress` notifications from
     /// plugins are forwarded only when true.
     notifications: Arc<AtomicBool>,
+    /// Set by the `deprecations` command: `None` follows `--allow-deprecated-apis`.
+    deprecations: Arc<std::sync::Mutex<Option<bool>>>,
 }
 
 impl ConnHandle {
@@ -47,6 +49,28 @@ impl ConnHandle {
 
     pub fn set_notifications(&self, on: bool) {
         self.notifications.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether deprecated APIs are allowed on this connection: its `deprecations`
+    /// setting, else the global one.
+    pub fn deprecated_apis(&self, global: bool) -> bool {
+        self.deprecations
+            .lock()
+            .ok()
+            .and_then(|d| *d)
+            .unwrap_or(global)
+    }
+
+    /// The `deprecations` setting, if this connection made one (plugins compare it with
+    /// the global setting to send `deprecated_oneshot`).
+    pub fn deprecations_override(&self) -> Option<bool> {
+        self.deprecations.lock().ok().and_then(|d| *d)
+    }
+
+    pub fn set_deprecations(&self, on: bool) {
+        if let Ok(mut d) = self.deprecations.lock() {
+            *d = Some(on);
+        }
     }
 
     /// The raw outbound queue (complete frames, `\n\n`-terminated), for subsystems that
@@ -84,6 +108,7 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
         id: conn_id,
         out: tx,
         notifications: Arc::new(AtomicBool::new(false)),
+        deprecations: Arc::new(std::sync::Mutex::new(None)),
     };
     let writer = tokio::spawn(async move {
         // Frames that are ready together go out in one write (pipelined clients).

@@ -165,15 +165,24 @@ impl Dispatcher {
             .unwrap_or(false)
     }
 
-    /// Checks a method exists and may be called, with CLN's -32601 texts.
+    /// Checks a method exists and may be called, with CLN's -32601 texts, under the
+    /// global deprecation setting.
     pub fn resolve(&self, node: &Node, method: &str) -> Result<(), RpcError> {
+        self.resolve_with(node, method, node.settings.allow_deprecated_apis)
+    }
+
+    /// [`resolve`](Self::resolve) under a given deprecation setting (a connection's).
+    pub fn resolve_with(
+        &self,
+        node: &Node,
+        method: &str,
+        allow_deprecated: bool,
+    ) -> Result<(), RpcError> {
         if self.is_builtin(method) {
             return Ok(());
         }
         match node.external().and_then(|e| e.lookup(method)) {
-            Some(m) if m.deprecated && !node.settings.allow_deprecated_apis => {
-                Err(deprecated_msg(method))
-            }
+            Some(m) if m.deprecated && !allow_deprecated => Err(deprecated_msg(method)),
             Some(_) => Ok(()),
             None => Err(RpcError::method_not_found(format!(
                 "Unknown command '{method}'"
@@ -184,7 +193,10 @@ impl Dispatcher {
     /// Runs one validated request to completion and returns the response frame.
     pub async fn dispatch(self: Arc<Self>, mut ctx: Context) -> Vec<u8> {
         let id = ctx.request.id.clone();
-        if let Err(e) = self.resolve(&ctx.node, &ctx.request.method) {
+        let allow = ctx
+            .conn
+            .deprecated_apis(ctx.node.settings.allow_deprecated_apis);
+        if let Err(e) = self.resolve_with(&ctx.node, &ctx.request.method, allow) {
             return error_frame(&id, &e);
         }
         if let Some(hook) = ctx.node.rpc_hook() {
@@ -192,7 +204,7 @@ impl Dispatcher {
                 HookOutcome::Continue => {}
                 HookOutcome::Return(r) => return frame(&id, r),
                 HookOutcome::Replace(mut req) => {
-                    if let Err(e) = self.resolve(&ctx.node, &req.method) {
+                    if let Err(e) = self.resolve_with(&ctx.node, &req.method, allow) {
                         return error_frame(&id, &e);
                     }
                     // The replacement runs under the original id and skips the hook.
