@@ -236,7 +236,10 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     // Peers (after plugins' `init`, like connectd's activation): listen, peer commands,
     // peer_connected/custommsg hooks and connect/disconnect/custommsg notifications.
     match crate::peering::Peering::start(&node, &dispatcher).await {
-        Ok(p) => p.set_host(host),
+        Ok(p) => {
+            p.set_host(host);
+            crate::plugin_host::add_listener(move |ev| p.on_host_event(ev));
+        }
         Err(e) => {
             eprintln!("boltd: {e}");
             tracing::error!("{e}");

@@ -122,11 +122,23 @@ pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, Stri
         .unwrap_or(true);
     let mut cfg = HostConfig::new(early.network_dir(), &early.network);
     cfg.version = crate::node::VERSION.to_string();
+    if early.help && !cfg.network_dir.is_dir() {
+        // `--help` creates no directories; the plugins only answer getmanifest.
+        cfg.network_dir = std::env::current_dir().unwrap_or_else(|_| "/".into());
+    }
     cfg.allow_deprecated_apis = allow_deprecated;
     if let Some(t) = last_value(early, TIMEOUT_OPT).and_then(|v| crate::config::parse_int(&v)) {
         cfg.startup_timeout = Duration::from_secs(t.max(1) as u64);
     }
     cfg.disabled = disabled;
+    // LDK's own bits: plugins may not offer them again, and `init` shows the full set.
+    let base = peers::base_features();
+    cfg.feature_set_base
+        .bits
+        .insert("init".to_string(), base.init);
+    cfg.feature_set_base
+        .bits
+        .insert("node".to_string(), base.node);
     cfg.default_plugin_dir = Some(early.lightning_dir.join("plugins"));
     cfg.builtin_options = registry.iter().map(|s| s.name.clone()).collect();
     cfg.builtin_options.push(TIMEOUT_OPT.to_string());
@@ -145,12 +157,10 @@ pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, Stri
         )
         .default("120"),
     )?;
-    if !early.help || !specs.is_empty() {
-        host.load_startup(specs).await.map_err(|e| {
-            plugins::log::replay_early();
-            e.to_string()
-        })?;
-    }
+    host.load_startup(specs).await.map_err(|e| {
+        plugins::log::replay_early();
+        e.to_string()
+    })?;
     register_options(&host, registry, allow_deprecated);
     Ok(Loaded { host, events })
 }
@@ -377,16 +387,32 @@ impl RpcCommandHook for Hook {
     }
 }
 
+/// getinfo's `channel`/`invoice` feature bits come only from plugins; `init`/`node` are
+/// kept by the peers wiring (LDK's bits plus the plugins').
 fn set_features(node: &Node, f: &plugins::FeatureSet) {
     let j = f.to_json_getinfo();
     let get = |k: &str| j[k].as_str().unwrap_or_default().to_string();
     if let Ok(mut g) = node.features.write() {
+        let FeatureSet { init, node, .. } = g.clone();
+        let pick = |mine: String, theirs: String| if mine.is_empty() { theirs } else { mine };
         *g = FeatureSet {
-            init: get("init"),
-            node: get("node"),
+            init: pick(init, get("init")),
+            node: pick(node, get("node")),
             channel: get("channel"),
             invoice: get("invoice"),
         };
+    }
+}
+
+type Listener = Box<dyn Fn(&HostEvent) + Send + Sync>;
+
+/// Other subsystems that want the host's events (the peers wiring).
+static LISTENERS: std::sync::Mutex<Vec<Listener>> = std::sync::Mutex::new(Vec::new());
+
+/// Calls `f` with every later host event (from the event loop [`attach`] starts).
+pub fn add_listener(f: impl Fn(&HostEvent) + Send + Sync + 'static) {
+    if let Ok(mut l) = LISTENERS.lock() {
+        l.push(Box::new(f));
     }
 }
 
@@ -469,6 +495,11 @@ pub async fn attach(node: Arc<Node>, dispatcher: Arc<Dispatcher>, loaded: Loaded
     let (n2, h2) = (node.clone(), host.clone());
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
+            if let Ok(l) = LISTENERS.lock() {
+                for f in l.iter() {
+                    f(&ev);
+                }
+            }
             match ev {
                 HostEvent::ImportantPluginDied { .. } => {
                     n2.shutdown
