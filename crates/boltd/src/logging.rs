@@ -309,8 +309,41 @@ mod tests {
             subsystem: subsystem.map(str::to_string),
             prefix: String::new(),
             timestamps: true,
-            events: broadcast::channel(1).0,
+            events: broadcast::channel(16).0,
         }
+    }
+
+    #[test]
+    fn lines_are_written_in_cln_format_and_broadcast() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut sh = shared(LogLevel::Debug, None);
+        sh.prefix = "p-".into();
+        sh.sinks = Mutex::new(vec![Sink::File {
+            path: path.clone(),
+            file: open_append(&path).unwrap(),
+        }]);
+        let sh = Arc::new(sh);
+        let mut rx = sh.events.subscribe();
+        let sub = tracing_subscriber::registry().with(ClnLayer { shared: sh.clone() });
+        tracing::subscriber::with_default(sub, || {
+            tracing::warn!(source = "plugin-x", "hello {}", 1);
+            tracing::trace!("too verbose");
+            log(LogLevel::Broken, "jsonrpc#3", "bad");
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().map(|l| &l[25..]).collect();
+        assert_eq!(
+            lines,
+            vec!["UNUSUAL p-plugin-x: hello 1", "**BROKEN** p-jsonrpc#3: bad"]
+        );
+        let ev = rx.try_recv().unwrap();
+        assert_eq!(
+            (ev.level, ev.source.as_str(), ev.message.as_str()),
+            (LogLevel::Unusual, "plugin-x", "hello 1")
+        );
+        assert!(ev.time_str().contains('.'));
+        assert_eq!(rx.try_recv().unwrap().level, LogLevel::Broken);
     }
 
     #[test]
