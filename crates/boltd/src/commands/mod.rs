@@ -20,8 +20,8 @@ pub mod listconfigs;
 pub mod listdatastore;
 pub mod listpeers;
 pub mod notifications;
-pub mod sendcustommsg;
 pub mod plugin;
+pub mod sendcustommsg;
 pub mod setconfig;
 pub mod stop;
 
