@@ -1,0 +1,218 @@
+"""The db_write hook end to end: a pyln-client backup plugin (tests/plugins/backup.py)
+replays every transaction into its own SQLite copy, which must equal the live database
+row for row; a refusing or dying hook commits nothing and stops boltd; kill -9 loses no
+acknowledged write."""
+
+import os
+import random
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from pyln.client import LightningRpc, RpcError
+
+HERE = Path(__file__).resolve().parent
+BACKUP = str(HERE / "plugins" / "backup.py")
+
+# Plugins start with `#!/usr/bin/env python3`: make that the interpreter running pytest
+# (the virtualenv with pyln-client).
+os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+
+TABLES = {
+    "datastore": "SELECT key, data, generation FROM datastore ORDER BY key",
+    "vars": "SELECT name, intval, blobval FROM vars ORDER BY name",
+    "peer_addresses": "SELECT node_id, address FROM peer_addresses ORDER BY node_id",
+}
+
+
+def rows(path, sql):
+    db = sqlite3.connect("file:{}?mode=ro".format(path), uri=True)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def live_db(node):
+    return node.net_dir / "boltd.sqlite3"
+
+
+def copy_db(node):
+    return node.net_dir / "backup.sqlite3"
+
+
+def assert_copy_equals_live(node):
+    for table, sql in TABLES.items():
+        live, copy = rows(live_db(node), sql), rows(copy_db(node), sql)
+        assert live == copy, "table {} differs".format(table)
+
+
+def keys_in(node):
+    return {bytes(k) for (k, _, _) in rows(live_db(node), TABLES["datastore"])}
+
+
+def plugin_processes(node):
+    """Pids of processes whose working directory is this node's network dir (its
+    plugins), so a test can wait for a killed daemon's plugins to go away."""
+    pids = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if Path(os.readlink(p / "cwd")) == node.net_dir:
+                    pids.append(int(p.name))
+            except OSError:
+                pass
+    return pids
+
+
+def wait_plugins_gone(node, timeout=10):
+    deadline = time.time() + timeout
+    while plugin_processes(node) and time.time() < deadline:
+        time.sleep(0.05)
+    assert plugin_processes(node) == []
+
+
+MODES = ["must-create", "must-replace", "create-or-replace", "must-append", "create-or-append"]
+
+
+def random_ops(node, count, seed, threads=4):
+    """`count` random datastore/deldatastore calls over `threads` connections; refusals
+    by the datastore's rules (already exists etc.) are part of the game."""
+    def worker(wseed, n):
+        rng = random.Random(wseed)
+        rpc = LightningRpc(str(node.socket_path))
+        for _ in range(n):
+            key = [rng.choice(["a", "b", "c", "it's", "ü"]) for _ in range(rng.randint(1, 3))]
+            try:
+                if rng.random() < 0.2:
+                    rpc.call("deldatastore", {"key": key})
+                elif rng.random() < 0.5:
+                    rpc.call("datastore", {"key": key, "mode": rng.choice(MODES),
+                                           "hex": os.urandom(rng.randint(0, 40)).hex()})
+                else:
+                    rpc.call("datastore", {"key": key, "mode": rng.choice(MODES),
+                                           "string": "x'); DROP TABLE vars; --" * rng.randint(0, 2)})
+            except RpcError as e:
+                assert 1200 <= e.error["code"] <= 1206, e.error
+
+    ts = [threading.Thread(target=worker, args=(seed * 100 + i, count // threads))
+          for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
+@pytest.mark.timeout(300)
+def test_backup_copy_equals_live_after_5000_random_ops_across_a_restart(node_factory):
+    n = node_factory.get_node(plugins=[BACKUP])
+    random_ops(n, 2500, seed=1)
+    n.restart()
+    random_ops(n, 2500, seed=2)
+    assert n.stop() == 0
+    assert len(rows(live_db(n), TABLES["datastore"])) > 10
+    assert_copy_equals_live(n)
+
+
+def test_db_write_reaches_the_plugin_before_init(node_factory):
+    """A fresh database's schema is created in data_version 1, which a db_write plugin
+    receives before its `init` (plugin guide): the copy is built from it, no snapshot."""
+    n = node_factory.get_node(plugins=[BACKUP])
+    n.stop()
+    assert rows(copy_db(n), "SELECT intval FROM vars WHERE name = 'data_version'") == [(1,)]
+    assert_copy_equals_live(n)
+    assert not n.is_in_log("took a snapshot")
+    assert n.is_in_log("backup: data_version 1 before init")
+
+
+def test_backup_takes_a_snapshot_after_a_gap(node_factory):
+    """Writes made while the plugin was not loaded are a gap: the plugin must snapshot
+    and end up equal anyway."""
+    n = node_factory.get_node(plugins=[BACKUP])
+    n.rpc.call("datastore", {"key": "before", "string": "1"})
+    n.stop()
+    n.plugins = []
+    n.start()
+    n.rpc.call("datastore", {"key": "unseen", "string": "2"})
+    n.stop()
+    n.plugins = [BACKUP]
+    n.start()
+    n.rpc.call("datastore", {"key": "after", "string": "3"})
+    n.stop()
+    assert n.is_in_log("took a snapshot")
+    assert_copy_equals_live(n)
+    assert len(rows(copy_db(n), TABLES["datastore"])) == 3
+
+
+@pytest.mark.parametrize("how", ["refuse", "die"])
+def test_failed_hook_commits_nothing_and_stops_boltd(node_factory, monkeypatch, how):
+    marker = "refuse-me".encode().hex()
+    monkeypatch.setenv("BACKUP_REFUSE_MARKER" if how == "refuse" else "BACKUP_DIE_MARKER", marker)
+    n = node_factory.get_node(plugins=[BACKUP], may_fail=True)
+    n.rpc.call("datastore", {"key": "kept", "string": "1"})
+    with pytest.raises((RpcError, OSError, ValueError)):
+        n.rpc.call("datastore", {"key": "refuse-me", "string": "2"})
+    assert n.proc.wait(timeout=30) != 0
+    assert n.is_in_log(r"(BROKEN|ERROR).*db_write.*backup\.py")
+    monkeypatch.delenv("BACKUP_REFUSE_MARKER", raising=False)
+    monkeypatch.delenv("BACKUP_DIE_MARKER", raising=False)
+    wait_plugins_gone(n)
+    assert keys_in(n) == {b"kept"}
+    # The refused data_version is offered again after the restart; the copy follows.
+    n.may_fail = False
+    n.start()
+    n.rpc.call("datastore", {"key": "next", "string": "3"})
+    n.stop()
+    assert keys_in(n) == {b"kept", b"next"}
+    assert_copy_equals_live(n)
+
+
+@pytest.mark.timeout(300)
+def test_kill_9_twenty_times_loses_no_acknowledged_write(node_factory):
+    n = node_factory.get_node(plugins=[BACKUP])
+    assert plugin_processes(n), "the backup plugin runs with the network dir as cwd"
+    acked = set()
+    rng = random.Random(5)
+    for round_ in range(20):
+        stop = threading.Event()
+
+        def writer():
+            rpc = LightningRpc(str(n.socket_path))
+            i = 0
+            while not stop.is_set():
+                key = "r{}-{}".format(round_, i)
+                try:
+                    rpc.call("datastore", {"key": key, "hex": os.urandom(64).hex()})
+                except (RpcError, OSError, ValueError):
+                    return
+                acked.add(key.encode())
+                i += 1
+
+        t = threading.Thread(target=writer)
+        t.start()
+        time.sleep(rng.uniform(0.1, 1.0))
+        n.kill()
+        stop.set()
+        t.join()
+        wait_plugins_gone(n)
+        assert rows(live_db(n), "PRAGMA integrity_check") == [("ok",)]
+        n.start()
+        missing = acked - keys_in(n)
+        assert not missing, "round {}: lost {}".format(round_, sorted(missing)[:5])
+    assert len(acked) > 20
+    print("acknowledged writes over 20 kills:", len(acked))
+    n.rpc.call("datastore", {"key": "final", "string": "x"})
+    n.stop()
+    assert rows(live_db(n), "PRAGMA integrity_check") == [("ok",)]
+    assert_copy_equals_live(n)
+
+
+def test_wallet_option_selects_the_database_file(node_factory):
+    n = node_factory.get_node(options={"wallet": "sqlite3://elsewhere.sqlite3"})
+    n.rpc.call("datastore", {"key": "where", "string": "here"})
+    n.stop()
+    assert rows(n.net_dir / "elsewhere.sqlite3", "SELECT count(*) FROM datastore") == [(1,)]
+    assert not live_db(n).exists()
