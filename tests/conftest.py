@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -76,6 +77,15 @@ class CliResult:
     def __repr__(self):
         return (f"CliResult(args={self.args!r}, returncode={self.returncode}, "
                 f"stdout={self.stdout!r}, stderr={self.stderr!r})")
+
+
+def daemon_env():
+    """The daemon's environment: ours, with this interpreter's directory first on PATH so
+    `#!/usr/bin/env python3` plugins run in the test virtualenv (and find pyln-client)."""
+    env = dict(os.environ)
+    bindir = os.path.dirname(sys.executable)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    return env
 
 
 def option_args(options):
@@ -213,7 +223,8 @@ class Node:
                 open(self.lightning_dir / "stderr", "ab") as err:
             # Own process group, so teardown can also reap plugins the daemon left behind.
             self.proc = subprocess.Popen(self.cmdline(), stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=err, start_new_session=True)
+                                         stdout=out, stderr=err, start_new_session=True,
+                                         env=daemon_env())
         if wait_for_rpc:
             self.wait_for_rpc(timeout)
         return self
@@ -325,7 +336,11 @@ class Node:
     def cli(self, *args, timeout=30, input=None):
         """Runs bolt-cli against this node: returns a CliResult (returncode, stdout, stderr, json)."""
         argv = self.cli_args() + [str(a) for a in args]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input)
+        # Bytes, decoded by hand: text mode would turn the progress bar's "\r" into "\n".
+        proc = subprocess.run(argv, capture_output=True, timeout=timeout,
+                              input=input.encode() if isinstance(input, str) else input)
+        proc.stdout = proc.stdout.decode(errors="replace")
+        proc.stderr = proc.stderr.decode(errors="replace")
         return CliResult(list(args), proc)
 
     # -- crash check ---------------------------------------------------------------

@@ -165,3 +165,21 @@ def test_bench_rpc_runs_against_the_daemon(node_factory):
     rows = [line.split() for line in lines[2:]]
     assert [row[2] for row in rows] == ["1", "4"]  # conns column ("rpc getinfo" is 2 words)
     assert all(int(row[3]) > 0 and row[4] == "0" for row in rows)
+
+
+def test_plugin_message_and_progress_notifications_are_printed_while_waiting(node_factory):
+    """pyln's request.notify()/progress() reach bolt-cli as `message`/`progress`
+    notifications, printed as lightning-cli prints them, before the result."""
+    from conftest import REPO
+    node = node_factory.get_node(plugins=[REPO / "tests" / "plugins" / "pyln_hello.py"])
+    r = node.cli("progress_demo")
+    assert r.returncode == 0, r
+    bar = "|" + "=" * 60 + "|"
+    # pyln's progress(2, 2) is past the end (counts start at 0): the bar is clamped and,
+    # not being the final step, finished by the newline printed before the result.
+    assert r.stdout == ("# working on it\n"
+                        f"\r# 2/2 {bar}\n"
+                        f"\r# 3/2 {bar}\n"
+                        '{\n   "done": true\n}\n')
+    quiet = node.cli("-N", "none", "progress_demo")
+    assert quiet.stdout == '{\n   "done": true\n}\n'
