@@ -216,3 +216,18 @@ def test_wallet_option_selects_the_database_file(node_factory):
     n.stop()
     assert rows(n.net_dir / "elsewhere.sqlite3", "SELECT count(*) FROM datastore") == [(1,)]
     assert not live_db(n).exists()
+
+
+def test_connect_by_id_alone_uses_the_address_remembered_in_the_store(node_factory):
+    local = {"bind-addr": "127.0.0.1:0"}
+    a = node_factory.get_node(options=local)
+    b = node_factory.get_node(options=local)
+    bid = b.rpc.getinfo()["id"]
+    bport = b.rpc.getinfo()["binding"][0]["port"]
+    a.rpc.call("connect", {"id": bid, "host": "127.0.0.1", "port": bport})
+    # A restart forgets every peer in memory; the store does not.
+    a.restart()
+    assert a.rpc.listpeers()["peers"] == []
+    assert a.rpc.call("connect", {"id": bid})["id"] == bid
+    a.stop()
+    assert rows(live_db(a), TABLES["peer_addresses"]) == [(bid, "127.0.0.1:{}".format(bport))]

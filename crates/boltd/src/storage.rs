@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -266,5 +266,46 @@ pub async fn start(
     for c in commands {
         dispatcher.register(c)?;
     }
+    // The first store opened in this process is the daemon's (tests open one per process).
+    let _ = GLOBAL.set(storage.clone());
     Ok(storage)
+}
+
+/// The daemon's store, for subsystems that only need a lookup now and then (`connect`).
+static GLOBAL: OnceLock<Storage> = OnceLock::new();
+
+/// The daemon's store once [`start`] ran.
+pub fn global() -> Option<Storage> {
+    GLOBAL.get().cloned()
+}
+
+/// Where we last reached `node_id` (hex), for `connect <id>` without an address.
+pub async fn remembered_address(node_id: &str) -> Option<(String, u16)> {
+    let stored = match global()?.peer_address(node_id.to_string()).await {
+        Ok(a) => a?,
+        Err(e) => {
+            tracing::warn!("looking up the address of {node_id}: {e}");
+            return None;
+        }
+    };
+    match crate::peering::addr::split_host_port(&stored) {
+        Ok((host, Some(port))) => Some((host, port)),
+        _ => {
+            tracing::warn!("ignoring unusable stored address '{stored}' of {node_id}");
+            None
+        }
+    }
+}
+
+/// Remembers that `node_id` answered at `host:port` (a write only when it changed).
+pub async fn remember_address(node_id: &str, host: &str, port: u16) {
+    let Some(s) = global() else { return };
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    if let Err(e) = s.remember_peer_address(node_id.to_string(), addr).await {
+        tracing::warn!("remembering the address of {node_id}: {e}");
+    }
 }

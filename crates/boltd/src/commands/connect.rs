@@ -115,12 +115,16 @@ impl Command for Connect {
                     // Connecting already (its hook chain is running): wait for it.
                     (String::new(), 0)
                 }
-                None => {
-                    return Err(RpcError::new(
-                        codes::CONNECT_NO_KNOWN_ADDRESS,
-                        "Unable to connect, no address known for peer",
-                    ))
-                }
+                // Where we reached it before, if anywhere (the store remembers).
+                None => match crate::storage::remembered_address(&t.id.to_string()).await {
+                    Some(hp) => hp,
+                    None => {
+                        return Err(RpcError::new(
+                            codes::CONNECT_NO_KNOWN_ADDRESS,
+                            "Unable to connect, no address known for peer",
+                        ))
+                    }
+                },
             };
             let done = peering.wait_connected(t.id, id_prefix(&ctx.request.id));
             if port != 0 {
@@ -134,6 +138,7 @@ impl Command for Connect {
                         format!("All addresses failed: {e}. "),
                     ));
                 }
+                crate::storage::remember_address(&t.id.to_string(), &host, port).await;
             }
             // A peer accepted between our check and the registration never wakes us.
             if let Some(k) = peering.known(&t.id).filter(|k| k.connected) {
