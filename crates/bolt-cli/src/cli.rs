@@ -285,7 +285,13 @@ fn run_args(args: Args) -> Result<i32, CliError> {
         );
         conn.send(enable.as_bytes(), "Writing enable command")?;
         // Its reply (even an error from a daemon without notifications) is not shown.
-        conn.reply(&mut printer)?;
+        conn.reply(&mut printer).map_err(|e| match e {
+            CliError::Talk(m) => CliError::Talk(format!(
+                "Reading enable response: {}",
+                m.strip_prefix("reading response: ").unwrap_or(&m)
+            )),
+            other => other,
+        })?;
     }
     conn.send(request.as_bytes(), "Writing command")?;
     let (mut reply, text) = conn.reply(&mut printer)?;

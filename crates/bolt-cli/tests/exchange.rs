@@ -242,6 +242,20 @@ fn hang_up_before_reply_is_a_talking_error() {
 }
 
 #[test]
+fn hang_up_instead_of_enabling_notifications_is_a_talking_error() {
+    let (dir, h) = serve(|p| {
+        p.read_request();
+    });
+    let out = cli(dir.path(), &["getinfo"]);
+    h.join().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "bolt-cli: Reading enable response: socket closed\n"
+    );
+}
+
+#[test]
 fn garbage_reply_is_a_talking_error() {
     let (dir, h) = serve(|p| {
         p.accept_enable();
