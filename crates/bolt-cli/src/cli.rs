@@ -21,7 +21,7 @@ use std::path::PathBuf;
     about = "Send a JSON-RPC command to boltd (lightning-cli compatible)",
     override_usage = "bolt-cli [OPTIONS] <command> [<params>...]",
     allow_negative_numbers = true,
-    after_help = "Use the command help (without hyphens -- \"bolt-cli help\") to get a list of all RPC commands"
+    after_help = "For the daemon's commands run `bolt-cli help` (the RPC command, not --help)"
 )]
 pub struct Args {
     /// Base directory [default: ~/.boltd]
@@ -48,29 +48,29 @@ pub struct Args {
     /// Config file to read network/rpc-file from [default: <lightning-dir>/config]
     #[arg(long = "conf", value_name = "FILE")]
     pub conf: Option<PathBuf>,
-    /// Human-readable output
+    /// Print the result as key=value lines
     #[arg(short = 'H', long = "human-readable", action = ArgAction::SetTrue,
           overrides_with_all = ["flat", "json", "raw"])]
     pub human: bool,
-    /// Flatten output ('x.y.x=' format)
+    /// Print one path=value line per scalar (e.g. address[0].port=9735)
     #[arg(short = 'F', long, action = ArgAction::SetTrue,
           overrides_with_all = ["human", "json", "raw"])]
     pub flat: bool,
-    /// JSON output (default unless 'help')
+    /// Print indented JSON (the default, except for a bare `help`)
     #[arg(short = 'J', long, action = ArgAction::SetTrue,
           overrides_with_all = ["human", "flat", "raw"])]
     pub json: bool,
-    /// Raw, unformatted JSON output
+    /// Print the result as compact JSON on one line
     #[arg(short = 'R', long, action = ArgAction::SetTrue,
           overrides_with_all = ["human", "flat", "json"])]
     pub raw: bool,
-    /// Use format key=value for <params>
+    /// Treat every parameter as key=value (params become an object)
     #[arg(short = 'k', long, action = ArgAction::SetTrue, overrides_with = "order")]
     pub keywords: bool,
-    /// Use params in order for <params>
+    /// Treat parameters as positional (params become an array)
     #[arg(short = 'o', long, action = ArgAction::SetTrue, overrides_with = "keywords")]
     pub order: bool,
-    /// Set notification level, or none
+    /// Lowest level of `message` notifications to print: io, trace, debug, info, unusual, broken, or none
     #[arg(
         short = 'N',
         long = "notifications",
@@ -78,10 +78,10 @@ pub struct Args {
         default_value = "info"
     )]
     pub notifications: String,
-    /// Set JSON reply filter
+    /// JSON filter sent along with the request
     #[arg(short = 'l', long, value_name = "JSON")]
     pub filter: Option<String>,
-    /// Send this as a commando command to nodeid:rune
+    /// Wrap the call in `commando` for peer PEERID (optionally with RUNE)
     #[arg(short = 'c', long, value_name = "PEERID[:RUNE]")]
     pub commando: Option<String>,
     /// The RPC method
