@@ -14,12 +14,14 @@ Rules (plugin guide, db_write):
   * anything else (a gap, or no copy yet on a database that already exists): snapshot,
     then apply.
 
-Environment (for tests): BACKUP_REFUSE_MARKER / BACKUP_DIE_MARKER: refuse the write, or
-exit at once, when any statement contains that text. BACKUP_DB: the live database file
+Environment (for tests): BACKUP_REFUSE_MARKER / BACKUP_DIE_MARKER / BACKUP_HANG_MARKER:
+refuse the write, exit at once, or answer only after 5 s, when any statement contains
+that text. BACKUP_DB: the live database file
 (default `boltd.sqlite3`).
 """
 import os
 import sqlite3
+import time
 
 from pyln.client import Plugin
 
@@ -74,6 +76,8 @@ def on_db_write(writes, data_version, plugin, **kwargs):
     for w in writes:
         if os.environ.get("BACKUP_DIE_MARKER") and os.environ["BACKUP_DIE_MARKER"] in w:
             os._exit(3)
+        if os.environ.get("BACKUP_HANG_MARKER") and os.environ["BACKUP_HANG_MARKER"] in w:
+            time.sleep(5)
         if os.environ.get("BACKUP_REFUSE_MARKER") and os.environ["BACKUP_REFUSE_MARKER"] in w:
             plugin.log("backup: refusing data_version {}".format(data_version), level="warn")
             return {"result": "refused by backup.py"}

@@ -25,6 +25,17 @@ pub const DEFAULT_DB_FILE: &str = "boltd.sqlite3";
 /// boltd refuses (and shuts down, naming the hook) instead.
 pub const DB_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Test knob: a shorter [`DB_WRITE_TIMEOUT`], in milliseconds.
+const DB_WRITE_TIMEOUT_ENV: &str = "BOLTD_DEV_DB_WRITE_TIMEOUT_MS";
+
+fn db_write_timeout() -> Duration {
+    std::env::var(DB_WRITE_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(DB_WRITE_TIMEOUT)
+}
+
 /// Sends one transaction to every `db_write` plugin; `Err` names who refused.
 /// The plugin task installs it ([`Storage::set_db_write`]) once plugins have their
 /// manifests in, before the store opens.
@@ -63,14 +74,14 @@ impl WriteHook for PluginWriteHook {
         let sink = self.sink.read().ok().and_then(|s| s.clone());
         let Some(sink) = sink else { return Ok(()) };
         let call = sink(data_version, writes.to_vec());
-        match self
-            .rt
-            .block_on(tokio::time::timeout(DB_WRITE_TIMEOUT, call))
-        {
+        let limit = db_write_timeout();
+        match self.rt.block_on(tokio::time::timeout(limit, call)) {
             Ok(r) => r,
             Err(_) => Err(HookRefusal {
                 plugin: "db_write".into(),
-                reason: format!("no answer from every db_write plugin within {DB_WRITE_TIMEOUT:?}"),
+                reason: format!(
+                    "not every db_write plugin answered data_version {data_version} within {limit:?}"
+                ),
             }),
         }
     }
