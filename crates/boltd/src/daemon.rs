@@ -199,6 +199,16 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
             return 1;
         }
     };
+    // Peers: bind the listening sockets and register the peer commands now, so getinfo
+    // shows the real ports from its first answer; accepting waits for `activate`.
+    let peering = match crate::peering::Peering::start(&node, &dispatcher).await {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("boltd: {e}");
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
     let rpc_path = node.settings.rpc_path();
     let listener = match crate::rpc::server::bind(
         &rpc_path,
@@ -233,19 +243,12 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     // Plugins: methods, rpc_command hook, `plugin`/`setconfig`, notifications, `init`.
     let host = plugins.host.clone();
     crate::plugin_host::attach(node.clone(), dispatcher.clone(), plugins).await;
-    // Peers (after plugins' `init`, like connectd's activation): listen, peer commands,
-    // peer_connected/custommsg hooks and connect/disconnect/custommsg notifications.
-    match crate::peering::Peering::start(&node, &dispatcher).await {
-        Ok(p) => {
-            p.set_host(host);
-            crate::plugin_host::add_listener(move |ev| p.on_host_event(ev));
-        }
-        Err(e) => {
-            eprintln!("boltd: {e}");
-            tracing::error!("{e}");
-            node.shutdown.trigger(&e, 1);
-        }
-    }
+    // Peers: hooks and notifications go through the plugin host; accept inbound peers
+    // from now on (after plugins' `init`, like connectd's activation).
+    peering.set_host(host);
+    let p = peering.clone();
+    crate::plugin_host::add_listener(move |ev| p.on_host_event(ev));
+    peering.activate();
 
     node.shutdown.recv().await;
     tracing::info!("Shutting down: {}", node.shutdown.reason());

@@ -46,6 +46,10 @@ pub struct PeerConfig {
     pub tick_interval: Duration,
     /// Limit for an outbound connect (TCP + handshake + init).
     pub connect_timeout: Duration,
+    /// Accept inbound connections as soon as the listeners are bound. When false, the
+    /// sockets are bound (so the ports are known) but nobody is accepted until
+    /// [`PeerNode::activate`] (the daemon first wires up its hooks, like CLN's connectd).
+    pub accept_at_start: bool,
     /// New peers start active. When false, a new peer stays "connecting" until the daemon
     /// calls [`PeerNode::accept`] (its `peer_connected` hook chain said continue).
     pub auto_accept: bool,
@@ -60,6 +64,7 @@ impl PeerConfig {
             tick_interval: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(30),
             auto_accept: false,
+            accept_at_start: true,
         }
     }
 }
@@ -128,6 +133,8 @@ struct Inner {
     bound: Vec<SocketAddr>,
     connect_timeout: Duration,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Bound listeners not accepting yet (see `PeerConfig::accept_at_start`).
+    paused: Mutex<Vec<TcpListener>>,
     stopped: AtomicBool,
 }
 
@@ -187,6 +194,7 @@ impl PeerNode {
 
         let mut tasks = Vec::new();
         let mut bound = Vec::new();
+        let mut paused = Vec::new();
         for addr in &cfg.listen {
             let listener = TcpListener::bind(addr)
                 .await
@@ -199,7 +207,11 @@ impl PeerNode {
                 source,
             })?;
             bound.push(local);
-            tasks.push(tokio::spawn(accept_loop(listener, pm.clone())));
+            if cfg.accept_at_start {
+                tasks.push(tokio::spawn(accept_loop(listener, pm.clone())));
+            } else {
+                paused.push(listener);
+            }
         }
         tasks.push(tokio::spawn(tick_loop(pm.clone(), cfg.tick_interval)));
 
@@ -210,6 +222,7 @@ impl PeerNode {
             bound,
             connect_timeout: cfg.connect_timeout,
             tasks: Mutex::new(tasks),
+            paused: Mutex::new(paused),
             stopped: AtomicBool::new(false),
         });
         Ok((PeerNode { inner }, PeerEvents { rx, pm }))
@@ -217,6 +230,21 @@ impl PeerNode {
 
     pub fn node_id(&self) -> PublicKey {
         self.inner.node_id
+    }
+
+    /// Starts accepting on listeners bound with `accept_at_start: false`. Idempotent.
+    pub fn activate(&self) {
+        let listeners: Vec<TcpListener> = self
+            .inner
+            .paused
+            .lock()
+            .map(|mut p| p.drain(..).collect())
+            .unwrap_or_default();
+        if let Ok(mut t) = self.inner.tasks.lock() {
+            for l in listeners {
+                t.push(tokio::spawn(accept_loop(l, self.inner.pm.clone())));
+            }
+        }
     }
 
     /// The addresses we actually listen on (real ports when `:0` was asked for).

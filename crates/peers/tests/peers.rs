@@ -439,3 +439,25 @@ fn base_features_are_what_a_node_starts_with() {
     let base = peers::base_features();
     assert!(!base.init.is_empty());
 }
+
+#[tokio::test]
+async fn paused_listener_knows_its_port_but_accepts_only_after_activate() {
+    let (a, mut ae) = node(36).await;
+    let (b, mut be) = node_with(37, |c| c.accept_at_start = false).await;
+    let bid = b.node_id();
+    let baddr = addr(&b);
+    let a2 = a.clone();
+    let attempt = tokio::spawn(async move { a2.connect(bid, baddr).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!attempt.is_finished(), "nobody accepts before activate");
+    b.activate();
+    attempt.await.unwrap().unwrap();
+    until(&mut be, 5, "b sees a", |e| {
+        matches!(e, PeerEvent::Connected { .. })
+    })
+    .await;
+    until(&mut ae, 5, "a sees b", |e| {
+        matches!(e, PeerEvent::Connected { .. })
+    })
+    .await;
+}

@@ -5,7 +5,9 @@
 use jsonrpc::params::bad_token;
 use jsonrpc::{id_prefix, Param, RpcError};
 use peers::{internal_type_name, PublicKey, SendError, MAX_MESSAGE_LEN};
-use serde_json::json;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::peering::{node_id_param, Peering};
@@ -34,8 +36,7 @@ impl Sendcustommsg {
         let raw = b
             .get("msg")
             .ok_or_else(|| RpcError::invalid_params("missing required parameter: msg"))?;
-        let msg = raw
-            .as_str()
+        let msg = msg_text(ctx, raw)
             .and_then(|s| hex::decode(s).ok())
             .ok_or_else(|| bad_token("msg", "should be a hex value", raw))?;
         if msg.len() < 2 {
@@ -67,6 +68,28 @@ impl Sendcustommsg {
         }
         Ok(Checked { id, msg })
     }
+}
+
+/// The hex text of `msg`. lightning-cli (and bolt-cli) send an all-digit argument such as
+/// `77770012` as a JSON number; CLN reads the token's characters as hex, so we take the
+/// number's raw text from the request rather than its value.
+fn msg_text(ctx: &Context, v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(raw_msg_token(ctx).unwrap_or_else(|| n.to_string())),
+        _ => None,
+    }
+}
+
+fn raw_msg_token(ctx: &Context) -> Option<String> {
+    let raw = ctx.request.members.get("params")?.get();
+    let tok = if let Ok(arr) = serde_json::from_str::<Vec<&RawValue>>(raw) {
+        arr.get(1)?.get().to_string()
+    } else {
+        let map = serde_json::from_str::<HashMap<String, &RawValue>>(raw).ok()?;
+        map.get("msg")?.get().to_string()
+    };
+    tok.bytes().all(|c| c.is_ascii_digit()).then_some(tok)
 }
 
 impl Command for Sendcustommsg {

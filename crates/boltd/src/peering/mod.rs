@@ -78,8 +78,9 @@ pub struct Peering {
 const TICK_ENV: &str = "BOLTD_DEV_PEER_TICK_MS";
 
 impl Peering {
-    /// Starts listening (`--addr`/`--bind-addr`, else all interfaces on the network's
-    /// default port), registers the peer commands and spawns the event pump.
+    /// Binds the listening sockets (`--addr`/`--bind-addr`, else all interfaces on the
+    /// network's default port), registers the peer commands and spawns the event pump.
+    /// Inbound peers are accepted once [`Peering::activate`] is called.
     pub async fn start(node: &Arc<Node>, dispatcher: &Dispatcher) -> Result<Arc<Peering>, String> {
         let (listen_opts, announce_opts) = {
             let c = node
@@ -113,6 +114,9 @@ impl Peering {
         }
         let mut cfg = PeerConfig::new(node.seed);
         cfg.listen = listen.clone();
+        // Bound now (getinfo shows the ports from its first call), accepting only once
+        // the plugins are initialized: see `activate`.
+        cfg.accept_at_start = false;
         if let Some(ms) = std::env::var(TICK_ENV)
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
@@ -171,6 +175,11 @@ impl Peering {
             }),
         );
         Ok(p)
+    }
+
+    /// Starts accepting inbound peers (after plugins' `init`, like connectd's activation).
+    pub fn activate(&self) {
+        self.peers.activate();
     }
 
     /// Connects the plugin host: hooks and notifications go to it from now on, and its
