@@ -32,6 +32,10 @@ pub struct Args {
     /// The cln-plugin db_write plugin [default: `cln-dbwrite` next to the boltd binary].
     #[arg(long)]
     pub cln_plugin: Option<PathBuf>,
+    /// Where the databases go [default: the system temp dir]. Pointing it at a tmpfs
+    /// (`/dev/shm`) takes fsync out of the figures, leaving the hook's own cost.
+    #[arg(long)]
+    pub db_dir: Option<PathBuf>,
 }
 
 /// One way of running the daemon: a label and its `--plugin`.
@@ -129,9 +133,13 @@ pub async fn run(args: &Args) -> anyhow::Result<Table> {
             premigrate: false,
         },
     ];
-    let wallets = tempfile::Builder::new()
-        .prefix("bench-wallets-")
-        .tempdir()?;
+    let mut wallets = tempfile::Builder::new();
+    wallets.prefix("bench-wallets-");
+    let wallets = match &args.db_dir {
+        Some(d) => wallets.tempdir_in(d)?,
+        None => wallets.tempdir()?,
+    };
+    println!("# databases in {}", wallets.path().display());
     let mut table = Table::new(&[
         "scenario",
         "conns",
