@@ -74,7 +74,8 @@ impl WriteHook for PluginWriteHook {
         let sink = self.sink.read().ok().and_then(|s| s.clone());
         let Some(sink) = sink else { return Ok(()) };
         let call = sink(data_version, writes.to_vec());
-        let limit = db_write_timeout();
+        // A backstop only: the sink enforces the limit itself and names the plugins.
+        let limit = db_write_timeout() + Duration::from_secs(5);
         match self.rt.block_on(tokio::time::timeout(limit, call)) {
             Ok(r) => r,
             Err(_) => Err(HookRefusal {
@@ -233,13 +234,28 @@ pub fn plugin_db_write(host: plugins::PluginHost) -> DbWriteFn {
                 data_version,
                 writes,
             };
-            match host.call_hook::<DbWrite>(&payload, None).await {
-                DbWriteOutcome::Continue => Ok(()),
+            let limit = db_write_timeout();
+            match tokio::time::timeout(limit, host.call_hook::<DbWrite>(&payload, None)).await {
+                Ok(DbWriteOutcome::Continue) => Ok(()),
                 // The host's reason names the plugin (`Plugin '<path>' ...`).
-                DbWriteOutcome::Refused(reason) => Err(HookRefusal {
+                Ok(DbWriteOutcome::Refused(reason)) => Err(HookRefusal {
                     plugin: "Plugin".into(),
                     reason,
                 }),
+                Err(_) => {
+                    let plugins = host
+                        .hook_plugins("db_write")
+                        .iter()
+                        .map(|p| format!("'{p}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    Err(HookRefusal {
+                        plugin: plugins.clone(),
+                        reason: format!(
+                            "Plugin(s) {plugins} did not answer db_write data_version {data_version} within {limit:?}"
+                        ),
+                    })
+                }
             }
         })
     })

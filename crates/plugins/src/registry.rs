@@ -215,6 +215,11 @@ impl PluginHost {
         self.option_specs().into_iter().find(|o| o.name == name)
     }
 
+    /// Paths of the plugins registered for `hook`, in call order (for log lines).
+    pub fn hook_plugins(&self, hook: &str) -> Vec<String> {
+        self.hook_chain(hook).iter().map(|p| p.path.clone()).collect()
+    }
+
     /// Plugins registered for `hook` in call order (unorderable ones left out).
     pub(crate) fn hook_chain(&self, hook: &str) -> Vec<Arc<Plugin>> {
         let regs: Vec<Arc<Plugin>> = self
