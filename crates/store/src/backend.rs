@@ -1,6 +1,13 @@
 //! The seam between the store and a database engine. SQLite implements it today
 //! ([`crate::SqliteBackend`]); PostgreSQL is meant to implement it later without the rest
 //! of the crate changing.
+//!
+//! What a PostgreSQL backend has to translate (the way Core Lightning's `devtools/sql-rewrite`
+//! does): `?` placeholders to `$1..$n`, `BLOB` to `BYTEA` in migrations. Everything else the
+//! store sends is common SQL: `BIGINT`/`TEXT`, `LIMIT`, `ON CONFLICT ... DO UPDATE`, and
+//! byte-wise comparison of keys (`key >= ? AND key < ?`), which `BYTEA` also has. It returns
+//! `expanded: None` (no expanded statements), so `db_write` gets an empty `writes` array there,
+//! as in Core Lightning.
 
 use crate::error::StoreError;
 
