@@ -40,7 +40,9 @@ impl PartialEq for RequestError {
         match (self, other) {
             (RequestError::Fatal(a), RequestError::Fatal(b)) => a == b,
             (RequestError::NoId(a), RequestError::NoId(b)) => a == b,
-            (RequestError::WithId(i, a), RequestError::WithId(j, b)) => i.get() == j.get() && a == b,
+            (RequestError::WithId(i, a), RequestError::WithId(j, b)) => {
+                i.get() == j.get() && a == b
+            }
             _ => false,
         }
     }
@@ -48,7 +50,9 @@ impl PartialEq for RequestError {
 
 impl PartialEq for Request {
     fn eq(&self, other: &Self) -> bool {
-        self.id.get() == other.id.get() && self.method == other.method && self.params == other.params
+        self.id.get() == other.id.get()
+            && self.method == other.method
+            && self.params == other.params
     }
 }
 
@@ -78,7 +82,11 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, RequestError> {
             // Either not JSON at all, or valid JSON that is not an object (e.g. a batch
             // array): CLN reports the first as a parse failure, the second as a missing
             // `jsonrpc` member.
-            let msg = if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+            // `IgnoredAny` skips string contents unchecked, so UTF-8 is checked separately
+            // (lightningd rejects invalid UTF-8 in strings as a parse failure).
+            let is_json = std::str::from_utf8(bytes).is_ok()
+                && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+            let msg = if is_json {
                 format!(
                     "JSON-RPC message does not contain \"jsonrpc\" field: '{}'",
                     excerpt(bytes)
@@ -110,7 +118,10 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, RequestError> {
         )));
     }
     let Some(method) = members.get("method") else {
-        return Err(RequestError::WithId(id, RpcError::invalid_request("No method")));
+        return Err(RequestError::WithId(
+            id,
+            RpcError::invalid_request("No method"),
+        ));
     };
     let Ok(method) = serde_json::from_str::<String>(method.get()) else {
         return Err(RequestError::WithId(
@@ -119,7 +130,10 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, RequestError> {
         ));
     };
     let Some(params) = members.get("params") else {
-        return Err(RequestError::WithId(id, RpcError::invalid_request("No params")));
+        return Err(RequestError::WithId(
+            id,
+            RpcError::invalid_request("No params"),
+        ));
     };
     let params: Value = serde_json::from_str(params.get()).unwrap_or(Value::Null);
     Ok(Request {
@@ -266,40 +280,82 @@ pub fn request_error_frame(err: &RequestError) -> (Vec<u8>, bool) {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn ids_echo_exactly() {
-        let r = parse_request(br#"{"jsonrpc":"2.0","id":"cli:getinfo#1/cln:x#4","method":"getinfo","params":[]}"#).unwrap();
+        let r = parse_request(
+            br#"{"jsonrpc":"2.0","id":"cli:getinfo#1/cln:x#4","method":"getinfo","params":[]}"#,
+        )
+        .unwrap();
         assert_eq!(r.id.get(), r#""cli:getinfo#1/cln:x#4""#);
-        let r = parse_request(br#"{"jsonrpc":"2.0","id":5,"method":"getinfo","params":{}}"#).unwrap();
+        let r =
+            parse_request(br#"{"jsonrpc":"2.0","id":5,"method":"getinfo","params":{}}"#).unwrap();
         assert_eq!(r.id.get(), "5");
         assert_eq!(id_prefix(&r.id), "5");
         let f = result_frame(&r.id, &serde_json::json!({"a":1}));
-        assert_eq!(f, b"{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"a\":1}}\n\n");
+        assert_eq!(
+            f,
+            b"{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"a\":1}}\n\n"
+        );
     }
 
     #[test]
     fn validation_order_matches_lightningd() {
         let e = |b: &[u8]| parse_request(b).unwrap_err();
-        assert!(matches!(e(b"{\"id\":1}"), RequestError::Fatal(ref r) if r.message.contains("does not contain \"jsonrpc\"")));
-        assert!(matches!(e(b"[{\"jsonrpc\":\"2.0\"}]"), RequestError::Fatal(ref r) if r.message.contains("does not contain \"jsonrpc\"")));
-        assert!(matches!(e(b"{\"jsonrpc\":\"2.0\",}"), RequestError::Fatal(ref r) if r.message.starts_with("Failed to parse")));
-        assert_eq!(e(b"{\"jsonrpc\":\"2.0\"}"), RequestError::NoId(RpcError::invalid_request("No id")));
-        assert!(matches!(e(b"{\"jsonrpc\":\"1.0\",\"id\":1}"), RequestError::NoId(ref r) if r.message == "jsonrpc: \"2.0\" must be specified in the request"));
-        assert!(matches!(e(b"{\"jsonrpc\":\"2.0\",\"id\":1}"), RequestError::WithId(_, ref r) if r.message == "No method"));
-        assert!(matches!(e(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":3}"), RequestError::WithId(_, ref r) if r.message == "Expected string for method"));
-        assert!(matches!(e(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\"}"), RequestError::WithId(_, ref r) if r.message == "No params"));
+        assert!(
+            matches!(e(b"{\"id\":1}"), RequestError::Fatal(ref r) if r.message.contains("does not contain \"jsonrpc\""))
+        );
+        assert!(
+            matches!(e(b"[{\"jsonrpc\":\"2.0\"}]"), RequestError::Fatal(ref r) if r.message.contains("does not contain \"jsonrpc\""))
+        );
+        assert!(
+            matches!(e(b"{\"jsonrpc\":\"2.0\",}"), RequestError::Fatal(ref r) if r.message.starts_with("Failed to parse"))
+        );
+        assert_eq!(
+            e(b"{\"jsonrpc\":\"2.0\"}"),
+            RequestError::NoId(RpcError::invalid_request("No id"))
+        );
+        assert!(
+            matches!(e(b"{\"jsonrpc\":\"1.0\",\"id\":1}"), RequestError::NoId(ref r) if r.message == "jsonrpc: \"2.0\" must be specified in the request")
+        );
+        assert!(
+            matches!(e(b"{\"jsonrpc\":\"2.0\",\"id\":1}"), RequestError::WithId(_, ref r) if r.message == "No method")
+        );
+        assert!(
+            matches!(e(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":3}"), RequestError::WithId(_, ref r) if r.message == "Expected string for method")
+        );
+        assert!(
+            matches!(e(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\"}"), RequestError::WithId(_, ref r) if r.message == "No params")
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_parse_failure() {
+        let bad = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\",\"params\":[]}";
+        assert!(
+            matches!(parse_request(bad).unwrap_err(), RequestError::Fatal(ref r) if r.message.starts_with("Failed to parse RPC JSON response"))
+        );
+        assert!(parse_incoming(bad)
+            .unwrap_err()
+            .starts_with("Failed to parse RPC JSON response"));
     }
 
     #[test]
     fn incoming_classification() {
-        assert!(matches!(parse_incoming(br#"{"jsonrpc":"2.0","id":"a","result":{}}"#), Ok(Incoming::Response(_))));
-        assert!(matches!(parse_incoming(br#"{"jsonrpc":"2.0","method":"log","params":{}}"#), Ok(Incoming::Notification { .. })));
-        assert!(parse_incoming(br#"{"jsonrpc":"2.0","method":"log"}"#).unwrap_err().starts_with("Malformed JSON-RPC notification"));
+        assert!(matches!(
+            parse_incoming(br#"{"jsonrpc":"2.0","id":"a","result":{}}"#),
+            Ok(Incoming::Response(_))
+        ));
+        assert!(matches!(
+            parse_incoming(br#"{"jsonrpc":"2.0","method":"log","params":{}}"#),
+            Ok(Incoming::Notification { .. })
+        ));
+        assert!(parse_incoming(br#"{"jsonrpc":"2.0","method":"log"}"#)
+            .unwrap_err()
+            .starts_with("Malformed JSON-RPC notification"));
         assert!(parse_incoming(br#"{"id":1}"#).is_err());
     }
 }

@@ -178,7 +178,10 @@ mod tests {
     fn cln_error_texts() {
         let m = |p: Value| bind(&p, SPEC, false).unwrap_err().message;
         assert_eq!(m(json!(["a"])), "missing required parameter: msg");
-        assert_eq!(m(json!(["a", "b", "c"])), "too many parameters: got 3, expected 2");
+        assert_eq!(
+            m(json!(["a", "b", "c"])),
+            "too many parameters: got 3, expected 2"
+        );
         assert!(m(json!({"x": 1})).starts_with("unknown parameter: x, this may be caused"));
         assert_eq!(m(json!("x")), "Expected array or object for params");
         assert_eq!(m(json!([null, "b"])), "missing required parameter: node_id");
