@@ -293,6 +293,18 @@ pub async fn start(
     for c in commands {
         dispatcher.register(c)?;
     }
+    // At a clean stop, fold the WAL into the file so the file alone is a full copy.
+    let s = storage.clone();
+    node.shutdown.on_exit(
+        "store checkpoint",
+        Box::new(move || {
+            Box::pin(async move {
+                if let Err(e) = s.run(|st| Ok(st.checkpoint()?)).await {
+                    tracing::warn!("store checkpoint at shutdown: {e}");
+                }
+            })
+        }),
+    );
     // The first store opened in this process is the daemon's (tests open one per process).
     let _ = GLOBAL.set(storage.clone());
     Ok(storage)

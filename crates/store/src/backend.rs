@@ -80,4 +80,9 @@ pub trait Backend: Send {
     fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, StoreError>;
     /// Whether a table exists (engines answer this from different catalogs).
     fn has_table(&mut self, name: &str) -> Result<bool, StoreError>;
+    /// Folds any write-ahead log into the main file, so the file alone is a complete
+    /// copy (called at clean shutdown). Engines without one do nothing.
+    fn checkpoint(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -165,6 +165,11 @@ impl Backend for SqliteBackend {
         Ok(out)
     }
 
+    fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.query("PRAGMA wal_checkpoint(TRUNCATE)", &[])
+            .map(|_| ())
+    }
+
     fn has_table(&mut self, name: &str) -> Result<bool, StoreError> {
         let rows = self.query(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",

@@ -184,6 +184,11 @@ impl Store {
         Ok(result)
     }
 
+    /// Makes the database file complete on its own (WAL folded in); for clean shutdown.
+    pub fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.backend.checkpoint()
+    }
+
     /// Runs read-only statements outside any write transaction.
     pub fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, StoreError> {
         self.backend.query(sql, params)

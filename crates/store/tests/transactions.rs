@@ -296,3 +296,26 @@ fn replaying_captured_statements_into_a_fresh_database_yields_the_same_rows() {
         assert_eq!(a, rows(&copy, q), "{q}");
     }
 }
+
+#[test]
+fn checkpoint_leaves_a_complete_main_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite3");
+    let mut s = Store::open_sqlite(&path, Arc::new(NoHook)).unwrap();
+    s.datastore_put(&k(&["a"]), b"1", Mode::MustCreate, None)
+        .unwrap();
+    s.checkpoint().unwrap();
+    // A copy of the main file alone (no -wal) holds the write.
+    let copy = dir.path().join("copy.sqlite3");
+    std::fs::copy(&path, &copy).unwrap();
+    assert_eq!(
+        rows(&copy, "SELECT count(*) FROM datastore"),
+        vec![vec![rusqlite::types::Value::Integer(1)]]
+    );
+    assert_eq!(
+        std::fs::metadata(dir.path().join("db.sqlite3-wal"))
+            .unwrap()
+            .len(),
+        0
+    );
+}
