@@ -195,6 +195,23 @@ fn first_child(tx: &mut Tx<'_>, enc: &[u8]) -> Result<bool, StoreError> {
     Ok(!rows.is_empty())
 }
 
+/// The prefix of `enc` that holds a value, if any. One query whatever the key's depth:
+/// a leaf has no children, so nothing sorts between an existing parent leaf and `enc`;
+/// the parent is then the greatest key below `enc`. (At most one prefix can hold a
+/// value, for the same reason, so this is also the one Core Lightning names.)
+fn parent_leaf(tx: &mut Tx<'_>, enc: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    let rows = tx.query(
+        "SELECT key FROM datastore WHERE key < ? ORDER BY key DESC LIMIT 1",
+        &[SqlValue::Blob(enc.to_vec())],
+    )?;
+    let Some(k) = rows.first().and_then(|r| r.first()) else {
+        return Ok(None);
+    };
+    let k = k.as_blob()?;
+    let is_parent = enc.len() > k.len() && enc.starts_with(k) && enc.get(k.len()) == Some(&0);
+    Ok(is_parent.then(|| k.to_vec()))
+}
+
 impl Store {
     /// `datastore`: stores `data` under `key` according to `mode`, returning the new entry.
     pub fn datastore_put(
@@ -214,11 +231,8 @@ impl Store {
                 if first_child(tx, &enc)? {
                     return Err(DatastoreError::HasChildren);
                 }
-                for i in 1..key.len() {
-                    let parent = key.get(..i).unwrap_or_default();
-                    if get(tx, &encode(parent)?)?.is_some() {
-                        return Err(DatastoreError::ParentExists(format_key(parent)));
-                    }
+                if let Some(parent) = parent_leaf(tx, &enc)? {
+                    return Err(DatastoreError::ParentExists(format_key(&decode(&parent)?)));
                 }
             }
             if mode.must_not_exist() && prev.is_some() {

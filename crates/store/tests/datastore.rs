@@ -367,3 +367,32 @@ fn peer_addresses_are_remembered_and_updated() {
         Some("127.0.0.1:9736")
     );
 }
+
+#[test]
+fn the_parent_check_finds_a_leaf_at_any_depth_among_siblings() {
+    let (_d, mut s) = open();
+    s.datastore_put(&k(&["a", "b"]), b"leaf", Mode::MustCreate, None)
+        .unwrap();
+    s.datastore_put(&k(&["a", "a", "z"]), b"x", Mode::MustCreate, None)
+        .unwrap();
+    s.datastore_put(&k(&["a", "b "]), b"x", Mode::MustCreate, None)
+        .unwrap();
+    let deep: Vec<String> = ["a", "b"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain((0..5000).map(|i| i.to_string()))
+        .collect();
+    assert_eq!(
+        s.datastore_put(&deep, b"x", Mode::MustCreate, None),
+        Err(DatastoreError::ParentExists("[a,b]".into()))
+    );
+    // Siblings sorting just below are not parents.
+    s.datastore_put(&k(&["a", "c", "d"]), b"x", Mode::MustCreate, None)
+        .unwrap();
+    s.datastore_put(&k(&["b"]), b"x", Mode::MustCreate, None)
+        .unwrap();
+    assert_eq!(
+        s.datastore_put(&k(&["b", "c"]), b"x", Mode::MustCreate, None),
+        Err(DatastoreError::ParentExists("[b]".into()))
+    );
+}
