@@ -37,8 +37,8 @@ fn db_write_timeout() -> Duration {
 }
 
 /// Sends one transaction to every `db_write` plugin; `Err` names who refused.
-/// The plugin task installs it ([`Storage::set_db_write`]) once plugins have their
-/// manifests in, before the store opens.
+/// The daemon passes it to [`start`] once plugins have their manifests in (so migrations
+/// reach them too); [`Storage::set_db_write`] replaces it later if needed.
 pub type DbWriteFn =
     Arc<dyn Fn(u32, Vec<String>) -> BoxFuture<'static, Result<(), HookRefusal>> + Send + Sync>;
 
