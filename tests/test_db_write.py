@@ -55,11 +55,12 @@ def keys_in(node):
 
 
 def plugin_processes(node):
-    """Pids of processes whose working directory is this node's network dir (its
-    plugins), so a test can wait for a killed daemon's plugins to go away."""
+    """Pids of processes other than the daemon whose working directory is this node's
+    network dir (its plugins), so a test can wait for a killed daemon's plugins to go."""
     pids = []
+    daemon = node.proc.pid if node.proc else None
     for p in Path("/proc").iterdir():
-        if p.name.isdigit():
+        if p.name.isdigit() and int(p.name) != daemon:
             try:
                 if Path(os.readlink(p / "cwd")) == node.net_dir:
                     pids.append(int(p.name))
