@@ -5,6 +5,7 @@ acknowledged write."""
 
 import os
 import random
+import shutil
 import sqlite3
 import sys
 import threading
@@ -40,14 +41,14 @@ def live_db(node):
     return node.net_dir / "boltd.sqlite3"
 
 
-def copy_db(node):
-    return node.net_dir / "backup.sqlite3"
+def copy_db(node, name="backup"):
+    return node.net_dir / "{}.sqlite3".format(name)
 
 
-def assert_copy_equals_live(node):
+def assert_copy_equals_live(node, name="backup"):
     for table, sql in TABLES.items():
-        live, copy = rows(live_db(node), sql), rows(copy_db(node), sql)
-        assert live == copy, "table {} differs".format(table)
+        live, copy = rows(live_db(node), sql), rows(copy_db(node, name), sql)
+        assert live == copy, "table {} differs in {}".format(table, name)
 
 
 def keys_in(node):
@@ -241,3 +242,36 @@ def test_connect_by_id_alone_uses_the_address_remembered_in_the_store(node_facto
     assert a.rpc.call("connect", {"id": bid})["id"] == bid
     a.stop()
     assert rows(live_db(a), TABLES["peer_addresses"]) == [(bid, "127.0.0.1:{}".format(bport))]
+
+
+def test_two_db_write_plugins_see_every_write_and_either_can_veto(node_factory, directory,
+                                                                   monkeypatch):
+    other = directory / "other.py"
+    shutil.copy(BACKUP, other)
+    os.chmod(other, 0o755)
+    n = node_factory.get_node(plugins=[BACKUP, str(other)])
+    random_ops(n, 200, seed=3)
+    n.stop()
+    assert_copy_equals_live(n, "backup")
+    assert_copy_equals_live(n, "other")
+
+    # Only `other` refuses: the write is not committed although `backup` agreed.
+    monkeypatch.setenv("BACKUP_REFUSE_MARKER", "vetoed".encode().hex())
+    monkeypatch.setenv("BACKUP_MARKED_PLUGIN", "other")
+    n.may_fail = True
+    n.start()
+    with pytest.raises((RpcError, OSError, ValueError)):
+        n.rpc.call("datastore", {"key": "vetoed", "string": "x"})
+    assert n.proc.wait(timeout=30) != 0
+    assert n.is_in_log(r"BROKEN.*Plugin '[^']*other\.py' returned failed db_write")
+    assert b"vetoed" not in keys_in(n)
+    wait_plugins_gone(n)
+
+    monkeypatch.delenv("BACKUP_REFUSE_MARKER")
+    n.may_fail = False
+    n.start()
+    n.rpc.call("datastore", {"key": "after-veto", "string": "y"})
+    n.stop()
+    assert b"vetoed" not in keys_in(n)
+    assert_copy_equals_live(n, "backup")
+    assert_copy_equals_live(n, "other")

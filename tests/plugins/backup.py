@@ -16,7 +16,7 @@ Rules (plugin guide, db_write):
 
 Environment (for tests): BACKUP_REFUSE_MARKER / BACKUP_DIE_MARKER / BACKUP_HANG_MARKER:
 refuse the write, exit at once, or answer only after 5 s, when any statement contains
-that text. BACKUP_DB: the live database file
+that text (only in the plugin named by BACKUP_MARKED_PLUGIN, if set). BACKUP_DB: the live database file
 (default `boltd.sqlite3`).
 """
 import os
@@ -28,7 +28,17 @@ from pyln.client import Plugin
 plugin = Plugin()
 
 LIVE = os.environ.get("BACKUP_DB", "boltd.sqlite3")
-COPY = "backup.sqlite3"
+# `backup.py` keeps `backup.sqlite3`; a copy of this file named `other.py` keeps
+# `other.sqlite3`, so several backup plugins can run side by side.
+NAME = os.path.splitext(os.path.basename(__file__))[0]
+COPY = NAME + ".sqlite3"
+
+
+def marked(var, statement):
+    """Whether the test marker `var` applies to this plugin and occurs in `statement`."""
+    only = os.environ.get("BACKUP_MARKED_PLUGIN")
+    marker = os.environ.get(var)
+    return bool(marker) and marker in statement and (not only or only == NAME)
 
 
 def copy_version():
@@ -74,13 +84,13 @@ def apply(writes):
 @plugin.hook("db_write")
 def on_db_write(writes, data_version, plugin, **kwargs):
     for w in writes:
-        if os.environ.get("BACKUP_DIE_MARKER") and os.environ["BACKUP_DIE_MARKER"] in w:
+        if marked("BACKUP_DIE_MARKER", w):
             os._exit(3)
-        if os.environ.get("BACKUP_HANG_MARKER") and os.environ["BACKUP_HANG_MARKER"] in w:
+        if marked("BACKUP_HANG_MARKER", w):
             time.sleep(5)
-        if os.environ.get("BACKUP_REFUSE_MARKER") and os.environ["BACKUP_REFUSE_MARKER"] in w:
+        if marked("BACKUP_REFUSE_MARKER", w):
             plugin.log("backup: refusing data_version {}".format(data_version), level="warn")
-            return {"result": "refused by backup.py"}
+            return {"result": "refused by {}".format(NAME)}
 
     if plugin.rpc is None:
         # pyln sets `rpc` in `init`: this write arrived before it (plugin guide).
