@@ -13,6 +13,10 @@ Its behaviour comes from the JSON file named in $RAW_SPEC:
   "hooks":       {name: reply-result} (default {"result": "continue"}); "die" exits
   "stop_reading_after_init": true  -> never reads stdin again after init
   "record":      path: every message received is appended (one JSON per line)
+  "count_topic": topic: notifications of that topic are counted; a method whose action
+                 is "count" returns {"count": n}
+  methods may also use {"burst": {"topic": T, "n": N}}: emit N notifications of T
+  (declare T in the manifest's "notifications"), then reply
 Output is written with no delimiter between messages, to prove we need none.
 """
 import json
@@ -38,10 +42,16 @@ def record(msg):
             f.write(json.dumps(msg) + "\n")
 
 
+counted = 0
+
+
 def handle(req):
+    global counted
     record(req)
     method = req.get("method")
     if "id" not in req:
+        if method == spec.get("count_topic"):
+            counted += 1
         return
     if method == "getmanifest":
         how = spec.get("getmanifest", "reply")
@@ -80,6 +90,15 @@ def handle(req):
         send({"jsonrpc": "2.0", "id": req["id"], "error": {"code": -32601, "message": "unknown"}})
     elif action == "die":
         os._exit(1)
+    elif action == "count":
+        reply(req, {"count": counted})
+    elif isinstance(action, dict) and "burst" in action:
+        b = action["burst"]
+        one = json.dumps({"jsonrpc": "2.0", "method": b["topic"], "params": {"x": 1}})
+        n = int(req["params"].get("n", b["n"])) if isinstance(req.get("params"), dict) else b["n"]
+        sys.stdout.write(one * n)
+        sys.stdout.flush()
+        reply(req, {"sent": n})
     elif action == "echo":
         reply(req, {"request": req})
     elif action == "no_result":

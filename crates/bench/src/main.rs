@@ -24,6 +24,9 @@ enum Command {
     Peerwire(scenarios::peerwire::Args),
     /// Datastore writes/s with and without db_write plugins (starts its own boltd).
     Datastore(scenarios::datastore::Args),
+    /// Plugin host: passthrough calls/s, rpc_command chains, notification fan-out,
+    /// start-up time with 20 plugins (starts its own boltds).
+    Plugins(scenarios::plugins::Args),
     /// Start a throw-away boltd in a temp dir and run every scenario against it.
     All {
         /// The boltd binary [default: $BOLTD_BIN, else next to this executable].
@@ -61,6 +64,9 @@ async fn main() {
             .await
             .map(|t| print!("{}", t.render())),
         Command::Datastore(args) => scenarios::datastore::run(&args)
+            .await
+            .map(|t| print!("{}", t.render())),
+        Command::Plugins(args) => scenarios::plugins::run(&args)
             .await
             .map(|t| print!("{}", t.render())),
         Command::All { boltd, seconds } => all(boltd, seconds).await,

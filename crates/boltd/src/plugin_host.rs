@@ -320,7 +320,11 @@ impl ExternalMethods for Methods {
             } else {
                 None
             };
-            Ok(Reply::Frame(host.passthrough(&ctx.request, sink).await))
+            let deprecations = ctx.conn.deprecations_override();
+            Ok(Reply::Frame(
+                host.passthrough_with(&ctx.request, sink, deprecations)
+                    .await,
+            ))
         })
     }
     fn check(&self, ctx: Context) -> BoxFut<CmdResult> {

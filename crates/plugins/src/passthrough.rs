@@ -46,6 +46,19 @@ impl PluginHost {
         req: &Request,
         client_notify: Option<crate::host::NotifySink>,
     ) -> Vec<u8> {
+        self.passthrough_with(req, client_notify, None).await
+    }
+
+    /// [`passthrough`](Self::passthrough) for a connection whose `deprecations` setting
+    /// may differ from `allow-deprecated-apis`: the method's deprecation is judged by it,
+    /// and a differing setting is told to the plugin first with `deprecated_oneshot`
+    /// (§5.2 step 3).
+    pub async fn passthrough_with(
+        &self,
+        req: &Request,
+        client_notify: Option<crate::host::NotifySink>,
+        conn_deprecated_apis: Option<bool>,
+    ) -> Vec<u8> {
         let Some(p) = self.method_owner(&req.method) else {
             return error_frame(
                 &req.id,
@@ -57,11 +70,32 @@ impl PluginHost {
             .and_then(|m| m.methods.iter().find(|x| x.name == req.method))
             .map(|x| x.deprecated)
             .unwrap_or(false);
-        if deprecated && !self.cfg().allow_deprecated_apis {
+        let global = self.cfg().allow_deprecated_apis;
+        let allowed = conn_deprecated_apis.unwrap_or(global);
+        if deprecated && !allowed {
             return error_frame(
                 &req.id,
                 &RpcError::method_not_found(format!("Command \"{}\" is deprecated", req.method)),
             );
+        }
+        if allowed != global {
+            if p.subscribed("deprecated_oneshot") {
+                let frame = json!({"jsonrpc": "2.0", "method": "deprecated_oneshot",
+                                   "params": {"deprecated_oneshot": {"deprecated_ok": allowed}}});
+                let bytes = serde_json::to_vec(&frame).unwrap_or_default();
+                // Same queue as the request, so it arrives just before it.
+                let _ = p.out.send(bytes).await;
+            } else {
+                log(
+                    Level::Debug,
+                    &p.source(),
+                    &format!(
+                        "Plugin does not support deprecation setting for cmd {} (id {})",
+                        req.method,
+                        req.id.get()
+                    ),
+                );
+            }
         }
         let id = crate::ids::next_id(Some(&id_prefix(&req.id)), &req.method);
         let notify = client_notify.map(|sink| ClientNotify {

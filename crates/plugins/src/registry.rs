@@ -217,7 +217,10 @@ impl PluginHost {
 
     /// Paths of the plugins registered for `hook`, in call order (for log lines).
     pub fn hook_plugins(&self, hook: &str) -> Vec<String> {
-        self.hook_chain(hook).iter().map(|p| p.path.clone()).collect()
+        self.hook_chain(hook)
+            .iter()
+            .map(|p| p.path.clone())
+            .collect()
     }
 
     /// Plugins registered for `hook` in call order (unorderable ones left out).

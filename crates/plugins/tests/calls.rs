@@ -405,3 +405,42 @@ async fn deprecated_methods_are_refused_when_deprecated_apis_are_off() {
         json!({"code": -32601, "message": "Command \"old\" is deprecated"})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_deprecation_setting_goes_first_as_deprecated_oneshot() {
+    let e = env_with(|c| c.allow_deprecated_apis = false);
+    let rec = e.path().join("oneshot-rec");
+    let p = raw(
+        e.path(),
+        "oneshot",
+        json!({"manifest": raw_manifest(json!({"subscriptions": ["deprecated_oneshot"],
+                 "rpcmethods":[{"name":"old","usage":"","deprecated":true}]})),
+               "record": rec.display().to_string(),
+               "methods": {"old": {"result": {"ok": true}}}}),
+    );
+    started(&e, &[&p]).await;
+    // This connection allows deprecated APIs although the daemon does not.
+    let f = e
+        .host
+        .passthrough_with(&request(json!(1), "old", json!({})), None, Some(true))
+        .await;
+    assert_eq!(frame_json(&f)["result"], json!({"ok": true}));
+    let text = std::fs::read_to_string(&rec).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let n = lines.len();
+    assert_eq!(lines[n - 2]["method"], "deprecated_oneshot");
+    assert_eq!(
+        lines[n - 2]["params"],
+        json!({"deprecated_oneshot": {"deprecated_ok": true}})
+    );
+    assert_eq!(lines[n - 1]["method"], "old");
+    // Same setting as the daemon: no oneshot, and the deprecated method is refused.
+    let f = e
+        .host
+        .passthrough_with(&request(json!(2), "old", json!({})), None, None)
+        .await;
+    assert_eq!(frame_json(&f)["error"]["code"], -32601);
+}

@@ -12,6 +12,7 @@
 
 pub mod datastore;
 pub mod peerwire;
+pub mod plugins;
 pub mod rpc;
 
 use crate::stats::{Samples, Summary};

@@ -1,0 +1,328 @@
+//! `bench plugins`: the plugin host end to end, each row on a throw-away boltd.
+//!
+//! * passthrough: calls/s to `clnmin` (cln-plugin, returns `{}`) and `hello` (pyln-client);
+//! * hook: `getinfo` calls/s through an `rpc_command` chain of 1 and 5 cln-plugin hooks
+//!   (copies of `cln-hook`), next to the same call with no hook;
+//! * notify: one plugin emits a burst of custom notifications, 10 plugins subscribe;
+//!   delivered events/s over all subscribers (a full per-plugin queue drops, counted);
+//! * startup: time until the socket answers `getinfo` with 0 and 20 plugins.
+
+use super::drive;
+use crate::client::RpcClient;
+use crate::daemon::{default_binary, Daemon};
+use crate::stats::{fmt_latency, Samples, Table};
+use anyhow::Context;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The boltd binary [default: $BOLTD_BIN, else next to this executable].
+    #[arg(long)]
+    pub boltd: Option<PathBuf>,
+    /// Seconds per throughput row.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Concurrent connections for the throughput rows.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    pub conns: Vec<usize>,
+    /// Notifications per subscriber in the fan-out row.
+    #[arg(long, default_value_t = 20000)]
+    pub events: usize,
+    /// The repository (for `tests/plugins` and `.venv`) [default: found from the cwd].
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+}
+
+fn find_repo(given: Option<&PathBuf>) -> PathBuf {
+    if let Some(r) = given {
+        return r.clone();
+    }
+    let mut dir = std::env::current_dir().unwrap_or_default();
+    loop {
+        if dir.join("tests/plugins/raw_plugin.py").exists() {
+            return dir;
+        }
+        if !dir.pop() {
+            return PathBuf::from(".");
+        }
+    }
+}
+
+fn write_exec(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+/// Plugin wrappers in one temp dir: python scripts run with the repo's venv.
+struct Kit {
+    dir: tempfile::TempDir,
+    repo: PathBuf,
+    bins: PathBuf,
+}
+
+impl Kit {
+    fn python(&self) -> PathBuf {
+        let v = self.repo.join(".venv/bin/python3");
+        if v.exists() {
+            v
+        } else {
+            "python3".into()
+        }
+    }
+    fn py(&self, name: &str, script: &str) -> anyhow::Result<PathBuf> {
+        let p = self.dir.path().join(name);
+        let script = self.repo.join("tests/plugins").join(script);
+        write_exec(
+            &p,
+            &format!(
+                "#!/bin/sh\nexec {} {} \"$@\"\n",
+                self.python().display(),
+                script.display()
+            ),
+        )?;
+        Ok(p)
+    }
+    fn raw(&self, name: &str, spec: Value) -> anyhow::Result<PathBuf> {
+        let spec_path = self.dir.path().join(format!("{name}.json"));
+        std::fs::write(&spec_path, spec.to_string())?;
+        let p = self.dir.path().join(name);
+        let script = self.repo.join("tests/plugins/raw_plugin.py");
+        write_exec(
+            &p,
+            &format!(
+                "#!/bin/sh\nRAW_SPEC={} exec {} {} \"$@\"\n",
+                spec_path.display(),
+                self.python().display(),
+                script.display()
+            ),
+        )?;
+        Ok(p)
+    }
+    /// A copy of a cln-plugin binary under another name (chains need distinct plugins).
+    fn cln_copy(&self, bin: &str, name: &str) -> anyhow::Result<PathBuf> {
+        let src = self.bins.join(bin);
+        let p = self.dir.path().join(name);
+        std::os::unix::fs::symlink(&src, &p)
+            .with_context(|| format!("linking {}", src.display()))?;
+        Ok(p)
+    }
+}
+
+fn plugin_args(ps: &[PathBuf]) -> Vec<String> {
+    ps.iter()
+        .map(|p| format!("--plugin={}", p.display()))
+        .collect()
+}
+
+async fn call_worker(
+    socket: PathBuf,
+    method: &'static str,
+    params: Value,
+    n: usize,
+    deadline: Instant,
+) -> anyhow::Result<Samples> {
+    let mut rpc = RpcClient::connect(&socket, &format!("bench-plugins-{n}")).await?;
+    let mut s = Samples::default();
+    while Instant::now() < deadline {
+        let t = Instant::now();
+        let reply = rpc.call(method, params.clone()).await?;
+        s.latencies.push(t.elapsed());
+        if reply.is_err() {
+            s.errors += 1;
+        }
+    }
+    Ok(s)
+}
+
+async fn calls(
+    table: &mut Table,
+    args: &Args,
+    d: &Daemon,
+    label: &str,
+    method: &'static str,
+    params: Value,
+) -> anyhow::Result<()> {
+    for &conns in &args.conns {
+        let socket = d.socket.clone();
+        let p = params.clone();
+        let s = drive(conns.max(1), args.seconds, move |n, deadline| {
+            call_worker(socket.clone(), method, p.clone(), n, deadline)
+        })
+        .await?;
+        table.latency_row(label, conns.max(1), &s);
+    }
+    Ok(())
+}
+
+async fn passthrough(table: &mut Table, args: &Args, bin: &Path, kit: &Kit) -> anyhow::Result<()> {
+    let ps = vec![
+        kit.bins.join("cln-hello"),
+        kit.py("pyln_hello", "pyln_hello.py")?,
+    ];
+    let d = Daemon::start(bin, &plugin_args(&ps)).await?;
+    calls(
+        table,
+        args,
+        &d,
+        "passthrough clnmin (cln-plugin)",
+        "clnmin",
+        json!({}),
+    )
+    .await?;
+    calls(
+        table,
+        args,
+        &d,
+        "passthrough hello (pyln)",
+        "hello",
+        json!(["x"]),
+    )
+    .await?;
+    d.stop().await;
+    Ok(())
+}
+
+async fn hooks(table: &mut Table, args: &Args, bin: &Path, kit: &Kit) -> anyhow::Result<()> {
+    for n in [0usize, 1, 5] {
+        let ps = (0..n)
+            .map(|i| kit.cln_copy("cln-hook", &format!("hook{n}-{i}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let d = Daemon::start(bin, &plugin_args(&ps)).await?;
+        let label = format!("getinfo via rpc_command chain of {n}");
+        let label: &'static str = Box::leak(label.into_boxed_str());
+        calls(table, args, &d, label, "getinfo", json!([])).await?;
+        d.stop().await;
+    }
+    Ok(())
+}
+
+async fn count(rpc: &mut RpcClient, method: &'static str) -> anyhow::Result<u64> {
+    let r = rpc.call(method, json!({})).await?;
+    Ok(r.ok().and_then(|v| v["count"].as_u64()).unwrap_or(0))
+}
+
+async fn fanout(table: &mut Table, args: &Args, bin: &Path, kit: &Kit) -> anyhow::Result<()> {
+    let topic = "bench_event";
+    let emitter = kit.raw(
+        "emitter",
+        json!({"manifest": {"options": [], "rpcmethods": [{"name": "burst", "usage": "n"}],
+                            "notifications": [{"method": topic}]},
+               "methods": {"burst": {"burst": {"topic": topic, "n": args.events}}}}),
+    )?;
+    let mut ps = vec![emitter];
+    let mut methods = vec![];
+    for i in 0..10 {
+        let m: &'static str = Box::leak(format!("count{i}").into_boxed_str());
+        methods.push(m);
+        ps.push(kit.raw(
+            &format!("sub{i}"),
+            json!({"manifest": {"options": [], "rpcmethods": [{"name": m, "usage": ""}],
+                                "subscriptions": [topic]},
+                   "count_topic": topic, "methods": {m: "count"}}),
+        )?);
+    }
+    let d = Daemon::start(bin, &plugin_args(&ps)).await?;
+    let mut rpc = RpcClient::connect(&d.socket, "bench-fanout").await?;
+    let t = Instant::now();
+    if let Err(e) = rpc.call("burst", json!({"n": args.events})).await? {
+        anyhow::bail!("burst failed: {e}");
+    }
+    // Delivered = what every subscriber counted once the counts stop growing.
+    let mut last = 0u64;
+    let mut stable_since = Instant::now();
+    let mut done_at = Instant::now();
+    loop {
+        let mut total = 0;
+        for m in &methods {
+            total += count(&mut rpc, m).await?;
+        }
+        if total != last {
+            last = total;
+            stable_since = Instant::now();
+            done_at = Instant::now();
+        }
+        let expected = (args.events * methods.len()) as u64;
+        if total >= expected || stable_since.elapsed() > Duration::from_secs(2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = done_at.duration_since(t).max(Duration::from_millis(1));
+    let expected = (args.events * methods.len()) as u64;
+    table.row(vec![
+        format!("notify fan-out to {} subscribers", methods.len()),
+        "-".into(),
+        last.to_string(),
+        expected.saturating_sub(last).to_string(),
+        format!("{:.0}", last as f64 / elapsed.as_secs_f64()),
+        fmt_latency(elapsed),
+        "-".into(),
+    ]);
+    d.stop().await;
+    Ok(())
+}
+
+async fn startup(table: &mut Table, bin: &Path, kit: &Kit) -> anyhow::Result<()> {
+    let cln: Vec<PathBuf> = (0..20)
+        .map(|i| kit.cln_copy("cln-hook", &format!("start-cln-{i}")))
+        .collect::<anyhow::Result<_>>()?;
+    let pyln: Vec<PathBuf> = (0..20)
+        .map(|i| {
+            kit.raw(
+                &format!("start-raw-{i}"),
+                json!({"manifest": {"options": [], "rpcmethods": []}}),
+            )
+        })
+        .collect::<anyhow::Result<_>>()?;
+    for (label, ps) in [
+        ("start-up, no plugins", vec![]),
+        ("start-up, 20 cln-plugin plugins", cln),
+        ("start-up, 20 python plugins", pyln),
+    ] {
+        let t = Instant::now();
+        let d = Daemon::start(bin, &plugin_args(&ps)).await?;
+        let took = t.elapsed();
+        d.stop().await;
+        table.row(vec![
+            label.to_string(),
+            "-".into(),
+            "1".into(),
+            "0".into(),
+            "-".into(),
+            fmt_latency(took),
+            "-".into(),
+        ]);
+    }
+    Ok(())
+}
+
+pub async fn run(args: &Args) -> anyhow::Result<Table> {
+    let bin = args.boltd.clone().unwrap_or_else(default_binary);
+    let repo = find_repo(args.repo.as_ref());
+    let bins = bin.parent().map(Path::to_path_buf).unwrap_or_default();
+    for needed in ["cln-hello", "cln-hook"] {
+        if !bins.join(needed).exists() {
+            anyhow::bail!(
+                "{} missing: build crates/test-plugins (cargo build -p test-plugins)",
+                bins.join(needed).display()
+            );
+        }
+    }
+    let kit = Kit {
+        dir: tempfile::Builder::new()
+            .prefix("bench-plugins-")
+            .tempdir()?,
+        repo,
+        bins,
+    };
+    let mut table = Table::latency();
+    passthrough(&mut table, args, &bin, &kit).await?;
+    hooks(&mut table, args, &bin, &kit).await?;
+    fanout(&mut table, args, &bin, &kit).await?;
+    startup(&mut table, &bin, &kit).await?;
+    Ok(table)
+}
