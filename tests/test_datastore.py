@@ -1,6 +1,8 @@
 """Datastore commands as Core Lightning has them: modes, generations, key rules, listing,
 usage, error codes 1200-1206, big and binary values, concurrent writers."""
 
+import json
+import socket
 import threading
 
 import pytest
@@ -11,6 +13,20 @@ def err(excinfo):
     """(code, message) of a pyln RpcError."""
     e = excinfo.value.error
     return e["code"], e["message"]
+
+
+def raw_call(node, method, params):
+    """One request over a plain unix socket, exactly as given (no client clean-up)."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(node.socket_path))
+        s.sendall(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                              "params": params}).encode())
+        buf = b""
+        while b"\n\n" not in buf:
+            chunk = s.recv(65536)
+            assert chunk, "connection closed"
+            buf += chunk
+    return json.loads(buf.split(b"\n\n")[0])
 
 
 def test_datastore_result_shape_and_modes(node_factory):
@@ -203,6 +219,23 @@ def test_sixteen_concurrent_writers(node_factory):
     assert counter["string"] == str(writers * rounds)
     for i in range(writers):
         assert len(rpc.call("listdatastore", {"key": ["own", str(i)]})["datastore"]) == rounds
+
+
+def test_pyln_helpers_and_null_parameters(node_factory):
+    rpc = node_factory.get_node().rpc
+    assert rpc.datastore(["p", "q"], string="v")["generation"] == 0
+    assert rpc.datastore("p2", hex="00", mode="create-or-append")["hex"] == "00"
+    assert [e["key"] for e in rpc.listdatastore()["datastore"]] == [["p"], ["p2"]]
+    assert rpc.listdatastore(["p", "q"])["datastore"][0]["string"] == "v"
+    assert rpc.datastoreusage("p")["datastoreusage"] == {"key": "[p]", "total_bytes": 4}
+    assert rpc.deldatastore(["p", "q"], generation=0)["string"] == "v"
+    # An explicit null is "not given", as in positional form (pyln drops None values,
+    # so this goes over a raw socket).
+    n = node_factory.nodes[0]
+    assert raw_call(n, "listdatastore", {"key": None})["result"]["datastore"] == [
+        {"key": ["p2"], "generation": 0, "hex": "00"}]
+    assert raw_call(n, "deldatastore", {"key": None})["error"] == {
+        "code": -32602, "message": "missing required parameter: key"}
 
 
 def test_datastore_survives_restart_and_cli_forms(node_factory):

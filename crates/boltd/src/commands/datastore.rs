@@ -31,7 +31,7 @@ struct Args {
 }
 
 fn parse(b: &Bound) -> Result<Args, RpcError> {
-    let key = parse_key(b, "key")?.unwrap_or_default();
+    let key = parse_key(b, "key")?.ok_or_else(missing_key)?;
     let string = b.str("string")?;
     let hex = match b.get("hex") {
         None => None,
@@ -131,7 +131,8 @@ pub(crate) fn parse_key(b: &Bound, name: &str) -> Result<Option<Vec<String>>, Rp
         }
     };
     let key = match b.get(name) {
-        None => return Ok(None),
+        // `null` is "not given", in keyword form as in positional form.
+        None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(items)) if items.is_empty() => {
             return Err(bad_token(name, "should not be empty", &json!([])))
         }
@@ -149,6 +150,11 @@ pub(crate) fn parse_key(b: &Bound, name: &str) -> Result<Option<Vec<String>>, Rp
         ));
     }
     Ok(Some(key))
+}
+
+/// The error for a required `key` given as `null`.
+pub(crate) fn missing_key() -> RpcError {
+    RpcError::invalid_params("missing required parameter: key")
 }
 
 /// `{"key": [...], "generation": n, "hex": "...", "string": "..."}`; `string` only when

@@ -2,7 +2,7 @@
 
 use jsonrpc::{Param, RpcError};
 
-use super::datastore::{entry_json, parse_key, rpc_error, Op};
+use super::datastore::{entry_json, missing_key, parse_key, rpc_error, Op};
 use crate::rpc::{BoxFut, CmdResult, Command, Context, Reply};
 use crate::storage::Storage;
 
@@ -15,7 +15,7 @@ pub struct Deldatastore {
 fn parse(ctx: &Context) -> Result<(Vec<String>, Option<u64>), RpcError> {
     let b = ctx.bind(PARAMS)?;
     Ok((
-        parse_key(&b, "key")?.unwrap_or_default(),
+        parse_key(&b, "key")?.ok_or_else(missing_key)?,
         b.u64("generation")?,
     ))
 }
