@@ -234,6 +234,11 @@ def test_setconfig_dynamic_plugin_option(node_factory):
     with pytest.raises(RpcError) as e:
         node.rpc.setconfig("cln-dyn", "refuse")
     assert "refuses" in e.value.error["message"]
+    # Persisted: a restart applies it again.
+    node.restart()
+    assert node.rpc.call("cln-options")["cln-dyn"] == "fresh"
+    got = node.rpc.listconfigs("cln-dyn")["configs"]["cln-dyn"]
+    assert got["source"].endswith("config.setconfig:1") and got["value_str"] == "fresh"
 
 
 def test_custom_and_lifecycle_notifications(node_factory):
@@ -336,3 +341,53 @@ def test_fifty_megabyte_reply(node_factory, directory):
     r = node.rpc.call("big")
     assert len(r["data"]) == 50_000_000
     assert "id" in node.rpc.getinfo()
+
+
+def test_important_plugin_failing_at_startup_aborts(node_factory, directory):
+    p = raw_plugin(directory, "vital2", {"getmanifest": "exit"})
+    node = node_factory.get_node(options={"important-plugin": p}, start=False, may_fail=True)
+    node.start(wait_for_rpc=False)
+    assert node.wait_for_exit() == 1
+    assert "Could not initialize the plugins, see above for details." in node.daemon_stderr()
+    assert "plugin-vital2: Killing plugin: exited before replying to getmanifest" in node.daemon_stderr()
+
+
+def test_disable_plugin_overrides_important(node_factory, directory):
+    p = raw_plugin(directory, "vital3", {"getmanifest": "exit"})
+    node = node_factory.get_node(options={"important-plugin": p, "disable-plugin": "vital3"})
+    assert node.rpc.plugin("list")["plugins"] == []
+
+
+def test_check_is_forwarded_to_cancheck_plugins(node_factory, directory):
+    yes = raw_plugin(directory, "chk1", {"manifest": manifest(cancheck=True, rpcmethods=[{"name": "m1", "usage": ""}]),
+                                         "methods": {"check": {"result": {"checked": "by plugin"}}}})
+    no = raw_plugin(directory, "chk2", {"manifest": manifest(rpcmethods=[{"name": "m2", "usage": ""}])})
+    node = node_factory.get_node(plugins=[yes, no])
+    assert node.rpc.check("m1") == {"checked": "by plugin"}
+    assert node.rpc.check("m2") == {"command_to_check": "m2"}
+    node.wait_for_log(r"Plugin does not support check command for m2")
+
+
+def test_log_and_warning_notifications_reach_subscribers(node_factory, directory):
+    rec = directory / "warn-rec"
+    sub = raw_plugin(directory, "warnsub", {"manifest": manifest(subscriptions=["warning"]),
+                                            "record": str(rec)})
+    loud = raw_plugin(directory, "loud", {"manifest": manifest(rpcmethods=[{"name": "shout", "usage": ""}]),
+                                          "methods": {"shout": {"send": [
+                                              {"jsonrpc": "2.0", "method": "log",
+                                               "params": {"level": "warn", "message": "careful now"}}]}}})
+    node = node_factory.get_node(plugins=[sub, loud])
+    node.rpc.call("shout")
+
+    def got():
+        if not rec.exists():
+            return None
+        for line in rec.read_text().splitlines():
+            m = json.loads(line)
+            if m.get("method") == "warning" and m["params"]["warning"]["log"] == "careful now":
+                return m
+        return None
+    m = wait_for(got, what="warning notification")
+    w = m["params"]["warning"]
+    assert w["level"] == "warn" and w["source"] == "plugin-loud"
+    assert set(w) == {"level", "time", "timestamp", "source", "log"}

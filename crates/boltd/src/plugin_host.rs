@@ -158,7 +158,10 @@ pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, Stri
         .default("120"),
     )?;
     host.load_startup(specs).await.map_err(|e| {
-        plugins::log::replay_early();
+        // No logger yet (it needs the full parse): what happened goes to stderr.
+        for (level, source, msg) in plugins::log::take_early() {
+            eprintln!("{:<7} {source}: {msg}", format!("{level:?}").to_uppercase());
+        }
         e.to_string()
     })?;
     register_options(&host, registry, allow_deprecated);

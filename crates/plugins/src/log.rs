@@ -38,6 +38,16 @@ pub fn buffer_early() {
     }
 }
 
+/// Stops buffering and returns the kept lines (for a daemon that exits before its
+/// logger exists: it prints them itself).
+pub fn take_early() -> Vec<(Level, String, String)> {
+    EARLY
+        .lock()
+        .ok()
+        .and_then(|mut g| g.take())
+        .unwrap_or_default()
+}
+
 /// Stops buffering and logs the kept lines again, now that a logger listens.
 pub fn replay_early() {
     let lines = EARLY

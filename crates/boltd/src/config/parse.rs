@@ -223,6 +223,12 @@ pub fn early_parse(args: &[String], builtins: &Registry) -> Result<Early, String
         }
     }
     let network = network_of(files.iter().chain(&cmd)).unwrap_or_else(|| "bitcoin".into());
+    // Values `setconfig` persisted (plugin_host / commands/setconfig.rs write it) come
+    // after every other file, like CLN's `include config.setconfig`.
+    let setconfig = lightning_dir.join(&network).join("config.setconfig");
+    if setconfig.exists() {
+        read_config_file(&setconfig, 0, &mut files)?;
+    }
     let has = |n: &str| files.iter().chain(&cmd).any(|e| e.name == n);
     Ok(Early {
         help: cmd.iter().any(|e| e.name == "help"),
