@@ -391,3 +391,14 @@ def test_log_and_warning_notifications_reach_subscribers(node_factory, directory
     w = m["params"]["warning"]
     assert w["level"] == "warn" and w["source"] == "plugin-loud"
     assert set(w) == {"level", "time", "timestamp", "source", "log"}
+
+
+def test_plugin_start_refuses_builtin_method_names(node_factory, directory):
+    node = node_factory.get_node()
+    for name in ["getinfo", "connect", "plugin"]:
+        p = raw_plugin(directory, f"clash-{name}", {"manifest": manifest(rpcmethods=[{"name": name, "usage": ""}])})
+        with pytest.raises(RpcError) as e:
+            node.rpc.plugin("start", p)
+        assert e.value.error == {"code": -3, "message": f"{p}: Could not register method \"{name}\", "
+                                                        "a builtin method with that name is already registered"}
+    assert "id" in node.rpc.getinfo()

@@ -458,6 +458,8 @@ pub async fn attach(node: Arc<Node>, dispatcher: Arc<Dispatcher>, loaded: Loaded
             .builtin_usages()
             .into_iter()
             .map(|(n, _)| n)
+            // Peer commands are registered after this point.
+            .chain(LATE_BUILTINS.iter().map(|s| s.to_string()))
             .collect(),
         node.config
             .read()
