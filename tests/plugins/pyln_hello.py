@@ -6,7 +6,7 @@ Methods: hello [name], echo (returns its params and request id), progress_demo
 string), emit (a custom `pyln_custom` notification), options (the init options).
 Options: greeting (string, default "hello"), py-count (int), py-flag (flag),
 py-multi (multi string), py-dyn (dynamic string), py-bool (bool).
-Subscriptions: plugin_started, plugin_stopped, pyln_custom, shutdown (records them and
+Subscriptions: plugin_started, plugin_stopped, pyln_custom (records them and
 answers `seen`).
 """
 import os
