@@ -402,3 +402,15 @@ def test_plugin_start_refuses_builtin_method_names(node_factory, directory):
         assert e.value.error == {"code": -3, "message": f"{p}: Could not register method \"{name}\", "
                                                         "a builtin method with that name is already registered"}
     assert "id" in node.rpc.getinfo()
+
+
+def test_deprecated_plugin_option_hidden_from_help_and_listconfigs(node_factory, directory):
+    import subprocess
+    p = raw_plugin(directory, "depopt2", {"manifest": manifest(options=[
+        {"name": "old-opt2", "type": "string", "description": "old", "default": "x", "deprecated": True},
+        {"name": "new-opt2", "type": "string", "description": "new", "default": "y"}])})
+    node = node_factory.get_node(plugins=[p], options={"allow-deprecated-apis": "false"})
+    configs = node.rpc.listconfigs()["configs"]
+    assert "new-opt2" in configs and "old-opt2" not in configs
+    out = subprocess.run(node.cmdline() + ["--help"], capture_output=True, text=True, timeout=60)
+    assert "--new-opt2" in out.stdout and "--old-opt2" not in out.stdout

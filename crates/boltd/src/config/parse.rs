@@ -298,6 +298,10 @@ pub fn help_text(registry: &Registry) -> String {
         "Usage: boltd [options]\nA Lightning node daemon with Core Lightning's plugin and RPC interface.\n\n",
     );
     for s in registry.iter() {
+        // Deprecated plugin options are hidden while deprecated APIs are off.
+        if s.hidden && s.plugin.is_some() {
+            continue;
+        }
         let arg = match s.kind {
             OptKind::Flag => format!("--{}", s.name),
             OptKind::Int => format!("--{} <arg>", s.name),
