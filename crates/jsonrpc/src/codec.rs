@@ -122,6 +122,11 @@ impl Decoder for JsonCodec {
                     // to know where the outermost value ends.
                     self.depth = self.depth.saturating_sub(1);
                     if self.depth == 0 {
+                        // The limit holds however the bytes were chunked: a message that
+                        // arrived whole in one read is measured too.
+                        if i > self.max {
+                            return Err(FrameError::TooLarge { limit: self.max });
+                        }
                         self.reset();
                         return Ok(Some(src.split_to(i)));
                     }
@@ -229,6 +234,18 @@ mod tests {
             split_all(&[&big], &mut c),
             Err(FrameError::TooLarge { limit: 100 })
         ));
+    }
+
+    /// Found by the `jsonrpc_codec` fuzz target: a message over the limit slipped through
+    /// when it arrived complete in one read, and was refused when it came in pieces.
+    #[test]
+    fn oversize_is_refused_even_when_it_arrives_whole() {
+        let msg = br#"{"jsonrpc":"2.0","id":7,"method":"x","params":{"long":"0123456789"}}"#;
+        let whole = split_all(&[msg], &mut JsonCodec::new(32));
+        assert!(matches!(whole, Err(FrameError::TooLarge { limit: 32 })));
+        // Exactly the limit is still fine.
+        let fits = split_all(&[msg], &mut JsonCodec::new(msg.len())).unwrap();
+        assert_eq!(fits.len(), 1);
     }
 
     #[test]
