@@ -30,32 +30,8 @@ struct Checked {
 
 impl Sendcustommsg {
     fn check_all(&self, ctx: &Context) -> Result<Checked, RpcError> {
-        let b = ctx.bind(PARAMS)?;
-        let id = node_id_param(&b, "node_id")?
-            .ok_or_else(|| RpcError::invalid_params("missing required parameter: node_id"))?;
-        let raw = b
-            .get("msg")
-            .ok_or_else(|| RpcError::invalid_params("missing required parameter: msg"))?;
-        let msg = msg_text(ctx, raw)
-            .and_then(|s| hex::decode(s).ok())
-            .ok_or_else(|| bad_token("msg", "should be a hex value", raw))?;
-        if msg.len() < 2 {
-            return Err(RpcError::invalid_params(
-                "msg: must be at least 2 bytes long (the message type)",
-            ));
-        }
-        if msg.len() > MAX_MESSAGE_LEN {
-            return Err(RpcError::invalid_params(format!(
-                "msg: must be at most {MAX_MESSAGE_LEN} bytes including the type, got {}",
-                msg.len()
-            )));
-        }
-        let msg_type = u16::from_be_bytes([msg[0], msg[1]]);
-        if let Some(name) = internal_type_name(msg_type) {
-            return Err(RpcError::invalid_request(format!(
-                "Cannot send messages of type {msg_type} ({name}). It is not possible to send messages that have a type managed internally since that might cause issues with the internal state tracking."
-            )));
-        }
+        let (id, msg) = check_request(&ctx.request)?;
+        let msg_type = msg.first_chunk::<2>().map_or(0, |t| u16::from_be_bytes(*t));
         if msg_type & 1 == 0 {
             self.peering
                 .log_even_send(&id_prefix(&ctx.request.id), msg_type);
@@ -70,19 +46,52 @@ impl Sendcustommsg {
     }
 }
 
+/// The checks that need nothing but the request, in CLN's order up to the peer lookup:
+/// params, node id, hex, length, internal types. Ok is the node id and the whole message
+/// (at least the 2-byte type). Pure, so the `sendcustommsg` fuzz target can drive it.
+pub fn check_request(request: &jsonrpc::Request) -> Result<(PublicKey, Vec<u8>), RpcError> {
+    let b = jsonrpc::bind(&request.params, PARAMS, false)?;
+    let id = node_id_param(&b, "node_id")?
+        .ok_or_else(|| RpcError::invalid_params("missing required parameter: node_id"))?;
+    let raw = b
+        .get("msg")
+        .ok_or_else(|| RpcError::invalid_params("missing required parameter: msg"))?;
+    let msg = msg_text(request, raw)
+        .and_then(|s| hex::decode(s).ok())
+        .ok_or_else(|| bad_token("msg", "should be a hex value", raw))?;
+    let Some(ty) = msg.first_chunk::<2>() else {
+        return Err(RpcError::invalid_params(
+            "msg: must be at least 2 bytes long (the message type)",
+        ));
+    };
+    if msg.len() > MAX_MESSAGE_LEN {
+        return Err(RpcError::invalid_params(format!(
+            "msg: must be at most {MAX_MESSAGE_LEN} bytes including the type, got {}",
+            msg.len()
+        )));
+    }
+    let msg_type = u16::from_be_bytes(*ty);
+    if let Some(name) = internal_type_name(msg_type) {
+        return Err(RpcError::invalid_request(format!(
+            "Cannot send messages of type {msg_type} ({name}). It is not possible to send messages that have a type managed internally since that might cause issues with the internal state tracking."
+        )));
+    }
+    Ok((id, msg))
+}
+
 /// The hex text of `msg`. lightning-cli (and bolt-cli) send an all-digit argument such as
 /// `77770012` as a JSON number; CLN reads the token's characters as hex, so we take the
 /// number's raw text from the request rather than its value.
-fn msg_text(ctx: &Context, v: &Value) -> Option<String> {
+fn msg_text(request: &jsonrpc::Request, v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(raw_msg_token(ctx).unwrap_or_else(|| n.to_string())),
+        Value::Number(n) => Some(raw_msg_token(request).unwrap_or_else(|| n.to_string())),
         _ => None,
     }
 }
 
-fn raw_msg_token(ctx: &Context) -> Option<String> {
-    let raw = ctx.request.members.get("params")?.get();
+fn raw_msg_token(request: &jsonrpc::Request) -> Option<String> {
+    let raw = request.members.get("params")?.get();
     let tok = if let Ok(arr) = serde_json::from_str::<Vec<&RawValue>>(raw) {
         arr.get(1)?.get().to_string()
     } else {
