@@ -16,6 +16,7 @@
 
 mod error;
 mod handler;
+pub mod inbound;
 mod log;
 mod node;
 pub mod wire;
