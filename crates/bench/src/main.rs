@@ -20,6 +20,9 @@ struct Cli {
 enum Command {
     /// getinfo round trips over 1 and 16 persistent connections to any CLN-style socket.
     Rpc(scenarios::rpc::Args),
+    /// Custom messages end to end between two boltds: sendcustommsg → wire → cln-plugin
+    /// custommsg hook (1 and 8 RPC connections), one-way latency.
+    Custommsg(scenarios::custommsg::Args),
     /// Raw peer-layer ceiling: custom messages/s between two in-process peer nodes, no RPC.
     Peerwire(scenarios::peerwire::Args),
     /// Datastore writes/s with and without db_write plugins (starts its own boltd).
@@ -58,6 +61,9 @@ async fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Rpc(args) => scenarios::rpc::run(&args)
+            .await
+            .map(|t| print!("{}", t.render())),
+        Command::Custommsg(args) => scenarios::custommsg::run(&args)
             .await
             .map(|t| print!("{}", t.render())),
         Command::Peerwire(args) => scenarios::peerwire::run(&args)

@@ -11,6 +11,7 @@
 //! Later scenarios: `passthrough`, `hook`, `notify`, `startup`, `custommsg`, `datastore`.
 
 pub mod datastore;
+pub mod custommsg;
 pub mod peerwire;
 pub mod plugins;
 pub mod rpc;

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use jsonrpc::{codes, RpcError};
 use peers::{Direction, PeerConfig, PeerEvent, PeerEvents, PeerNode, PublicKey};
 use plugins::{
@@ -74,6 +75,9 @@ pub struct Peering {
     pub binding: Vec<SocketAddr>,
 }
 
+/// Custom message hook chains in flight per peer.
+const CUSTOM_WINDOW: usize = 64;
+
 /// Test knob: LDK's timer tick (pings, handshake timeouts), default 10 s.
 const TICK_ENV: &str = "BOLTD_DEV_PEER_TICK_MS";
 
@@ -128,7 +132,9 @@ impl Peering {
             Err(e) if !explicit => {
                 // The implicit default port being taken (another node on this machine)
                 // should not stop the daemon; an explicit --addr should.
-                tracing::warn!("Not listening for peers: {e}");
+                // INFO, not UNUSUAL: several test nodes on one machine is normal, and each
+                // UNUSUAL line becomes a `warning` notification for plugins.
+                tracing::info!("Not listening for peers on the default port: {e}");
                 cfg.listen.clear();
                 PeerNode::start(cfg).await.map_err(|e| e.to_string())?
             }
@@ -331,23 +337,45 @@ impl Peering {
         }
     }
 
+    /// One peer's events, in order. Custom messages are pipelined: up to
+    /// [`CUSTOM_WINDOW`] hook chains run at once, each started (its first request queued to
+    /// the first plugin) in arrival order, so plugins still see one peer's messages in
+    /// order while the round trips overlap (CLN has no back-pressure here either).
+    /// Connects and disconnects wait for the messages before them.
     async fn peer_task(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<PeerEvent>) {
-        while let Some(ev) = rx.recv().await {
+        let mut inflight = FuturesUnordered::new();
+        loop {
+            let ev = tokio::select! {
+                biased;
+                Some(()) = inflight.next(), if !inflight.is_empty() => continue,
+                ev = rx.recv(), if inflight.len() < CUSTOM_WINDOW => ev,
+            };
+            let Some(ev) = ev else { break };
             match ev {
-                PeerEvent::Connected {
-                    id,
-                    addr,
-                    features,
-                    direction,
-                } => self.on_connected(id, addr, features, direction).await,
                 PeerEvent::CustomMessage {
                     id,
                     msg_type,
                     payload,
-                } => self.on_custom(id, msg_type, payload).await,
-                PeerEvent::Disconnected { id } => self.on_disconnected(id),
+                } => {
+                    // FuturesUnordered first polls futures in the order they were pushed.
+                    inflight.push(self.clone().on_custom(id, msg_type, payload));
+                }
+                other => {
+                    while inflight.next().await.is_some() {}
+                    match other {
+                        PeerEvent::Connected {
+                            id,
+                            addr,
+                            features,
+                            direction,
+                        } => self.on_connected(id, addr, features, direction).await,
+                        PeerEvent::Disconnected { id } => self.on_disconnected(id),
+                        PeerEvent::CustomMessage { .. } => {}
+                    }
+                }
             }
         }
+        while inflight.next().await.is_some() {}
     }
 
     async fn on_connected(
@@ -413,7 +441,7 @@ impl Peering {
         }
     }
 
-    async fn on_custom(&self, id: PublicKey, msg_type: u16, payload: Vec<u8>) {
+    async fn on_custom(self: Arc<Self>, id: PublicKey, msg_type: u16, payload: Vec<u8>) {
         tracing::trace!(peer = %id, "custom message type {msg_type}, {} bytes", payload.len());
         let Some(h) = self.host() else { return };
         let hexmsg = hex::encode(&payload);
