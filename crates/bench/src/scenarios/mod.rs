@@ -10,8 +10,8 @@
 //!
 //! Later scenarios: `passthrough`, `hook`, `notify`, `startup`, `custommsg`, `datastore`.
 
-pub mod datastore;
 pub mod custommsg;
+pub mod datastore;
 pub mod peerwire;
 pub mod plugins;
 pub mod rpc;
