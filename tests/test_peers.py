@@ -530,3 +530,16 @@ def test_two_hundred_peers_at_once(node_factory):
         p.close()
     wait_for(lambda: b.rpc.getinfo()["num_peers"] == 0, timeout=30, what="all gone")
     assert_alive(b)
+
+
+def test_getinfo_address_and_binding(node_factory):
+    n = node_factory.get_node(options={"addr": "127.0.0.1:0",
+                                       "announce-addr": "203.0.113.7:9735"})
+    info = n.rpc.getinfo()
+    assert len(info["binding"]) == 1
+    b = info["binding"][0]
+    assert b["type"] == "ipv4" and b["address"] == "127.0.0.1" and b["port"] > 0
+    # Loopback is never announced; an explicit public announce-addr is.
+    assert info["address"] == [{"type": "ipv4", "address": "203.0.113.7", "port": 9735}]
+    # The port really listens.
+    ProtoPeer.initiator(n).expect(INIT)
