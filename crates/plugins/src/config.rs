@@ -114,6 +114,37 @@ impl PluginHost {
         Some(self.setconfig_inner(spec, val, source, cause).await)
     }
 
+    /// `check setconfig` for a plugin option (§4.5): a plugin with `cancheck` is sent
+    /// `check` with `command_to_check:"setconfig"`, `config` and `val` (the same params
+    /// `setconfig` would get) and its verdict decides; without `cancheck` the check
+    /// succeeds without asking. Nothing is stored. None if `name` is not a plugin option.
+    pub async fn check_setconfig(
+        &self,
+        name: &str,
+        val: Option<String>,
+        cause: Option<&str>,
+    ) -> Option<Result<Value, RpcError>> {
+        let spec = self.option_spec(name)?;
+        let done = json!({"command_to_check": "setconfig"});
+        let Some(p) = self
+            .registered()
+            .into_iter()
+            .find(|p| p.path == spec.plugin)
+        else {
+            return Some(Err(RpcError::plugin_terminated()));
+        };
+        if !p.manifest().map(|m| m.cancheck).unwrap_or(false) {
+            return Some(Ok(done));
+        }
+        let mut params = Map::new();
+        params.insert("command_to_check".into(), json!("setconfig"));
+        params.extend(setconfig_params(&spec, val));
+        let reply = self
+            .request(&p, "check", &Value::Object(params).to_string(), cause, None)
+            .await;
+        Some(setconfig_verdict(&spec.name, reply).map(|()| done))
+    }
+
     async fn setconfig_inner(
         &self,
         spec: OptionSpec,
@@ -136,12 +167,7 @@ impl PluginHost {
         else {
             return Err(RpcError::plugin_terminated());
         };
-        let mut params = Map::new();
-        params.insert("config".into(), json!(name));
-        if spec.typ != OptType::Flag {
-            let v = val.clone().unwrap_or_default();
-            params.insert("val".into(), if spec.multi { json!([v]) } else { json!(v) });
-        }
+        let params = setconfig_params(&spec, val.clone());
         let reply = self
             .request(
                 &p,
@@ -151,30 +177,7 @@ impl PluginHost {
                 None,
             )
             .await;
-        match reply {
-            Reply::Result(_) => {}
-            Reply::Terminated => return Err(RpcError::plugin_terminated()),
-            Reply::Error(e) => {
-                let e: Value = serde_json::from_str(e.get()).unwrap_or(Value::Null);
-                let code = e.get("code").and_then(Value::as_i64);
-                // CLN returns the still-escaped JSON text ([BUG] §12.11); we return the
-                // message itself.
-                let msg = e.get("message").and_then(Value::as_str);
-                return match (code, msg) {
-                    (Some(c), Some(m)) => Err(RpcError::new(c, m)),
-                    _ => Err(RpcError::new(
-                        codes::LIGHTNINGD,
-                        format!("Malformed setvalue {name} plugin return"),
-                    )),
-                };
-            }
-            Reply::Malformed(_) => {
-                return Err(RpcError::new(
-                    codes::LIGHTNINGD,
-                    format!("Malformed setvalue {name} plugin return"),
-                ))
-            }
-        }
+        setconfig_verdict(&name, reply)?;
         {
             let mut st = lock(&self.inner.state);
             let entry = st.values.entry(name.clone()).or_default();
@@ -190,5 +193,44 @@ impl PluginHost {
             out.extend(e);
         }
         Ok(json!({"config": out}))
+    }
+}
+
+/// `config` and `val` as lightningd sends them: `val` always a string, an array for multi
+/// options, absent for flags (§4.5).
+fn setconfig_params(spec: &OptionSpec, val: Option<String>) -> Map<String, Value> {
+    let mut params = Map::new();
+    params.insert("config".into(), json!(spec.name));
+    if spec.typ != OptType::Flag {
+        let v = val.unwrap_or_default();
+        params.insert("val".into(), if spec.multi { json!([v]) } else { json!(v) });
+    }
+    params
+}
+
+/// A plugin's answer to `setconfig` (or to `check` of it): any `result` accepts; an error
+/// with code and message is the command's error.
+fn setconfig_verdict(name: &str, reply: Reply) -> Result<(), RpcError> {
+    let malformed = || {
+        RpcError::new(
+            codes::LIGHTNINGD,
+            format!("Malformed setvalue {name} plugin return"),
+        )
+    };
+    match reply {
+        Reply::Result(_) => Ok(()),
+        Reply::Terminated => Err(RpcError::plugin_terminated()),
+        Reply::Error(e) => {
+            let e: Value = serde_json::from_str(e.get()).unwrap_or(Value::Null);
+            let code = e.get("code").and_then(Value::as_i64);
+            // CLN returns the still-escaped JSON text ([BUG] §12.11); we return the
+            // message itself.
+            let msg = e.get("message").and_then(Value::as_str);
+            match (code, msg) {
+                (Some(c), Some(m)) => Err(RpcError::new(c, m)),
+                _ => Err(malformed()),
+            }
+        }
+        Reply::Malformed(_) => Err(malformed()),
     }
 }

@@ -36,6 +36,9 @@ impl Command for Check {
                 sub.request.method = name.clone();
                 sub.request.params = rest;
                 cmd.check(&sub)?;
+                if let Some(more) = cmd.check_async(sub) {
+                    return more.await;
+                }
                 return Ok(Reply::Result(json!({ "command_to_check": name })));
             }
             match ctx.node.external() {

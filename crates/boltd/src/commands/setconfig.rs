@@ -48,12 +48,56 @@ fn persist(dir: &std::path::Path, name: &str, val: Option<&str>) -> Result<Strin
     Ok(format!("{}:{line}", path.display()))
 }
 
+/// The option `config` names, if it exists and is dynamic (CLN's param errors otherwise).
+fn dynamic_spec(ctx: &Context, name: &str) -> Result<crate::config::OptSpec, RpcError> {
+    let spec = ctx
+        .node
+        .config
+        .read()
+        .ok()
+        .and_then(|c| c.registry.get(name).cloned());
+    let Some(spec) = spec.filter(|s| !s.hidden) else {
+        return Err(bad_token("config", "Unknown config option", &json!(name)));
+    };
+    if !spec.dynamic {
+        return Err(bad_token(
+            "config",
+            "Not a dynamic config option",
+            &json!(name),
+        ));
+    }
+    Ok(spec)
+}
+
 impl Command for Setconfig {
     fn name(&self) -> &'static str {
         "setconfig"
     }
     fn params(&self) -> &'static [Param] {
         PARAMS
+    }
+    /// `check setconfig` fails exactly where `setconfig` would, before asking anyone.
+    fn check(&self, ctx: &Context) -> Result<(), RpcError> {
+        let b = ctx.bind(PARAMS)?;
+        let name = b.str("config")?.unwrap_or_default().to_string();
+        b.bool("transient")?;
+        let spec = dynamic_spec(ctx, &name)?;
+        spec.check_value(b.get("val").map(text).as_deref())
+            .map_err(|e| RpcError::invalid_params(format!("val: {e}")))
+    }
+    /// A plugin option's plugin has the last word if it declared `cancheck` (§4.5).
+    fn check_async(&self, ctx: Context) -> Option<BoxFut<CmdResult>> {
+        let host = self.host.clone();
+        Some(Box::pin(async move {
+            let b = ctx.bind(PARAMS)?;
+            let name = b.str("config")?.unwrap_or_default().to_string();
+            let val = b.get("val").map(text);
+            let cause = jsonrpc::id_prefix(&ctx.request.id);
+            match host.check_setconfig(&name, val, Some(&cause)).await {
+                Some(r) => r.map(Reply::Result),
+                None => Ok(Reply::Result(json!({"command_to_check": "setconfig"}))),
+            }
+        }))
     }
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let host = self.host.clone();
@@ -62,22 +106,7 @@ impl Command for Setconfig {
             let name = b.str("config")?.unwrap_or_default().to_string();
             let val = b.get("val").map(text);
             let transient = b.bool("transient")?.unwrap_or(false);
-            let spec = ctx
-                .node
-                .config
-                .read()
-                .ok()
-                .and_then(|c| c.registry.get(&name).cloned());
-            let Some(spec) = spec.filter(|s| !s.hidden) else {
-                return Err(bad_token("config", "Unknown config option", &json!(name)));
-            };
-            if !spec.dynamic {
-                return Err(bad_token(
-                    "config",
-                    "Not a dynamic config option",
-                    &json!(name),
-                ));
-            }
+            let spec = dynamic_spec(&ctx, &name)?;
             let source = if transient {
                 "setconfig transient".to_string()
             } else {

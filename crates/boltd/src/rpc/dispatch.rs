@@ -63,6 +63,11 @@ pub trait Command: Send + Sync {
     fn check(&self, ctx: &Context) -> Result<(), RpcError> {
         ctx.bind(self.params()).map(|_| ())
     }
+    /// The rest of `check` when it needs to ask someone after [`Command::check`] passed
+    /// (`setconfig` asks a plugin with `cancheck`). None: the synchronous check is all.
+    fn check_async(&self, _ctx: Context) -> Option<BoxFut<CmdResult>> {
+        None
+    }
     fn run(&self, ctx: Context) -> BoxFut<CmdResult>;
     /// `stop` keeps running while connections close: it answers last.
     fn survives_close(&self) -> bool {
