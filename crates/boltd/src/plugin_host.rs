@@ -446,6 +446,8 @@ pub async fn attach(node: Arc<Node>, dispatcher: Arc<Dispatcher>, loaded: Loaded
     host.configure(|c| {
         c.rpc_file = node.settings.rpc_file.clone();
         c.allow_deprecated_apis = node.settings.allow_deprecated_apis;
+        c.proxy = node.settings.proxy_json();
+        c.always_use_proxy = node.settings.always_use_proxy;
     });
     let _ = dispatcher.register(Arc::new(crate::commands::plugin::PluginCmd {
         host: host.clone(),

@@ -76,6 +76,35 @@ fn check_addr(v: &str) -> Result<(), String> {
     }
 }
 
+/// `--proxy`: `IP[:PORT]` or `HOST[:PORT]`, port 9050 when omitted (CLN's default).
+pub fn parse_proxy(v: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{SocketAddr, ToSocketAddrs};
+    if let Ok(a) = v.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    // A bare address or host name: try it with the default port.
+    let bare = v.trim_start_matches('[').trim_end_matches(']');
+    let with_port = if bare.contains(':') && bare.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{bare}]:9050")
+    } else if v
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        v.to_string()
+    } else {
+        format!("{v}:9050")
+    };
+    with_port
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut it| it.next())
+        .ok_or_else(|| format!("Unable to parse proxy address '{v}'"))
+}
+
+fn check_proxy(v: &str) -> Result<(), String> {
+    parse_proxy(v).map(|_| ())
+}
+
 /// Every builtin option. Plugin options are added to this registry at run time.
 pub fn builtin_registry(default_dir: &str) -> Registry {
     use OptKind::*;
@@ -133,6 +162,10 @@ pub fn builtin_registry(default_dir: &str) -> Registry {
         OptSpec::new("announce-addr", Str, "Set an IP address (v4 or v6) or .onion v3 to announce, but not listen on")
             .multi()
             .validator(check_addr),
+        // Stored and handed to plugins in `init` (configuration.proxy); outgoing peer
+        // connections do not go through it yet.
+        OptSpec::new("proxy", Str, "Set a socks v5 proxy IP address and port").validator(check_proxy),
+        OptSpec::new("always-use-proxy", Bool, "Use the proxy always").default("false"),
         OptSpec::new("wallet", Str, "Location of the wallet database (sqlite3://PATH)")
             .validator(crate::storage::check_wallet),
         OptSpec::new("allow-deprecated-apis", Bool, "Enable deprecated options, JSONRPC commands, fields, etc.")
@@ -147,4 +180,23 @@ pub fn builtin_registry(default_dir: &str) -> Registry {
         let _ = r.register(s);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_proxy;
+
+    #[test]
+    fn proxy_addresses_take_cln_default_port() {
+        let p = |v: &str| parse_proxy(v).map(|a| a.to_string());
+        assert_eq!(p("127.0.0.1:9999"), Ok("127.0.0.1:9999".into()));
+        assert_eq!(p("127.0.0.1"), Ok("127.0.0.1:9050".into()));
+        assert_eq!(p("::1"), Ok("[::1]:9050".into()));
+        assert_eq!(p("[::1]"), Ok("[::1]:9050".into()));
+        assert_eq!(p("[::1]:9100"), Ok("[::1]:9100".into()));
+        assert_eq!(
+            p("not an address"),
+            Err("Unable to parse proxy address 'not an address'".into())
+        );
+    }
 }

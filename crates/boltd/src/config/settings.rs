@@ -76,6 +76,9 @@ pub struct Settings {
     pub pid_file: PathBuf,
     pub daemon: bool,
     pub allow_deprecated_apis: bool,
+    /// `--proxy`, resolved.
+    pub proxy: Option<std::net::SocketAddr>,
+    pub always_use_proxy: bool,
 }
 
 impl Settings {
@@ -119,7 +122,19 @@ impl Settings {
             pid_file,
             daemon: c.get_bool("daemon"),
             allow_deprecated_apis: c.get_bool("allow-deprecated-apis"),
+            proxy: c
+                .get_str("proxy")
+                .and_then(|p| super::builtin::parse_proxy(&p).ok()),
+            always_use_proxy: c.get_bool("always-use-proxy"),
         }
+    }
+
+    /// `configuration.proxy` for plugins' `init`: `{"type","address","port"}`.
+    pub fn proxy_json(&self) -> Option<serde_json::Value> {
+        self.proxy.map(|a| {
+            let typ = if a.is_ipv4() { "ipv4" } else { "ipv6" };
+            serde_json::json!({"type": typ, "address": a.ip().to_string(), "port": a.port()})
+        })
     }
 
     /// The socket path: `--rpc-file` if absolute, else under the network directory.
