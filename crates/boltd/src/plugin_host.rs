@@ -536,6 +536,10 @@ pub async fn attach(node: Arc<Node>, dispatcher: Arc<Dispatcher>, loaded: Loaded
 
     for (path, why) in host.init_all().await {
         tracing::info!(source = "plugins", "{path}: {why}");
+        // A start-up plugin that never answered init is fatal, as in lightningd (§2.2).
+        if why == plugins::INIT_TIMEOUT {
+            node.shutdown.trigger(plugins::STARTUP_HANG_FATAL, 1);
+        }
     }
     sync_options(&node, &host);
 }

@@ -29,6 +29,9 @@ pub use hooks::{
     RpcCommandOutcome, RpcCommandPayload, Step,
 };
 pub use host::{HostConfig, HostEvent, NotifySink, OptValue, PluginHost};
-pub use lifecycle::{scan_default_dir, scan_dir, PluginCommand, PluginSpec, StartupError};
+pub use lifecycle::{
+    scan_default_dir, scan_dir, PluginCommand, PluginSpec, StartupError, INIT_TIMEOUT,
+    STARTUP_HANG_FATAL,
+};
 pub use options::{OptType, OptionSpec};
 pub use registry::MethodInfo;

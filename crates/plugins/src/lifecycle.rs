@@ -36,6 +36,13 @@ pub enum StartupError {
     Fatal(String),
 }
 
+/// Why an init that timed out was killed (boltd checks for it after start-up's inits).
+pub const INIT_TIMEOUT: &str = "timed out before replying to init";
+
+/// lightningd's `fatal()` when a start-up plugin hangs in getmanifest or init
+/// (plugin.c:1616-1625, reference §2.2): a node whose plugins never came up must not run.
+pub const STARTUP_HANG_FATAL: &str = "Can't recover from plugin failure, terminating.";
+
 /// The `plugin` command's subcommands.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PluginCommand {
@@ -259,6 +266,9 @@ impl PluginHost {
             Err(_) => {
                 let why = "timed out before replying to getmanifest";
                 self.kill(p, Level::Unusual, why);
+                if startup {
+                    return Err(Refusal::Fatal(STARTUP_HANG_FATAL.to_string()));
+                }
                 return Err(Refusal::Kill(why.to_string()));
             }
             Ok(Reply::Terminated) => return Err(Refusal::Kill(self.death_reason(p))),
@@ -386,9 +396,8 @@ impl PluginHost {
         .await;
         match reply {
             Err(_) => {
-                let why = "timed out before replying to init";
-                self.kill(p, Level::Unusual, why);
-                return Err(why.to_string());
+                self.kill(p, Level::Unusual, INIT_TIMEOUT);
+                return Err(INIT_TIMEOUT.to_string());
             }
             Ok(Reply::Terminated) => return Err(self.death_reason(p)),
             Ok(Reply::Result(r)) => {
@@ -470,7 +479,8 @@ impl PluginHost {
     }
 
     /// Sends `init` to every plugin waiting for it and waits for all. Returns the plugins
-    /// that failed, with why.
+    /// that failed, with why ([`INIT_TIMEOUT`] for one that never answered: at start-up
+    /// the caller treats that as [`STARTUP_HANG_FATAL`]).
     pub async fn init_all(&self) -> Vec<(String, String)> {
         let waiting: Vec<Arc<Plugin>> = self
             .registered()
