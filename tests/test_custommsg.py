@@ -133,6 +133,23 @@ def test_ten_thousand_messages_arrive_in_order(node_factory):
     assert seqs == list(range(n))
 
 
+def test_pipelined_sendcustommsg_keeps_request_order(node_factory):
+    a, b = pair(node_factory)
+    bid = node_id(b)
+    n = 500
+    # All requests in one write, no waiting for replies: lightningd starts commands in the
+    # order they arrive, so the wire (and the receiver's hook) sees that order too.
+    conn = a.raw(timeout=60)
+    conn.send(b"".join(json.dumps({"jsonrpc": "2.0", "id": i, "method": "sendcustommsg",
+                                   "params": [bid, f"7777{i:08x}"]}).encode()
+                       for i in range(n)))
+    for _ in range(n):
+        assert conn.read_response().get("result") == SENT
+    got = wait_for(lambda: (lambda h: h if len(h) >= n else None)(recorded(b, "custommsg_hook")),
+                   timeout=60, interval=0.5, what="500 hook calls")
+    assert [int(e["payload"][4:], 16) for e in got] == list(range(n))
+
+
 def test_hook_filters_choose_message_types(node_factory):
     a, b = pair(node_factory, b_plugins=(PLUGIN, FILTERED))
     bid = node_id(b)

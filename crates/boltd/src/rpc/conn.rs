@@ -187,12 +187,20 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
             conn: conn.clone(),
             dispatcher: dispatcher.clone(),
         };
-        let d = dispatcher.clone();
+        let id = ctx.request.id.clone();
+        let reply_to = ctx.conn.clone();
+        let mut fut = Box::pin(dispatcher.clone().dispatch(ctx));
+        // Start each command in arrival order, as lightningd's single thread does: the
+        // synchronous part (validation, queuing a custom message to a peer) runs before the
+        // next request is read, so pipelined `sendcustommsg` calls reach the wire in order.
+        // Only what is still pending moves to its own task.
+        if let std::task::Poll::Ready(frame) = futures::poll!(&mut fut) {
+            let _ = reply_to.send_frame(frame).await;
+            drop(permit);
+            continue;
+        }
         let sd = shutdown.clone();
         tokio::spawn(async move {
-            let id = ctx.request.id.clone();
-            let reply_to = ctx.conn.clone();
-            let fut = d.dispatch(ctx);
             let frame = if survives {
                 fut.await
             } else {
