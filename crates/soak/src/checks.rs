@@ -134,3 +134,15 @@ pub fn no_leak(name: &str, start: &ProcStats, end: &ProcStats, tally: &Tally) {
         ));
     }
 }
+
+/// A panic anywhere in the daemon (even one a task survived) is a failure: outside bytes
+/// must never reach an unwrap.
+pub fn no_panic_logged(name: &str, dir: &Path, tally: &Tally) {
+    for f in ["stderr", "stdout", "log"] {
+        let text = std::fs::read(dir.join(f)).unwrap_or_default();
+        let text = String::from_utf8_lossy(&text);
+        if let Some(line) = text.lines().find(|l| l.contains("panicked")) {
+            tally.fail(format!("{name}: panic in {f}: {line}"));
+        }
+    }
+}

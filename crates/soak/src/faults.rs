@@ -84,7 +84,15 @@ pub async fn plugin_churn(
         };
         let kind = format!("{}: {kind}", node.name);
         match res {
-            Ok(r) => tally.op(&kind, r.is_ok()),
+            Ok(r) => {
+                tally.op(&kind, r.is_ok());
+                if let Err(e) = r {
+                    // Which refusals happened (already running, not running, died...).
+                    let m = e["message"].as_str().unwrap_or_default();
+                    let m: String = m.replace(&path, "<path>").chars().take(70).collect();
+                    tally.note(format!("{kind}: {m}"));
+                }
+            }
             Err(e) => {
                 tally.op(&kind, false);
                 tally.fail(format!("{kind} {base}: {e}"));

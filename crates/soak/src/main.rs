@@ -190,14 +190,19 @@ async fn run(args: Args) -> Result<i32> {
     }
     // Progress while the faults run.
     while Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_secs(30).min(deadline - Instant::now())).await;
+        let left = deadline.saturating_duration_since(Instant::now());
+        tokio::time::sleep(Duration::from_secs(30).min(left)).await;
+        // The RSS/fd curve tells a plateau (allocator) from a leak (steady growth).
+        let (sa, sb) = (a.stats(), b.stats());
         println!(
-            "soak: {:>5.0}s left, {} operations so far, {} failures",
-            deadline
-                .saturating_duration_since(Instant::now())
-                .as_secs_f64(),
+            "soak: {:>5.0}s left, {} operations, {} failures; a: {} fds {} kB RSS; b: {} fds {} kB RSS",
+            deadline.saturating_duration_since(Instant::now()).as_secs_f64(),
             tally.total_ops(),
-            tally.failures().len()
+            tally.failures().len(),
+            sa.fds,
+            sa.rss_kb,
+            sb.fds,
+            sb.rss_kb
         );
     }
     for j in jobs {
@@ -269,6 +274,17 @@ async fn run(args: Args) -> Result<i32> {
             )),
         }
         checks::backup_equals_live(n, "stopped", &tally);
+        checks::no_panic_logged(&n.name, &n.dir, &tally);
+    }
+    for (from, to, s, r) in [
+        ("a", "b", sent[0], received[1]),
+        ("b", "a", sent[1], received[0]),
+    ] {
+        if r != s {
+            tally.note(format!(
+                "{from}->{to}: {s} custom messages acknowledged, {r} reached the receiver's hook"
+            ));
+        }
     }
 
     println!("\n{}", tally.render());
