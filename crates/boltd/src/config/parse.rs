@@ -223,6 +223,12 @@ pub fn early_parse(args: &[String], builtins: &Registry) -> Result<Early, String
         }
     }
     let network = network_of(files.iter().chain(&cmd)).unwrap_or_else(|| "bitcoin".into());
+    // The network names a directory we are about to create: an unknown one stops here,
+    // before anything is made (`--network=../x` would escape the lightning-dir).
+    if let Some(spec) = builtins.get("network") {
+        spec.check_value(Some(&network))
+            .map_err(|msg| format!("--network={network}: {msg}"))?;
+    }
     // Values `setconfig` persisted (plugin_host / commands/setconfig.rs write it) come
     // after every other file, like CLN's `include config.setconfig`.
     let setconfig = lightning_dir.join(&network).join("config.setconfig");
