@@ -343,7 +343,8 @@ impl Config {
         names.sort();
         let mut configs = Map::new();
         for n in names {
-            if self.registry.get(n).map(|s| s.hidden).unwrap_or(true) {
+            // `dev-` options only show when asked for by name, as in CLN.
+            if self.registry.get(n).map(|s| s.hidden).unwrap_or(true) || n.starts_with("dev-") {
                 continue;
             }
             if let Some(e) = self.listconfigs_entry(n) {
