@@ -164,6 +164,9 @@ pub(crate) struct Plugin {
     pub name: String,
     pub important: AtomicBool,
     pub startup: bool,
+    /// The executable's checksum when spawned: starting the same path again restarts a
+    /// changed non-important plugin (§8).
+    pub checksum: u64,
     pub state: Mutex<PState>,
     /// Set once the manifest passed every check; only then is it in the registries.
     pub manifest: OnceLock<Arc<Manifest>>,

@@ -247,6 +247,14 @@ impl PluginHost {
         self.plugins().into_iter().find(|p| p.path == path)
     }
 
+    /// The running plugin at `path` whose file changed since it was spawned, if it is not
+    /// important: starting it again replaces it (lightningd's `plugin_register`).
+    fn changed_live(&self, path: &str) -> Option<Arc<Plugin>> {
+        self.find_live(path).filter(|p| {
+            !p.important.load(Ordering::SeqCst) && crate::process::file_checksum(path) != p.checksum
+        })
+    }
+
     /// Sends getmanifest and registers the reply. Err is the kill reason (the plugin is
     /// dead by then) or a start-up fatal.
     async fn manifest(
@@ -540,7 +548,7 @@ impl PluginHost {
                 );
                 continue;
             }
-            if self.find_live(&abs).is_none() {
+            if self.find_live(&abs).is_none() || self.changed_live(&abs).is_some() {
                 todo.push(abs);
             }
         }
@@ -569,6 +577,9 @@ impl PluginHost {
             }
         }
         let abs = absolute(&path);
+        if let Some(old) = self.changed_live(&abs) {
+            self.kill(&old, Level::Info, "Plugin changed, needs restart.");
+        }
         if self.find_live(&abs).is_some() {
             return Err(RpcError::invalid_params(format!(
                 "{abs}: already registered"

@@ -83,6 +83,7 @@ impl PluginHost {
                 name,
                 important: AtomicBool::new(important),
                 startup,
+                checksum: file_checksum(path),
                 state: Mutex::new(PState::AwaitingManifest),
                 manifest: OnceLock::new(),
                 out: out_tx,
@@ -222,4 +223,17 @@ async fn stderr_logger(stderr: ChildStderr, source: String) {
     if !line.is_empty() {
         log(Level::Info, &source, &String::from_utf8_lossy(&line));
     }
+}
+
+/// A checksum of the plugin's executable (lightningd uses crc32c; any stable hash of the
+/// content will do: it is only compared with itself). 0 if unreadable.
+pub(crate) fn file_checksum(path: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let Ok(bytes) = std::fs::read(path) else {
+        return 0;
+    };
+    // DefaultHasher::new() has fixed keys: stable within the process.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
 }
