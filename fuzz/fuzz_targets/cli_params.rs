@@ -27,7 +27,11 @@ fuzz_target!(|data: &[u8]| {
         2 => InputMode::Keywords,
         _ => InputMode::Auto,
     };
-    let args: Vec<&str> = if text.is_empty() { Vec::new() } else { text.split('\0').collect() };
+    let args: Vec<&str> = if text.is_empty() {
+        Vec::new()
+    } else {
+        text.split('\0').collect()
+    };
     let keywords = match mode {
         InputMode::Keywords => true,
         InputMode::Ordered => false,
@@ -43,11 +47,16 @@ fuzz_target!(|data: &[u8]| {
             // Only a pasted literal can break the text.
             assert!(serde_json::from_str::<Value>(&t).is_err());
             let values: Vec<&str> = if keywords {
-                args.iter().filter_map(|a| a.split_once('=').map(|(_, v)| v)).collect()
+                args.iter()
+                    .filter_map(|a| a.split_once('=').map(|(_, v)| v))
+                    .collect()
             } else {
                 args.clone()
             };
-            assert!(values.iter().any(|v| is_literal(v)), "non-literal args made {t}");
+            assert!(
+                values.iter().any(|v| is_literal(v)),
+                "non-literal args made {t}"
+            );
             return;
         }
     };

@@ -88,7 +88,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = RpcCommand::filter_key(&payload);
     let mut acc = RpcCommand::start(&payload);
     let first = RpcCommand::step(&mut acc, PLUGIN, &r);
-    assert!(matches!(first, Step::Continue), "one reply never ends the chain");
+    assert!(
+        matches!(first, Step::Continue),
+        "one reply never ends the chain"
+    );
     let second = RpcCommand::step(&mut acc, PLUGIN, &r);
     let outcome = match second {
         Step::Stop(o) => o,
@@ -99,7 +102,11 @@ fuzz_target!(|data: &[u8]| {
         RpcCommandOutcome::Continue => {}
         RpcCommandOutcome::Replace(v) => {
             assert_eq!(Some(v), r.get("replace"));
-            for status in [MethodStatus::Ok, MethodStatus::Unknown, MethodStatus::Deprecated] {
+            for status in [
+                MethodStatus::Ok,
+                MethodStatus::Unknown,
+                MethodStatus::Deprecated,
+            ] {
                 match validate_replace(v, |_| status) {
                     Ok((method, params)) => {
                         assert_eq!(status, MethodStatus::Ok);
@@ -107,7 +114,10 @@ fuzz_target!(|data: &[u8]| {
                         assert_eq!(o.get("jsonrpc").and_then(Value::as_str), Some("2.0"));
                         assert!(o.contains_key("id"));
                         assert_eq!(o.get("params"), Some(&params));
-                        assert_eq!(o.get("method").and_then(Value::as_str).unwrap_or_default(), method);
+                        assert_eq!(
+                            o.get("method").and_then(Value::as_str).unwrap_or_default(),
+                            method
+                        );
                     }
                     Err(e) => assert_eq!(e.code, jsonrpc::codes::INVALID_REQUEST),
                 }

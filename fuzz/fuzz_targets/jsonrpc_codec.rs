@@ -77,7 +77,11 @@ fuzz_target!(|data: &[u8]| {
 
     for f in &whole.0 {
         assert!(matches!(f.first(), Some(b'{') | Some(b'[')), "frame {f:?}");
-        assert!(f.len() <= max, "frame of {} bytes passed a {max}-byte limit", f.len());
+        assert!(
+            f.len() <= max,
+            "frame of {} bytes passed a {max}-byte limit",
+            f.len()
+        );
         let _ = jsonrpc::parse_incoming(f);
         if let Err(e) = jsonrpc::parse_request(f) {
             let (reply, _) = jsonrpc::request_error_frame(&e);

@@ -39,7 +39,10 @@ fuzz_target!(|data: &[u8]| {
     };
     for o in &m.options {
         assert!(!o.name.is_empty());
-        assert!(o.name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-'));
+        assert!(o
+            .name
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-'));
         assert_eq!(o.plugin, PLUGIN);
         assert!(!(o.multi && matches!(o.typ, OptType::Flag | OptType::Bool)));
         if let Some(d) = &o.default {

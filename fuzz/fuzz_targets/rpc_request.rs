@@ -6,15 +6,27 @@
 //! "invalid params" error or gives back exactly the values that were sent.
 #![no_main]
 
-use jsonrpc::{bind, codes, error_frame, parse_request, result_frame, Param, RequestError, RpcError};
+use jsonrpc::{
+    bind, codes, error_frame, parse_request, result_frame, Param, RequestError, RpcError,
+};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 
 const SPECS: &[&[Param]] = &[
     &[],
     &[Param::req("node_id"), Param::req("msg")],
-    &[Param::req("key"), Param::opt("string"), Param::opt("hex"), Param::opt("mode"), Param::opt("generation")],
-    &[Param::opt("subcommand"), Param::opt("plugin"), Param::opt("directory")],
+    &[
+        Param::req("key"),
+        Param::opt("string"),
+        Param::opt("hex"),
+        Param::opt("mode"),
+        Param::opt("generation"),
+    ],
+    &[
+        Param::opt("subcommand"),
+        Param::opt("plugin"),
+        Param::opt("directory"),
+    ],
 ];
 
 /// The `id` member of a JSON reply, as raw text.

@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
     match check_request(&req) {
         Err(e) => {
             if e.code == codes::INVALID_REQUEST {
-                assert!(e.message.starts_with("Cannot send messages of type "), "{e:?}");
+                assert!(
+                    e.message.starts_with("Cannot send messages of type "),
+                    "{e:?}"
+                );
             } else {
                 assert_eq!(e.code, codes::INVALID_PARAMS, "{e:?}");
             }
@@ -32,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
         Ok((id, msg)) => {
             assert!((2..=peers::MAX_MESSAGE_LEN).contains(&msg.len()));
             let ty = u16::from_be_bytes([msg[0], msg[1]]);
-            assert!(peers::internal_type_name(ty).is_none(), "type {ty} is internal");
+            assert!(
+                peers::internal_type_name(ty).is_none(),
+                "type {ty} is internal"
+            );
             let given = match &req.params {
                 Value::Array(a) => a.get(1),
                 Value::Object(o) => o.get("msg"),
