@@ -69,6 +69,26 @@ fn value_text(v: &Value) -> String {
     }
 }
 
+/// `plugin start`'s `options`: an array of `"key=value"` strings, `"flag"` alone for a
+/// flag (CLN's errors for anything else).
+fn options_array(a: &Value) -> Result<Vec<(String, Option<String>)>, RpcError> {
+    let items = a
+        .as_array()
+        .ok_or_else(|| jsonrpc::params::bad_token("options", "should be an array", a))?;
+    items
+        .iter()
+        .map(|it| {
+            let s = it
+                .as_str()
+                .ok_or_else(|| RpcError::invalid_params("options array entries must be strings"))?;
+            Ok(match s.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (s.to_string(), None),
+            })
+        })
+        .collect()
+}
+
 impl PluginCommand {
     /// Binds the `plugin` command's params (array or object), with CLN's errors.
     pub fn from_params(params: &Value) -> Result<PluginCommand, RpcError> {
@@ -117,7 +137,12 @@ impl PluginCommand {
                 let mut options = Vec::new();
                 match obj {
                     None => {
-                        if rest_arr.len() > 1 {
+                        // Positionally: `plugin start PATH [OPTIONS-ARRAY]`, nothing more
+                        // (plugin_control.c checks the array's type before the count).
+                        if let Some(a) = rest_arr.get(1) {
+                            options = options_array(a)?;
+                        }
+                        if rest_arr.len() > 2 {
                             return Err(RpcError::invalid_params(
                                 "Extra parameters must be in object",
                             ));
@@ -137,22 +162,7 @@ impl PluginCommand {
                             ));
                         }
                         if let Some(a) = arr {
-                            let items = a.as_array().ok_or_else(|| {
-                                RpcError::invalid_params("options array entries must be strings")
-                            })?;
-                            for it in items {
-                                let s = it.as_str().ok_or_else(|| {
-                                    RpcError::invalid_params(
-                                        "options array entries must be strings",
-                                    )
-                                })?;
-                                match s.split_once('=') {
-                                    Some((k, v)) => {
-                                        options.push((k.to_string(), Some(v.to_string())))
-                                    }
-                                    None => options.push((s.to_string(), None)),
-                                }
-                            }
+                            options = options_array(a)?;
                         }
                         for (k, v) in kw {
                             options.push((k.clone(), Some(value_text(v))));

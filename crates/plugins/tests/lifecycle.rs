@@ -171,8 +171,13 @@ async fn plugin_command_params_errors() {
     assert_eq!(err(json!(["frob"])), "Unknown subcommand 'frob'");
     assert_eq!(err(json!([])), "missing required parameter: subcommand");
     assert_eq!(err(json!(["start"])), "missing required parameter: plugin");
+    // Positionally the third parameter is the `options` array (plugin_control.c).
     assert_eq!(
         err(json!(["start", "/x", "a=b"])),
+        "options: should be an array: invalid token '\"a=b\"'"
+    );
+    assert_eq!(
+        err(json!(["start", "/x", ["a=b"], "c"])),
         "Extra parameters must be in object"
     );
     assert_eq!(
