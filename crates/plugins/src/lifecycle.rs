@@ -566,6 +566,33 @@ impl PluginHost {
         res.into_iter().find(|r| r.is_err()).unwrap_or(Ok(()))
     }
 
+    /// The executable `plugin start` means: `given`, else `<default dir>/given`.
+    fn start_path(&self, given: &str) -> Result<PathBuf, RpcError> {
+        let path = PathBuf::from(given);
+        let Err(e) = check_executable(&path) else {
+            return Ok(path);
+        };
+        match self.cfg().default_plugin_dir.map(|d| d.join(given)) {
+            Some(a) if check_executable(&a).is_ok() => Ok(a),
+            _ => Err(RpcError::invalid_params(format!(
+                "{given} is not executable: {}",
+                strerror(&e)
+            ))),
+        }
+    }
+
+    /// `check plugin ...`: what the subcommand would refuse before starting anything
+    /// (plugin_control.c: `start` needs an executable, `startdir` a directory).
+    pub fn check_command(&self, cmd: &PluginCommand) -> Result<(), RpcError> {
+        match cmd {
+            PluginCommand::Start { path, .. } => self.start_path(path).map(|_| ()),
+            PluginCommand::StartDir(dir) if !dir.exists() => Err(RpcError::invalid_params(
+                format!("Could not open {}", dir.display()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// `plugin start`: spawn, manifest, options, init — all or nothing.
     pub(crate) async fn start_one(
         &self,
@@ -573,19 +600,7 @@ impl PluginHost {
         options: Vec<(String, Option<String>)>,
         cause: Option<&str>,
     ) -> Result<(), RpcError> {
-        let mut path = PathBuf::from(given);
-        if let Err(e) = check_executable(&path) {
-            let alt = self.cfg().default_plugin_dir.map(|d| d.join(given));
-            match alt {
-                Some(a) if check_executable(&a).is_ok() => path = a,
-                _ => {
-                    return Err(RpcError::invalid_params(format!(
-                        "{given} is not executable: {}",
-                        strerror(&e)
-                    )))
-                }
-            }
-        }
+        let path = self.start_path(given)?;
         let abs = absolute(&path);
         if let Some(old) = self.changed_live(&abs) {
             self.kill(&old, Level::Info, "Plugin changed, needs restart.");

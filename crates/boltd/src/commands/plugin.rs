@@ -23,7 +23,8 @@ impl Command for PluginCmd {
         "subcommand=start|stop|startdir|rescan|list".into()
     }
     fn check(&self, ctx: &Context) -> Result<(), RpcError> {
-        PluginCommand::from_params(&ctx.request.params).map(|_| ())
+        let cmd = PluginCommand::from_params(&ctx.request.params)?;
+        self.host.check_command(&cmd)
     }
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let host = self.host.clone();
