@@ -210,6 +210,9 @@ class Node:
             "log-file": str(self.log_path),
             "log-level": "debug",
         }
+        # Peers listen on a random loopback port unless the test picks addresses.
+        if not {"addr", "bind-addr"} & set(self.options):
+            base["bind-addr"] = "127.0.0.1:0"
         base.update(self.options)
         args = [BOLTD_BIN] + option_args(base)
         args += [f"--plugin={p}" for p in self.plugins]
@@ -219,6 +222,7 @@ class Node:
     def start(self, wait_for_rpc=True, timeout=START_TIMEOUT):
         self.stopped_by_us = False
         self._rpc = None
+        self._start_offset = len(self.daemon_log())
         with open(self.lightning_dir / "stdout", "ab") as out, \
                 open(self.lightning_dir / "stderr", "ab") as err:
             # Own process group, so teardown can also reap plugins the daemon left behind.
@@ -239,9 +243,13 @@ class Node:
                 return False
             try:
                 self.rpc.getinfo()
-                return True
             except (OSError, ValueError, RpcError):
                 return False
+            # Like pyln-testing: started = "Server started" logged, which boltd does once
+            # every start-up plugin has answered `init`.
+            if "log-file" in self.options:
+                return True
+            return "Server started" in self.daemon_log()[self._start_offset:]
         wait_for(ready, timeout=timeout, what=f"{self.name} socket {self.socket_path}")
 
     @property

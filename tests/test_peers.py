@@ -265,6 +265,8 @@ def test_peer_connected_disconnect_sends_warning_and_fails_connect(node_factory)
     set_mode(b, "continue")
     a.rpc.connect(node_id(b), "127.0.0.1", port_of(b))
     wait_for(lambda: recorded(b, "connect"), what="connect after continue")
+    # The notification travels to a's plugin beside the RPC reply: wait, don't race it.
+    wait_for(lambda: recorded(a, "connect"), what="connect notification on a")
     assert recorded(a, "connect")[0]["direction"] == "out"
 
 

@@ -30,7 +30,7 @@ enum Command {
     /// Plugin host: passthrough calls/s, rpc_command chains, notification fan-out,
     /// start-up time with 20 plugins (starts its own boltds).
     Plugins(scenarios::plugins::Args),
-    /// Start a throw-away boltd in a temp dir and run every scenario against it.
+    /// Every scenario with its defaults (each starts its own throw-away boltds).
     All {
         /// The boltd binary [default: $BOLTD_BIN, else next to this executable].
         #[arg(long)]
@@ -41,10 +41,29 @@ enum Command {
     },
 }
 
+/// A scenario's flags with their defaults, as if given on the command line.
+fn defaults<A: clap::Args>(args: &[String]) -> anyhow::Result<A> {
+    #[derive(Parser)]
+    struct Wrap<A: clap::Args> {
+        #[command(flatten)]
+        a: A,
+    }
+    let argv = std::iter::once("bench".to_string()).chain(args.iter().cloned());
+    Ok(Wrap::<A>::try_parse_from(argv)?.a)
+}
+
+/// Every scenario with its defaults and `seconds` per row; one table each.
 async fn all(boltd: Option<PathBuf>, seconds: f64) -> anyhow::Result<()> {
     let bin = boltd.unwrap_or_else(daemon::default_binary);
+    let secs = seconds.to_string();
+    let own = vec![
+        "--boltd".to_string(),
+        bin.display().to_string(),
+        "--seconds".to_string(),
+        secs.clone(),
+    ];
     let d = Daemon::start(&bin, &[]).await?;
-    println!("# boltd {} in {}", bin.display(), d.dir.path().display());
+    println!("# boltd {}", bin.display());
     let rpc = scenarios::rpc::Args {
         socket: d.socket.clone(),
         seconds,
@@ -53,6 +72,20 @@ async fn all(boltd: Option<PathBuf>, seconds: f64) -> anyhow::Result<()> {
     let result = scenarios::rpc::run(&rpc).await;
     d.stop().await;
     print!("{}", result?.render());
+    let peerwire = defaults(&["--seconds".to_string(), secs])?;
+    print!("{}", scenarios::peerwire::run(&peerwire).await?.render());
+    print!(
+        "{}",
+        scenarios::custommsg::run(&defaults(&own)?).await?.render()
+    );
+    print!(
+        "{}",
+        scenarios::datastore::run(&defaults(&own)?).await?.render()
+    );
+    print!(
+        "{}",
+        scenarios::plugins::run(&defaults(&own)?).await?.render()
+    );
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! Start-up and shutdown order (reference §0):
 //! early options → [plugins: getmanifest, register options] → `--help` → full options →
-//! logging → lock → pid file → hsm_secret / node id → RPC socket listen → "Server started"
-//! → [plugins: init; peers: listen] → run until stop/signal → shutdown stages
+//! logging → lock → pid file → hsm_secret / node id → RPC socket listen → [plugins: init;
+//! peers: accept] → "Server started" → run until stop/signal → shutdown stages
 //! (see `shutdown.rs`) → exit code.
 
 use std::path::PathBuf;
@@ -230,13 +230,7 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
         dispatcher.clone(),
         conns.clone(),
     ));
-    tracing::info!(
-        "Server started with public key {}, alias {} (color #{}) and version {}",
-        node.id_hex(),
-        node.alias,
-        node.color_hex(),
-        VERSION
-    );
+    // The `--daemon` parent returns once the socket answers: stop writing to its pipe.
     if std::env::var_os(DAEMON_ENV).is_some() {
         detach_stderr();
     }
@@ -249,6 +243,15 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     let p = peering.clone();
     crate::plugin_host::add_listener(move |ev| p.on_host_event(ev));
     peering.activate();
+    // Last, as in lightningd: scripts and test harnesses (pyln-testing among them) wait
+    // for this line to know every start-up plugin has answered `init`.
+    tracing::info!(
+        "Server started with public key {}, alias {} (color #{}) and version {}",
+        node.id_hex(),
+        node.alias,
+        node.color_hex(),
+        VERSION
+    );
 
     node.shutdown.recv().await;
     tracing::info!("Shutting down: {}", node.shutdown.reason());

@@ -49,10 +49,12 @@ impl Daemon {
         std::fs::read_to_string(self.net_dir().join("log")).unwrap_or_default()
     }
 
+    /// Ready = the socket answers and "Server started" is in the log (every start-up
+    /// plugin has answered `init`), which is what pyln-testing waits for.
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if UnixStream::connect(self.socket()).is_ok() {
+            if UnixStream::connect(self.socket()).is_ok() && self.log().contains("Server started") {
                 return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
@@ -99,12 +101,17 @@ impl Drop for Daemon {
     }
 }
 
+/// Peers listen on a random loopback port unless the test chooses addresses itself.
 pub fn spawn(dir: &Path, extra: &[&str]) -> Child {
+    let own_addr = extra
+        .iter()
+        .any(|a| a.starts_with("--addr") || a.starts_with("--bind-addr"));
     Command::new(BOLTD)
         .arg(format!("--lightning-dir={}", dir.display()))
         .arg("--network=regtest")
         .arg("--log-file=log")
         .arg("--log-level=debug")
+        .args((!own_addr).then_some("--bind-addr=127.0.0.1:0"))
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
