@@ -19,13 +19,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::{ConnectError, SendError, StartError};
-use crate::handler::{CustomHandler, RawEvent, Shared, Warner};
+use crate::handler::{ChanHandler, CustomHandler, RawEvent, Shared, Warner};
 use crate::log::LdkTracing;
 use crate::wire::{RawMessage, MAX_MESSAGE_LEN};
 
 type Pm = PeerManager<
     SocketDescriptor,
-    Arc<ErroringMessageHandler>,
+    Arc<ChanHandler>,
     Arc<IgnoringMessageHandler>,
     Arc<IgnoringMessageHandler>,
     Arc<LdkTracing>,
@@ -175,7 +175,10 @@ impl PeerNode {
             auto_accept: cfg.auto_accept,
         });
         let handlers = MessageHandler {
-            chan_handler: Arc::new(ErroringMessageHandler::new()),
+            chan_handler: Arc::new(ChanHandler {
+                inner: ErroringMessageHandler::new(),
+                custom: custom.clone(),
+            }),
             route_handler: Arc::new(IgnoringMessageHandler {}),
             onion_message_handler: Arc::new(IgnoringMessageHandler {}),
             custom_message_handler: custom,

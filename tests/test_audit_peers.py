@@ -1,0 +1,23 @@
+"""Audit of issue 4 (peers and custom messages) against the reference §6, §7.4, §9, §11.5:
+each test pins one behaviour that was wrong or missing."""
+
+import json
+import struct
+from pathlib import Path
+
+from conftest import wait_for
+from test_peers import LOCAL, PLUGIN, ProtoPeer, INIT, node_id, port_of, recorded
+
+
+def test_peer_storage_types_reach_the_custommsg_hook(node_factory):
+    """§9.2: types 7 and 9 (peer storage) are not internal and always reach plugins."""
+    b = node_factory.get_node(options=LOCAL, plugins=[PLUGIN])
+    p = ProtoPeer.initiator(b)
+    p.expect(INIT)
+    wait_for(lambda: recorded(b, "connect"), what="accepted")
+    p.send(bytes.fromhex("00070002abcd"))
+    p.send(bytes.fromhex("00090001ef"))
+    got = wait_for(lambda: len(recorded(b, "custommsg_hook")) >= 2 and recorded(b, "custommsg_hook"),
+                   what="both peer storage messages")
+    assert [e["payload"] for e in got] == ["00070002abcd", "00090001ef"]
+    assert all(e["peer_id"] == p.id for e in got)
