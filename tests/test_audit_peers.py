@@ -21,3 +21,16 @@ def test_peer_storage_types_reach_the_custommsg_hook(node_factory):
                    what="both peer storage messages")
     assert [e["payload"] for e in got] == ["00070002abcd", "00090001ef"]
     assert all(e["peer_id"] == p.id for e in got)
+
+
+def test_disconnect_notification_also_for_a_peer_the_hook_sent_away(node_factory):
+    """§6.2 `disconnect` (peer_control.c peer_disconnect_done): fired for every peer connectd
+    reports gone, also one whose `peer_connected` chain said disconnect (no `connect` was
+    sent for it). Plugins that saw the hook call learn the peer is gone."""
+    b = node_factory.get_node(options=LOCAL, plugins=[PLUGIN])
+    (b.net_dir / "peer_recorder.mode").write_text("disconnect:no")
+    p = ProtoPeer.initiator(b)
+    assert p.closed.wait(10)
+    d = wait_for(lambda: recorded(b, "disconnect"), what="disconnect notification")
+    assert d == [{"kind": "disconnect", "id": p.id}]
+    assert recorded(b, "connect") == []

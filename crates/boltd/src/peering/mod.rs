@@ -5,7 +5,7 @@
 //! * `Connected` → `peer_connected` hook chain → accept (then the `connect` notification,
 //!   pending `connect` commands succeed) or warning + disconnect (they fail with 402);
 //! * `CustomMessage` → `custommsg` notification, then the `custommsg` hook chain;
-//! * `Disconnected` → `disconnect` notification.
+//! * `Disconnected` → `disconnect` notification (for every peer whose chain started).
 //!
 //! Each peer's events are handled by its own task, in arrival order, so a slow hook on one
 //! peer does not hold up the others, and one peer's messages reach the hook in order.
@@ -462,11 +462,11 @@ impl Peering {
         self.update_summary();
         self.resolve(&id, Err(disconnected_during()));
         tracing::debug!(peer = %id, "Peer disconnected");
-        if let (Some(k), Some(h)) = (was, self.host()) {
-            // Only peers that were announced with `connect` are announced as gone.
-            if k.connected {
-                h.notify("disconnect", json!({"id": id.to_string()}));
-            }
+        // Like CLN's peer_disconnect_done: every peer that got as far as the daemon (its
+        // `peer_connected` chain started) is announced as gone, also one the chain refused
+        // or that left while it ran (it never had a `connect` notification).
+        if let (Some(_), Some(h)) = (was, self.host()) {
+            h.notify("disconnect", json!({"id": id.to_string()}));
         }
     }
 }
