@@ -34,3 +34,26 @@ def test_disconnect_notification_also_for_a_peer_the_hook_sent_away(node_factory
     d = wait_for(lambda: recorded(b, "disconnect"), what="disconnect notification")
     assert d == [{"kind": "disconnect", "id": p.id}]
     assert recorded(b, "connect") == []
+
+
+def test_remote_addr_from_the_peers_init_in_hook_and_listpeers(node_factory):
+    """§7.4 `peer_connected` payload and §11.5 listpeers carry `remote_addr` (how the peer
+    sees us: the `remote_addr` TLV of its init) when the peer sent one."""
+    b = node_factory.get_node(options=LOCAL, plugins=[PLUGIN])
+    p = ProtoPeer.initiator(b, send_init=False)
+    # init: no global features, no features, TLV 3 = ipv4 203.0.113.7 port 9735.
+    tlv = bytes([3, 7, 1, 203, 0, 113, 7]) + struct.pack("!H", 9735)
+    p.send(struct.pack("!HHH", INIT, 0, 0) + tlv)
+    p.expect(INIT)
+    wait_for(lambda: recorded(b, "connect"), what="accepted")
+    peer = recorded(b, "peer_connected")[0]["peer"]
+    assert peer["remote_addr"] == "203.0.113.7:9735"
+    assert list(peer) == ["id", "direction", "addr", "remote_addr", "features"]
+    lp = b.rpc.listpeers()["peers"][0]
+    assert lp["remote_addr"] == "203.0.113.7:9735"
+    # A peer that sends none has no remote_addr at all.
+    q = ProtoPeer.initiator(b)
+    q.expect(INIT)
+    wait_for(lambda: len(recorded(b, "connect")) == 2, what="second accepted")
+    assert "remote_addr" not in recorded(b, "peer_connected")[1]["peer"]
+    assert "remote_addr" not in b.rpc.listpeers(q.id)["peers"][0]

@@ -10,7 +10,7 @@ use bitcoin::secp256k1::PublicKey;
 use lightning::ln::msgs::{
     self, BaseMessageHandler, ChannelMessageHandler, DecodeError, ErrorAction, Init,
     LightningError, MessageSendEvent, PeerStorage, PeerStorageRetrieval, SendOnlyMessageHandler,
-    WarningMessage,
+    SocketAddress, WarningMessage,
 };
 use lightning::ln::peer_handler::{CustomMessageHandler, ErroringMessageHandler};
 use lightning::ln::types::ChannelId;
@@ -29,6 +29,8 @@ pub(crate) enum RawEvent {
         id: PublicKey,
         features: InitFeatures,
         inbound: bool,
+        /// The `remote_addr` of their init (how they see us), if any.
+        remote_addr: Option<SocketAddress>,
     },
     Disconnected {
         id: PublicKey,
@@ -212,6 +214,7 @@ impl CustomMessageHandler for CustomHandler {
             id,
             features: msg.features.clone(),
             inbound,
+            remote_addr: msg.remote_network_address.clone(),
         });
         if let Some(ws) = self
             .shared

@@ -107,6 +107,9 @@ pub enum PeerEvent {
         addr: Option<SocketAddr>,
         features: Vec<u8>,
         direction: Direction,
+        /// How they see us: the `remote_addr` TLV of their init, when it is an IP address
+        /// (CLN's `remote_addr`).
+        remote_addr: Option<SocketAddr>,
     },
     /// The connection is gone (for any reason).
     Disconnected { id: PublicKey },
@@ -582,6 +585,7 @@ impl PeerEvents {
                 id,
                 features,
                 inbound,
+                remote_addr,
             } => {
                 let addr = self
                     .pm
@@ -596,6 +600,7 @@ impl PeerEvents {
                     } else {
                         Direction::Out
                     },
+                    remote_addr: remote_addr.as_ref().and_then(to_socket_addr),
                 }
             }
             RawEvent::Disconnected { id } => PeerEvent::Disconnected { id },

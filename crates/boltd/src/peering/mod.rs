@@ -43,6 +43,8 @@ pub struct Known {
     pub addr: Option<SocketAddr>,
     /// Their init features, big-endian.
     pub features: Vec<u8>,
+    /// How they see us (their init's `remote_addr`), if they said.
+    pub remote_addr: Option<SocketAddr>,
     /// False while the `peer_connected` chain runs (CLN's `PEER_CONNECTING`).
     pub connected: bool,
 }
@@ -368,7 +370,11 @@ impl Peering {
                             addr,
                             features,
                             direction,
-                        } => self.on_connected(id, addr, features, direction).await,
+                            remote_addr,
+                        } => {
+                            self.on_connected(id, addr, features, direction, remote_addr)
+                                .await
+                        }
                         PeerEvent::Disconnected { id } => self.on_disconnected(id),
                         PeerEvent::CustomMessage { .. } => {}
                     }
@@ -384,11 +390,13 @@ impl Peering {
         addr: Option<SocketAddr>,
         features: Vec<u8>,
         direction: Direction,
+        remote_addr: Option<SocketAddr>,
     ) {
         let known = Known {
             direction,
             addr,
             features: features.clone(),
+            remote_addr,
             connected: false,
         };
         if let Ok(mut k) = self.known.lock() {
@@ -403,7 +411,7 @@ impl Peering {
                         id: id.to_string(),
                         direction: direction.as_str().to_string(),
                         addr: addr.map(|a| a.to_string()).unwrap_or_default(),
-                        remote_addr: None,
+                        remote_addr: remote_addr.map(|a| a.to_string()),
                         features: hex::encode(&features),
                     },
                 };
