@@ -57,3 +57,22 @@ def test_remote_addr_from_the_peers_init_in_hook_and_listpeers(node_factory):
     wait_for(lambda: len(recorded(b, "connect")) == 2, what="second accepted")
     assert "remote_addr" not in recorded(b, "peer_connected")[1]["peer"]
     assert "remote_addr" not in b.rpc.listpeers(q.id)["peers"][0]
+
+
+def test_connect_to_a_connected_peer_answers_before_checking_the_host(node_factory):
+    """connect_control.c json_connect order: id, host given twice, port without host, then
+    "already connected" (answers with the existing connection), and only then the host
+    check (`Host ... not valid`)."""
+    a = node_factory.get_node(options=LOCAL)
+    b = node_factory.get_node(options=LOCAL)
+    bid = node_id(b)
+    first = a.rpc.connect(bid, "127.0.0.1", port_of(b))
+    assert a.rpc.call("connect", {"id": f"{bid}@127.0.0.1:0"}) == first
+    assert a.rpc.call("connect", {"id": bid, "host": "[::1", "port": 1}) == first
+    a.rpc.disconnect(bid)
+    from pyln.client import RpcError
+    import pytest
+    with pytest.raises(RpcError) as e:
+        a.rpc.call("connect", {"id": f"{bid}@127.0.0.1:0"})
+    assert e.value.error["code"] == -1
+    assert e.value.error["message"].startswith("Host 127.0.0.1:0")
