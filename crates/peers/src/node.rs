@@ -19,13 +19,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::{ConnectError, SendError, StartError};
-use crate::handler::{CustomHandler, RawEvent, Shared, Warner};
+use crate::handler::{ChanHandler, CustomHandler, RawEvent, Shared, Warner};
 use crate::log::LdkTracing;
 use crate::wire::{RawMessage, MAX_MESSAGE_LEN};
 
 type Pm = PeerManager<
     SocketDescriptor,
-    Arc<ErroringMessageHandler>,
+    Arc<ChanHandler>,
     Arc<IgnoringMessageHandler>,
     Arc<IgnoringMessageHandler>,
     Arc<LdkTracing>,
@@ -107,6 +107,9 @@ pub enum PeerEvent {
         addr: Option<SocketAddr>,
         features: Vec<u8>,
         direction: Direction,
+        /// How they see us: the `remote_addr` TLV of their init, when it is an IP address
+        /// (CLN's `remote_addr`).
+        remote_addr: Option<SocketAddr>,
     },
     /// The connection is gone (for any reason).
     Disconnected { id: PublicKey },
@@ -175,7 +178,10 @@ impl PeerNode {
             auto_accept: cfg.auto_accept,
         });
         let handlers = MessageHandler {
-            chan_handler: Arc::new(ErroringMessageHandler::new()),
+            chan_handler: Arc::new(ChanHandler {
+                inner: ErroringMessageHandler::new(),
+                custom: custom.clone(),
+            }),
             route_handler: Arc::new(IgnoringMessageHandler {}),
             onion_message_handler: Arc::new(IgnoringMessageHandler {}),
             custom_message_handler: custom,
@@ -579,6 +585,7 @@ impl PeerEvents {
                 id,
                 features,
                 inbound,
+                remote_addr,
             } => {
                 let addr = self
                     .pm
@@ -593,6 +600,7 @@ impl PeerEvents {
                     } else {
                         Direction::Out
                     },
+                    remote_addr: remote_addr.as_ref().and_then(to_socket_addr),
                 }
             }
             RawEvent::Disconnected { id } => PeerEvent::Disconnected { id },

@@ -461,3 +461,31 @@ async fn paused_listener_knows_its_port_but_accepts_only_after_activate() {
     })
     .await;
 }
+
+/// Reference §9.2: peer storage messages (7 `peer_storage`, 9 `peer_storage_retrieval`) are
+/// not internal: they reach plugins like any odd custom message, although LDK decodes them
+/// as its own messages.
+#[tokio::test]
+async fn peer_storage_messages_reach_the_daemon_as_custom_messages() {
+    let (a, mut ae) = node(40).await;
+    let (b, mut be) = node(41).await;
+    link(&a, &mut ae, &b, &mut be).await;
+    for msg in [
+        vec![0x00, 0x07, 0x00, 0x02, 0xab, 0xcd],
+        vec![0x00, 0x09, 0x00, 0x01, 0xef],
+    ] {
+        a.send_custom(&b.node_id(), &msg).unwrap();
+        match until(&mut be, 5, "peer storage message at b", is_custom).await {
+            PeerEvent::CustomMessage {
+                id,
+                msg_type,
+                payload,
+            } => {
+                assert_eq!(id, a.node_id());
+                assert_eq!(msg_type, u16::from_be_bytes([msg[0], msg[1]]));
+                assert_eq!(payload, msg);
+            }
+            _ => unreachable!(),
+        }
+    }
+}

@@ -22,11 +22,16 @@ pub struct Connect {
 /// Where to connect, after parameter checks.
 struct Target {
     id: PublicKey,
-    /// Host and port, if any was given.
-    host: Option<(String, u16)>,
+    /// The host as given (`id@host[:port]` or the `host` parameter), if any.
+    name: Option<String>,
+    /// The `port` parameter, if given.
+    port: Option<u16>,
 }
 
-fn parse(b: &Bound, network: &str) -> Result<Target, RpcError> {
+/// The parameter checks CLN makes before looking at the peer: id, host given twice, port
+/// without host. The host itself is checked later ([`host_port`]), after the "already
+/// connected" answer (connect_control.c json_connect).
+fn parse(b: &Bound) -> Result<Target, RpcError> {
     let idv = b
         .get("id")
         .ok_or_else(|| RpcError::invalid_params("missing required parameter: id"))?;
@@ -56,29 +61,30 @@ fn parse(b: &Bound, network: &str) -> Result<Target, RpcError> {
             "Can't specify host as both xxx@yyy and separate argument",
         ));
     }
-    let name = host_param.or(at_addr);
+    let name = host_param.or(at_addr).map(str::to_string);
     if port.is_some() && name.is_none() {
         return Err(RpcError::invalid_params("Can't specify port without host"));
     }
-    let host = match name {
-        None => None,
-        Some(n) => {
-            let (h, p_in_host) = split_host_port(n).map_err(|e| {
-                RpcError::daemon(format!(
-                    "Host {n}:{} not valid: {e}",
-                    port.unwrap_or_else(|| default_port(network))
-                ))
-            })?;
-            let p = port.or(p_in_host).unwrap_or_else(|| default_port(network));
-            if p == 0 {
-                return Err(RpcError::daemon(format!(
-                    "Host {h}:{p} not valid: port is 0"
-                )));
-            }
-            Some((h, p))
-        }
-    };
-    Ok(Target { id, host })
+    Ok(Target { id, name, port })
+}
+
+/// The host and port to dial, if a host was given: `Host <h>:<p> not valid: ...` otherwise.
+fn host_port(t: &Target, network: &str) -> Result<Option<(String, u16)>, RpcError> {
+    let Some(n) = &t.name else { return Ok(None) };
+    let port = t.port;
+    let (h, p_in_host) = split_host_port(n).map_err(|e| {
+        RpcError::daemon(format!(
+            "Host {n}:{} not valid: {e}",
+            port.unwrap_or_else(|| default_port(network))
+        ))
+    })?;
+    let p = port.or(p_in_host).unwrap_or_else(|| default_port(network));
+    if p == 0 {
+        return Err(RpcError::daemon(format!(
+            "Host {h}:{p} not valid: port is 0"
+        )));
+    }
+    Ok(Some((h, p)))
 }
 
 /// The success reply.
@@ -99,17 +105,18 @@ impl Command for Connect {
         PARAMS
     }
     fn check(&self, ctx: &Context) -> Result<(), RpcError> {
-        parse(&ctx.bind(PARAMS)?, &ctx.node.settings.network).map(|_| ())
+        let t = parse(&ctx.bind(PARAMS)?)?;
+        host_port(&t, &ctx.node.settings.network).map(|_| ())
     }
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let peering = self.peering.clone();
         Box::pin(async move {
-            let t = parse(&ctx.bind(PARAMS)?, &ctx.node.settings.network)?;
+            let t = parse(&ctx.bind(PARAMS)?)?;
             if let Some(k) = peering.known(&t.id).filter(|k| k.connected) {
                 tracing::debug!("Already connected via {:?}", k.addr);
                 return Ok(Reply::Result(connected_reply(&t.id, &k)));
             }
-            let (host, port) = match t.host {
+            let (host, port) = match host_port(&t, &ctx.node.settings.network)? {
                 Some(hp) => hp,
                 None if peering.known(&t.id).is_some() => {
                     // Connecting already (its hook chain is running): wait for it.

@@ -62,6 +62,9 @@ impl Command for Listpeers {
                     if k.connected {
                         p["netaddr"] =
                             json!(k.addr.map(|a| vec![a.to_string()]).unwrap_or_default());
+                        if let Some(r) = k.remote_addr {
+                            p["remote_addr"] = json!(r.to_string());
+                        }
                         p["features"] = json!(hex::encode(&k.features));
                     }
                     if with_log {

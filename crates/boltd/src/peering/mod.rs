@@ -5,7 +5,7 @@
 //! * `Connected` → `peer_connected` hook chain → accept (then the `connect` notification,
 //!   pending `connect` commands succeed) or warning + disconnect (they fail with 402);
 //! * `CustomMessage` → `custommsg` notification, then the `custommsg` hook chain;
-//! * `Disconnected` → `disconnect` notification.
+//! * `Disconnected` → `disconnect` notification (for every peer whose chain started).
 //!
 //! Each peer's events are handled by its own task, in arrival order, so a slow hook on one
 //! peer does not hold up the others, and one peer's messages reach the hook in order.
@@ -43,6 +43,8 @@ pub struct Known {
     pub addr: Option<SocketAddr>,
     /// Their init features, big-endian.
     pub features: Vec<u8>,
+    /// How they see us (their init's `remote_addr`), if they said.
+    pub remote_addr: Option<SocketAddr>,
     /// False while the `peer_connected` chain runs (CLN's `PEER_CONNECTING`).
     pub connected: bool,
 }
@@ -368,7 +370,11 @@ impl Peering {
                             addr,
                             features,
                             direction,
-                        } => self.on_connected(id, addr, features, direction).await,
+                            remote_addr,
+                        } => {
+                            self.on_connected(id, addr, features, direction, remote_addr)
+                                .await
+                        }
                         PeerEvent::Disconnected { id } => self.on_disconnected(id),
                         PeerEvent::CustomMessage { .. } => {}
                     }
@@ -384,11 +390,13 @@ impl Peering {
         addr: Option<SocketAddr>,
         features: Vec<u8>,
         direction: Direction,
+        remote_addr: Option<SocketAddr>,
     ) {
         let known = Known {
             direction,
             addr,
             features: features.clone(),
+            remote_addr,
             connected: false,
         };
         if let Ok(mut k) = self.known.lock() {
@@ -403,7 +411,7 @@ impl Peering {
                         id: id.to_string(),
                         direction: direction.as_str().to_string(),
                         addr: addr.map(|a| a.to_string()).unwrap_or_default(),
-                        remote_addr: None,
+                        remote_addr: remote_addr.map(|a| a.to_string()),
                         features: hex::encode(&features),
                     },
                 };
@@ -462,11 +470,11 @@ impl Peering {
         self.update_summary();
         self.resolve(&id, Err(disconnected_during()));
         tracing::debug!(peer = %id, "Peer disconnected");
-        if let (Some(k), Some(h)) = (was, self.host()) {
-            // Only peers that were announced with `connect` are announced as gone.
-            if k.connected {
-                h.notify("disconnect", json!({"id": id.to_string()}));
-            }
+        // Like CLN's peer_disconnect_done: every peer that got as far as the daemon (its
+        // `peer_connected` chain started) is announced as gone, also one the chain refused
+        // or that left while it ran (it never had a `connect` notification).
+        if let (Some(_), Some(h)) = (was, self.host()) {
+            h.notify("disconnect", json!({"id": id.to_string()}));
         }
     }
 }
