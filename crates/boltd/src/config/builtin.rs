@@ -109,67 +109,150 @@ fn check_proxy(v: &str) -> Result<(), String> {
 pub fn builtin_registry(default_dir: &str) -> Registry {
     use OptKind::*;
     let specs = vec![
-        OptSpec::new("lightning-dir", Str, "Set base directory: network-specific subdirectory is under here")
-            .default(default_dir)
-            .early(),
-        OptSpec::new("network", Str, "Select the network parameters (bitcoin, testnet, testnet4, signet, or regtest)")
-            .default("bitcoin")
-            .validator(check_network)
-            .early(),
-        OptSpec::new("mainnet", Flag, "Alias for --network=bitcoin").early(),
-        OptSpec::new("testnet", Flag, "Alias for --network=testnet").early(),
-        OptSpec::new("testnet4", Flag, "Alias for --network=testnet4").early(),
-        OptSpec::new("signet", Flag, "Alias for --network=signet").early(),
-        OptSpec::new("regtest", Flag, "Alias for --network=regtest").early(),
-        OptSpec::new("conf", Str, "Specify configuration file (disables the default config files)").early(),
-        OptSpec::new("plugin", Str, "Add a plugin to be run (can be used multiple times)").multi().early(),
-        OptSpec::new("plugin-dir", Str, "Add a directory to load plugins from (can be used multiple times)")
+        OptSpec::new(
+            "lightning-dir",
+            Str,
+            "Base directory; each network gets its own subdirectory inside it",
+        )
+        .default(default_dir)
+        .early(),
+        OptSpec::new(
+            "network",
+            Str,
+            "Which chain to run on: bitcoin, testnet, testnet4, signet or regtest",
+        )
+        .default("bitcoin")
+        .validator(check_network)
+        .early(),
+        OptSpec::new("mainnet", Flag, "Same as --network=bitcoin").early(),
+        OptSpec::new("testnet", Flag, "Same as --network=testnet").early(),
+        OptSpec::new("testnet4", Flag, "Same as --network=testnet4").early(),
+        OptSpec::new("signet", Flag, "Same as --network=signet").early(),
+        OptSpec::new("regtest", Flag, "Same as --network=regtest").early(),
+        OptSpec::new(
+            "conf",
+            Str,
+            "Read options from this file instead of the usual config files",
+        )
+        .early(),
+        OptSpec::new("plugin", Str, "Start this plugin executable (repeatable)")
             .multi()
             .early(),
-        OptSpec::new("important-plugin", Str, "Add an important plugin to be run (can be used multiple times). Die if the plugin dies.")
-            .multi()
-            .early(),
-        OptSpec::new("disable-plugin", Str, "Disable a particular plugin by filename/name")
-            .multi()
-            .early(),
-        OptSpec::new("clear-plugins", Flag, "Remove all plugins added before this option").early(),
-        OptSpec::new("help", Flag, "Print this message.").early(),
-        OptSpec::new("version", Flag, "Print version and exit").early(),
-        OptSpec::new("rpc-file", Str, "Set JSON-RPC socket (or /dev/tty)").default("lightning-rpc"),
-        OptSpec::new("rpc-file-mode", Str, "Set the file mode (permissions) for the JSON-RPC socket")
-            .default("0600")
-            .validator(check_file_mode),
-        OptSpec::new("rpc-max-request", Int, "Largest JSON-RPC request accepted, in bytes")
-            .default("16777216")
-            .validator(check_positive),
-        OptSpec::new("alias", Str, "Up to 32-byte alias for node").validator(check_alias),
-        OptSpec::new("rgb", Str, "RRGGBB hex color for node").validator(check_rgb),
-        OptSpec::new("log-level", Str, "log level (io, trace, debug, info, unusual, broken)")
-            .default("info")
-            .validator(check_log_level),
-        OptSpec::new("log-file", Str, "Log to file (- for stdout/stderr), can be specified multiple times")
-            .multi(),
-        OptSpec::new("log-prefix", Str, "log prefix").default(""),
-        OptSpec::new("log-timestamps", Bool, "prefix log messages with timestamp").default("true"),
-        OptSpec::new("pid-file", Str, "Specify pid file"),
-        OptSpec::new("daemon", Flag, "Run in the background, suppress stdout/stderr"),
-        OptSpec::new("addr", Str, "Set an IP address (v4 or v6) to listen on and announce to the network")
-            .multi()
-            .validator(check_addr),
-        OptSpec::new("bind-addr", Str, "Set an IP address (v4 or v6) to listen on, but not announce")
-            .multi()
-            .validator(check_addr),
-        OptSpec::new("announce-addr", Str, "Set an IP address (v4 or v6) or .onion v3 to announce, but not listen on")
-            .multi()
-            .validator(check_addr),
+        OptSpec::new(
+            "plugin-dir",
+            Str,
+            "Start every executable in this directory as a plugin (repeatable)",
+        )
+        .multi()
+        .early(),
+        OptSpec::new(
+            "important-plugin",
+            Str,
+            "Start this plugin and shut down if it ever stops (repeatable)",
+        )
+        .multi()
+        .early(),
+        OptSpec::new(
+            "disable-plugin",
+            Str,
+            "Do not start the plugin with this file name or path (repeatable)",
+        )
+        .multi()
+        .early(),
+        OptSpec::new(
+            "clear-plugins",
+            Flag,
+            "Forget every plugin named before this option",
+        )
+        .early(),
+        OptSpec::new("help", Flag, "Show the options and exit").early(),
+        OptSpec::new("version", Flag, "Show the version and exit").early(),
+        OptSpec::new(
+            "rpc-file",
+            Str,
+            "Name (or absolute path) of the JSON-RPC unix socket",
+        )
+        .default("lightning-rpc"),
+        OptSpec::new(
+            "rpc-file-mode",
+            Str,
+            "Permissions of the JSON-RPC socket, four octal digits",
+        )
+        .default("0600")
+        .validator(check_file_mode),
+        OptSpec::new(
+            "rpc-max-request",
+            Int,
+            "Largest JSON-RPC request accepted, in bytes",
+        )
+        .default("16777216")
+        .validator(check_positive),
+        OptSpec::new(
+            "alias",
+            Str,
+            "Node name shown to the network, at most 32 bytes",
+        )
+        .validator(check_alias),
+        OptSpec::new("rgb", Str, "Node color as six hex digits (RRGGBB)").validator(check_rgb),
+        OptSpec::new(
+            "log-level",
+            Str,
+            "Lowest level logged: io, trace, debug, info, unusual or broken",
+        )
+        .default("info")
+        .validator(check_log_level),
+        OptSpec::new(
+            "log-file",
+            Str,
+            "Write the log to this file, - for standard error (repeatable)",
+        )
+        .multi(),
+        OptSpec::new("log-prefix", Str, "Text put before every log line's source").default(""),
+        OptSpec::new("log-timestamps", Bool, "Start every log line with its time").default("true"),
+        OptSpec::new("pid-file", Str, "Where to write the process id"),
+        OptSpec::new(
+            "daemon",
+            Flag,
+            "Detach and run in the background once the socket is up",
+        ),
+        OptSpec::new(
+            "addr",
+            Str,
+            "Listen for peers on this address and announce it (repeatable)",
+        )
+        .multi()
+        .validator(check_addr),
+        OptSpec::new(
+            "bind-addr",
+            Str,
+            "Listen for peers on this address without announcing it (repeatable)",
+        )
+        .multi()
+        .validator(check_addr),
+        OptSpec::new(
+            "announce-addr",
+            Str,
+            "Announce this address without listening on it (repeatable)",
+        )
+        .multi()
+        .validator(check_addr),
         // Stored and handed to plugins in `init` (configuration.proxy); outgoing peer
         // connections do not go through it yet.
-        OptSpec::new("proxy", Str, "Set a socks v5 proxy IP address and port").validator(check_proxy),
-        OptSpec::new("always-use-proxy", Bool, "Use the proxy always").default("false"),
-        OptSpec::new("wallet", Str, "Location of the wallet database (sqlite3://PATH)")
+        OptSpec::new("proxy", Str, "SOCKS5 proxy address, HOST[:PORT]").validator(check_proxy),
+        OptSpec::new(
+            "always-use-proxy",
+            Bool,
+            "Send every outgoing connection through the proxy",
+        )
+        .default("false"),
+        OptSpec::new("wallet", Str, "Database to use, as sqlite3://PATH")
             .validator(crate::storage::check_wallet),
-        OptSpec::new("allow-deprecated-apis", Bool, "Enable deprecated options, JSONRPC commands, fields, etc.")
-            .default("true"),
+        OptSpec::new(
+            "allow-deprecated-apis",
+            Bool,
+            "Keep deprecated options, commands and fields working",
+        )
+        .default("true"),
     ];
     let mut r = Registry::default();
     for mut s in specs {
