@@ -534,11 +534,13 @@ impl PluginHost {
                 Ok(json!({"command": "startdir", "plugins": self.list()}))
             }
             PluginCommand::Rescan => {
-                let dirs = lock(&self.inner.state).plugin_dirs.clone();
-                let mut found = Vec::new();
-                for d in dirs {
-                    found.extend(scan_dir(&d).unwrap_or_default());
-                }
+                // Like lightningd's `plugins_add_default_dir`: the default dir and its
+                // immediate subdirectories, not the `--plugin-dir`s.
+                let found = self
+                    .cfg()
+                    .default_plugin_dir
+                    .map(|d| scan_default_dir(&d))
+                    .unwrap_or_default();
                 self.start_many(found, cause).await?;
                 Ok(json!({"command": "rescan", "plugins": self.list()}))
             }
