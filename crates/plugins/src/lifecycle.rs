@@ -527,8 +527,18 @@ impl PluginHost {
             }
             PluginCommand::Stop(name) => self.stop(&name).await,
             PluginCommand::StartDir(dir) => {
-                let found = scan_dir(&dir).map_err(|_| {
-                    RpcError::invalid_params(format!("Could not open {}", dir.display()))
+                // Missing: plugin_control.c's access() check; otherwise the opendir
+                // error of add_plugin_dir.
+                let found = scan_dir(&dir).map_err(|e| {
+                    RpcError::invalid_params(if dir.exists() {
+                        format!(
+                            "Failed to open plugin-dir {}: {}",
+                            dir.display(),
+                            strerror(&e)
+                        )
+                    } else {
+                        format!("Could not open {}", dir.display())
+                    })
                 })?;
                 self.start_many(found, cause).await?;
                 Ok(json!({"command": "startdir", "plugins": self.list()}))

@@ -258,6 +258,25 @@ async fn startdir_and_rescan_start_new_plugins() {
     );
 }
 
+/// `plugin startdir` on something that exists but is no directory: lightningd's
+/// `add_plugin_dir` error (`Failed to open plugin-dir <dir>: <strerror>`, §8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startdir_on_a_file_says_why() {
+    let e = env();
+    let f = e.path().join("afile");
+    std::fs::write(&f, "x").unwrap();
+    let err = e
+        .host
+        .command(PluginCommand::StartDir(f.clone()), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, -32602);
+    assert_eq!(
+        err.message,
+        format!("Failed to open plugin-dir {}: Not a directory", f.display())
+    );
+}
+
 /// `plugin rescan` loads what is new in the default plugin dir and its immediate
 /// subdirectories (`plugins_add_default_dir`, §8.1), and nothing from other directories.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
