@@ -373,10 +373,6 @@ impl PluginHost {
         if let Some(k) = lock(&p.kill_tx).take() {
             let _ = k.send(());
         }
-        let pending: Vec<Pending> = lock(&p.pending).drain().map(|(_, v)| v).collect();
-        for w in pending {
-            let _ = w.tx.send(Reply::Terminated);
-        }
         let was_registered = p.manifest().is_some();
         let had_features = p
             .manifest()
@@ -393,6 +389,12 @@ impl PluginHost {
                     }
                 }
             }
+        }
+        // Only now the -4s: a caller that hears its plugin died and calls again must find
+        // the methods withdrawn (lightningd does both in one step, destroy_plugin).
+        let pending: Vec<Pending> = lock(&p.pending).drain().map(|(_, v)| v).collect();
+        for w in pending {
+            let _ = w.tx.send(Reply::Terminated);
         }
         if shutting_down {
             return;
