@@ -60,10 +60,9 @@ fn last_value(early: &Early, name: &str) -> Option<String> {
 /// The start-up plugin list, in CLN's order: `--plugin`, `--important-plugin` and
 /// `--plugin-dir` as given (with `--clear-plugins` dropping what came before), then the
 /// default dir `<lightning-dir>/plugins` and its immediate subdirectories.
-fn startup_specs(early: &Early) -> (Vec<PluginSpec>, Vec<String>, Vec<PathBuf>) {
+fn startup_specs(early: &Early) -> (Vec<PluginSpec>, Vec<String>) {
     let mut specs = vec![];
     let mut disabled = vec![];
-    let mut dirs = vec![];
     let names = [
         "plugin",
         "important-plugin",
@@ -91,12 +90,8 @@ fn startup_specs(early: &Early) -> (Vec<PluginSpec>, Vec<String>, Vec<PathBuf>) 
                         important: false,
                     });
                 }
-                dirs.push(dir);
             }
-            "clear-plugins" => {
-                specs.clear();
-                dirs.clear();
-            }
+            "clear-plugins" => specs.clear(),
             "disable-plugin" => disabled.push(v),
             _ => {}
         }
@@ -108,15 +103,14 @@ fn startup_specs(early: &Early) -> (Vec<PluginSpec>, Vec<String>, Vec<PathBuf>) 
             important: false,
         });
     }
-    dirs.push(default_dir);
-    (specs, disabled, dirs)
+    (specs, disabled)
 }
 
 /// Spawns the start-up plugins, waits for every getmanifest, and registers their options.
 /// Err is the message boltd prints before exiting 1.
 pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, String> {
     plugins::log::buffer_early();
-    let (specs, disabled, dirs) = startup_specs(early);
+    let (specs, disabled) = startup_specs(early);
     let allow_deprecated = last_value(early, "allow-deprecated-apis")
         .and_then(|v| crate::config::parse_bool(&v))
         .unwrap_or(true);
@@ -148,7 +142,6 @@ pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, Stri
         .chain(LATE_BUILTINS.iter().map(|s| s.to_string()))
         .collect();
     let (host, events) = PluginHost::new(cfg);
-    host.set_plugin_dirs(dirs);
     registry.register(
         OptSpec::new(
             TIMEOUT_OPT,

@@ -111,7 +111,52 @@ impl PluginHost {
         cause: Option<&str>,
     ) -> Option<Result<Value, RpcError>> {
         let spec = self.option_spec(name)?;
-        Some(self.setconfig_inner(spec, val, source, cause).await)
+        Some(
+            self.setconfig_vals(spec, SetVal::One(val), source, cause)
+                .await,
+        )
+    }
+
+    /// `setconfig` for a multi plugin option: `vals` is the complete new set (empty
+    /// clears it). The plugin is sent `val` as that array; on success every stored value
+    /// is replaced by `vals`, each with `source`. None if `name` is not a plugin option.
+    pub async fn setconfig_multi(
+        &self,
+        name: &str,
+        vals: Vec<String>,
+        source: &str,
+        cause: Option<&str>,
+    ) -> Option<Result<Value, RpcError>> {
+        let spec = self.option_spec(name)?;
+        Some(
+            self.setconfig_vals(spec, SetVal::Many(vals), source, cause)
+                .await,
+        )
+    }
+
+    /// Replaces every stored value of a plugin option (`setconfig` of a multi option,
+    /// once the values are persisted with their `<file>:<line>` sources).
+    pub fn replace_option_values(&self, name: &str, values: Vec<OptValue>) {
+        lock(&self.inner.state)
+            .values
+            .insert(name.to_string(), values);
+    }
+
+    /// `{"config":{"config":name, ...listconfigs fields}}` as `setconfig` answers.
+    pub fn setconfig_result(&self, name: &str) -> Option<Value> {
+        let spec = self.option_spec(name)?;
+        let mut out = Map::new();
+        out.insert("config".into(), json!(name));
+        match self.config_entry(&spec) {
+            Some(Value::Object(e)) => out.extend(e),
+            _ => {
+                out.insert("plugin".into(), json!(spec.plugin));
+                if spec.dynamic {
+                    out.insert("dynamic".into(), json!(true));
+                }
+            }
+        }
+        Some(json!({ "config": out }))
     }
 
     /// `check setconfig` for a plugin option (§4.5): a plugin with `cancheck` is sent
@@ -122,6 +167,27 @@ impl PluginHost {
         &self,
         name: &str,
         val: Option<String>,
+        cause: Option<&str>,
+    ) -> Option<Result<Value, RpcError>> {
+        self.check_setconfig_val(name, SetVal::One(val), cause)
+            .await
+    }
+
+    /// [`check_setconfig`](Self::check_setconfig) of a multi option's new set of values.
+    pub async fn check_setconfig_multi(
+        &self,
+        name: &str,
+        vals: Vec<String>,
+        cause: Option<&str>,
+    ) -> Option<Result<Value, RpcError>> {
+        self.check_setconfig_val(name, SetVal::Many(vals), cause)
+            .await
+    }
+
+    async fn check_setconfig_val(
+        &self,
+        name: &str,
+        val: SetVal,
         cause: Option<&str>,
     ) -> Option<Result<Value, RpcError>> {
         let spec = self.option_spec(name)?;
@@ -145,10 +211,10 @@ impl PluginHost {
         Some(setconfig_verdict(&spec.name, reply).map(|()| done))
     }
 
-    async fn setconfig_inner(
+    async fn setconfig_vals(
         &self,
         spec: OptionSpec,
-        val: Option<String>,
+        val: SetVal,
         source: &str,
         cause: Option<&str>,
     ) -> Result<Value, RpcError> {
@@ -158,8 +224,14 @@ impl PluginHost {
                 "config: Not a dynamic config option: invalid token '\"{name}\"'"
             )));
         }
-        parse_value(spec.typ, val.as_deref())
-            .map_err(|e| RpcError::invalid_params(format!("val: {e}")))?;
+        let texts: Vec<Option<String>> = match &val {
+            SetVal::One(v) => vec![v.clone()],
+            SetVal::Many(vs) => vs.iter().cloned().map(Some).collect(),
+        };
+        for t in &texts {
+            parse_value(spec.typ, t.as_deref())
+                .map_err(|e| RpcError::invalid_params(format!("val: {e}")))?;
+        }
         let Some(p) = self
             .registered()
             .into_iter()
@@ -167,7 +239,7 @@ impl PluginHost {
         else {
             return Err(RpcError::plugin_terminated());
         };
-        let params = setconfig_params(&spec, val.clone());
+        let params = setconfig_params(&spec, val);
         let reply = self
             .request(
                 &p,
@@ -178,33 +250,38 @@ impl PluginHost {
             )
             .await;
         setconfig_verdict(&name, reply)?;
-        {
-            let mut st = lock(&self.inner.state);
-            let entry = st.values.entry(name.clone()).or_default();
-            entry.clear();
-            entry.push(OptValue {
-                text: val,
+        let values = texts
+            .into_iter()
+            .map(|text| OptValue {
+                text,
                 source: source.to_string(),
-            });
-        }
-        let mut out = Map::new();
-        out.insert("config".into(), json!(name));
-        if let Some(Value::Object(e)) = self.config_entry(&spec) {
-            out.extend(e);
-        }
-        Ok(json!({"config": out}))
+            })
+            .collect();
+        self.replace_option_values(&name, values);
+        Ok(self
+            .setconfig_result(&name)
+            .unwrap_or_else(|| json!({"config": {"config": name}})))
     }
 }
 
-/// `config` and `val` as lightningd sends them: `val` always a string, an array for multi
-/// options, absent for flags (§4.5).
-fn setconfig_params(spec: &OptionSpec, val: Option<String>) -> Map<String, Value> {
+/// What `setconfig` sets: one value, or the complete new set of a multi option.
+enum SetVal {
+    One(Option<String>),
+    Many(Vec<String>),
+}
+
+/// `config` and `val` as lightningd sends them: `val` always a string, an array of
+/// strings (the whole new set) for multi options, absent for flags (§4.5).
+fn setconfig_params(spec: &OptionSpec, val: SetVal) -> Map<String, Value> {
     let mut params = Map::new();
     params.insert("config".into(), json!(spec.name));
-    if spec.typ != OptType::Flag {
-        let v = val.unwrap_or_default();
-        params.insert("val".into(), if spec.multi { json!([v]) } else { json!(v) });
-    }
+    let val = match val {
+        SetVal::Many(vs) => json!(vs),
+        SetVal::One(v) if spec.multi => json!(v.into_iter().collect::<Vec<_>>()),
+        SetVal::One(_) if spec.typ == OptType::Flag => return params,
+        SetVal::One(v) => json!(v.unwrap_or_default()),
+    };
+    params.insert("val".into(), val);
     params
 }
 

@@ -42,7 +42,8 @@ pub struct HostConfig {
     pub builtin_methods: Vec<String>,
     /// Builtin option names: a plugin option with one of these names is refused.
     pub builtin_options: Vec<String>,
-    /// `plugin start NAME` retries as `<default_plugin_dir>/NAME`.
+    /// `plugin start NAME` retries as `<default_plugin_dir>/NAME`; `plugin rescan` scans
+    /// it and its immediate subdirectories.
     pub default_plugin_dir: Option<PathBuf>,
     /// `--disable-plugin` values (basename, or a path if it contains `/`).
     pub disabled: Vec<String>,
@@ -231,8 +232,6 @@ pub(crate) struct State {
     pub next_index: u64,
     /// Plugin option values by option name.
     pub values: HashMap<String, Vec<OptValue>>,
-    /// Directories `plugin rescan` looks in.
-    pub plugin_dirs: Vec<PathBuf>,
     /// Last union of custommessages we announced.
     pub custommsgs: Vec<u16>,
 }
@@ -260,7 +259,6 @@ impl PluginHost {
                     plugins: Vec::new(),
                     next_index: 0,
                     values: HashMap::new(),
-                    plugin_dirs: Vec::new(),
                     custommsgs: Vec::new(),
                 }),
                 events: tx,
@@ -295,11 +293,6 @@ impl PluginHost {
         let mut c = lock(&self.inner.cfg);
         c.builtin_methods = methods;
         c.builtin_options = options;
-    }
-
-    /// Directories `plugin rescan` scans (the configured `--plugin-dir`s and the default).
-    pub fn set_plugin_dirs(&self, dirs: Vec<PathBuf>) {
-        lock(&self.inner.state).plugin_dirs = dirs;
     }
 
     pub(crate) fn plugins(&self) -> Vec<Arc<Plugin>> {
@@ -380,10 +373,6 @@ impl PluginHost {
         if let Some(k) = lock(&p.kill_tx).take() {
             let _ = k.send(());
         }
-        let pending: Vec<Pending> = lock(&p.pending).drain().map(|(_, v)| v).collect();
-        for w in pending {
-            let _ = w.tx.send(Reply::Terminated);
-        }
         let was_registered = p.manifest().is_some();
         let had_features = p
             .manifest()
@@ -400,6 +389,12 @@ impl PluginHost {
                     }
                 }
             }
+        }
+        // Only now the -4s: a caller that hears its plugin died and calls again must find
+        // the methods withdrawn (lightningd does both in one step, destroy_plugin).
+        let pending: Vec<Pending> = lock(&p.pending).drain().map(|(_, v)| v).collect();
+        for w in pending {
+            let _ = w.tx.send(Reply::Terminated);
         }
         if shutting_down {
             return;

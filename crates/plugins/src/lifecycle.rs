@@ -527,18 +527,30 @@ impl PluginHost {
             }
             PluginCommand::Stop(name) => self.stop(&name).await,
             PluginCommand::StartDir(dir) => {
-                let found = scan_dir(&dir).map_err(|_| {
-                    RpcError::invalid_params(format!("Could not open {}", dir.display()))
+                // Missing: plugin_control.c's access() check; otherwise the opendir
+                // error of add_plugin_dir.
+                let found = scan_dir(&dir).map_err(|e| {
+                    RpcError::invalid_params(if dir.exists() {
+                        format!(
+                            "Failed to open plugin-dir {}: {}",
+                            dir.display(),
+                            strerror(&e)
+                        )
+                    } else {
+                        format!("Could not open {}", dir.display())
+                    })
                 })?;
                 self.start_many(found, cause).await?;
                 Ok(json!({"command": "startdir", "plugins": self.list()}))
             }
             PluginCommand::Rescan => {
-                let dirs = lock(&self.inner.state).plugin_dirs.clone();
-                let mut found = Vec::new();
-                for d in dirs {
-                    found.extend(scan_dir(&d).unwrap_or_default());
-                }
+                // Like lightningd's `plugins_add_default_dir`: the default dir and its
+                // immediate subdirectories, not the `--plugin-dir`s.
+                let found = self
+                    .cfg()
+                    .default_plugin_dir
+                    .map(|d| scan_default_dir(&d))
+                    .unwrap_or_default();
                 self.start_many(found, cause).await?;
                 Ok(json!({"command": "rescan", "plugins": self.list()}))
             }

@@ -256,9 +256,60 @@ async fn startdir_and_rescan_start_new_plugins() {
         err.message,
         format!("Could not open {}", e.path().join("nope").display())
     );
+}
 
-    raw(&sub, "c1", json!({"manifest": raw_manifest(json!({}))}));
-    e.host.set_plugin_dirs(vec![sub.clone()]);
+/// `plugin startdir` on something that exists but is no directory: lightningd's
+/// `add_plugin_dir` error (`Failed to open plugin-dir <dir>: <strerror>`, §8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startdir_on_a_file_says_why() {
+    let e = env();
+    let f = e.path().join("afile");
+    std::fs::write(&f, "x").unwrap();
+    let err = e
+        .host
+        .command(PluginCommand::StartDir(f.clone()), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, -32602);
+    assert_eq!(
+        err.message,
+        format!("Failed to open plugin-dir {}: Not a directory", f.display())
+    );
+}
+
+/// `plugin rescan` loads what is new in the default plugin dir and its immediate
+/// subdirectories (`plugins_add_default_dir`, §8.1), and nothing from other directories.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rescan_looks_in_the_default_dir_and_its_subdirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let default = dir.path().join("plugins");
+    let e = env_with(|c| c.default_plugin_dir = Some(default.clone()));
+    let nested = default.join("pkg");
+    let deeper = nested.join("deeper");
+    let elsewhere = dir.path().join("elsewhere");
+    for d in [&deeper, &elsewhere] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let m = || json!({"manifest": raw_manifest(json!({}))});
+    raw(&default, "top", m());
+    raw(&nested, "nested", m());
+    raw(&deeper, "deep", m());
+    raw(&elsewhere, "other", m());
+    let r = e.host.command(PluginCommand::Rescan, None).await.unwrap();
+    let mut names: Vec<String> = r["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    let want = |p: std::path::PathBuf| p.display().to_string();
+    assert_eq!(
+        names,
+        vec![want(nested.join("nested")), want(default.join("top"))]
+    );
+    // A second rescan finds nothing new and starts nothing.
+    raw(&nested, "later", m());
     let r = e.host.command(PluginCommand::Rescan, None).await.unwrap();
     assert_eq!(r["plugins"].as_array().unwrap().len(), 3);
 }

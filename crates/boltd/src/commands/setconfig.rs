@@ -48,6 +48,46 @@ fn persist(dir: &std::path::Path, name: &str, val: Option<&str>) -> Result<Strin
     Ok(format!("{}:{line}", path.display()))
 }
 
+/// `val` of a multi option: an array whose entries are the complete new set of values
+/// (no `val` clears them), as in configs.c.
+fn multi_vals(val: Option<&Value>, name: &str) -> Result<Vec<String>, RpcError> {
+    match val {
+        None | Some(Value::Null) => Ok(vec![]),
+        Some(Value::Array(a)) => Ok(a.iter().map(text).collect()),
+        Some(_) => Err(RpcError::invalid_params(format!(
+            "{name} is a multi option: val must be an array"
+        ))),
+    }
+}
+
+/// Persists the new set of a multi option: earlier `name=` lines of config.setconfig are
+/// commented out, one line per value is appended. Returns each value's `<file>:<line>`.
+fn persist_multi(
+    dir: &std::path::Path,
+    name: &str,
+    vals: &[String],
+) -> Result<Vec<String>, RpcError> {
+    let path = dir.join("config.setconfig");
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    let is_ours = |l: &str| {
+        let l = l.trim();
+        l == name || l.split_once('=').map(|(k, _)| k.trim()) == Some(name)
+    };
+    if existing.lines().any(is_ours) {
+        let mut kept = String::new();
+        for l in existing.lines() {
+            if is_ours(l) {
+                kept.push_str("# setconfig commented out: ");
+            }
+            kept.push_str(l);
+            kept.push('\n');
+        }
+        std::fs::write(&path, kept)
+            .map_err(|e| RpcError::daemon(format!("writing {}: {e}", path.display())))?;
+    }
+    vals.iter().map(|v| persist(dir, name, Some(v))).collect()
+}
+
 /// The option `config` names, if it exists and is dynamic (CLN's param errors otherwise).
 fn dynamic_spec(ctx: &Context, name: &str) -> Result<crate::config::OptSpec, RpcError> {
     let spec = ctx
@@ -82,8 +122,19 @@ impl Command for Setconfig {
         let name = b.str("config")?.unwrap_or_default().to_string();
         b.bool("transient")?;
         let spec = dynamic_spec(ctx, &name)?;
-        spec.check_value(b.get("val").map(text).as_deref())
-            .map_err(|e| RpcError::invalid_params(format!("val: {e}")))
+        let vals = if spec.multi {
+            multi_vals(b.get("val"), &name)?
+                .into_iter()
+                .map(Some)
+                .collect()
+        } else {
+            vec![b.get("val").map(text)]
+        };
+        for v in vals {
+            spec.check_value(v.as_deref())
+                .map_err(|e| RpcError::invalid_params(format!("val: {e}")))?;
+        }
+        Ok(())
     }
     /// A plugin option's plugin has the last word if it declared `cancheck` (§4.5).
     fn check_async(&self, ctx: Context) -> Option<BoxFut<CmdResult>> {
@@ -91,9 +142,16 @@ impl Command for Setconfig {
         Some(Box::pin(async move {
             let b = ctx.bind(PARAMS)?;
             let name = b.str("config")?.unwrap_or_default().to_string();
-            let val = b.get("val").map(text);
             let cause = jsonrpc::id_prefix(&ctx.request.id);
-            match host.check_setconfig(&name, val, Some(&cause)).await {
+            let multi = host.option_spec(&name).map(|o| o.multi).unwrap_or(false);
+            let checked = if multi {
+                let vals = multi_vals(b.get("val"), &name)?;
+                host.check_setconfig_multi(&name, vals, Some(&cause)).await
+            } else {
+                let val = b.get("val").map(text);
+                host.check_setconfig(&name, val, Some(&cause)).await
+            };
+            match checked {
                 Some(r) => r.map(Reply::Result),
                 None => Ok(Reply::Result(json!({"command_to_check": "setconfig"}))),
             }
@@ -107,6 +165,9 @@ impl Command for Setconfig {
             let val = b.get("val").map(text);
             let transient = b.bool("transient")?.unwrap_or(false);
             let spec = dynamic_spec(&ctx, &name)?;
+            if spec.multi && spec.plugin.is_some() {
+                return set_plugin_multi(&ctx, &host, &spec, &name, transient).await;
+            }
             let source = if transient {
                 "setconfig transient".to_string()
             } else {
@@ -160,6 +221,49 @@ impl Command for Setconfig {
             Ok(Reply::Result(json!({ "config": out })))
         })
     }
+}
+
+/// `setconfig` of a multi plugin option: validated, offered to the plugin, persisted,
+/// then the whole set replaced (§4.5).
+async fn set_plugin_multi(
+    ctx: &Context,
+    host: &PluginHost,
+    spec: &crate::config::OptSpec,
+    name: &str,
+    transient: bool,
+) -> CmdResult {
+    let b = ctx.bind(PARAMS)?;
+    let vals = multi_vals(b.get("val"), name)?;
+    for v in &vals {
+        spec.check_value(Some(v))
+            .map_err(|e| RpcError::invalid_params(format!("val: {e}")))?;
+    }
+    let cause = jsonrpc::id_prefix(&ctx.request.id);
+    let probe = if transient {
+        "setconfig transient"
+    } else {
+        "setconfig"
+    };
+    host.setconfig_multi(name, vals.clone(), probe, Some(&cause))
+        .await
+        .unwrap_or_else(|| Err(RpcError::plugin_terminated()))?;
+    if !transient {
+        let sources = persist_multi(&ctx.node.settings.network_dir, name, &vals)?;
+        let values = vals
+            .into_iter()
+            .zip(sources)
+            .map(|(v, source)| plugins::OptValue {
+                text: Some(v),
+                source,
+            })
+            .collect();
+        host.replace_option_values(name, values);
+    }
+    crate::plugin_host::sync_options(&ctx.node, host);
+    Ok(Reply::Result(
+        host.setconfig_result(name)
+            .unwrap_or_else(|| json!({"config": {"config": name}})),
+    ))
 }
 
 fn self_source(s: &str) -> String {
