@@ -5,6 +5,10 @@
 //! * `sent/s`: sendcustommsg calls answered per second on A (RPC latency p50/p99);
 //! * `delivered/s`: hook calls on B per second until the last message arrived, with the
 //!   one-way latency (A's wall clock in the message → B's plugin) p50/p99.
+//!
+//! Flat out, A accepts messages faster than B's hook answers them, so the one-way figure
+//! there is mostly time spent queued. The `paced` row sends `--paced-rate` messages/s on
+//! one connection, well under the ceiling, for the latency of the path itself.
 
 use super::drive;
 use crate::client::RpcClient;
@@ -25,6 +29,9 @@ pub struct Args {
     /// RPC connections on the sender, one row each.
     #[arg(long, value_delimiter = ',', default_value = "1,8")]
     pub conns: Vec<usize>,
+    /// Messages per second in the paced row (0 leaves the row out).
+    #[arg(long, default_value_t = 500)]
+    pub paced_rate: u32,
 }
 
 fn now_ns() -> u64 {
@@ -34,16 +41,22 @@ fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// Sends until the deadline: back to back, or one message per `pace` when given.
 async fn worker(
     socket: PathBuf,
     to: String,
     n: usize,
     deadline: Instant,
+    pace: Option<Duration>,
 ) -> anyhow::Result<Samples> {
     let mut rpc = RpcClient::connect(&socket, &format!("bench-cmsg-{n}")).await?;
     let mut s = Samples::default();
     let mut seq = 0u32;
+    let mut tick = pace.map(tokio::time::interval);
     while Instant::now() < deadline {
+        if let Some(t) = tick.as_mut() {
+            t.tick().await;
+        }
         let msg = format!("7777{:016x}{:04x}{:08x}", now_ns(), n, seq);
         seq += 1;
         let t = Instant::now();
@@ -102,13 +115,18 @@ async fn rows(args: &Args, a: &Daemon, b: &Daemon) -> anyhow::Result<Table> {
         "1-way p50",
         "1-way p99",
     ]);
-    for &conns in &args.conns {
-        let conns = conns.max(1);
+    let mut plans: Vec<(usize, Option<u32>)> =
+        args.conns.iter().map(|&c| (c.max(1), None)).collect();
+    if args.paced_rate > 0 {
+        plans.push((1, Some(args.paced_rate)));
+    }
+    for (conns, rate) in plans {
         brpc.call("cmsgstats", json!({})).await?.ok(); // reset
         let t0 = Instant::now();
         let (socket, to) = (a.socket.clone(), bid.clone());
+        let pace = rate.map(|r| Duration::from_secs_f64(1.0 / f64::from(r)));
         let sent = drive(conns, args.seconds, move |n, deadline| {
-            worker(socket.clone(), to.clone(), n, deadline)
+            worker(socket.clone(), to.clone(), n, deadline, pace)
         })
         .await?;
         let ok = sent.calls - sent.errors;
@@ -137,8 +155,12 @@ async fn rows(args: &Args, a: &Daemon, b: &Daemon) -> anyhow::Result<Table> {
             },
             t0.elapsed(),
         );
+        let label = match rate {
+            None => "custommsg rpc->wire->hook".to_string(),
+            Some(r) => format!("custommsg paced {r}/s"),
+        };
         table.row(vec![
-            "custommsg rpc->wire->hook".into(),
+            label,
             conns.to_string(),
             format!("{}/{}", count, sent.calls),
             sent.errors.to_string(),
