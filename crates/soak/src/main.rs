@@ -191,11 +191,16 @@ async fn run(args: Args) -> Result<i32> {
     // Progress while the faults run; the RSS peak of the first half is the plateau the
     // end is compared with (0: no sample, the run was too short for the trend check).
     let mut first_half_peak = [0u64; 2];
+    // The first sample under load: the baseline of the absolute RSS check.
+    let mut warm_rss = [0u64; 2];
     while Instant::now() < deadline {
         let left = deadline.saturating_duration_since(Instant::now());
         tokio::time::sleep(Duration::from_secs(15).min(left)).await;
         // The RSS/fd curve tells a plateau (allocator) from a leak (steady growth).
         let (sa, sb) = (a.stats(), b.stats());
+        if warm_rss[0] == 0 {
+            warm_rss = [sa.rss_kb, sb.rss_kb];
+        }
         // Only runs of 4 minutes and more: shorter ones end on the ramp to the plateau.
         if duration >= Duration::from_secs(240)
             && deadline.saturating_duration_since(Instant::now()) >= duration / 2
@@ -254,6 +259,7 @@ async fn run(args: Args) -> Result<i32> {
             &n.name,
             &start_stats[i],
             &end_stats[i],
+            warm_rss[i],
             first_half_peak[i],
             &tally,
         );
@@ -274,8 +280,8 @@ async fn run(args: Args) -> Result<i32> {
     for (i, n) in [&a, &b].into_iter().enumerate() {
         let (s, e) = (start_stats[i], end_stats[i]);
         report.push_str(&format!(
-            "{}: fds {} -> {} (tolerance +{}), RSS {} kB -> {} kB (tolerance +{} kB; first-half peak {} kB, tolerance +{} kB), threads {} -> {}, children {} -> {}, zombies {}\n",
-            n.name, s.fds, e.fds, checks::FD_TOLERANCE, s.rss_kb, e.rss_kb,
+            "{}: fds {} -> {} (tolerance +{}), RSS {} kB idle, {} kB under load -> {} kB (tolerance +{} kB; first-half peak {} kB, tolerance +{} kB), threads {} -> {}, children {} -> {}, zombies {}\n",
+            n.name, s.fds, e.fds, checks::FD_TOLERANCE, s.rss_kb, warm_rss[i], e.rss_kb,
             checks::RSS_TOLERANCE_KB, first_half_peak[i], checks::RSS_TREND_TOLERANCE_KB,
             s.threads, e.threads, s.children, e.children, e.zombies
         ));
