@@ -1,6 +1,6 @@
 //! Logging in Core Lightning's format, on `tracing`.
 //!
-//! Lines look like `2026-11-22T10:00:00.000Z INFO    boltd: message`. Sinks are stderr
+//! Lines look like `[PREFIX]2026-11-22T10:00:00.000Z INFO    boltd: message`. Sinks are stderr
 //! and/or files (`--log-file`, repeatable, `-` = stderr); SIGHUP reopens the files (log
 //! rotation). Every event at or above `--log-level` is also sent to a broadcast channel
 //! ([`LogHandle::subscribe`]) so the plugin host can emit `log`/`warning` notifications.
@@ -202,19 +202,13 @@ impl<S: Subscriber> Layer<S> for ClnLayer {
             message,
             time: SystemTime::now(),
         };
-        let mut line = String::new();
+        // `--log-prefix` goes first, then the timestamp (Core Lightning's order).
+        let mut line = self.shared.prefix.clone();
         if self.shared.timestamps {
             line.push_str(&ev.timestamp());
             line.push(' ');
         }
-        let _ = writeln!(
-            line,
-            "{:<7} {}{}: {}",
-            level.label(),
-            self.shared.prefix,
-            ev.source,
-            ev.message
-        );
+        let _ = writeln!(line, "{:<7} {}: {}", level.label(), ev.source, ev.message);
         if let Ok(mut sinks) = self.shared.sinks.lock() {
             for s in sinks.iter_mut() {
                 // A full disk or closed stderr must not take the daemon down.
@@ -332,10 +326,13 @@ mod tests {
             log(LogLevel::Broken, "jsonrpc#3", "bad");
         });
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<&str> = text.lines().map(|l| &l[25..]).collect();
+        // The prefix comes first, before the timestamp (CLN's log.c), so merged logs of
+        // several daemons can be told apart at the start of each line.
+        assert!(text.lines().all(|l| l.starts_with("p-2")), "{text}");
+        let lines: Vec<&str> = text.lines().map(|l| &l[27..]).collect();
         assert_eq!(
             lines,
-            vec!["UNUSUAL p-plugin-x: hello 1", "**BROKEN** p-jsonrpc#3: bad"]
+            vec!["UNUSUAL plugin-x: hello 1", "**BROKEN** jsonrpc#3: bad"]
         );
         let ev = rx.try_recv().unwrap();
         assert_eq!(

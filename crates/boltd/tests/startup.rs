@@ -56,9 +56,11 @@ fn config_files_then_command_line_with_sources() {
     let info = d.call("getinfo", json!([]))["result"].clone();
     assert_eq!(info["alias"], "from-cmdline");
     assert_eq!(info["color"], "010203");
-    // The log prefix from the network config is applied to log lines.
+    // The log prefix from the network config starts every log line (before the
+    // timestamp, as in CLN).
     assert!(
-        d.log().contains("INFO    pfx-boltd: Server started"),
+        d.log().lines().all(|l| l.starts_with("pfx-2"))
+            && d.log().contains("INFO    boltd: Server started"),
         "{}",
         d.log()
     );
