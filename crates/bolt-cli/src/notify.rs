@@ -65,8 +65,15 @@ impl Printer {
                 }
                 self.last_was_progress = false;
                 if let Some(msg) = params.get("message") {
+                    // lightning-cli prints the token as written: a string's escapes
+                    // (`\n`, `\"`) stay escaped, so one message is one line.
                     let text = match msg {
-                        Value::String(s) => s.clone(),
+                        Value::String(s) => {
+                            let q = serde_json::to_string(s).unwrap_or_default();
+                            q.get(1..q.len().saturating_sub(1))
+                                .unwrap_or_default()
+                                .to_string()
+                        }
                         other => other.to_string(),
                     };
                     out.push_str(&format!("# {text}\n"));
@@ -171,6 +178,15 @@ mod tests {
         assert_eq!(
             p.render("message", &json!({"level":"warn","message":"w"})),
             ""
+        );
+    }
+
+    #[test]
+    fn message_text_is_printed_as_its_json_token() {
+        let mut p = Printer::new(parse_level("info").unwrap());
+        assert_eq!(
+            p.render("message", &json!({"level":"info","message":"a\nb \"q\""})),
+            "# a\\nb \\\"q\\\"\n"
         );
     }
 
