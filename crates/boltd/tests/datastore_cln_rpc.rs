@@ -167,3 +167,19 @@ fn hex_given_as_a_json_number_is_read_as_hex_digits() {
         "hex: should be a hex value: invalid token '123'"
     );
 }
+
+/// `string` is CLN's `param_escaped_string`: a non-string (what lightning-cli sends for
+/// `datastore k 123`) is refused with its wording.
+#[test]
+fn non_string_string_is_refused_with_clns_message() {
+    let d = Daemon::start(&[]);
+    let r = d.call("datastore", serde_json::json!(["k", 123]));
+    assert_eq!(
+        (r["error"]["code"].as_i64(), r["error"]["message"].as_str()),
+        (
+            Some(-32602),
+            Some("string: should be a string (without \\u): invalid token '123'")
+        ),
+        "{r}"
+    );
+}

@@ -56,7 +56,12 @@ fn parse_hex(request: &jsonrpc::Request, b: &Bound) -> Result<Option<Vec<u8>>, R
 
 fn parse(ctx: &Context, b: &Bound) -> Result<Args, RpcError> {
     let key = parse_key(b, "key")?.ok_or_else(missing_key)?;
-    let string = b.str("string")?;
+    // CLN's `param_escaped_string` wording for a non-string.
+    let string = match b.get("string") {
+        None => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(v) => return Err(bad_token("string", "should be a string (without \\u)", v)),
+    };
     let hex = parse_hex(&ctx.request, b)?;
     let mode = match b.get("mode") {
         None => Mode::MustCreate,
