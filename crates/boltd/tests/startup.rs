@@ -88,7 +88,7 @@ fn unknown_option_stops_startup_with_one_line_and_exit_1() {
     let ld = format!("--lightning-dir={}", dir.path().display());
     let (status, _, err) = run_to_exit(&[&ld, "--regtest", "--no-such-option"]);
     assert_eq!(status.code(), Some(1));
-    assert_eq!(err, "boltd: --no-such-option: unrecognized option\n");
+    assert_eq!(err, "boltd: --no-such-option: unknown option\n");
 }
 
 #[test]
@@ -106,7 +106,8 @@ fn bad_values_stop_startup_with_exit_1() {
         assert_eq!(status.code(), Some(1), "{arg}");
         assert_eq!(err, msg);
     }
-    // A bad line in a config file names the file and line.
+    // A bad line in a config file names the file and line, and quotes the line as
+    // written (CLN's `Config file F line N: LINE: PROBLEM`).
     std::fs::create_dir_all(dir.path().join("regtest")).unwrap();
     std::fs::write(dir.path().join("regtest/config"), "\n\nbogus=1\n").unwrap();
     let (status, _, err) = run_to_exit(&[&ld, "--regtest"]);
@@ -114,7 +115,13 @@ fn bad_values_stop_startup_with_exit_1() {
     let file = dir.path().join("regtest/config").display().to_string();
     assert_eq!(
         err,
-        format!("boltd: {file}:3: --bogus=1: unrecognized option\n")
+        format!("boltd: Config file {file} line 3: bogus=1: unknown option\n")
+    );
+    std::fs::write(dir.path().join("regtest/config"), "log-level=loud\n").unwrap();
+    let (_, _, err) = run_to_exit(&[&ld, "--regtest"]);
+    assert_eq!(
+        err,
+        format!("boltd: Config file {file} line 1: log-level=loud: unknown log level loud\n")
     );
 }
 

@@ -14,11 +14,20 @@ pub struct RawEntry {
 }
 
 impl RawEntry {
-    /// How CLN quotes an option in an error: `--name=value` or `--name`.
-    fn display(&self) -> String {
+    /// The entry as a config line: `name=value` or `name`.
+    fn line(&self) -> String {
         match &self.value {
-            Some(v) => format!("--{}={}", self.name, v),
-            None => format!("--{}", self.name),
+            Some(v) => format!("{}={}", self.name, v),
+            None => self.name.clone(),
+        }
+    }
+
+    /// An error about this entry the way CLN words it: `Config file F line N: LINE:
+    /// PROBLEM` for a file line, `--LINE: PROBLEM` for the command line.
+    fn error(&self, problem: &str) -> String {
+        match &self.source {
+            Source::File(p, l) => format!("Config file {p} line {l}: {}: {problem}", self.line()),
+            _ => format!("--{}: {problem}", self.line()),
         }
     }
 }
@@ -84,7 +93,7 @@ fn split_args(args: &[String], reg: &Registry, lenient: bool) -> Result<Vec<RawE
         } else if lenient {
             continue;
         } else if arg.starts_with('-') {
-            return Err(format!("{arg}: unrecognized option"));
+            return Err(format!("{arg}: unknown option"));
         } else {
             return Err(format!("unexpected argument '{arg}'"));
         };
@@ -111,7 +120,13 @@ fn split_args(args: &[String], reg: &Registry, lenient: bool) -> Result<Vec<RawE
                 }
             }
             None if lenient => {}
-            None => return Err(format!("--{name}: unrecognized option")),
+            None => {
+                let line = match &value {
+                    Some(v) => format!("{name}={v}"),
+                    None => name,
+                };
+                return Err(format!("--{line}: unknown option"));
+            }
         }
         out.push(RawEntry {
             name,
@@ -253,15 +268,11 @@ pub fn full_parse(registry: &Registry, early: &Early) -> Result<Config, String> 
     let cmd = split_args(&early.args, registry, false)?;
     let mut config = Config::new(registry.clone());
     for e in early.file_entries.iter().chain(&cmd) {
-        let loc = match &e.source {
-            Source::File(p, l) => format!("{p}:{l}: "),
-            _ => String::new(),
-        };
         let Some(spec) = registry.get(&e.name) else {
-            return Err(format!("{loc}{}: unrecognized option", e.display()));
+            return Err(e.error("unknown option"));
         };
         spec.check_value(e.value.as_deref())
-            .map_err(|msg| format!("{loc}{}: {msg}", e.display()))?;
+            .map_err(|msg| e.error(&msg))?;
         if e.name == "clear-plugins" {
             // Drops every plugin given so far; later ones still apply (CLN semantics).
             for n in ["plugin", "plugin-dir", "important-plugin"] {
@@ -365,10 +376,7 @@ mod tests {
     fn unknown_and_bad_values_are_errors() {
         let reg = builtin_registry("/nonexistent");
         let e = early_parse(&args(&["--lightning-dir=/nonexistent", "--bogus"]), &reg).unwrap();
-        assert_eq!(
-            full_parse(&reg, &e).unwrap_err(),
-            "--bogus: unrecognized option"
-        );
+        assert_eq!(full_parse(&reg, &e).unwrap_err(), "--bogus: unknown option");
         let e = early_parse(
             &args(&["--lightning-dir=/nonexistent", "--rpc-file-mode=777"]),
             &reg,
