@@ -125,6 +125,68 @@ fn bad_values_stop_startup_with_exit_1() {
     );
 }
 
+/// Options CLN refuses by where they appear: `conf` in any config file, `lightning-dir`
+/// in the implicit ones, the network in the network-specific one.
+#[test]
+fn config_files_refuse_options_they_may_not_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let ld = format!("--lightning-dir={}", dir.path().display());
+    std::fs::create_dir_all(dir.path().join("regtest")).unwrap();
+    let base = dir.path().join("config");
+    let net = dir.path().join("regtest/config");
+    let cases: [(&std::path::Path, &str, &str); 5] = [
+        (&base, "conf=/x", "not permitted in configuration files"),
+        (
+            &base,
+            "lightning-dir=/x",
+            "not permitted in implicit configuration files",
+        ),
+        (
+            &net,
+            "lightning-dir=/x",
+            "not permitted in implicit configuration files",
+        ),
+        (
+            &net,
+            "network=testnet",
+            "not permitted in network-specific configuration files",
+        ),
+        (
+            &net,
+            "signet",
+            "not permitted in network-specific configuration files",
+        ),
+    ];
+    for (file, line, problem) in cases {
+        let _ = std::fs::remove_file(&base);
+        let _ = std::fs::remove_file(&net);
+        std::fs::write(file, format!("alias=a\n{line}\n")).unwrap();
+        let (status, _, err) = run_to_exit(&[&ld, "--regtest"]);
+        assert_eq!(status.code(), Some(1), "{line}");
+        assert_eq!(
+            err,
+            format!(
+                "boltd: Config file {} line 2: {line}: {problem}\n",
+                file.display()
+            )
+        );
+    }
+    // An explicit --conf may set the lightning-dir (but still not another conf).
+    let _ = std::fs::remove_file(&net);
+    let conf = dir.path().join("explicit.conf");
+    std::fs::write(&conf, "conf=/y\n").unwrap();
+    let c = format!("--conf={}", conf.display());
+    let (status, _, err) = run_to_exit(&[&ld, "--regtest", &c]);
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(
+        err,
+        format!(
+            "boltd: Config file {} line 1: conf=/y: not permitted in configuration files\n",
+            conf.display()
+        )
+    );
+}
+
 #[test]
 fn help_lists_every_option_with_defaults_and_version_prints() {
     let (status, out, _) = run_to_exit(&["--help"]);

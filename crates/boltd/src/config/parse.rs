@@ -32,6 +32,37 @@ impl RawEntry {
     }
 }
 
+/// Which config file an entry came from; CLN refuses some options by file kind.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    /// `--conf=FILE`.
+    Explicit,
+    /// `<lightning-dir>/config`.
+    Base,
+    /// `<lightning-dir>/<network>/config`.
+    Network,
+}
+
+/// CLN's refusals of options by the kind of file they appear in (configdir.c): `conf`
+/// anywhere in a file, `lightning-dir` in the implicit files, the network in the
+/// network-specific file.
+fn check_file_entries(entries: &[RawEntry], kind: FileKind) -> Result<(), String> {
+    for e in entries {
+        let is_network = e.name == "network" || NETWORK_FLAGS.iter().any(|(f, _)| *f == e.name);
+        let problem = if e.name == "conf" {
+            "not permitted in configuration files"
+        } else if e.name == "lightning-dir" && kind != FileKind::Explicit {
+            "not permitted in implicit configuration files"
+        } else if is_network && kind == FileKind::Network {
+            "not permitted in network-specific configuration files"
+        } else {
+            continue;
+        };
+        return Err(e.error(problem));
+    }
+    Ok(())
+}
+
 /// The result of the early pass.
 #[derive(Debug, Clone)]
 pub struct Early {
@@ -216,6 +247,7 @@ pub fn early_parse(args: &[String], builtins: &Registry) -> Result<Early, String
     let conf = last_value(&cmd, "conf");
     if let Some(conf) = &conf {
         read_config_file(&absolute(conf), 0, &mut files)?;
+        check_file_entries(&files, FileKind::Explicit)?;
     }
     let dir = last_value(&cmd, "lightning-dir")
         .or_else(|| last_value(&files, "lightning-dir"))
@@ -230,11 +262,14 @@ pub fn early_parse(args: &[String], builtins: &Registry) -> Result<Early, String
         let base = lightning_dir.join("config");
         if base.exists() {
             read_config_file(&base, 0, &mut files)?;
+            check_file_entries(&files, FileKind::Base)?;
         }
         let net = network_of(files.iter().chain(&cmd)).unwrap_or_else(|| "bitcoin".into());
         let netconf = lightning_dir.join(&net).join("config");
         if netconf.exists() {
+            let from = files.len();
             read_config_file(&netconf, 0, &mut files)?;
+            check_file_entries(files.get(from..).unwrap_or_default(), FileKind::Network)?;
         }
     }
     let network = network_of(files.iter().chain(&cmd)).unwrap_or_else(|| "bitcoin".into());
