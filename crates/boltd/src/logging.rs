@@ -196,6 +196,7 @@ impl<S: Subscriber> Layer<S> for ClnLayer {
         }
         let mut message = f.message;
         message.push_str(&f.extra);
+        let message = sanitize(&message);
         let ev = LogEvent {
             level,
             source,
@@ -221,6 +222,21 @@ impl<S: Subscriber> Layer<S> for ClnLayer {
         // No receivers is fine.
         let _ = self.shared.events.send(ev);
     }
+}
+
+/// Every byte outside printable ASCII becomes `?`, as Core Lightning's `logv` does, so
+/// one event is one line whatever a plugin or peer put in it.
+fn sanitize(message: &str) -> String {
+    message
+        .bytes()
+        .map(|b| {
+            if (b' '..0x7f).contains(&b) {
+                b as char
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 /// How logging is set up (from `--log-*` options).
@@ -341,6 +357,27 @@ mod tests {
         );
         assert!(ev.time_str().contains('.'));
         assert_eq!(rx.try_recv().unwrap().level, LogLevel::Broken);
+    }
+
+    #[test]
+    fn control_and_non_ascii_bytes_are_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut sh = shared(LogLevel::Debug, None);
+        sh.timestamps = false;
+        sh.sinks = Mutex::new(vec![Sink::File {
+            path: path.clone(),
+            file: open_append(&path).unwrap(),
+        }]);
+        let sh = Arc::new(sh);
+        let mut rx = sh.events.subscribe();
+        let sub = tracing_subscriber::registry().with(ClnLayer { shared: sh.clone() });
+        tracing::subscriber::with_default(sub, || {
+            log(LogLevel::Info, "plugin-x", "a\nb\tc\u{7f}é!");
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "INFO    plugin-x: a?b?c???!\n");
+        assert_eq!(rx.try_recv().unwrap().message, "a?b?c???!");
     }
 
     #[test]
