@@ -296,8 +296,10 @@ fn spawn_signal_handlers(node: &Arc<Node>) {
         Ok(mut s) => {
             tokio::spawn(async move {
                 while s.recv().await.is_some() {
+                    // Core Lightning's two lines around the reopen (log.c rotate_log).
+                    tracing::info!("Ending log due to SIGHUP");
                     log.reopen();
-                    tracing::info!("Reopened log files (SIGHUP)");
+                    tracing::info!("Started log due to SIGHUP");
                 }
             });
         }

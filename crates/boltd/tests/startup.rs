@@ -317,14 +317,21 @@ fn sighup_reopens_log_files() {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !std::fs::read_to_string(&log)
         .unwrap_or_default()
-        .contains("Reopened log files")
+        .contains("INFO    boltd: Started log due to SIGHUP")
     {
         assert!(std::time::Instant::now() < deadline, "log not reopened");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(std::fs::read_to_string(&rotated)
+    // CLN's two lines: the last in the old file, the first in the new one.
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    assert!(old.contains("Server started"));
+    assert!(
+        old.contains("INFO    boltd: Ending log due to SIGHUP"),
+        "{old}"
+    );
+    assert!(!std::fs::read_to_string(&log)
         .unwrap()
-        .contains("Server started"));
+        .contains("Ending log"));
 }
 
 #[test]
