@@ -56,11 +56,11 @@ enum Sink {
 
 struct Shared {
     sinks: Mutex<Vec<Sink>>,
-    /// Level for every source, or for sources matching `subsystem` when that is set.
+    /// Level for sources no filter matches (the last plain `--log-level`, else info).
     level: LogLevel,
-    /// `--log-level=LEVEL:SUBSYSTEM`: `level` applies to sources containing this string;
-    /// the others log at `info`.
-    subsystem: Option<String>,
+    /// `--log-level=LEVEL:PREFIX` filters in the order given: the first whose prefix is
+    /// part of a source sets that source's level (CLN's `filter_level`).
+    filters: Vec<(String, LogLevel)>,
     prefix: String,
     timestamps: bool,
     events: broadcast::Sender<LogEvent>,
@@ -157,11 +157,12 @@ impl Visit for Fields {
 
 impl Shared {
     fn enabled(&self, level: LogLevel, source: &str) -> bool {
-        match &self.subsystem {
-            Some(sub) if source.contains(sub.as_str()) => level >= self.level,
-            Some(_) => level >= LogLevel::Info,
-            None => level >= self.level,
-        }
+        let min = self
+            .filters
+            .iter()
+            .find(|(prefix, _)| source.contains(prefix.as_str()))
+            .map_or(self.level, |(_, l)| *l);
+        level >= min
     }
 }
 
@@ -241,10 +242,10 @@ fn sanitize(message: &str) -> String {
 
 /// How logging is set up (from `--log-*` options).
 pub struct LogOptions<'a> {
-    /// `--log-level` without its optional `:SUBSYSTEM` part.
+    /// The default level (plain `--log-level`).
     pub level: LogLevel,
-    /// The `:SUBSYSTEM` part of `--log-level`, if any.
-    pub subsystem: Option<String>,
+    /// `--log-level=LEVEL:PREFIX` filters, in order.
+    pub filters: Vec<(String, LogLevel)>,
     /// `--log-file` values; empty means stderr only. `-` is stderr.
     pub files: &'a [String],
     pub prefix: &'a str,
@@ -257,7 +258,7 @@ pub struct LogOptions<'a> {
 pub fn init(o: LogOptions<'_>) -> Result<LogHandle, String> {
     let LogOptions {
         level,
-        subsystem,
+        filters,
         files,
         prefix,
         timestamps,
@@ -280,17 +281,13 @@ pub fn init(o: LogOptions<'_>) -> Result<LogHandle, String> {
     let shared = Arc::new(Shared {
         sinks: Mutex::new(sinks),
         level,
-        subsystem: subsystem.clone(),
+        filters: filters.clone(),
         prefix: prefix.to_string(),
         timestamps,
         events,
     });
     // The tracing-level pre-filter must let through the most verbose level in use.
-    let most = if subsystem.is_some() {
-        level.min(LogLevel::Info)
-    } else {
-        level
-    };
+    let most = filters.iter().map(|(_, l)| *l).fold(level, LogLevel::min);
     let max = match most {
         LogLevel::Io | LogLevel::Trace => tracing::level_filters::LevelFilter::TRACE,
         LogLevel::Debug => tracing::level_filters::LevelFilter::DEBUG,
@@ -312,11 +309,11 @@ pub fn init(o: LogOptions<'_>) -> Result<LogHandle, String> {
 mod tests {
     use super::*;
 
-    fn shared(level: LogLevel, subsystem: Option<&str>) -> Shared {
+    fn shared(level: LogLevel, filters: &[(&str, LogLevel)]) -> Shared {
         Shared {
             sinks: Mutex::new(vec![]),
             level,
-            subsystem: subsystem.map(str::to_string),
+            filters: filters.iter().map(|(p, l)| (p.to_string(), *l)).collect(),
             prefix: String::new(),
             timestamps: true,
             events: broadcast::channel(16).0,
@@ -327,7 +324,7 @@ mod tests {
     fn lines_are_written_in_cln_format_and_broadcast() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
-        let mut sh = shared(LogLevel::Debug, None);
+        let mut sh = shared(LogLevel::Debug, &[]);
         sh.prefix = "p-".into();
         sh.sinks = Mutex::new(vec![Sink::File {
             path: path.clone(),
@@ -363,7 +360,7 @@ mod tests {
     fn control_and_non_ascii_bytes_are_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
-        let mut sh = shared(LogLevel::Debug, None);
+        let mut sh = shared(LogLevel::Debug, &[]);
         sh.timestamps = false;
         sh.sinks = Mutex::new(vec![Sink::File {
             path: path.clone(),
@@ -382,11 +379,22 @@ mod tests {
 
     #[test]
     fn subsystem_filter_only_raises_matching_sources() {
-        let s = shared(LogLevel::Debug, Some("plugin-foo"));
+        let s = shared(LogLevel::Info, &[("plugin-foo", LogLevel::Debug)]);
         assert!(s.enabled(LogLevel::Debug, "plugin-foo"));
         assert!(!s.enabled(LogLevel::Debug, "boltd"));
         assert!(s.enabled(LogLevel::Info, "boltd"));
-        let s = shared(LogLevel::Unusual, None);
+        // Several filters: the first matching one wins; others use the default level,
+        // which a plain --log-level sets even next to filters.
+        let s = shared(
+            LogLevel::Unusual,
+            &[("plugin-foo", LogLevel::Io), ("plugin", LogLevel::Broken)],
+        );
+        assert!(s.enabled(LogLevel::Io, "plugin-foo"));
+        assert!(!s.enabled(LogLevel::Unusual, "plugin-bar"));
+        assert!(s.enabled(LogLevel::Broken, "plugin-bar"));
+        assert!(!s.enabled(LogLevel::Info, "boltd"));
+        assert!(s.enabled(LogLevel::Unusual, "boltd"));
+        let s = shared(LogLevel::Unusual, &[]);
         assert!(!s.enabled(LogLevel::Info, "boltd"));
         assert!(s.enabled(LogLevel::Broken, "boltd"));
     }

@@ -391,3 +391,19 @@ fn socket_path_too_long_is_refused() {
         "{err}"
     );
 }
+
+/// `--log-level` is CLN's repeatable option: a plain level sets the default, each
+/// `LEVEL:PREFIX` adds a filter, and neither replaces the other.
+#[test]
+fn log_level_filters_add_to_the_default_level() {
+    // spawn() passes --log-level=debug first.
+    let d = Daemon::start(&["--log-level=broken:store", "--log-level=io:boltd"]);
+    let _ = d.call("getinfo", json!([]));
+    let log = d.log();
+    assert!(log.contains("INFO    boltd: Server started"), "{log}");
+    assert!(!log.contains(" store: "), "{log}");
+    // A source no filter matches keeps the default (debug) level.
+    let d2 = Daemon::start(&["--log-level=broken:nothing-matches"]);
+    let log = d2.log();
+    assert!(log.contains(" store: "), "{log}");
+}
