@@ -79,7 +79,7 @@ def test_pyln_plugin_options_methods_and_init(node_factory):
     ("--py-count=notok", "--py-count=notok: 'notok' is not a number"),
     ("--py-bool=!", "--py-bool=!: Invalid argument '!'"),
     ("--py-flag=True", "--py-flag=True: doesn't allow an argument"),
-    ("--no-such-option=1", "unrecognized option"),
+    ("--no-such-option=1", "--no-such-option=1: unknown option"),
 ])
 def test_bad_plugin_option_values_stop_startup(node_factory, opt, err):
     node = node_factory.get_node(plugins=[PYLN_HELLO], extra_args=[opt], start=False,

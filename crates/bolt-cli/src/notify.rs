@@ -7,14 +7,24 @@ use std::io::Write;
 /// Log levels in order; `-N` sets the lowest one printed, `none` prints nothing.
 const LEVELS: [&str; 6] = ["io", "trace", "debug", "info", "unusual", "broken"];
 
+/// A level name as Core Lightning parses it (`log_level_parse`): any case, plus the
+/// aliases `warn` (= unusual) and `error` (= broken).
+fn level_index(s: &str) -> Option<usize> {
+    let s = s.to_ascii_lowercase();
+    let s = match s.as_str() {
+        "warn" => "unusual",
+        "error" => "broken",
+        other => other,
+    };
+    LEVELS.iter().position(|l| *l == s)
+}
+
 /// Parses `-N`: a level name, or `none` (→ `None`).
 pub fn parse_level(s: &str) -> Result<Option<usize>, String> {
     if s == "none" {
         return Ok(None);
     }
-    LEVELS
-        .iter()
-        .position(|l| *l == s)
+    level_index(s)
         .map(Some)
         .ok_or_else(|| "Invalid level".to_string())
 }
@@ -44,7 +54,7 @@ impl Printer {
                 let level = params
                     .get("level")
                     .and_then(Value::as_str)
-                    .and_then(|l| LEVELS.iter().position(|x| *x == l));
+                    .and_then(level_index);
                 match level {
                     Some(level) if level >= threshold => {}
                     _ => return String::new(),
@@ -55,8 +65,15 @@ impl Printer {
                 }
                 self.last_was_progress = false;
                 if let Some(msg) = params.get("message") {
+                    // lightning-cli prints the token as written: a string's escapes
+                    // (`\n`, `\"`) stay escaped, so one message is one line.
                     let text = match msg {
-                        Value::String(s) => s.clone(),
+                        Value::String(s) => {
+                            let q = serde_json::to_string(s).unwrap_or_default();
+                            q.get(1..q.len().saturating_sub(1))
+                                .unwrap_or_default()
+                                .to_string()
+                        }
                         other => other.to_string(),
                     };
                     out.push_str(&format!("# {text}\n"));
@@ -140,6 +157,37 @@ mod tests {
             "# b\n"
         );
         assert_eq!(p.render("other", &json!({})), "");
+    }
+
+    #[test]
+    fn levels_parse_in_any_case_with_warn_and_error_aliases() {
+        assert_eq!(parse_level("WARN"), parse_level("unusual"));
+        assert_eq!(parse_level("error"), parse_level("broken"));
+        assert_eq!(parse_level("Debug"), parse_level("debug"));
+        let mut p = Printer::new(parse_level("info").unwrap());
+        // pyln's notify_message uses level "warn".
+        assert_eq!(
+            p.render("message", &json!({"level":"warn","message":"w"})),
+            "# w\n"
+        );
+        assert_eq!(
+            p.render("message", &json!({"level":"ERROR","message":"e"})),
+            "# e\n"
+        );
+        let mut p = Printer::new(parse_level("error").unwrap());
+        assert_eq!(
+            p.render("message", &json!({"level":"warn","message":"w"})),
+            ""
+        );
+    }
+
+    #[test]
+    fn message_text_is_printed_as_its_json_token() {
+        let mut p = Printer::new(parse_level("info").unwrap());
+        assert_eq!(
+            p.render("message", &json!({"level":"info","message":"a\nb \"q\""})),
+            "# a\\nb \\\"q\\\"\n"
+        );
     }
 
     #[test]

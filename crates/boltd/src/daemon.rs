@@ -97,11 +97,19 @@ async fn async_main(early: Early, builtins: Registry) -> i32 {
         eprintln!("boltd: {e}");
         return 1;
     }
-    let settings = Settings::from_config(&config, &early.lightning_dir, &early.network);
+    let mut settings = Settings::from_config(&config, &early.lightning_dir, &early.network);
+    // `--log-level` may be given several times (a default plus per-prefix filters):
+    // every occurrence counts, not just the last.
+    let levels: Vec<String> = early
+        .entries_for(&["log-level"])
+        .into_iter()
+        .filter_map(|e| e.value)
+        .collect();
+    (settings.log_level, settings.log_filters) = crate::config::log_levels(&levels);
     let timestamps = config.get_bool("log-timestamps");
     let log = match crate::logging::init(crate::logging::LogOptions {
         level: settings.log_level,
-        subsystem: settings.log_subsystem.clone(),
+        filters: settings.log_filters.clone(),
         files: &settings.log_files,
         prefix: &settings.log_prefix,
         timestamps,
@@ -299,8 +307,10 @@ fn spawn_signal_handlers(node: &Arc<Node>) {
         Ok(mut s) => {
             tokio::spawn(async move {
                 while s.recv().await.is_some() {
+                    // Core Lightning's two lines around the reopen (log.c rotate_log).
+                    tracing::info!("Ending log due to SIGHUP");
                     log.reopen();
-                    tracing::info!("Reopened log files (SIGHUP)");
+                    tracing::info!("Started log due to SIGHUP");
                 }
             });
         }

@@ -1,6 +1,6 @@
 //! Logging in Core Lightning's format, on `tracing`.
 //!
-//! Lines look like `2026-11-22T10:00:00.000Z INFO    boltd: message`. Sinks are stderr
+//! Lines look like `[PREFIX]2026-11-22T10:00:00.000Z INFO    boltd: message`. Sinks are stderr
 //! and/or files (`--log-file`, repeatable, `-` = stderr); SIGHUP reopens the files (log
 //! rotation). Every event at or above `--log-level` is also sent to a broadcast channel
 //! ([`LogHandle::subscribe`]) so the plugin host can emit `log`/`warning` notifications.
@@ -56,11 +56,11 @@ enum Sink {
 
 struct Shared {
     sinks: Mutex<Vec<Sink>>,
-    /// Level for every source, or for sources matching `subsystem` when that is set.
+    /// Level for sources no filter matches (the last plain `--log-level`, else info).
     level: LogLevel,
-    /// `--log-level=LEVEL:SUBSYSTEM`: `level` applies to sources containing this string;
-    /// the others log at `info`.
-    subsystem: Option<String>,
+    /// `--log-level=LEVEL:PREFIX` filters in the order given: the first whose prefix is
+    /// part of a source sets that source's level (CLN's `filter_level`).
+    filters: Vec<(String, LogLevel)>,
     prefix: String,
     timestamps: bool,
     events: broadcast::Sender<LogEvent>,
@@ -157,11 +157,12 @@ impl Visit for Fields {
 
 impl Shared {
     fn enabled(&self, level: LogLevel, source: &str) -> bool {
-        match &self.subsystem {
-            Some(sub) if source.contains(sub.as_str()) => level >= self.level,
-            Some(_) => level >= LogLevel::Info,
-            None => level >= self.level,
-        }
+        let min = self
+            .filters
+            .iter()
+            .find(|(prefix, _)| source.contains(prefix.as_str()))
+            .map_or(self.level, |(_, l)| *l);
+        level >= min
     }
 }
 
@@ -196,25 +197,20 @@ impl<S: Subscriber> Layer<S> for ClnLayer {
         }
         let mut message = f.message;
         message.push_str(&f.extra);
+        let message = sanitize(&message);
         let ev = LogEvent {
             level,
             source,
             message,
             time: SystemTime::now(),
         };
-        let mut line = String::new();
+        // `--log-prefix` goes first, then the timestamp (Core Lightning's order).
+        let mut line = self.shared.prefix.clone();
         if self.shared.timestamps {
             line.push_str(&ev.timestamp());
             line.push(' ');
         }
-        let _ = writeln!(
-            line,
-            "{:<7} {}{}: {}",
-            level.label(),
-            self.shared.prefix,
-            ev.source,
-            ev.message
-        );
+        let _ = writeln!(line, "{:<7} {}: {}", level.label(), ev.source, ev.message);
         if let Ok(mut sinks) = self.shared.sinks.lock() {
             for s in sinks.iter_mut() {
                 // A full disk or closed stderr must not take the daemon down.
@@ -229,12 +225,27 @@ impl<S: Subscriber> Layer<S> for ClnLayer {
     }
 }
 
+/// Every byte outside printable ASCII becomes `?`, as Core Lightning's `logv` does, so
+/// one event is one line whatever a plugin or peer put in it.
+fn sanitize(message: &str) -> String {
+    message
+        .bytes()
+        .map(|b| {
+            if (b' '..0x7f).contains(&b) {
+                b as char
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
 /// How logging is set up (from `--log-*` options).
 pub struct LogOptions<'a> {
-    /// `--log-level` without its optional `:SUBSYSTEM` part.
+    /// The default level (plain `--log-level`).
     pub level: LogLevel,
-    /// The `:SUBSYSTEM` part of `--log-level`, if any.
-    pub subsystem: Option<String>,
+    /// `--log-level=LEVEL:PREFIX` filters, in order.
+    pub filters: Vec<(String, LogLevel)>,
     /// `--log-file` values; empty means stderr only. `-` is stderr.
     pub files: &'a [String],
     pub prefix: &'a str,
@@ -247,7 +258,7 @@ pub struct LogOptions<'a> {
 pub fn init(o: LogOptions<'_>) -> Result<LogHandle, String> {
     let LogOptions {
         level,
-        subsystem,
+        filters,
         files,
         prefix,
         timestamps,
@@ -270,17 +281,13 @@ pub fn init(o: LogOptions<'_>) -> Result<LogHandle, String> {
     let shared = Arc::new(Shared {
         sinks: Mutex::new(sinks),
         level,
-        subsystem: subsystem.clone(),
+        filters: filters.clone(),
         prefix: prefix.to_string(),
         timestamps,
         events,
     });
     // The tracing-level pre-filter must let through the most verbose level in use.
-    let most = if subsystem.is_some() {
-        level.min(LogLevel::Info)
-    } else {
-        level
-    };
+    let most = filters.iter().map(|(_, l)| *l).fold(level, LogLevel::min);
     let max = match most {
         LogLevel::Io | LogLevel::Trace => tracing::level_filters::LevelFilter::TRACE,
         LogLevel::Debug => tracing::level_filters::LevelFilter::DEBUG,
@@ -302,11 +309,11 @@ pub fn init(o: LogOptions<'_>) -> Result<LogHandle, String> {
 mod tests {
     use super::*;
 
-    fn shared(level: LogLevel, subsystem: Option<&str>) -> Shared {
+    fn shared(level: LogLevel, filters: &[(&str, LogLevel)]) -> Shared {
         Shared {
             sinks: Mutex::new(vec![]),
             level,
-            subsystem: subsystem.map(str::to_string),
+            filters: filters.iter().map(|(p, l)| (p.to_string(), *l)).collect(),
             prefix: String::new(),
             timestamps: true,
             events: broadcast::channel(16).0,
@@ -317,7 +324,7 @@ mod tests {
     fn lines_are_written_in_cln_format_and_broadcast() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
-        let mut sh = shared(LogLevel::Debug, None);
+        let mut sh = shared(LogLevel::Debug, &[]);
         sh.prefix = "p-".into();
         sh.sinks = Mutex::new(vec![Sink::File {
             path: path.clone(),
@@ -332,10 +339,13 @@ mod tests {
             log(LogLevel::Broken, "jsonrpc#3", "bad");
         });
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<&str> = text.lines().map(|l| &l[25..]).collect();
+        // The prefix comes first, before the timestamp (CLN's log.c), so merged logs of
+        // several daemons can be told apart at the start of each line.
+        assert!(text.lines().all(|l| l.starts_with("p-2")), "{text}");
+        let lines: Vec<&str> = text.lines().map(|l| &l[27..]).collect();
         assert_eq!(
             lines,
-            vec!["UNUSUAL p-plugin-x: hello 1", "**BROKEN** p-jsonrpc#3: bad"]
+            vec!["UNUSUAL plugin-x: hello 1", "**BROKEN** jsonrpc#3: bad"]
         );
         let ev = rx.try_recv().unwrap();
         assert_eq!(
@@ -347,12 +357,44 @@ mod tests {
     }
 
     #[test]
+    fn control_and_non_ascii_bytes_are_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut sh = shared(LogLevel::Debug, &[]);
+        sh.timestamps = false;
+        sh.sinks = Mutex::new(vec![Sink::File {
+            path: path.clone(),
+            file: open_append(&path).unwrap(),
+        }]);
+        let sh = Arc::new(sh);
+        let mut rx = sh.events.subscribe();
+        let sub = tracing_subscriber::registry().with(ClnLayer { shared: sh.clone() });
+        tracing::subscriber::with_default(sub, || {
+            log(LogLevel::Info, "plugin-x", "a\nb\tc\u{7f}é!");
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "INFO    plugin-x: a?b?c???!\n");
+        assert_eq!(rx.try_recv().unwrap().message, "a?b?c???!");
+    }
+
+    #[test]
     fn subsystem_filter_only_raises_matching_sources() {
-        let s = shared(LogLevel::Debug, Some("plugin-foo"));
+        let s = shared(LogLevel::Info, &[("plugin-foo", LogLevel::Debug)]);
         assert!(s.enabled(LogLevel::Debug, "plugin-foo"));
         assert!(!s.enabled(LogLevel::Debug, "boltd"));
         assert!(s.enabled(LogLevel::Info, "boltd"));
-        let s = shared(LogLevel::Unusual, None);
+        // Several filters: the first matching one wins; others use the default level,
+        // which a plain --log-level sets even next to filters.
+        let s = shared(
+            LogLevel::Unusual,
+            &[("plugin-foo", LogLevel::Io), ("plugin", LogLevel::Broken)],
+        );
+        assert!(s.enabled(LogLevel::Io, "plugin-foo"));
+        assert!(!s.enabled(LogLevel::Unusual, "plugin-bar"));
+        assert!(s.enabled(LogLevel::Broken, "plugin-bar"));
+        assert!(!s.enabled(LogLevel::Info, "boltd"));
+        assert!(s.enabled(LogLevel::Unusual, "boltd"));
+        let s = shared(LogLevel::Unusual, &[]);
         assert!(!s.enabled(LogLevel::Info, "boltd"));
         assert!(s.enabled(LogLevel::Broken, "boltd"));
     }

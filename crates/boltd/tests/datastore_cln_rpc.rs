@@ -145,3 +145,41 @@ async fn datastore_commands_through_cln_rpc_typed_api() {
         (Some(1200), "Key does not exist")
     );
 }
+
+/// lightning-cli (and bolt-cli) send an all-digit argument such as `hex=1234` as a JSON
+/// number; CLN reads the token's characters as hex (`json_tok_bin_from_hex`), so the
+/// datastore must too, digits as written even past u64.
+#[test]
+fn hex_given_as_a_json_number_is_read_as_hex_digits() {
+    let d = Daemon::start(&[]);
+    let r = d.call("datastore", serde_json::json!({"key": "n", "hex": 1234}));
+    assert_eq!(r["result"]["hex"], "1234", "{r}");
+    let mut c = d.client();
+    c.send(
+        br#"{"jsonrpc":"2.0","id":1,"method":"datastore","params":["big",null,123456789012345678901234]}"#,
+    );
+    let r = c.read();
+    assert_eq!(r["result"]["hex"], "123456789012345678901234", "{r}");
+    // An odd number of digits is still not hex.
+    let r = d.call("datastore", serde_json::json!({"key": "odd", "hex": 123}));
+    assert_eq!(
+        r["error"]["message"],
+        "hex: should be a hex value: invalid token '123'"
+    );
+}
+
+/// `string` is CLN's `param_escaped_string`: a non-string (what lightning-cli sends for
+/// `datastore k 123`) is refused with its wording.
+#[test]
+fn non_string_string_is_refused_with_clns_message() {
+    let d = Daemon::start(&[]);
+    let r = d.call("datastore", serde_json::json!(["k", 123]));
+    assert_eq!(
+        (r["error"]["code"].as_i64(), r["error"]["message"].as_str()),
+        (
+            Some(-32602),
+            Some("string: should be a string (without \\u): invalid token '123'")
+        ),
+        "{r}"
+    );
+}

@@ -56,9 +56,11 @@ fn config_files_then_command_line_with_sources() {
     let info = d.call("getinfo", json!([]))["result"].clone();
     assert_eq!(info["alias"], "from-cmdline");
     assert_eq!(info["color"], "010203");
-    // The log prefix from the network config is applied to log lines.
+    // The log prefix from the network config starts every log line (before the
+    // timestamp, as in CLN).
     assert!(
-        d.log().contains("INFO    pfx-boltd: Server started"),
+        d.log().lines().all(|l| l.starts_with("pfx-2"))
+            && d.log().contains("INFO    boltd: Server started"),
         "{}",
         d.log()
     );
@@ -86,7 +88,7 @@ fn unknown_option_stops_startup_with_one_line_and_exit_1() {
     let ld = format!("--lightning-dir={}", dir.path().display());
     let (status, _, err) = run_to_exit(&[&ld, "--regtest", "--no-such-option"]);
     assert_eq!(status.code(), Some(1));
-    assert_eq!(err, "boltd: --no-such-option: unrecognized option\n");
+    assert_eq!(err, "boltd: --no-such-option: unknown option\n");
 }
 
 #[test]
@@ -104,7 +106,8 @@ fn bad_values_stop_startup_with_exit_1() {
         assert_eq!(status.code(), Some(1), "{arg}");
         assert_eq!(err, msg);
     }
-    // A bad line in a config file names the file and line.
+    // A bad line in a config file names the file and line, and quotes the line as
+    // written (CLN's `Config file F line N: LINE: PROBLEM`).
     std::fs::create_dir_all(dir.path().join("regtest")).unwrap();
     std::fs::write(dir.path().join("regtest/config"), "\n\nbogus=1\n").unwrap();
     let (status, _, err) = run_to_exit(&[&ld, "--regtest"]);
@@ -112,7 +115,75 @@ fn bad_values_stop_startup_with_exit_1() {
     let file = dir.path().join("regtest/config").display().to_string();
     assert_eq!(
         err,
-        format!("boltd: {file}:3: --bogus=1: unrecognized option\n")
+        format!("boltd: Config file {file} line 3: bogus=1: unknown option\n")
+    );
+    std::fs::write(dir.path().join("regtest/config"), "log-level=loud\n").unwrap();
+    let (_, _, err) = run_to_exit(&[&ld, "--regtest"]);
+    assert_eq!(
+        err,
+        format!("boltd: Config file {file} line 1: log-level=loud: unknown log level loud\n")
+    );
+}
+
+/// Options CLN refuses by where they appear: `conf` in any config file, `lightning-dir`
+/// in the implicit ones, the network in the network-specific one.
+#[test]
+fn config_files_refuse_options_they_may_not_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let ld = format!("--lightning-dir={}", dir.path().display());
+    std::fs::create_dir_all(dir.path().join("regtest")).unwrap();
+    let base = dir.path().join("config");
+    let net = dir.path().join("regtest/config");
+    let cases: [(&std::path::Path, &str, &str); 5] = [
+        (&base, "conf=/x", "not permitted in configuration files"),
+        (
+            &base,
+            "lightning-dir=/x",
+            "not permitted in implicit configuration files",
+        ),
+        (
+            &net,
+            "lightning-dir=/x",
+            "not permitted in implicit configuration files",
+        ),
+        (
+            &net,
+            "network=testnet",
+            "not permitted in network-specific configuration files",
+        ),
+        (
+            &net,
+            "signet",
+            "not permitted in network-specific configuration files",
+        ),
+    ];
+    for (file, line, problem) in cases {
+        let _ = std::fs::remove_file(&base);
+        let _ = std::fs::remove_file(&net);
+        std::fs::write(file, format!("alias=a\n{line}\n")).unwrap();
+        let (status, _, err) = run_to_exit(&[&ld, "--regtest"]);
+        assert_eq!(status.code(), Some(1), "{line}");
+        assert_eq!(
+            err,
+            format!(
+                "boltd: Config file {} line 2: {line}: {problem}\n",
+                file.display()
+            )
+        );
+    }
+    // An explicit --conf may set the lightning-dir (but still not another conf).
+    let _ = std::fs::remove_file(&net);
+    let conf = dir.path().join("explicit.conf");
+    std::fs::write(&conf, "conf=/y\n").unwrap();
+    let c = format!("--conf={}", conf.display());
+    let (status, _, err) = run_to_exit(&[&ld, "--regtest", &c]);
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(
+        err,
+        format!(
+            "boltd: Config file {} line 1: conf=/y: not permitted in configuration files\n",
+            conf.display()
+        )
     );
 }
 
@@ -246,14 +317,21 @@ fn sighup_reopens_log_files() {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !std::fs::read_to_string(&log)
         .unwrap_or_default()
-        .contains("Reopened log files")
+        .contains("INFO    boltd: Started log due to SIGHUP")
     {
         assert!(std::time::Instant::now() < deadline, "log not reopened");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(std::fs::read_to_string(&rotated)
+    // CLN's two lines: the last in the old file, the first in the new one.
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    assert!(old.contains("Server started"));
+    assert!(
+        old.contains("INFO    boltd: Ending log due to SIGHUP"),
+        "{old}"
+    );
+    assert!(!std::fs::read_to_string(&log)
         .unwrap()
-        .contains("Server started"));
+        .contains("Ending log"));
 }
 
 #[test]
@@ -312,4 +390,20 @@ fn socket_path_too_long_is_refused() {
         )),
         "{err}"
     );
+}
+
+/// `--log-level` is CLN's repeatable option: a plain level sets the default, each
+/// `LEVEL:PREFIX` adds a filter, and neither replaces the other.
+#[test]
+fn log_level_filters_add_to_the_default_level() {
+    // spawn() passes --log-level=debug first.
+    let d = Daemon::start(&["--log-level=broken:store", "--log-level=io:boltd"]);
+    let _ = d.call("getinfo", json!([]));
+    let log = d.log();
+    assert!(log.contains("INFO    boltd: Server started"), "{log}");
+    assert!(!log.contains(" store: "), "{log}");
+    // A source no filter matches keeps the default (debug) level.
+    let d2 = Daemon::start(&["--log-level=broken:nothing-matches"]);
+    let log = d2.log();
+    assert!(log.contains(" store: "), "{log}");
 }

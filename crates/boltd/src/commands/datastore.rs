@@ -30,17 +30,39 @@ struct Args {
     generation: Option<u64>,
 }
 
-fn parse(b: &Bound) -> Result<Args, RpcError> {
-    let key = parse_key(b, "key")?.ok_or_else(missing_key)?;
-    let string = b.str("string")?;
-    let hex = match b.get("hex") {
-        None => None,
-        Some(Value::String(h)) => match hex::decode(h) {
-            Ok(d) => Some(d),
-            Err(_) => return Err(bad_token("hex", "should be a hex value", &json!(h))),
-        },
-        Some(v) => return Err(bad_token("hex", "should be a hex value", v)),
+/// `hex`: a string of hex digits, or an all-digit JSON number read as its digits (what
+/// lightning-cli sends for `hex=1234`; CLN decodes the token's characters).
+fn parse_hex(request: &jsonrpc::Request, b: &Bound) -> Result<Option<Vec<u8>>, RpcError> {
+    let Some(v) = b.get("hex") else {
+        return Ok(None);
     };
+    let raw = super::raw_param(request, 2, "hex");
+    let text = match v {
+        Value::String(h) => Some(h.clone()),
+        Value::Number(_) => raw
+            .clone()
+            .filter(|t| t.bytes().all(|c| c.is_ascii_digit())),
+        _ => None,
+    };
+    match text.as_deref().map(hex::decode) {
+        Some(Ok(d)) => Ok(Some(d)),
+        // The token as sent (a long number would not survive re-rendering).
+        _ => Err(RpcError::invalid_params(format!(
+            "hex: should be a hex value: invalid token '{}'",
+            raw.unwrap_or_else(|| v.to_string())
+        ))),
+    }
+}
+
+fn parse(ctx: &Context, b: &Bound) -> Result<Args, RpcError> {
+    let key = parse_key(b, "key")?.ok_or_else(missing_key)?;
+    // CLN's `param_escaped_string` wording for a non-string.
+    let string = match b.get("string") {
+        None => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(v) => return Err(bad_token("string", "should be a string (without \\u)", v)),
+    };
+    let hex = parse_hex(&ctx.request, b)?;
     let mode = match b.get("mode") {
         None => Mode::MustCreate,
         Some(v) => v.as_str().and_then(Mode::parse).ok_or_else(|| {
@@ -76,12 +98,12 @@ impl Command for Datastore {
         PARAMS
     }
     fn check(&self, ctx: &Context) -> Result<(), RpcError> {
-        parse(&ctx.bind(PARAMS)?).map(|_| ())
+        parse(ctx, &ctx.bind(PARAMS)?).map(|_| ())
     }
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let storage = self.storage.clone();
         Box::pin(async move {
-            let a = parse(&ctx.bind(PARAMS)?)?;
+            let a = parse(&ctx, &ctx.bind(PARAMS)?)?;
             let entry = storage
                 .run(move |s| s.datastore_put(&a.key, &a.data, a.mode, a.generation))
                 .await

@@ -25,6 +25,19 @@ pub mod sendcustommsg;
 pub mod setconfig;
 pub mod stop;
 
+/// The JSON text of parameter `name` (position `pos` when params is an array) exactly as
+/// the client sent it. CLN reads some parameters from the token's characters (hex given
+/// as an all-digit number), which the parsed value cannot always reproduce.
+pub(crate) fn raw_param(request: &jsonrpc::Request, pos: usize, name: &str) -> Option<String> {
+    use serde_json::value::RawValue;
+    let raw = request.members.get("params")?.get();
+    if let Ok(arr) = serde_json::from_str::<Vec<&RawValue>>(raw) {
+        return arr.get(pos).map(|t| t.get().to_string());
+    }
+    let map = serde_json::from_str::<std::collections::HashMap<String, &RawValue>>(raw).ok()?;
+    map.get(name).map(|t| t.get().to_string())
+}
+
 pub fn builtins() -> Vec<Arc<dyn Command>> {
     vec![
         Arc::new(check::Check),

@@ -5,9 +5,7 @@
 use jsonrpc::params::bad_token;
 use jsonrpc::{id_prefix, Param, RpcError};
 use peers::{internal_type_name, PublicKey, SendError, MAX_MESSAGE_LEN};
-use serde_json::value::RawValue;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::peering::{node_id_param, Peering};
@@ -91,13 +89,7 @@ fn msg_text(request: &jsonrpc::Request, v: &Value) -> Option<String> {
 }
 
 fn raw_msg_token(request: &jsonrpc::Request) -> Option<String> {
-    let raw = request.members.get("params")?.get();
-    let tok = if let Ok(arr) = serde_json::from_str::<Vec<&RawValue>>(raw) {
-        arr.get(1)?.get().to_string()
-    } else {
-        let map = serde_json::from_str::<HashMap<String, &RawValue>>(raw).ok()?;
-        map.get("msg")?.get().to_string()
-    };
+    let tok = super::raw_param(request, 1, "msg")?;
     tok.bytes().all(|c| c.is_ascii_digit()).then_some(tok)
 }
 

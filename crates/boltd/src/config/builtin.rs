@@ -57,7 +57,7 @@ fn check_log_level(v: &str) -> Result<(), String> {
     if super::LogLevel::parse(level).is_some() {
         Ok(())
     } else {
-        Err(format!("unknown log level '{level}'"))
+        Err(format!("unknown log level {level}"))
     }
 }
 

@@ -15,7 +15,7 @@ mod settings;
 
 pub use builtin::{builtin_registry, NETWORKS};
 pub use parse::{early_parse, full_parse, help_text, Early};
-pub use settings::{LogLevel, Settings};
+pub use settings::{log_levels, LogLevel, Settings};
 
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};

@@ -14,13 +14,53 @@ pub struct RawEntry {
 }
 
 impl RawEntry {
-    /// How CLN quotes an option in an error: `--name=value` or `--name`.
-    fn display(&self) -> String {
+    /// The entry as a config line: `name=value` or `name`.
+    fn line(&self) -> String {
         match &self.value {
-            Some(v) => format!("--{}={}", self.name, v),
-            None => format!("--{}", self.name),
+            Some(v) => format!("{}={}", self.name, v),
+            None => self.name.clone(),
         }
     }
+
+    /// An error about this entry the way CLN words it: `Config file F line N: LINE:
+    /// PROBLEM` for a file line, `--LINE: PROBLEM` for the command line.
+    fn error(&self, problem: &str) -> String {
+        match &self.source {
+            Source::File(p, l) => format!("Config file {p} line {l}: {}: {problem}", self.line()),
+            _ => format!("--{}: {problem}", self.line()),
+        }
+    }
+}
+
+/// Which config file an entry came from; CLN refuses some options by file kind.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    /// `--conf=FILE`.
+    Explicit,
+    /// `<lightning-dir>/config`.
+    Base,
+    /// `<lightning-dir>/<network>/config`.
+    Network,
+}
+
+/// CLN's refusals of options by the kind of file they appear in (configdir.c): `conf`
+/// anywhere in a file, `lightning-dir` in the implicit files, the network in the
+/// network-specific file.
+fn check_file_entries(entries: &[RawEntry], kind: FileKind) -> Result<(), String> {
+    for e in entries {
+        let is_network = e.name == "network" || NETWORK_FLAGS.iter().any(|(f, _)| *f == e.name);
+        let problem = if e.name == "conf" {
+            "not permitted in configuration files"
+        } else if e.name == "lightning-dir" && kind != FileKind::Explicit {
+            "not permitted in implicit configuration files"
+        } else if is_network && kind == FileKind::Network {
+            "not permitted in network-specific configuration files"
+        } else {
+            continue;
+        };
+        return Err(e.error(problem));
+    }
+    Ok(())
 }
 
 /// The result of the early pass.
@@ -84,7 +124,7 @@ fn split_args(args: &[String], reg: &Registry, lenient: bool) -> Result<Vec<RawE
         } else if lenient {
             continue;
         } else if arg.starts_with('-') {
-            return Err(format!("{arg}: unrecognized option"));
+            return Err(format!("{arg}: unknown option"));
         } else {
             return Err(format!("unexpected argument '{arg}'"));
         };
@@ -111,7 +151,13 @@ fn split_args(args: &[String], reg: &Registry, lenient: bool) -> Result<Vec<RawE
                 }
             }
             None if lenient => {}
-            None => return Err(format!("--{name}: unrecognized option")),
+            None => {
+                let line = match &value {
+                    Some(v) => format!("{name}={v}"),
+                    None => name,
+                };
+                return Err(format!("--{line}: unknown option"));
+            }
         }
         out.push(RawEntry {
             name,
@@ -201,6 +247,7 @@ pub fn early_parse(args: &[String], builtins: &Registry) -> Result<Early, String
     let conf = last_value(&cmd, "conf");
     if let Some(conf) = &conf {
         read_config_file(&absolute(conf), 0, &mut files)?;
+        check_file_entries(&files, FileKind::Explicit)?;
     }
     let dir = last_value(&cmd, "lightning-dir")
         .or_else(|| last_value(&files, "lightning-dir"))
@@ -215,11 +262,14 @@ pub fn early_parse(args: &[String], builtins: &Registry) -> Result<Early, String
         let base = lightning_dir.join("config");
         if base.exists() {
             read_config_file(&base, 0, &mut files)?;
+            check_file_entries(&files, FileKind::Base)?;
         }
         let net = network_of(files.iter().chain(&cmd)).unwrap_or_else(|| "bitcoin".into());
         let netconf = lightning_dir.join(&net).join("config");
         if netconf.exists() {
+            let from = files.len();
             read_config_file(&netconf, 0, &mut files)?;
+            check_file_entries(files.get(from..).unwrap_or_default(), FileKind::Network)?;
         }
     }
     let network = network_of(files.iter().chain(&cmd)).unwrap_or_else(|| "bitcoin".into());
@@ -253,15 +303,11 @@ pub fn full_parse(registry: &Registry, early: &Early) -> Result<Config, String> 
     let cmd = split_args(&early.args, registry, false)?;
     let mut config = Config::new(registry.clone());
     for e in early.file_entries.iter().chain(&cmd) {
-        let loc = match &e.source {
-            Source::File(p, l) => format!("{p}:{l}: "),
-            _ => String::new(),
-        };
         let Some(spec) = registry.get(&e.name) else {
-            return Err(format!("{loc}{}: unrecognized option", e.display()));
+            return Err(e.error("unknown option"));
         };
         spec.check_value(e.value.as_deref())
-            .map_err(|msg| format!("{loc}{}: {msg}", e.display()))?;
+            .map_err(|msg| e.error(&msg))?;
         if e.name == "clear-plugins" {
             // Drops every plugin given so far; later ones still apply (CLN semantics).
             for n in ["plugin", "plugin-dir", "important-plugin"] {
@@ -365,10 +411,7 @@ mod tests {
     fn unknown_and_bad_values_are_errors() {
         let reg = builtin_registry("/nonexistent");
         let e = early_parse(&args(&["--lightning-dir=/nonexistent", "--bogus"]), &reg).unwrap();
-        assert_eq!(
-            full_parse(&reg, &e).unwrap_err(),
-            "--bogus: unrecognized option"
-        );
+        assert_eq!(full_parse(&reg, &e).unwrap_err(), "--bogus: unknown option");
         let e = early_parse(
             &args(&["--lightning-dir=/nonexistent", "--rpc-file-mode=777"]),
             &reg,

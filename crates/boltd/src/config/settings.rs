@@ -68,9 +68,10 @@ pub struct Settings {
     pub rpc_max_request: usize,
     pub alias: Option<String>,
     pub rgb: Option<[u8; 3]>,
+    /// The default level: the last plain `--log-level` (info without one).
     pub log_level: LogLevel,
-    /// `--log-level=LEVEL:SUBSYSTEM`: the subsystem part.
-    pub log_subsystem: Option<String>,
+    /// Every `--log-level=LEVEL:PREFIX`, in the order given (files, then command line).
+    pub log_filters: Vec<(String, LogLevel)>,
     pub log_files: Vec<String>,
     pub log_prefix: String,
     pub pid_file: PathBuf,
@@ -109,14 +110,8 @@ impl Settings {
                 .unwrap_or(jsonrpc::DEFAULT_MAX_MESSAGE),
             alias: c.get_str("alias"),
             rgb,
-            log_level: c
-                .get_str("log-level")
-                .and_then(|l| LogLevel::parse(l.split(':').next().unwrap_or("")))
-                .unwrap_or(LogLevel::Info),
-            log_subsystem: c
-                .get_str("log-level")
-                .and_then(|l| l.split_once(':').map(|(_, s)| s.to_string()))
-                .filter(|s| !s.is_empty()),
+            log_level: log_levels(c.get_str("log-level").as_slice()).0,
+            log_filters: Vec::new(),
             log_files: c.get_multi("log-file"),
             log_prefix: c.get_str("log-prefix").unwrap_or_default(),
             pid_file,
@@ -149,5 +144,47 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
         p.to_path_buf()
     } else {
         base.join(p)
+    }
+}
+
+/// CLN's `--log-level` semantics over every value given, in order: `LEVEL` sets the
+/// default level (the last one wins), `LEVEL:PREFIX` adds a filter for sources containing
+/// PREFIX. Values were validated at parse time; unparsable ones are skipped.
+pub fn log_levels<S: AsRef<str>>(values: &[S]) -> (LogLevel, Vec<(String, LogLevel)>) {
+    let mut default = LogLevel::Info;
+    let mut filters = Vec::new();
+    for v in values {
+        let v = v.as_ref();
+        let (level, prefix) = match v.split_once(':') {
+            Some((l, p)) => (l, Some(p)),
+            None => (v, None),
+        };
+        let Some(level) = LogLevel::parse(level) else {
+            continue;
+        };
+        match prefix {
+            Some(p) => filters.push((p.to_string(), level)),
+            None => default = level,
+        }
+    }
+    (default, filters)
+}
+
+#[cfg(test)]
+mod log_level_tests {
+    use super::*;
+
+    #[test]
+    fn log_levels_keep_every_filter_and_the_last_default() {
+        let (d, f) = log_levels(&["debug:plugin-foo", "unusual", "io:02ab", "broken"]);
+        assert_eq!(d, LogLevel::Broken);
+        assert_eq!(
+            f,
+            vec![
+                ("plugin-foo".to_string(), LogLevel::Debug),
+                ("02ab".to_string(), LogLevel::Io)
+            ]
+        );
+        assert_eq!(log_levels::<&str>(&[]), (LogLevel::Info, vec![]));
     }
 }
