@@ -1,7 +1,8 @@
 //! Plugin processes: spawn with Core Lightning's cwd/env/argv (§0), then four tasks per
 //! plugin — a writer draining the bounded outbound queue, a reader parsing stdout with
-//! `jsonrpc::JsonCodec` (no delimiter needed), a stderr reader logging each line under
-//! `plugin-<name>`, and a reaper that owns the child and kills it on request.
+//! `jsonrpc::JsonCodec` (no delimiter needed; a broken stdin ends it too), a stderr
+//! reader logging each line under `plugin-<name>`, and a reaper that owns the child and
+//! kills it on request.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -10,8 +11,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::{SinkExt, StreamExt};
 use jsonrpc::{id_prefix, parse_incoming, FrameError, Incoming, JsonCodec};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, BufReader, Interest};
+use tokio::net::unix::pipe;
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
@@ -66,6 +68,12 @@ impl PluginHost {
         else {
             return Err("opening pipe: missing stdio".to_string());
         };
+        // As a tokio pipe, stdin also tells us when the plugin closed its end while we had
+        // nothing to write (an error readiness on the write end).
+        let stdin = stdin
+            .into_owned_fd()
+            .and_then(pipe::Sender::from_owned_fd)
+            .map_err(|e| format!("opening pipe: {}", strerror(&e)))?;
         let (out_tx, out_rx) = mpsc::channel(cfg.queue_len.max(1));
         let (kill_tx, kill_rx) = oneshot::channel();
         let (exit_tx, exit_rx) = watch::channel(false);
@@ -98,18 +106,46 @@ impl PluginHost {
             st.plugins.push(p.clone());
             p
         };
-        tokio::spawn(writer(stdin, out_rx));
+        let (broken_tx, broken_rx) = watch::channel(false);
+        tokio::spawn(writer(stdin, out_rx, broken_tx));
         tokio::spawn(reaper(child, kill_rx, exit_tx));
         tokio::spawn(stderr_logger(stderr, plugin.source()));
-        tokio::spawn(self.clone().reader(plugin.clone(), stdout, cfg.max_message));
+        tokio::spawn(
+            self.clone()
+                .reader(plugin.clone(), stdout, cfg.max_message, broken_rx),
+        );
         Ok(plugin)
     }
 
     /// Reads and dispatches everything the plugin writes until EOF or a framing error.
-    async fn reader(self, p: Arc<Plugin>, stdout: ChildStdout, max: usize) {
+    ///
+    /// Once its stdin broke (`broken`), the plugin can never hear from us again, as if it
+    /// had exited (lightningd drops a plugin when either pipe fails): what it already
+    /// wrote is still read for [`DRAIN`], then it is killed with the "exited" reason.
+    async fn reader(
+        self,
+        p: Arc<Plugin>,
+        stdout: ChildStdout,
+        max: usize,
+        mut broken: watch::Receiver<bool>,
+    ) {
         let mut frames = FramedRead::new(stdout, JsonCodec::new(max));
+        let mut deadline: Option<tokio::time::Instant> = None;
         loop {
-            match frames.next().await {
+            let next = match deadline {
+                None => tokio::select! {
+                    n = frames.next() => n,
+                    Ok(_) = broken.wait_for(|b| *b) => {
+                        deadline = Some(tokio::time::Instant::now() + DRAIN);
+                        continue;
+                    }
+                },
+                // Past the deadline: treated as the EOF that never came.
+                Some(d) => tokio::time::timeout_at(d, frames.next())
+                    .await
+                    .unwrap_or_default(),
+            };
+            match next {
                 None => {
                     let msg = format!("exited {}", p.state().exit_desc());
                     self.kill(&p, Level::Info, &msg);
@@ -173,14 +209,29 @@ impl PluginHost {
     }
 }
 
-async fn writer(stdin: ChildStdin, mut rx: mpsc::Receiver<Vec<u8>>) {
+/// How long the reader keeps reading a plugin that can no longer be written to before it
+/// is declared exited (what it wrote before is in the pipe already: this is plenty).
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn writer(stdin: pipe::Sender, mut rx: mpsc::Receiver<Vec<u8>>, broken: watch::Sender<bool>) {
     let mut sink = FramedWrite::new(stdin, JsonCodec::default());
-    while let Some(frame) = rx.recv().await {
+    loop {
+        let frame = tokio::select! {
+            f = rx.recv() => match f {
+                Some(f) => f,
+                None => return,
+            },
+            // The plugin closed its stdin while we were idle. What we wrote last may
+            // have been lost with it, so we cannot wait for the next write to fail.
+            _ = sink.get_ref().ready(Interest::ERROR) => break,
+        };
         if sink.send(frame).await.is_err() {
-            // The plugin closed stdin or died; the reader's EOF reports it.
-            return;
+            break;
         }
     }
+    // The plugin closed stdin or died: the reader removes it (after reading what it wrote
+    // already). Dropping `rx` makes every later send fail at once.
+    let _ = broken.send(true);
 }
 
 async fn reaper(mut child: Child, kill_rx: oneshot::Receiver<()>, exited: watch::Sender<bool>) {
