@@ -107,7 +107,7 @@ impl PluginHost {
             p
         };
         let (broken_tx, broken_rx) = watch::channel(false);
-        tokio::spawn(writer(stdin, out_rx, broken_tx));
+        tokio::spawn(writer(stdin, out_rx, broken_tx, plugin.exited.clone()));
         tokio::spawn(reaper(child, kill_rx, exit_tx));
         tokio::spawn(stderr_logger(stderr, plugin.source()));
         tokio::spawn(
@@ -120,8 +120,10 @@ impl PluginHost {
     /// Reads and dispatches everything the plugin writes until EOF or a framing error.
     ///
     /// Once its stdin broke (`broken`), the plugin can never hear from us again, as if it
-    /// had exited (lightningd drops a plugin when either pipe fails): what it already
-    /// wrote is still read for [`DRAIN`], then it is killed with the "exited" reason.
+    /// had exited (lightningd drops a plugin when either pipe fails); and once the process
+    /// exited, stdout may still never reach EOF (a child it forked holds the pipe). Either
+    /// way what it already wrote is still read for [`DRAIN`], then it is killed with the
+    /// "exited" reason and this task ends, letting go of the pipe.
     async fn reader(
         self,
         p: Arc<Plugin>,
@@ -130,12 +132,17 @@ impl PluginHost {
         mut broken: watch::Receiver<bool>,
     ) {
         let mut frames = FramedRead::new(stdout, JsonCodec::new(max));
+        let mut exited = p.exited.clone();
         let mut deadline: Option<tokio::time::Instant> = None;
         loop {
             let next = match deadline {
                 None => tokio::select! {
                     n = frames.next() => n,
                     Ok(_) = broken.wait_for(|b| *b) => {
+                        deadline = Some(tokio::time::Instant::now() + DRAIN);
+                        continue;
+                    }
+                    Ok(_) = exited.wait_for(|e| *e) => {
                         deadline = Some(tokio::time::Instant::now() + DRAIN);
                         continue;
                     }
@@ -213,7 +220,12 @@ impl PluginHost {
 /// is declared exited (what it wrote before is in the pipe already: this is plenty).
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
-async fn writer(stdin: pipe::Sender, mut rx: mpsc::Receiver<Vec<u8>>, broken: watch::Sender<bool>) {
+async fn writer(
+    stdin: pipe::Sender,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    broken: watch::Sender<bool>,
+    mut exited: watch::Receiver<bool>,
+) {
     let mut sink = FramedWrite::new(stdin, JsonCodec::default());
     loop {
         let frame = tokio::select! {
@@ -224,8 +236,15 @@ async fn writer(stdin: pipe::Sender, mut rx: mpsc::Receiver<Vec<u8>>, broken: wa
             // The plugin closed its stdin while we were idle. What we wrote last may
             // have been lost with it, so we cannot wait for the next write to fail.
             _ = sink.get_ref().ready(Interest::ERROR) => break,
+            // The process is gone; a child it forked may hold stdin open without ever
+            // reading it, and a write blocked on that would hold every sender too.
+            Ok(_) = exited.wait_for(|e| *e) => break,
         };
-        if sink.send(frame).await.is_err() {
+        let sent = tokio::select! {
+            r = sink.send(frame) => r.is_ok(),
+            Ok(_) = exited.wait_for(|e| *e) => false,
+        };
+        if !sent {
             break;
         }
     }

@@ -416,3 +416,28 @@ async fn closes_stdin_but_stays_alive() {
     assert_eq!(r["error"]["code"], -32601, "{r}");
     healthy(&e).await;
 }
+
+/// A plugin that exits while a child it forked still holds its stdin and stdout: the
+/// pipes never reach EOF, but the plugin is gone and its callers must hear so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exits_while_a_forked_child_keeps_the_pipes() {
+    let e = env();
+    let p = raw(
+        e.path(),
+        "forker",
+        json!({"manifest": raw_manifest(json!({"rpcmethods":[{"name":"fork","usage":""}]})),
+               "methods": {"fork": "fork_exit"}}),
+    );
+    start(&e.host, &p).await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(10), call(&e.host, "fork", json!([])))
+        .await
+        .expect("a call to a plugin that exited hangs while its child holds the pipes");
+    assert_eq!(
+        r["error"],
+        json!({"code": -4, "message": "Plugin terminated before replying to RPC call."})
+    );
+    assert!(wait_log("plugin-forker: Killing plugin: exited during normal operation").await);
+    let r = call(&e.host, "fork", json!([])).await;
+    assert_eq!(r["error"]["code"], -32601, "{r}");
+    healthy(&e).await;
+}
