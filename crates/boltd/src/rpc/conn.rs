@@ -180,12 +180,13 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
             p = in_flight.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = shutdown.reached(Stage::Closing) => break,
         };
-        let survives = dispatcher.survives_close(&request.method);
+        let survives = Arc::new(AtomicBool::new(dispatcher.survives_close(&request.method)));
         let ctx = Context {
             request,
             node: node.clone(),
             conn: conn.clone(),
             dispatcher: dispatcher.clone(),
+            survives_close: survives.clone(),
         };
         let id = ctx.request.id.clone();
         let reply_to = ctx.conn.clone();
@@ -201,12 +202,16 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
         }
         let sd = shutdown.clone();
         tokio::spawn(async move {
-            let frame = if survives {
-                fut.await
-            } else {
-                tokio::select! {
-                    f = fut => f,
-                    _ = sd.reached(Stage::Closing) => error_frame(&id, &shutting_down()),
+            // Checked when connections close, not before: the `rpc_command` hook may have
+            // turned this command into `stop` meanwhile.
+            let frame = tokio::select! {
+                f = &mut fut => f,
+                _ = sd.reached(Stage::Closing) => {
+                    if survives.load(Ordering::SeqCst) {
+                        fut.await
+                    } else {
+                        error_frame(&id, &shutting_down())
+                    }
                 }
             };
             let _ = reply_to.send_frame(frame).await;
