@@ -151,6 +151,16 @@ def test_unknown_keyword_param(node_factory):
         "unknown parameter: bogus, this may be caused by a failure to autodetect")
 
 
+def test_keyword_given_twice(node_factory):
+    node = node_factory.get_node()
+    c = node.raw()
+    c.send(b'{"jsonrpc":"2.0","id":3,"method":"help","params":{"command":"getinfo",'
+           b'"command":"stop"}}')
+    assert c.read_response() == {"jsonrpc": "2.0", "id": 3, "error": {
+        "code": -32602, "message": "duplicate json names: command"}}
+    assert node.rpc.getinfo()["id"]
+
+
 @pytest.mark.parametrize("request_obj,expected_id,message", [
     ({"jsonrpc": "2.0", "method": "getinfo", "params": []}, None, "No id"),
     ({"jsonrpc": "1.0", "id": 1, "method": "getinfo", "params": []}, None,

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use jsonrpc::{
-    bind, codes, error_frame, raw_error_frame, raw_result_frame, result_frame, usage, Param,
-    RawValue, Request, RpcError,
+    codes, error_frame, raw_error_frame, raw_result_frame, result_frame, usage, Param, RawValue,
+    Request, RpcError,
 };
 use serde_json::Value;
 
@@ -50,7 +50,7 @@ pub struct Context {
 impl Context {
     /// Binds this request's params to `spec` with CLN's error texts.
     pub fn bind(&self, spec: &[Param]) -> Result<jsonrpc::Bound, RpcError> {
-        bind(&self.request.params, spec, false)
+        jsonrpc::bind_request(&self.request, spec, false)
     }
 }
 
