@@ -161,6 +161,16 @@ def test_keyword_given_twice(node_factory):
     assert node.rpc.getinfo()["id"]
 
 
+def test_params_with_a_lone_surrogate_escape_are_params(node_factory):
+    """`\\ud800` alone is valid JSON text (lightningd takes it); it must not turn the
+    params into 'no params'."""
+    node = node_factory.get_node()
+    c = node.raw()
+    c.send(b'{"jsonrpc":"2.0","id":4,"method":"help","params":["\\udfff"]}')
+    assert c.read_response() == {"jsonrpc": "2.0", "id": 4, "error": {
+        "code": -32601, "message": "Unknown command \ufffd"}}
+
+
 @pytest.mark.parametrize("request_obj,expected_id,message", [
     ({"jsonrpc": "2.0", "method": "getinfo", "params": []}, None, "No id"),
     ({"jsonrpc": "1.0", "id": 1, "method": "getinfo", "params": []}, None,
