@@ -41,13 +41,15 @@ pub fn check_executable(path: &Path) -> Result<(), std::io::Error> {
 
 impl PluginHost {
     /// Spawns `path` and registers it as a live (not yet manifested) plugin.
-    /// Err carries the kill reason (`opening pipe: <strerror>`).
+    /// Err carries the kill reason (`opening pipe: <strerror>`). `Ok(None)`: a live plugin
+    /// already runs from `path` (checked under the same lock that registers the new one, so
+    /// concurrent `plugin start`s of one path cannot both pass).
     pub(crate) fn spawn(
         &self,
         path: &str,
         important: bool,
         startup: bool,
-    ) -> Result<Arc<Plugin>, String> {
+    ) -> Result<Option<Arc<Plugin>>, String> {
         let cfg = self.cfg();
         let mut cmd = Command::new(path);
         if cfg.developer {
@@ -60,6 +62,11 @@ impl PluginHost {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        let checksum = file_checksum(path);
+        let mut st = lock(&self.inner.state);
+        if st.plugins.iter().any(|p| p.path == path) {
+            return Ok(None);
+        }
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("opening pipe: {}", strerror(&e)))?;
@@ -82,7 +89,6 @@ impl PluginHost {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.to_string());
         let plugin = {
-            let mut st = lock(&self.inner.state);
             let index = st.next_index;
             st.next_index += 1;
             let p = Arc::new(Plugin {
@@ -91,7 +97,7 @@ impl PluginHost {
                 name,
                 important: AtomicBool::new(important),
                 startup,
-                checksum: file_checksum(path),
+                checksum,
                 state: Mutex::new(PState::AwaitingManifest),
                 manifest: OnceLock::new(),
                 out: out_tx,
@@ -106,6 +112,7 @@ impl PluginHost {
             st.plugins.push(p.clone());
             p
         };
+        drop(st);
         let (broken_tx, broken_rx) = watch::channel(false);
         tokio::spawn(writer(stdin, out_rx, broken_tx, plugin.exited.clone()));
         tokio::spawn(reaper(child, kill_rx, exit_tx));
@@ -114,7 +121,7 @@ impl PluginHost {
             self.clone()
                 .reader(plugin.clone(), stdout, cfg.max_message, broken_rx),
         );
-        Ok(plugin)
+        Ok(Some(plugin))
     }
 
     /// Reads and dispatches everything the plugin writes until EOF or a framing error.
