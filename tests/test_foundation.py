@@ -297,6 +297,27 @@ def test_client_that_never_reads_does_not_block_others(node_factory):
     assert_still_serving(node)
 
 
+def test_requests_of_a_client_that_hung_up_are_not_all_run(node_factory):
+    """A client pipelines 2000 writes and hangs up without reading: once its replies can
+    no longer be written we stop reading its requests (lightningd closes such a
+    connection); what was already running still finishes."""
+    node = node_factory.get_node()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(str(node.socket_path))
+    s.sendall(b"".join(json.dumps({"jsonrpc": "2.0", "id": i, "method": "datastore",
+                                   "params": {"key": ["gone", str(i)], "string": "x"}}).encode()
+                       for i in range(2000)))
+    s.close()
+    def settled():
+        a = len(node.rpc.listdatastore("gone")["datastore"])
+        time.sleep(0.5)
+        b = len(node.rpc.listdatastore("gone")["datastore"])
+        return a if a == b else None
+    n = wait_for(settled, what="writes settled")
+    assert n < 1000, n
+    assert node.rpc.getinfo()["id"]
+
+
 def test_clients_disconnecting_with_requests_in_flight(node_factory):
     node = node_factory.get_node()
     for i in range(50):
