@@ -12,7 +12,8 @@ import pytest
 from pyln.client import RpcError
 
 from conftest import REPO, wait_for
-from test_peers import LOCAL, PLUGIN, ProtoPeer, INIT, node_id, port_of, recorded
+from test_peers import (LOCAL, PLUGIN, ProtoPeer, INIT, WARNING, node_id, port_of, recorded,
+                        warning_text)
 
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 
@@ -177,3 +178,36 @@ def test_proto_peer_odd_type_reaches_hook_and_even_from_plugin_list_too(node_fac
     got = wait_for(lambda: (lambda h: h if len(h) == 3 else None)(recorded(b, "custommsg_hook")),
                    what="three messages")
     assert [e["payload"] for e in got] == ["80010001", "77760002", "80010003"]
+
+
+def rss_kib(node):
+    status = Path(f"/proc/{node.proc.pid}/status").read_text()
+    return int(next(l for l in status.splitlines() if l.startswith("VmRSS")).split()[1])
+
+
+def test_flood_of_custom_messages_past_a_slow_hook_is_bounded(node_factory):
+    """A peer sending the largest custom messages flat out while the hook takes seconds
+    per message: what waits for the hook must stay bounded. The peer is warned and
+    dropped once its backlog is too large; the node keeps serving."""
+    b = node_factory.get_node(options=LOCAL, plugins=[PLUGIN])
+    (b.net_dir / "peer_recorder.mode").write_text("custommsg_slow:5")
+    p = ProtoPeer.initiator(b)
+    p.expect(INIT)
+    wait_for(lambda: recorded(b, "connect"), what="accepted")
+    before = rss_kib(b)
+    big = bytes.fromhex("8001") + b"\0" * 65533
+    sent = 0
+    try:
+        for _ in range(2000):  # 131 MB if nobody stopped us
+            if p.closed.is_set():
+                break
+            p.send(big)
+            sent += 1
+    except OSError:
+        pass
+    w = p.expect(WARNING, timeout=20)
+    assert warning_text(w) == "too many custom messages waiting for plugins"
+    assert p.closed.wait(10)
+    assert sent < 2000
+    assert rss_kib(b) - before < 64 * 1024, (before, rss_kib(b))
+    assert b.rpc.getinfo()["id"] == node_id(b)

@@ -151,6 +151,26 @@ def test_unknown_keyword_param(node_factory):
         "unknown parameter: bogus, this may be caused by a failure to autodetect")
 
 
+def test_keyword_given_twice(node_factory):
+    node = node_factory.get_node()
+    c = node.raw()
+    c.send(b'{"jsonrpc":"2.0","id":3,"method":"help","params":{"command":"getinfo",'
+           b'"command":"stop"}}')
+    assert c.read_response() == {"jsonrpc": "2.0", "id": 3, "error": {
+        "code": -32602, "message": "duplicate json names: command"}}
+    assert node.rpc.getinfo()["id"]
+
+
+def test_params_with_a_lone_surrogate_escape_are_params(node_factory):
+    """`\\ud800` alone is valid JSON text (lightningd takes it); it must not turn the
+    params into 'no params'."""
+    node = node_factory.get_node()
+    c = node.raw()
+    c.send(b'{"jsonrpc":"2.0","id":4,"method":"help","params":["\\udfff"]}')
+    assert c.read_response() == {"jsonrpc": "2.0", "id": 4, "error": {
+        "code": -32601, "message": "Unknown command \ufffd"}}
+
+
 @pytest.mark.parametrize("request_obj,expected_id,message", [
     ({"jsonrpc": "2.0", "method": "getinfo", "params": []}, None, "No id"),
     ({"jsonrpc": "1.0", "id": 1, "method": "getinfo", "params": []}, None,
@@ -275,6 +295,27 @@ def test_client_that_never_reads_does_not_block_others(node_factory):
     assert time.time() - start < 10
     hog.close()
     assert_still_serving(node)
+
+
+def test_requests_of_a_client_that_hung_up_are_not_all_run(node_factory):
+    """A client pipelines 2000 writes and hangs up without reading: once its replies can
+    no longer be written we stop reading its requests (lightningd closes such a
+    connection); what was already running still finishes."""
+    node = node_factory.get_node()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(str(node.socket_path))
+    s.sendall(b"".join(json.dumps({"jsonrpc": "2.0", "id": i, "method": "datastore",
+                                   "params": {"key": ["gone", str(i)], "string": "x"}}).encode()
+                       for i in range(2000)))
+    s.close()
+    def settled():
+        a = len(node.rpc.listdatastore("gone")["datastore"])
+        time.sleep(0.5)
+        b = len(node.rpc.listdatastore("gone")["datastore"])
+        return a if a == b else None
+    n = wait_for(settled, what="writes settled")
+    assert n < 1000, n
+    assert node.rpc.getinfo()["id"]
 
 
 def test_clients_disconnecting_with_requests_in_flight(node_factory):

@@ -151,6 +151,16 @@ def test_rpc_command_hook_chain(node_factory, directory):
     node.wait_for_log(r"Bad response to 'rpc_command' hook. ")
 
 
+def test_rpc_command_hook_replacing_with_stop_answers_like_stop(node_factory, directory):
+    """A command the hook replaces with `stop` is `stop`: it answers last, after the
+    shutdown, with stop's own result (not the error in-flight commands get)."""
+    a = hook_plugin(directory, "tostop.py", "continue")
+    node = node_factory.get_node(plugins=[a])
+    Path(a + ".mode").write_text("replace:stop")
+    assert node.rpc.call("help") == {"result": "Shutdown complete"}
+    assert node.wait_for_exit() == 0
+
+
 def test_plugin_dying_mid_hook_is_skipped(node_factory, directory):
     a = hook_plugin(directory, "dies.py", "die")
     b = hook_plugin(directory, "stays.py", "return")

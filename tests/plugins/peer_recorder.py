@@ -6,7 +6,8 @@ Every `custommsg` hook call, `custommsg`/`connect`/`disconnect` notification and
 plugin's working directory (the node's `<lightning-dir>/<network>`). The `peer_connected`
 answer is read on every call from `peer_recorder.mode` there: `continue` (default),
 `disconnect` (no message),
-`disconnect:<text>`, `slow:<seconds>` (then continue) or `die`.
+`disconnect:<text>`, `slow:<seconds>` (then continue) or `die`; with `custommsg_slow:<seconds>`
+the `custommsg` hook takes that long for each message.
 
 It declares the even custom message type 0x7776 (`custommessages`) and the optional
 feature bit 201 in `init` and `node`, so tests can see both on the wire.
@@ -40,6 +41,9 @@ def mode():
 @plugin.hook("custommsg")
 def on_custommsg(peer_id, payload, plugin, **kwargs):
     record("custommsg_hook", peer_id=peer_id, payload=payload)
+    m = mode()
+    if m.startswith("custommsg_slow:"):
+        time.sleep(float(m.split(":", 1)[1]))
     return {"result": "continue"}
 
 

@@ -10,6 +10,9 @@ Its behaviour comes from the JSON file named in $RAW_SPEC:
                  | {"big": N} | "wrong_id_then_reply" | "echo" | "no_result"
                  | {"send": [messages], "result": X} (a "$ID" id or params.id
                    becomes the request's id)
+                 | "close_stdin" (replies, closes stdin, stays alive with stdout open)
+                 | "fork_exit" (forks a child that keeps stdin/stdout open for 20 s,
+                   then exits without replying)
   "hooks":       {name: reply-result} (default {"result": "continue"}); "die" exits
   "stop_reading_after_init": true  -> never reads stdin again after init
   "record":      path: every message received is appended (one JSON per line)
@@ -90,6 +93,15 @@ def handle(req):
         send({"jsonrpc": "2.0", "id": req["id"], "error": {"code": -32601, "message": "unknown"}})
     elif action == "die":
         os._exit(1)
+    elif action == "close_stdin":
+        reply(req, {"closed": True})
+        os.close(0)
+        while True:
+            time.sleep(3600)
+    elif action == "fork_exit":
+        if os.fork() == 0:
+            time.sleep(20)
+        os._exit(0)
     elif action == "count":
         reply(req, {"count": counted})
     elif isinstance(action, dict) and "burst" in action:

@@ -18,5 +18,5 @@ pub use message::{
     raw_error_frame, raw_result_frame, request_error_frame, result_frame, Incoming, Request,
     RequestError, Response,
 };
-pub use params::{bind, usage, Bound, Param};
+pub use params::{bind, bind_request, usage, Bound, Param};
 pub use serde_json::value::RawValue;

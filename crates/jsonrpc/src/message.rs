@@ -135,13 +135,64 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, RequestError> {
             RpcError::invalid_request("No params"),
         ));
     };
-    let params: Value = serde_json::from_str(params.get()).unwrap_or(Value::Null);
+    let params: Value = parse_value(params.get()).unwrap_or(Value::Null);
     Ok(Request {
         id,
         method,
         params,
         members,
     })
+}
+
+/// Parses valid JSON text into a [`Value`], taking what lightningd takes but serde_json
+/// refuses: an escaped lone UTF-16 surrogate (`"\ud800"`) becomes U+FFFD.
+pub fn parse_value(text: &str) -> Option<Value> {
+    match serde_json::from_str(text) {
+        Ok(v) => Some(v),
+        Err(_) => serde_json::from_str(&replace_lone_surrogates(text)?).ok(),
+    }
+}
+
+/// `text` with every `\uXXXX` escape of an unpaired surrogate replaced by `\ufffd`, or
+/// None if there is none (nothing to retry).
+fn replace_lone_surrogates(text: &str) -> Option<String> {
+    fn unit(b: &[u8], at: usize) -> Option<u16> {
+        // `\uXXXX` at `at`.
+        let esc = b.get(at..at + 6)?;
+        if esc[0] != b'\\' || esc[1] != b'u' {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(&esc[2..]).ok()?, 16).ok()
+    }
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    let (mut i, mut copied, mut in_string) = (0, 0, false);
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                in_string = !in_string;
+                i += 1;
+            }
+            b'\\' if in_string => match unit(b, i) {
+                // A proper pair stays as it is.
+                Some(0xd800..=0xdbff) if matches!(unit(b, i + 6), Some(0xdc00..=0xdfff)) => {
+                    i += 12;
+                }
+                Some(0xd800..=0xdfff) => {
+                    out.push_str(&text[copied..i]);
+                    out.push_str("\\ufffd");
+                    changed = true;
+                    i += 6;
+                    copied = i;
+                }
+                _ => i += 2,
+            },
+            _ => i += 1,
+        }
+    }
+    out.push_str(&text[copied..]);
+    changed.then_some(out)
 }
 
 /// `{"jsonrpc":"2.0","id":<id>,"result":<result>}\n\n`
@@ -236,9 +287,7 @@ pub fn parse_incoming(bytes: &[u8]) -> Result<Incoming, String> {
             let method = members
                 .get("method")
                 .and_then(|m| serde_json::from_str::<String>(m.get()).ok());
-            let params = members
-                .get("params")
-                .and_then(|p| serde_json::from_str::<Value>(p.get()).ok());
+            let params = members.get("params").and_then(|p| parse_value(p.get()));
             match (method, params) {
                 (Some(method), Some(params)) => Ok(Incoming::Notification { method, params }),
                 _ => Err(format!(
@@ -357,5 +406,26 @@ mod tests {
             .unwrap_err()
             .starts_with("Malformed JSON-RPC notification"));
         assert!(parse_incoming(br#"{"id":1}"#).is_err());
+    }
+
+    /// JSON may escape a lone UTF-16 surrogate (`"\ud800"`); lightningd takes such text.
+    /// serde_json refuses it, which made a plugin's log line kill the plugin and a
+    /// client's params look like no params at all. It becomes U+FFFD instead.
+    #[test]
+    fn lone_surrogates_become_replacement_characters() {
+        let n = parse_incoming(
+            br#"{"jsonrpc":"2.0","method":"log","params":{"level":"info","message":"a\ud800b\udc00\ud83d\ude00\\ud800"}}"#,
+        )
+        .unwrap();
+        let Incoming::Notification { method, params } = n else {
+            panic!("not a notification: {n:?}")
+        };
+        assert_eq!(method, "log");
+        assert_eq!(params["message"], "a\u{fffd}b\u{fffd}\u{1f600}\\ud800");
+        let r = parse_request(br#"{"jsonrpc":"2.0","id":1,"method":"help","params":["\udfff"]}"#)
+            .unwrap();
+        assert_eq!(r.params, serde_json::json!(["\u{fffd}"]));
+        // The raw members (what plugins are forwarded) are untouched.
+        assert_eq!(r.members["params"].get(), r#"["\udfff"]"#);
     }
 }

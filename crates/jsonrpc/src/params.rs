@@ -110,6 +110,74 @@ fn unknown_parameter(name: &str) -> RpcError {
     ))
 }
 
+/// Binds a request's `params`, like [`bind`], and also refuses a declared keyword given
+/// twice (`duplicate json names: <p>`), which the parsed `params` no longer shows. As in
+/// lightningd the members are looked at in order: an unknown name before the repeat is
+/// reported instead.
+pub fn bind_request(
+    request: &crate::Request,
+    spec: &[Param],
+    allow_extra: bool,
+) -> Result<Bound, RpcError> {
+    if let Some(raw) = request.members.get("params") {
+        if raw.get().starts_with('{') {
+            if let Ok(Keys(keys)) = serde_json::from_str::<Keys>(raw.get()) {
+                check_repeats(&keys, spec, allow_extra)?;
+            }
+        }
+    }
+    bind(&request.params, spec, allow_extra)
+}
+
+fn check_repeats(keys: &[String], spec: &[Param], allow_extra: bool) -> Result<(), RpcError> {
+    let mut seen: Vec<&str> = Vec::new();
+    if keys.iter().all(|k| {
+        let new = !seen.contains(&k.as_str());
+        seen.push(k);
+        new
+    }) {
+        return Ok(());
+    }
+    let mut set: Vec<&str> = Vec::new();
+    for k in keys {
+        match spec.iter().find(|p| p.name == k) {
+            None if allow_extra => {}
+            None => return Err(unknown_parameter(k)),
+            Some(p) if set.contains(&p.name) => {
+                return Err(RpcError::invalid_params(format!(
+                    "duplicate json names: {}",
+                    p.name
+                )))
+            }
+            Some(p) => set.push(p.name),
+        }
+    }
+    Ok(())
+}
+
+/// The member names of a JSON object, repeats included, in order.
+struct Keys(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for Keys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Keys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Keys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some((k, _)) = m.next_entry::<String, serde::de::IgnoredAny>()? {
+                    keys.push(k);
+                }
+                Ok(Keys(keys))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
 /// Binds `params` (array or object) to the declared list.
 pub fn bind(params: &Value, spec: &[Param], allow_extra: bool) -> Result<Bound, RpcError> {
     let mut values: Vec<(&'static str, Option<Value>)> =
@@ -186,5 +254,42 @@ mod tests {
         assert_eq!(m(json!("x")), "Expected array or object for params");
         assert_eq!(m(json!([null, "b"])), "missing required parameter: node_id");
         assert_eq!(usage(&[Param::req("a"), Param::opt("b")]), "a [b]");
+    }
+
+    fn req(text: &str) -> crate::Request {
+        crate::parse_request(text.as_bytes()).unwrap()
+    }
+
+    /// A keyword given twice is refused as lightningd does, not silently taken from its
+    /// last occurrence; the first problem in member order wins.
+    #[test]
+    fn duplicate_keywords_are_refused() {
+        let m = |t: &str| bind_request(&req(t), SPEC, false).unwrap_err().message;
+        assert_eq!(
+            m(
+                r#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"node_id":"a","msg":"b","node_id":"c"}}"#
+            ),
+            "duplicate json names: node_id"
+        );
+        assert!(
+            m(r#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"x":1,"msg":"b","msg":"c"}}"#)
+                .starts_with("unknown parameter: x, this may be caused")
+        );
+        let ok = bind_request(
+            &req(r#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"node_id":"a","msg":"b"}}"#),
+            SPEC,
+            false,
+        )
+        .unwrap();
+        assert_eq!(ok.str("msg").unwrap(), Some("b"));
+        // Extras may repeat where extras are allowed; declared names still may not.
+        let spec = &[Param::opt("a")];
+        let dup_extra = r#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"x":1,"x":2}}"#;
+        assert!(bind_request(&req(dup_extra), spec, true).is_ok());
+        let dup = r#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"x":1,"a":1,"a":2}}"#;
+        assert_eq!(
+            bind_request(&req(dup), spec, true).unwrap_err().message,
+            "duplicate json names: a"
+        );
     }
 }

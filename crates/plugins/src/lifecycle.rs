@@ -455,7 +455,8 @@ impl PluginHost {
                 continue;
             }
             match self.spawn(&path, s.important, true) {
-                Ok(p) => started.push(p),
+                Ok(Some(p)) => started.push(p),
+                Ok(None) => continue,
                 Err(why) => {
                     log(Level::Broken, HOST, &format!("{path}: {why}"));
                     if s.important {
@@ -617,14 +618,14 @@ impl PluginHost {
         if let Some(old) = self.changed_live(&abs) {
             self.kill(&old, Level::Info, "Plugin changed, needs restart.");
         }
-        if self.find_live(&abs).is_some() {
+        let Some(p) = self
+            .spawn(&abs, false, false)
+            .map_err(|why| plugin_err(&abs, &why))?
+        else {
             return Err(RpcError::invalid_params(format!(
                 "{abs}: already registered"
             )));
-        }
-        let p = self
-            .spawn(&abs, false, false)
-            .map_err(|why| plugin_err(&abs, &why))?;
+        };
         if let Err(r) = self.manifest(&p, cause, false).await {
             let why = match r {
                 Refusal::Kill(w) | Refusal::Fatal(w) => w,

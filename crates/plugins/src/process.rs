@@ -1,7 +1,8 @@
 //! Plugin processes: spawn with Core Lightning's cwd/env/argv (§0), then four tasks per
 //! plugin — a writer draining the bounded outbound queue, a reader parsing stdout with
-//! `jsonrpc::JsonCodec` (no delimiter needed), a stderr reader logging each line under
-//! `plugin-<name>`, and a reaper that owns the child and kills it on request.
+//! `jsonrpc::JsonCodec` (no delimiter needed; a broken stdin ends it too), a stderr
+//! reader logging each line under `plugin-<name>`, and a reaper that owns the child and
+//! kills it on request.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -10,8 +11,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::{SinkExt, StreamExt};
 use jsonrpc::{id_prefix, parse_incoming, FrameError, Incoming, JsonCodec};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, BufReader, Interest};
+use tokio::net::unix::pipe;
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
@@ -39,13 +41,15 @@ pub fn check_executable(path: &Path) -> Result<(), std::io::Error> {
 
 impl PluginHost {
     /// Spawns `path` and registers it as a live (not yet manifested) plugin.
-    /// Err carries the kill reason (`opening pipe: <strerror>`).
+    /// Err carries the kill reason (`opening pipe: <strerror>`). `Ok(None)`: a live plugin
+    /// already runs from `path` (checked under the same lock that registers the new one, so
+    /// concurrent `plugin start`s of one path cannot both pass).
     pub(crate) fn spawn(
         &self,
         path: &str,
         important: bool,
         startup: bool,
-    ) -> Result<Arc<Plugin>, String> {
+    ) -> Result<Option<Arc<Plugin>>, String> {
         let cfg = self.cfg();
         let mut cmd = Command::new(path);
         if cfg.developer {
@@ -58,6 +62,11 @@ impl PluginHost {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        let checksum = file_checksum(path);
+        let mut st = lock(&self.inner.state);
+        if st.plugins.iter().any(|p| p.path == path) {
+            return Ok(None);
+        }
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("opening pipe: {}", strerror(&e)))?;
@@ -66,6 +75,12 @@ impl PluginHost {
         else {
             return Err("opening pipe: missing stdio".to_string());
         };
+        // As a tokio pipe, stdin also tells us when the plugin closed its end while we had
+        // nothing to write (an error readiness on the write end).
+        let stdin = stdin
+            .into_owned_fd()
+            .and_then(pipe::Sender::from_owned_fd)
+            .map_err(|e| format!("opening pipe: {}", strerror(&e)))?;
         let (out_tx, out_rx) = mpsc::channel(cfg.queue_len.max(1));
         let (kill_tx, kill_rx) = oneshot::channel();
         let (exit_tx, exit_rx) = watch::channel(false);
@@ -74,7 +89,6 @@ impl PluginHost {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.to_string());
         let plugin = {
-            let mut st = lock(&self.inner.state);
             let index = st.next_index;
             st.next_index += 1;
             let p = Arc::new(Plugin {
@@ -83,7 +97,7 @@ impl PluginHost {
                 name,
                 important: AtomicBool::new(important),
                 startup,
-                checksum: file_checksum(path),
+                checksum,
                 state: Mutex::new(PState::AwaitingManifest),
                 manifest: OnceLock::new(),
                 out: out_tx,
@@ -98,18 +112,54 @@ impl PluginHost {
             st.plugins.push(p.clone());
             p
         };
-        tokio::spawn(writer(stdin, out_rx));
+        drop(st);
+        let (broken_tx, broken_rx) = watch::channel(false);
+        tokio::spawn(writer(stdin, out_rx, broken_tx, plugin.exited.clone()));
         tokio::spawn(reaper(child, kill_rx, exit_tx));
         tokio::spawn(stderr_logger(stderr, plugin.source()));
-        tokio::spawn(self.clone().reader(plugin.clone(), stdout, cfg.max_message));
-        Ok(plugin)
+        tokio::spawn(
+            self.clone()
+                .reader(plugin.clone(), stdout, cfg.max_message, broken_rx),
+        );
+        Ok(Some(plugin))
     }
 
     /// Reads and dispatches everything the plugin writes until EOF or a framing error.
-    async fn reader(self, p: Arc<Plugin>, stdout: ChildStdout, max: usize) {
+    ///
+    /// Once its stdin broke (`broken`), the plugin can never hear from us again, as if it
+    /// had exited (lightningd drops a plugin when either pipe fails); and once the process
+    /// exited, stdout may still never reach EOF (a child it forked holds the pipe). Either
+    /// way what it already wrote is still read for [`DRAIN`], then it is killed with the
+    /// "exited" reason and this task ends, letting go of the pipe.
+    async fn reader(
+        self,
+        p: Arc<Plugin>,
+        stdout: ChildStdout,
+        max: usize,
+        mut broken: watch::Receiver<bool>,
+    ) {
         let mut frames = FramedRead::new(stdout, JsonCodec::new(max));
+        let mut exited = p.exited.clone();
+        let mut deadline: Option<tokio::time::Instant> = None;
         loop {
-            match frames.next().await {
+            let next = match deadline {
+                None => tokio::select! {
+                    n = frames.next() => n,
+                    Ok(_) = broken.wait_for(|b| *b) => {
+                        deadline = Some(tokio::time::Instant::now() + DRAIN);
+                        continue;
+                    }
+                    Ok(_) = exited.wait_for(|e| *e) => {
+                        deadline = Some(tokio::time::Instant::now() + DRAIN);
+                        continue;
+                    }
+                },
+                // Past the deadline: treated as the EOF that never came.
+                Some(d) => tokio::time::timeout_at(d, frames.next())
+                    .await
+                    .unwrap_or_default(),
+            };
+            match next {
                 None => {
                     let msg = format!("exited {}", p.state().exit_desc());
                     self.kill(&p, Level::Info, &msg);
@@ -173,14 +223,41 @@ impl PluginHost {
     }
 }
 
-async fn writer(stdin: ChildStdin, mut rx: mpsc::Receiver<Vec<u8>>) {
+/// How long the reader keeps reading a plugin that can no longer be written to before it
+/// is declared exited (what it wrote before is in the pipe already: this is plenty).
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn writer(
+    stdin: pipe::Sender,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    broken: watch::Sender<bool>,
+    mut exited: watch::Receiver<bool>,
+) {
     let mut sink = FramedWrite::new(stdin, JsonCodec::default());
-    while let Some(frame) = rx.recv().await {
-        if sink.send(frame).await.is_err() {
-            // The plugin closed stdin or died; the reader's EOF reports it.
-            return;
+    loop {
+        let frame = tokio::select! {
+            f = rx.recv() => match f {
+                Some(f) => f,
+                None => return,
+            },
+            // The plugin closed its stdin while we were idle. What we wrote last may
+            // have been lost with it, so we cannot wait for the next write to fail.
+            _ = sink.get_ref().ready(Interest::ERROR) => break,
+            // The process is gone; a child it forked may hold stdin open without ever
+            // reading it, and a write blocked on that would hold every sender too.
+            Ok(_) = exited.wait_for(|e| *e) => break,
+        };
+        let sent = tokio::select! {
+            r = sink.send(frame) => r.is_ok(),
+            Ok(_) = exited.wait_for(|e| *e) => false,
+        };
+        if !sent {
+            break;
         }
     }
+    // The plugin closed stdin or died: the reader removes it (after reading what it wrote
+    // already). Dropping `rx` makes every later send fail at once.
+    let _ = broken.send(true);
 }
 
 async fn reaper(mut child: Child, kill_rx: oneshot::Receiver<()>, exited: watch::Sender<bool>) {

@@ -390,3 +390,54 @@ async fn malformed_notification_kills_the_plugin() {
     assert!(wait_log("plugin-malnot: Killing plugin: Malformed JSON-RPC notification missing \"method\" or \"params\"").await);
     healthy(&e).await;
 }
+
+/// A plugin that closes its stdin but keeps running (stdout open): lightningd drops a
+/// plugin whose pipe breaks. We must not leave a caller waiting on a request that could
+/// never be written, nor keep the plugin registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closes_stdin_but_stays_alive() {
+    let e = env();
+    let p = raw(
+        e.path(),
+        "deaf",
+        json!({"manifest": raw_manifest(json!({"rpcmethods":[{"name":"deafen","usage":""},
+                                                              {"name":"after","usage":""}]})),
+               "methods": {"deafen": "close_stdin", "after": {"result": {}}}}),
+    );
+    start(&e.host, &p).await.unwrap();
+    let r = call(&e.host, "deafen", json!([])).await;
+    assert_eq!(r["result"], json!({"closed": true}));
+    let r = tokio::time::timeout(Duration::from_secs(10), call(&e.host, "after", json!([])))
+        .await
+        .expect("a call to a plugin with a closed stdin hangs");
+    assert_eq!(r["error"]["code"], -4, "{r}");
+    assert!(wait_log("plugin-deaf: Killing plugin: exited during normal operation").await);
+    let r = call(&e.host, "after", json!([])).await;
+    assert_eq!(r["error"]["code"], -32601, "{r}");
+    healthy(&e).await;
+}
+
+/// A plugin that exits while a child it forked still holds its stdin and stdout: the
+/// pipes never reach EOF, but the plugin is gone and its callers must hear so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exits_while_a_forked_child_keeps_the_pipes() {
+    let e = env();
+    let p = raw(
+        e.path(),
+        "forker",
+        json!({"manifest": raw_manifest(json!({"rpcmethods":[{"name":"fork","usage":""}]})),
+               "methods": {"fork": "fork_exit"}}),
+    );
+    start(&e.host, &p).await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(10), call(&e.host, "fork", json!([])))
+        .await
+        .expect("a call to a plugin that exited hangs while its child holds the pipes");
+    assert_eq!(
+        r["error"],
+        json!({"code": -4, "message": "Plugin terminated before replying to RPC call."})
+    );
+    assert!(wait_log("plugin-forker: Killing plugin: exited during normal operation").await);
+    let r = call(&e.host, "fork", json!([])).await;
+    assert_eq!(r["error"]["code"], -32601, "{r}");
+    healthy(&e).await;
+}

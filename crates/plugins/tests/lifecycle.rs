@@ -455,3 +455,35 @@ async fn shutdown_notifies_subscribers_and_kills_the_rest() {
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
     assert!(e.host.list().is_empty());
 }
+
+/// `plugin start` of one path from many clients at once starts it once: the others are
+/// told it is already registered (no two live copies sharing every method name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_starts_of_one_path_start_it_once() {
+    let e = env();
+    let p = raw(
+        e.path(),
+        "once",
+        json!({"manifest": raw_manifest(json!({"rpcmethods":[{"name":"one","usage":""}]})),
+               "methods": {"one": {"result": {"n": 1}}}}),
+    );
+    // Separate tasks, as separate client connections are (they run in parallel).
+    let tasks = (0..40).map(|_| {
+        let (host, p) = (e.host.clone(), p.clone());
+        tokio::spawn(async move { start(&host, &p).await })
+    });
+    let results: Vec<_> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 1, "{results:?}");
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(r.code, -32602);
+        assert_eq!(r.message, format!("{}: already registered", p.display()));
+    }
+    assert_eq!(e.host.list().len(), 1, "{:?}", e.host.list());
+    let r = call(&e.host, "one", json!([])).await;
+    assert_eq!(r["result"], json!({"n": 1}));
+}

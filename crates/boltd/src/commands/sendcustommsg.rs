@@ -48,7 +48,7 @@ impl Sendcustommsg {
 /// params, node id, hex, length, internal types. Ok is the node id and the whole message
 /// (at least the 2-byte type). Pure, so the `sendcustommsg` fuzz target can drive it.
 pub fn check_request(request: &jsonrpc::Request) -> Result<(PublicKey, Vec<u8>), RpcError> {
-    let b = jsonrpc::bind(&request.params, PARAMS, false)?;
+    let b = jsonrpc::bind_request(request, PARAMS, false)?;
     let id = node_id_param(&b, "node_id")?
         .ok_or_else(|| RpcError::invalid_params("missing required parameter: node_id"))?;
     let raw = b

@@ -104,6 +104,8 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
     let conn_id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let (rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(OUT_QUEUE);
+    // Set by the writer when the client can no longer be written to.
+    let (gone_tx, mut gone) = tokio::sync::watch::channel(false);
     let conn = ConnHandle {
         id: conn_id,
         out: tx,
@@ -123,7 +125,9 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
                 }
             }
             if wr.write_all(&batch).await.is_err() {
-                // Client gone: drain so senders never block, drop everything.
+                // Client gone: stop reading its requests (nobody hears the answers),
+                // drain so senders never block, drop everything.
+                let _ = gone_tx.send(true);
                 rx.close();
                 while rx.recv().await.is_some() {}
                 return;
@@ -140,6 +144,10 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
         let next = tokio::select! {
             f = frames.next() => f,
             _ = shutdown.reached(Stage::Closing) => break,
+            Ok(_) = gone.wait_for(|g| *g) => {
+                tracing::debug!("jsonrpc#{conn_id}: client gone, not reading its requests");
+                break;
+            }
         };
         let bytes = match next {
             None => break,
@@ -179,13 +187,15 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
         let permit = tokio::select! {
             p = in_flight.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = shutdown.reached(Stage::Closing) => break,
+            Ok(_) = gone.wait_for(|g| *g) => break,
         };
-        let survives = dispatcher.survives_close(&request.method);
+        let survives = Arc::new(AtomicBool::new(dispatcher.survives_close(&request.method)));
         let ctx = Context {
             request,
             node: node.clone(),
             conn: conn.clone(),
             dispatcher: dispatcher.clone(),
+            survives_close: survives.clone(),
         };
         let id = ctx.request.id.clone();
         let reply_to = ctx.conn.clone();
@@ -201,12 +211,16 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
         }
         let sd = shutdown.clone();
         tokio::spawn(async move {
-            let frame = if survives {
-                fut.await
-            } else {
-                tokio::select! {
-                    f = fut => f,
-                    _ = sd.reached(Stage::Closing) => error_frame(&id, &shutting_down()),
+            // Checked when connections close, not before: the `rpc_command` hook may have
+            // turned this command into `stop` meanwhile.
+            let frame = tokio::select! {
+                f = &mut fut => f,
+                _ = sd.reached(Stage::Closing) => {
+                    if survives.load(Ordering::SeqCst) {
+                        fut.await
+                    } else {
+                        error_frame(&id, &shutting_down())
+                    }
                 }
             };
             let _ = reply_to.send_frame(frame).await;

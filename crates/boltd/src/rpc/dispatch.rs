@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use jsonrpc::{
-    bind, codes, error_frame, raw_error_frame, raw_result_frame, result_frame, usage, Param,
-    RawValue, Request, RpcError,
+    codes, error_frame, raw_error_frame, raw_result_frame, result_frame, usage, Param, RawValue,
+    Request, RpcError,
 };
 use serde_json::Value;
 
@@ -41,12 +42,15 @@ pub struct Context {
     /// The client connection: its notification setting and a way to write to it.
     pub conn: ConnHandle,
     pub dispatcher: Arc<Dispatcher>,
+    /// Set once the command that will run answers after connections close (`stop`, also
+    /// when the `rpc_command` hook replaced another command with it).
+    pub survives_close: Arc<AtomicBool>,
 }
 
 impl Context {
     /// Binds this request's params to `spec` with CLN's error texts.
     pub fn bind(&self, spec: &[Param]) -> Result<jsonrpc::Bound, RpcError> {
-        bind(&self.request.params, spec, false)
+        jsonrpc::bind_request(&self.request, spec, false)
     }
 }
 
@@ -214,6 +218,9 @@ impl Dispatcher {
                     }
                     // The replacement runs under the original id and skips the hook.
                     req.id = id.clone();
+                    if self.survives_close(&req.method) {
+                        ctx.survives_close.store(true, Ordering::SeqCst);
+                    }
                     ctx.request = req;
                 }
             }
