@@ -18,6 +18,9 @@ use crate::options::{parse_value, OptType};
 use crate::process::{check_executable, strerror};
 use crate::registry::{check_clashes, paths_match, Refusal};
 
+/// How long daemon shutdown waits for killed plugin processes to be reaped.
+const KILL_REAP_LIMIT: Duration = Duration::from_secs(2);
+
 /// A plugin to load at start-up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginSpec {
@@ -727,7 +730,7 @@ impl PluginHost {
         let frame = jsonrpc::notification_frame("shutdown", &json!({"shutdown": {}}));
         let frame = frame[..frame.len().saturating_sub(2)].to_vec();
         let mut waiting = Vec::new();
-        for p in plugins {
+        for p in plugins.iter().cloned() {
             p.important.store(false, Ordering::SeqCst);
             if p.state() == PState::InitComplete
                 && p.subscribed("shutdown")
@@ -756,6 +759,15 @@ impl PluginHost {
             }
             self.kill(&p, Level::Debug, "shutting down");
         }
+        // SIGKILL is not instant: reap every process before the daemon exits, so none
+        // outlives it (bounded, a process stuck in the kernel must not hold us).
+        let reaped = plugins.iter().map(|p| {
+            let mut ex = p.exited.clone();
+            async move {
+                let _ = tokio::time::timeout(KILL_REAP_LIMIT, ex.wait_for(|e| *e)).await;
+            }
+        });
+        join_all(reaped).await;
     }
 
     /// Waits until a plugin (by path) has exited; for tests and the daemon's shutdown.
