@@ -297,6 +297,41 @@ def test_client_that_never_reads_does_not_block_others(node_factory):
     assert_still_serving(node)
 
 
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+def test_a_client_that_never_reads_big_replies_is_bounded_by_bytes(node_factory):
+    """A client pipelines 300 `listdatastore` of a 1 MB entry (3 MB replies) and never
+    reads: we stop taking its requests once a few MiB of its replies are unwritten (as
+    lightningd does not read while output is pending), so memory stays bounded by bytes,
+    not by a count of replies, and other clients are still answered at once."""
+    node = node_factory.get_node()
+    node.rpc.datastore(key="big", string="x" * (1 << 20))
+    base = rss_mb(node.proc.pid)
+    hog = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    hog.connect(str(node.socket_path))
+    hog.sendall(b"".join(json.dumps({"jsonrpc": "2.0", "id": i, "method": "listdatastore",
+                                     "params": {"key": "big"}}).encode()
+                         for i in range(300)))
+    peak, slowest = base, 0.0
+    deadline = time.time() + 4
+    while time.time() < deadline:
+        t = time.time()
+        assert_still_serving(node)
+        slowest = max(slowest, time.time() - t)
+        peak = max(peak, rss_mb(node.proc.pid))
+        time.sleep(0.05)
+    assert peak - base < 150, f"rss grew from {base} MB to {peak} MB"
+    assert slowest < 2, f"getinfo took {slowest:.1f}s"
+    hog.close()
+    assert_still_serving(node)
+
+
 def test_requests_of_a_client_that_hung_up_are_not_all_run(node_factory):
     """A client pipelines 2000 writes and hangs up without reading: once its replies can
     no longer be written we stop reading its requests (lightningd closes such a

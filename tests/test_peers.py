@@ -489,6 +489,34 @@ def test_garbage_and_truncated_handshakes(node_factory):
     ProtoPeer.initiator(b).expect(INIT)  # and the port still works
 
 
+def test_connect_to_a_host_that_never_handshakes_says_it_timed_out(node_factory):
+    """The host accepts TCP and stays silent: our timer ends the handshake, and the
+    error says so (as connectd's `Cryptographic handshake: Connection timed out`)
+    rather than blaming the peer or a wrong key."""
+    env = os.environ.copy()
+    os.environ["BOLTD_DEV_PEER_TICK_MS"] = "200"
+    try:
+        a = node_factory.get_node(options=LOCAL)
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    port = silent.getsockname()[1]
+    someone = "02" + "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
+    t = time.time()
+    with pytest.raises(RpcError) as e:
+        a.rpc.connect(someone, "127.0.0.1", port)
+    assert time.time() - t < 10
+    assert e.value.error["code"] == 401
+    assert e.value.error["message"] == (
+        f"All addresses failed: 127.0.0.1:{port}: Cryptographic handshake: "
+        "Connection timed out. "), e.value.error
+    silent.close()
+    assert a.rpc.listpeers()["peers"] == []
+
+
 def test_frame_with_bad_mac_disconnects(node_factory):
     b = node_factory.get_node(options=LOCAL)
     p = ProtoPeer.initiator(b)

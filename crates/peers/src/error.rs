@@ -12,6 +12,10 @@ pub enum ConnectError {
     /// The BOLT 8 handshake or init exchange failed, usually a wrong node id.
     #[error("{addr}: Cryptographic handshake: peer closed connection (wrong key?)")]
     Handshake { addr: SocketAddr },
+    /// Our timer tick ended a handshake or init exchange that did not finish in time (LDK
+    /// gives it one to two ticks); connectd says the same when its handshake timer fires.
+    #[error("{addr}: Cryptographic handshake: Connection timed out")]
+    HandshakeTimeout { addr: SocketAddr },
     /// Nothing happened within the connect timeout.
     #[error("{addr}: Connection timed out after {secs}s")]
     Timeout { addr: SocketAddr, secs: u64 },

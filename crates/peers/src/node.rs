@@ -2,7 +2,7 @@
 //! daemon needs around it (who is connected, who is still waiting for the daemon's verdict).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -135,6 +135,8 @@ struct Inner {
     node_id: PublicKey,
     bound: Vec<SocketAddr>,
     connect_timeout: Duration,
+    /// Timer ticks so far (counted just before each one runs).
+    ticks: Arc<AtomicU64>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Bound listeners not accepting yet (see `PeerConfig::accept_at_start`).
     paused: Mutex<Vec<TcpListener>>,
@@ -219,7 +221,12 @@ impl PeerNode {
                 paused.push(listener);
             }
         }
-        tasks.push(tokio::spawn(tick_loop(pm.clone(), cfg.tick_interval)));
+        let ticks = Arc::new(AtomicU64::new(0));
+        tasks.push(tokio::spawn(tick_loop(
+            pm.clone(),
+            cfg.tick_interval,
+            ticks.clone(),
+        )));
 
         let inner = Arc::new(Inner {
             pm: pm.clone(),
@@ -227,6 +234,7 @@ impl PeerNode {
             node_id,
             bound,
             connect_timeout: cfg.connect_timeout,
+            ticks,
             tasks: Mutex::new(tasks),
             paused: Mutex::new(paused),
             stopped: AtomicBool::new(false),
@@ -296,12 +304,23 @@ impl PeerNode {
         if let Ok(mut w) = self.inner.shared.waiters.lock() {
             w.entry(id).or_default().push(tx);
         }
+        let ticks_before = self.inner.ticks.load(Ordering::Acquire);
         let conn = lightning_net_tokio::setup_outbound(self.inner.pm.clone(), id, std_stream);
         tokio::pin!(conn);
+        // LDK drops a connection whose handshake and init are not done at the second tick
+        // after it began; one that ends after that many ticks was ended by us, not by the
+        // peer.
+        let ended = || {
+            if self.inner.ticks.load(Ordering::Acquire) - ticks_before >= 2 {
+                ConnectError::HandshakeTimeout { addr }
+            } else {
+                ConnectError::Handshake { addr }
+            }
+        };
         let outcome = tokio::select! {
             biased;
-            r = rx => if r.is_ok() { Ok(()) } else { Err(ConnectError::Handshake { addr }) },
-            _ = &mut conn => Err(ConnectError::Handshake { addr }),
+            r = rx => if r.is_ok() { Ok(()) } else { Err(ended()) },
+            _ = &mut conn => Err(ended()),
             _ = tokio::time::sleep_until(deadline) => Err(timeout_err),
         };
         // Forget our waiter if it did not fire (its receiver is gone now).
@@ -634,12 +653,14 @@ async fn accept_loop(listener: TcpListener, pm: Arc<Pm>) {
     }
 }
 
-async fn tick_loop(pm: Arc<Pm>, every: Duration) {
+async fn tick_loop(pm: Arc<Pm>, every: Duration, ticks: Arc<AtomicU64>) {
     let mut iv = tokio::time::interval(every);
     iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     iv.tick().await; // the first tick is immediate
     loop {
         iv.tick().await;
+        // Before the tick: a connection it drops sees the new count when it ends.
+        ticks.fetch_add(1, Ordering::AcqRel);
         pm.timer_tick_occurred();
     }
 }

@@ -272,6 +272,29 @@ async fn silent_tcp_connection_times_out_the_connect() {
 }
 
 #[tokio::test]
+async fn silent_handshake_reaped_by_the_timer_says_it_timed_out() {
+    let (a, _ae) = node_with(42, |c| c.tick_interval = Duration::from_millis(200)).await;
+    let (b, _be) = node(43).await;
+    // Accepts TCP but never answers the handshake: our timer tick ends it, not the peer.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut keep = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            keep.push(s);
+        }
+    });
+    let t = std::time::Instant::now();
+    let err = a.connect(b.node_id(), silent).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{silent}: Cryptographic handshake: Connection timed out")
+    );
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(a.list_peers().is_empty());
+}
+
+#[tokio::test]
 async fn garbage_handshake_is_dropped_and_listener_keeps_serving() {
     let (a, mut ae) = node(25).await;
     let (b, mut be) = node(26).await;

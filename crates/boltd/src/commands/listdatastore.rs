@@ -9,6 +9,15 @@ use crate::rpc::{BoxFut, CmdResult, Command, Context, Reply};
 use crate::storage::Storage;
 
 const PARAMS: &[Param] = &[Param::opt("key")];
+/// Stored bytes above which the reply is built on the blocking pool.
+const BIG: usize = 32 * 1024;
+
+fn entries_size(entries: &[store::DatastoreEntry]) -> usize {
+    entries
+        .iter()
+        .map(|e| e.data.as_ref().map_or(0, |d| d.len()))
+        .sum()
+}
 
 pub struct Listdatastore {
     pub storage: Storage,
@@ -32,8 +41,20 @@ impl Command for Listdatastore {
                 .run(move |s| s.datastore_list(key.as_deref()))
                 .await
                 .map_err(|e| rpc_error(&e, Op::Read))?;
-            let list: Vec<_> = entries.iter().map(entry_json).collect();
-            Ok(Reply::Result(json!({ "datastore": list })))
+            // Hex-encoding megabytes is slow: keep it off the runtime's workers.
+            let big = entries_size(&entries) >= BIG;
+            let build = move || {
+                let list: Vec<_> = entries.iter().map(entry_json).collect();
+                json!({ "datastore": list })
+            };
+            let reply = if big {
+                tokio::task::spawn_blocking(build)
+                    .await
+                    .map_err(|_| RpcError::daemon("listdatastore: building the reply failed"))?
+            } else {
+                build()
+            };
+            Ok(Reply::Result(reply))
         })
     }
 }

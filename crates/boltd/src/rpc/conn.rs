@@ -1,9 +1,10 @@
 //! One client connection: a reader that frames and validates requests, one task per
-//! request (answers are written as each completes), and a writer draining a bounded
-//! queue. A client that never reads only stalls itself: its queue fills, its request
-//! tasks wait, its reader stops taking new requests (bounded in-flight count).
+//! request (answers are written as each completes), and a writer draining a queue. A
+//! client that never reads only stalls itself: once its unwritten replies pass a byte
+//! limit its reader stops taking new requests (as lightningd does not read while output
+//! is pending), so what it costs us is bounded by bytes, not by a count of replies.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -12,7 +13,7 @@ use jsonrpc::{
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, Notify};
 use tokio_util::codec::FramedRead;
 
 use super::dispatch::{shutting_down, Context, Dispatcher};
@@ -23,11 +24,97 @@ use crate::shutdown::Stage;
 const MAX_IN_FLIGHT: usize = 128;
 /// Response frames queued for one connection before its request tasks wait.
 const OUT_QUEUE: usize = 256;
+/// Reply bytes of one connection queued or being written above which we read no more of
+/// its requests (and drop best-effort notifications to it).
+const MAX_UNWRITTEN: usize = 16 << 20;
+/// The reply size assumed for a connection before its replies show otherwise: a fresh
+/// connection starts at most `MAX_UNWRITTEN / FIRST_GUESS` (8) requests at once, and
+/// its window opens to `MAX_IN_FLIGHT` as small replies come back.
+const FIRST_GUESS: usize = 2 << 20;
 
 /// Bytes gathered into one socket write.
 const WRITE_BATCH: usize = 64 * 1024;
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// What one connection's replies cost us: bytes not yet written to the client, requests
+/// started and not yet answered, and a recent reply size to plan the next ones with.
+#[derive(Debug)]
+struct Budget {
+    unwritten: AtomicUsize,
+    in_flight: AtomicUsize,
+    /// The largest recent reply, decaying by 1/8 per reply.
+    reply_guess: AtomicUsize,
+    changed: Notify,
+}
+
+impl Budget {
+    fn new() -> Self {
+        Budget {
+            unwritten: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            reply_guess: AtomicUsize::new(FIRST_GUESS),
+            changed: Notify::new(),
+        }
+    }
+
+    /// Whether the reader may start one more request: nothing over the byte limit, and
+    /// the replies of what is running would fit under it too (one request always may
+    /// run once the client has read enough).
+    fn may_start(&self) -> bool {
+        let unwritten = self.unwritten.load(Ordering::Acquire);
+        let running = self.in_flight.load(Ordering::Acquire);
+        let guess = self.reply_guess.load(Ordering::Relaxed);
+        running < MAX_IN_FLIGHT
+            && unwritten <= MAX_UNWRITTEN
+            && (running == 0
+                || unwritten.saturating_add((running + 1).saturating_mul(guess)) <= MAX_UNWRITTEN)
+    }
+
+    /// Counts a request as running until the returned guard is dropped.
+    fn start(self: &Arc<Self>) -> Running {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        Running {
+            budget: self.clone(),
+            reply_len: 0,
+        }
+    }
+
+    /// A request's reply (of `len` bytes) was queued, or it ended without one.
+    fn answered(&self, len: usize) {
+        let g = self.reply_guess.load(Ordering::Relaxed);
+        self.reply_guess
+            .store(len.max(g - g / 8), Ordering::Relaxed);
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.changed.notify_waiters();
+    }
+
+    fn queued(&self, len: usize) {
+        self.unwritten.fetch_add(len, Ordering::AcqRel);
+    }
+
+    fn written(&self, len: usize) {
+        self.unwritten.fetch_sub(len, Ordering::AcqRel);
+        self.changed.notify_waiters();
+    }
+
+    fn over_limit(&self) -> bool {
+        self.unwritten.load(Ordering::Acquire) > MAX_UNWRITTEN
+    }
+
+    /// Waits until [`may_start`](Self::may_start).
+    async fn room(&self) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.may_start() {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
 
 /// A handle on a client connection, given to every request handler.
 #[derive(Clone, Debug)]
@@ -35,11 +122,25 @@ pub struct ConnHandle {
     /// Unique per connection (log lines, routing notifications).
     pub id: u64,
     out: mpsc::Sender<Vec<u8>>,
+    budget: Arc<Budget>,
     /// Set by the `notifications` command; `message`/`progress` notifications from
     /// plugins are forwarded only when true.
     notifications: Arc<AtomicBool>,
     /// Set by the `deprecations` command: `None` follows `--allow-deprecated-apis`.
     deprecations: Arc<std::sync::Mutex<Option<bool>>>,
+}
+
+/// One running request of a connection (see [`Budget::start`]); dropping it, also when
+/// the request task ends early, counts the request as answered.
+struct Running {
+    budget: Arc<Budget>,
+    reply_len: usize,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.budget.answered(self.reply_len);
+    }
 }
 
 impl ConnHandle {
@@ -73,22 +174,31 @@ impl ConnHandle {
         }
     }
 
-    /// The raw outbound queue (complete frames, `\n\n`-terminated), for subsystems that
-    /// forward frames themselves (plugin passthrough `message`/`progress`).
-    pub fn frames(&self) -> mpsc::Sender<Vec<u8>> {
-        self.out.clone()
-    }
-
     /// Queues a complete frame (e.g. a notification) to this client. Returns false if
     /// the client is gone. Waits if the client is slow to read.
     pub async fn send_frame(&self, frame: Vec<u8>) -> bool {
-        self.out.send(frame).await.is_ok()
+        let len = frame.len();
+        self.budget.queued(len);
+        let ok = self.out.send(frame).await.is_ok();
+        if !ok {
+            self.budget.written(len);
+        }
+        ok
     }
 
     /// Like [`send_frame`](Self::send_frame) but never waits: drops the frame if the
-    /// queue is full (for best-effort notifications).
+    /// queue is full or the client has too many unread bytes (best-effort notifications).
     pub fn try_send_frame(&self, frame: Vec<u8>) -> bool {
-        self.out.try_send(frame).is_ok()
+        if self.budget.over_limit() {
+            return false;
+        }
+        let len = frame.len();
+        self.budget.queued(len);
+        let ok = self.out.try_send(frame).is_ok();
+        if !ok {
+            self.budget.written(len);
+        }
+        ok
     }
 
     /// Queues a notification only if this client enabled notifications.
@@ -106,25 +216,40 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(OUT_QUEUE);
     // Set by the writer when the client can no longer be written to.
     let (gone_tx, mut gone) = tokio::sync::watch::channel(false);
+    let budget = Arc::new(Budget::new());
     let conn = ConnHandle {
         id: conn_id,
         out: tx,
+        budget: budget.clone(),
         notifications: Arc::new(AtomicBool::new(false)),
         deprecations: Arc::new(std::sync::Mutex::new(None)),
     };
+    let written = budget.clone();
     let writer = tokio::spawn(async move {
-        // Frames that are ready together go out in one write (pipelined clients).
+        // Frames that are ready together go out in one write (pipelined clients); a big
+        // one goes out as it is.
         let mut batch = Vec::with_capacity(8192);
         while let Some(frame) = rx.recv().await {
-            batch.clear();
-            batch.extend_from_slice(&frame);
-            while batch.len() < WRITE_BATCH {
-                match rx.try_recv() {
-                    Ok(more) => batch.extend_from_slice(&more),
-                    Err(_) => break,
+            let (len, res) = if frame.len() >= WRITE_BATCH {
+                (frame.len(), wr.write_all(&frame).await)
+            } else {
+                batch.clear();
+                batch.extend_from_slice(&frame);
+                drop(frame);
+                while batch.len() < WRITE_BATCH {
+                    match rx.try_recv() {
+                        Ok(more) => batch.extend_from_slice(&more),
+                        Err(_) => break,
+                    }
                 }
-            }
-            if wr.write_all(&batch).await.is_err() {
+                let res = wr.write_all(&batch).await;
+                if batch.capacity() > 4 * WRITE_BATCH {
+                    batch = Vec::with_capacity(8192);
+                }
+                (batch.len(), res)
+            };
+            written.written(len);
+            if res.is_err() {
                 // Client gone: stop reading its requests (nobody hears the answers),
                 // drain so senders never block, drop everything.
                 let _ = gone_tx.send(true);
@@ -138,9 +263,14 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
 
     let max = node.settings.rpc_max_request;
     let mut frames = FramedRead::new(rd, JsonCodec::new(max));
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let shutdown = node.shutdown.clone();
     loop {
+        // Read nothing more while this client's replies pile up unread.
+        tokio::select! {
+            _ = budget.room() => {}
+            _ = shutdown.reached(Stage::Closing) => break,
+            Ok(_) = gone.wait_for(|g| *g) => break,
+        }
         let next = tokio::select! {
             f = frames.next() => f,
             _ = shutdown.reached(Stage::Closing) => break,
@@ -184,11 +314,6 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
                 continue;
             }
         };
-        let permit = tokio::select! {
-            p = in_flight.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = shutdown.reached(Stage::Closing) => break,
-            Ok(_) = gone.wait_for(|g| *g) => break,
-        };
         let survives = Arc::new(AtomicBool::new(dispatcher.survives_close(&request.method)));
         let ctx = Context {
             request,
@@ -204,9 +329,10 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
         // synchronous part (validation, queuing a custom message to a peer) runs before the
         // next request is read, so pipelined `sendcustommsg` calls reach the wire in order.
         // Only what is still pending moves to its own task.
+        let mut running = budget.start();
         if let std::task::Poll::Ready(frame) = futures::poll!(&mut fut) {
+            running.reply_len = frame.len();
             let _ = reply_to.send_frame(frame).await;
-            drop(permit);
             continue;
         }
         let sd = shutdown.clone();
@@ -223,8 +349,9 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
                     }
                 }
             };
+            running.reply_len = frame.len();
             let _ = reply_to.send_frame(frame).await;
-            drop(permit);
+            drop(running);
         });
     }
     // Stop reading; the writer ends once every request task has answered.

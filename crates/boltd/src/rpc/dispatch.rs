@@ -231,11 +231,23 @@ impl Dispatcher {
             .get("filter")
             .and_then(|f| serde_json::from_str::<Value>(f.get()).ok());
         let out = self.run(ctx).await;
-        match (out, filter) {
-            (Ok(Reply::Result(v)), Some(f)) => {
-                frame(&id, Ok(Reply::Result(super::filter::apply(v, &f))))
+        let out = match (out, filter) {
+            (Ok(Reply::Result(v)), Some(f)) => Ok(Reply::Result(super::filter::apply(v, &f))),
+            (out, _) => out,
+        };
+        match out {
+            // Serialising a big reply takes long (milliseconds per MB, far more in a debug
+            // build): do it on the blocking pool so the runtime's workers keep serving
+            // other clients.
+            Ok(Reply::Result(v)) if at_least(&v, BIG_REPLY) => {
+                let owned = id.to_owned();
+                tokio::task::spawn_blocking(move || result_frame(&owned, &v))
+                    .await
+                    .unwrap_or_else(|_| {
+                        error_frame(&id, &RpcError::daemon("reply serialisation failed"))
+                    })
             }
-            (out, _) => frame(&id, out),
+            out => frame(&id, out),
         }
     }
 
@@ -252,6 +264,44 @@ impl Dispatcher {
             },
         }
     }
+}
+
+/// Results at least this large (roughly, in JSON bytes) are serialised off the runtime.
+const BIG_REPLY: usize = 64 * 1024;
+
+/// Whether `v` serialises to at least about `limit` bytes; stops looking once it knows.
+fn at_least(v: &Value, limit: usize) -> bool {
+    fn walk(v: &Value, left: &mut usize) -> bool {
+        let own = match v {
+            Value::Null | Value::Bool(_) => 5,
+            Value::Number(_) => 20,
+            Value::String(s) => s.len() + 2,
+            Value::Array(a) => {
+                for x in a {
+                    if walk(x, left) {
+                        return true;
+                    }
+                }
+                2 + a.len()
+            }
+            Value::Object(m) => {
+                for (k, x) in m {
+                    if k.len() + 4 >= *left || walk(x, left) {
+                        return true;
+                    }
+                    *left -= k.len() + 4;
+                }
+                2
+            }
+        };
+        if own >= *left {
+            return true;
+        }
+        *left -= own;
+        false
+    }
+    let mut left = limit;
+    walk(v, &mut left)
 }
 
 /// Serializes a command outcome as the response frame for `id`.
