@@ -254,19 +254,25 @@ async fn connecting_to_ourselves_is_refused() {
     assert!(matches!(err, ConnectError::SelfConnect));
 }
 
-#[tokio::test]
-async fn silent_tcp_connection_times_out_the_connect() {
-    let (a, _ae) = node_with(23, |c| c.connect_timeout = Duration::from_millis(700)).await;
-    let (b, _be) = node(24).await;
-    // Accepts TCP but never answers the handshake.
+/// A loopback listener that accepts TCP and never says a word.
+async fn silent_listener() -> std::net::SocketAddr {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent = l.local_addr().unwrap();
+    let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         let mut keep = Vec::new();
         while let Ok((s, _)) = l.accept().await {
             keep.push(s);
         }
     });
+    addr
+}
+
+#[tokio::test]
+async fn silent_tcp_connection_times_out_the_connect() {
+    let (a, _ae) = node_with(23, |c| c.connect_timeout = Duration::from_millis(700)).await;
+    let (b, _be) = node(24).await;
+    // Accepts TCP but never answers the handshake.
+    let silent = silent_listener().await;
     let err = a.connect(b.node_id(), silent).await.unwrap_err();
     assert!(matches!(err, ConnectError::Timeout { .. }), "{err}");
 }
@@ -276,14 +282,7 @@ async fn silent_handshake_reaped_by_the_timer_says_it_timed_out() {
     let (a, _ae) = node_with(42, |c| c.tick_interval = Duration::from_millis(200)).await;
     let (b, _be) = node(43).await;
     // Accepts TCP but never answers the handshake: our timer tick ends it, not the peer.
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut keep = Vec::new();
-        while let Ok((s, _)) = l.accept().await {
-            keep.push(s);
-        }
-    });
+    let silent = silent_listener().await;
     let t = std::time::Instant::now();
     let err = a.connect(b.node_id(), silent).await.unwrap_err();
     assert_eq!(
