@@ -101,37 +101,18 @@ impl PluginHost {
     }
 
     /// `setconfig` for a plugin option: the plugin is asked first; on success the value
-    /// is stored with `source` and the listconfigs-style entry returned as
-    /// `{"config":{"config":name,...}}`. Returns None if `name` is not a plugin option.
+    /// (or, for a multi option, the complete new set, empty clearing it) is stored with
+    /// `source` and the listconfigs-style entry returned as `{"config":{"config":name,...}}`.
+    /// Returns None if `name` is not a plugin option.
     pub async fn setconfig(
         &self,
         name: &str,
-        val: Option<String>,
+        val: SetVal,
         source: &str,
         cause: Option<&str>,
     ) -> Option<Result<Value, RpcError>> {
         let spec = self.option_spec(name)?;
-        Some(
-            self.setconfig_vals(spec, SetVal::One(val), source, cause)
-                .await,
-        )
-    }
-
-    /// `setconfig` for a multi plugin option: `vals` is the complete new set (empty
-    /// clears it). The plugin is sent `val` as that array; on success every stored value
-    /// is replaced by `vals`, each with `source`. None if `name` is not a plugin option.
-    pub async fn setconfig_multi(
-        &self,
-        name: &str,
-        vals: Vec<String>,
-        source: &str,
-        cause: Option<&str>,
-    ) -> Option<Result<Value, RpcError>> {
-        let spec = self.option_spec(name)?;
-        Some(
-            self.setconfig_vals(spec, SetVal::Many(vals), source, cause)
-                .await,
-        )
+        Some(self.setconfig_vals(spec, val, source, cause).await)
     }
 
     /// Replaces every stored value of a plugin option (`setconfig` of a multi option,
@@ -164,27 +145,6 @@ impl PluginHost {
     /// `setconfig` would get) and its verdict decides; without `cancheck` the check
     /// succeeds without asking. Nothing is stored. None if `name` is not a plugin option.
     pub async fn check_setconfig(
-        &self,
-        name: &str,
-        val: Option<String>,
-        cause: Option<&str>,
-    ) -> Option<Result<Value, RpcError>> {
-        self.check_setconfig_val(name, SetVal::One(val), cause)
-            .await
-    }
-
-    /// [`check_setconfig`](Self::check_setconfig) of a multi option's new set of values.
-    pub async fn check_setconfig_multi(
-        &self,
-        name: &str,
-        vals: Vec<String>,
-        cause: Option<&str>,
-    ) -> Option<Result<Value, RpcError>> {
-        self.check_setconfig_val(name, SetVal::Many(vals), cause)
-            .await
-    }
-
-    async fn check_setconfig_val(
         &self,
         name: &str,
         val: SetVal,
@@ -265,7 +225,8 @@ impl PluginHost {
 }
 
 /// What `setconfig` sets: one value, or the complete new set of a multi option.
-enum SetVal {
+#[derive(Debug, Clone, PartialEq)]
+pub enum SetVal {
     One(Option<String>),
     Many(Vec<String>),
 }

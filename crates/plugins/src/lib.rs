@@ -22,6 +22,7 @@ pub mod passthrough;
 pub mod process;
 pub mod registry;
 
+pub use config::SetVal;
 pub use features::FeatureSet;
 pub use hooks::{
     validate_replace, CustomMsg, CustomMsgPayload, DbWrite, DbWriteOutcome, DbWritePayload, Hook,

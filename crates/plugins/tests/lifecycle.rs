@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use plugins::{HostEvent, PluginCommand, PluginSpec, StartupError};
+use plugins::{HostEvent, PluginCommand, PluginSpec, SetVal, StartupError};
 use serde_json::{json, Value};
 
 fn spec(p: &std::path::Path) -> PluginSpec {
@@ -323,7 +323,7 @@ async fn setconfig_goes_through_the_plugin() {
         .host
         .setconfig(
             "cln-dyn",
-            Some("new".into()),
+            SetVal::One(Some("new".into())),
             "setconfig transient",
             Some("cli:setconfig#1"),
         )
@@ -338,14 +338,14 @@ async fn setconfig_goes_through_the_plugin() {
 
     let err = e
         .host
-        .setconfig("cln-dyn", Some("refuse".into()), "x", None)
+        .setconfig("cln-dyn", SetVal::One(Some("refuse".into())), "x", None)
         .await
         .unwrap()
         .unwrap_err();
     assert!(err.message.contains("refuses"), "{err:?}");
     let err = e
         .host
-        .setconfig("cln-greeting", Some("x".into()), "x", None)
+        .setconfig("cln-greeting", SetVal::One(Some("x".into())), "x", None)
         .await
         .unwrap()
         .unwrap_err();
@@ -355,7 +355,7 @@ async fn setconfig_goes_through_the_plugin() {
         .starts_with("config: Not a dynamic config option"));
     assert!(e
         .host
-        .setconfig("not-a-plugin-option", None, "x", None)
+        .setconfig("not-a-plugin-option", SetVal::One(None), "x", None)
         .await
         .is_none());
 }

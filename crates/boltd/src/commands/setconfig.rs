@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use jsonrpc::{params::bad_token, Param, RpcError};
-use plugins::PluginHost;
+use plugins::{PluginHost, SetVal};
 use serde_json::{json, Value};
 
 use crate::config::Source;
@@ -144,13 +144,12 @@ impl Command for Setconfig {
             let name = b.str("config")?.unwrap_or_default().to_string();
             let cause = jsonrpc::id_prefix(&ctx.request.id);
             let multi = host.option_spec(&name).map(|o| o.multi).unwrap_or(false);
-            let checked = if multi {
-                let vals = multi_vals(b.get("val"), &name)?;
-                host.check_setconfig_multi(&name, vals, Some(&cause)).await
+            let val = if multi {
+                SetVal::Many(multi_vals(b.get("val"), &name)?)
             } else {
-                let val = b.get("val").map(text);
-                host.check_setconfig(&name, val, Some(&cause)).await
+                SetVal::One(b.get("val").map(text))
             };
+            let checked = host.check_setconfig(&name, val, Some(&cause)).await;
             match checked {
                 Some(r) => r.map(Reply::Result),
                 None => Ok(Reply::Result(json!({"command_to_check": "setconfig"}))),
@@ -181,7 +180,7 @@ impl Command for Setconfig {
                 // Ask the plugin before persisting anything.
                 let probe = self_source(&source);
                 let r = host
-                    .setconfig(&name, val.clone(), &probe, Some(&cause))
+                    .setconfig(&name, SetVal::One(val.clone()), &probe, Some(&cause))
                     .await
                     .unwrap_or_else(|| Err(RpcError::plugin_terminated()))?;
                 let source = if transient {
@@ -244,7 +243,7 @@ async fn set_plugin_multi(
     } else {
         "setconfig"
     };
-    host.setconfig_multi(name, vals.clone(), probe, Some(&cause))
+    host.setconfig(name, SetVal::Many(vals.clone()), probe, Some(&cause))
         .await
         .unwrap_or_else(|| Err(RpcError::plugin_terminated()))?;
     if !transient {
