@@ -36,12 +36,12 @@ fn parse_hex(request: &jsonrpc::Request, b: &Bound) -> Result<Option<Vec<u8>>, R
     let Some(v) = b.get("hex") else {
         return Ok(None);
     };
-    let raw = super::raw_param(request, 2, "hex");
+    // The token as sent is only needed for a number or an error: the common case (a hex
+    // string) does not parse the params a second time.
+    let raw = || super::raw_param(request, 2, "hex");
     let text = match v {
         Value::String(h) => Some(h.clone()),
-        Value::Number(_) => raw
-            .clone()
-            .filter(|t| t.bytes().all(|c| c.is_ascii_digit())),
+        Value::Number(_) => raw().filter(|t| t.bytes().all(|c| c.is_ascii_digit())),
         _ => None,
     };
     match text.as_deref().map(hex::decode) {
@@ -49,7 +49,7 @@ fn parse_hex(request: &jsonrpc::Request, b: &Bound) -> Result<Option<Vec<u8>>, R
         // The token as sent (a long number would not survive re-rendering).
         _ => Err(RpcError::invalid_params(format!(
             "hex: should be a hex value: invalid token '{}'",
-            raw.unwrap_or_else(|| v.to_string())
+            raw().unwrap_or_else(|| v.to_string())
         ))),
     }
 }
