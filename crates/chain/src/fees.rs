@@ -35,7 +35,7 @@ const HTLC_SUCCESS_WEIGHT: u64 = 703;
 /// sat/kvB → perkw without rounding to zero.
 pub fn perkb_to_perkw(perkb: u32) -> u32 {
     // Widened: u32::MAX + 3 must not wrap.
-    ((u64::from(perkb) + 3) / 4) as u32
+    u64::from(perkb).div_ceil(4) as u32
 }
 
 /// The `style` parameter of `feerates`.
