@@ -61,7 +61,7 @@ pub struct HashStoreError(pub String);
 /// Durable storage of the last ~100 `(height, hash)` of our chain, so a restart resumes at
 /// our tip and can find the fork point of a reorg that happened while we were down. The
 /// daemon backs it with its store; this crate holds no SQL.
-pub trait HashStore: Send {
+pub trait HashStore: Send + Sync {
     /// Ascending by height.
     fn load(&self) -> Result<Vec<BlockRef>, HashStoreError>;
     /// Durable when it returns `Ok`.

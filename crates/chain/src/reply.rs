@@ -187,7 +187,9 @@ fn amount(v: &Value) -> Option<Amount> {
     let s = v.as_str()?;
     if let Some(msat) = s.strip_suffix("msat") {
         let msat: u64 = msat.parse().ok()?;
-        return msat.is_multiple_of(1000).then(|| Amount::from_sat(msat / 1000));
+        return msat
+            .is_multiple_of(1000)
+            .then(|| Amount::from_sat(msat / 1000));
     }
     if let Some(sat) = s.strip_suffix("sat") {
         return sat.parse().ok().map(Amount::from_sat);
