@@ -113,13 +113,16 @@ pub enum Fault {
     Edit(Box<dyn Fn(Value) -> Value + Send>),
 }
 
+/// Faults queued per method.
+type Faults = Arc<Mutex<Vec<(&'static str, VecDeque<Fault>)>>>;
+
 /// A Bitcoin backend plugin (as the daemon would reach one through its plugin host) whose
 /// chain the test controls, and which answers badly when told to.
 #[derive(Clone)]
 pub struct TestPlugin {
     pub chain: Arc<Mutex<Vec<Block>>>,
     pub network: String,
-    faults: Arc<Mutex<Vec<(&'static str, VecDeque<Fault>)>>>,
+    faults: Faults,
     pub calls: Arc<Mutex<Vec<(String, Value)>>>,
 }
 
