@@ -10,7 +10,10 @@ use serde_json::json;
 const FINAL: u32 = 0xffff_fffd;
 
 fn out(key: &Key, sat: u64) -> TxOut {
-    TxOut { value: Amount::from_sat(sat), script_pubkey: key.p2wpkh() }
+    TxOut {
+        value: Amount::from_sat(sat),
+        script_pubkey: key.p2wpkh(),
+    }
 }
 
 /// A signed spend of a P2WPKH coin of `key` paying `value - fee` back to `key`.
@@ -30,13 +33,26 @@ fn p2wpkh_spend_is_accepted_mined_and_reflected_everywhere() {
     assert_eq!(accept["allowed"], true, "{accept}");
     assert_eq!(accept["vsize"], parent.vsize());
     assert_eq!(accept["fees"]["base"], 0.000005);
-    let parsed: corepc_types::v26::TestMempoolAccept = serde_json::from_value(json!([accept])).unwrap();
+    let parsed: corepc_types::v26::TestMempoolAccept =
+        serde_json::from_value(json!([accept])).unwrap();
     assert!(parsed.0[0].allowed);
     let ptxid = c.send(&parent).unwrap();
     // A child of an unconfirmed parent is fine too; the block takes the parent first.
-    let child = spend(&k, OutPoint { txid: parent.compute_txid(), vout: 0 }, &parent.output[0], 500);
+    let child = spend(
+        &k,
+        OutPoint {
+            txid: parent.compute_txid(),
+            vout: 0,
+        },
+        &parent.output[0],
+        500,
+    );
     let ctxid = c.send(&child).unwrap();
-    assert_eq!(c.call("gettxout", json!([ptxid, 0])), serde_json::Value::Null, "spent in the mempool");
+    assert_eq!(
+        c.call("gettxout", json!([ptxid, 0])),
+        serde_json::Value::Null,
+        "spent in the mempool"
+    );
     assert_eq!(c.call("gettxout", json!([ctxid, 0]))["confirmations"], 0);
     let hash = c.mine(1).remove(0);
     let block = c.call("getblock", json!([hash]));
@@ -45,9 +61,15 @@ fn p2wpkh_spend_is_accepted_mined_and_reflected_everywhere() {
     assert_eq!(block["tx"][2], ctxid);
     assert_eq!(c.call("getrawmempool", json!([])), json!([]));
     assert_eq!(c.call("gettxout", json!([ctxid, 0]))["confirmations"], 1);
-    assert_eq!(c.call("getrawtransaction", json!([ptxid, true]))["blockhash"], hash);
+    assert_eq!(
+        c.call("getrawtransaction", json!([ptxid, true]))["blockhash"],
+        hash
+    );
     // Sending it again: the outputs are in the chain.
-    assert_eq!(c.send(&child), Err((-27, "transaction already in block chain".into())));
+    assert_eq!(
+        c.send(&child),
+        Err((-27, "transaction already in block chain".into()))
+    );
 }
 
 #[test]
@@ -61,9 +83,18 @@ fn p2tr_key_path_spend_is_accepted() {
     // A wrong key-path signature (signed for other prevouts) fails in the interpreter.
     let (op2, prev2) = c.fund(&k.p2tr(), Amount::from_sat(50_000));
     let mut bad = unsigned(&[op2], vec![out(&k, 49_000)], 0, FINAL);
-    let wrong = TxOut { value: Amount::from_sat(1), script_pubkey: prev2.script_pubkey.clone() };
+    let wrong = TxOut {
+        value: Amount::from_sat(1),
+        script_pubkey: prev2.script_pubkey.clone(),
+    };
     sign_p2tr(&mut bad, 0, &[wrong], &k);
-    assert_eq!(c.send(&bad), Err((-26, "mandatory-script-verify-flag-failed (Invalid Schnorr signature)".into())));
+    assert_eq!(
+        c.send(&bad),
+        Err((
+            -26,
+            "mandatory-script-verify-flag-failed (Invalid Schnorr signature)".into()
+        ))
+    );
 }
 
 #[test]
@@ -77,10 +108,18 @@ fn p2wsh_2_of_2_spend_is_accepted_and_a_missing_signature_is_not() {
     let mut only_a = tx.clone();
     // Replace b's signature by a's: 2-of-2 needs both.
     let items: Vec<Vec<u8>> = only_a.input[0].witness.iter().map(|w| w.to_vec()).collect();
-    only_a.input[0].witness = bitcoin::Witness::from_slice(&[items[0].clone(), items[1].clone(), items[1].clone(), items[3].clone()]);
+    only_a.input[0].witness = bitcoin::Witness::from_slice(&[
+        items[0].clone(),
+        items[1].clone(),
+        items[1].clone(),
+        items[3].clone(),
+    ]);
     let (code, msg) = c.send(&only_a).unwrap_err();
     assert_eq!(code, -26);
-    assert!(msg.starts_with("mandatory-script-verify-flag-failed ("), "{msg}");
+    assert!(
+        msg.starts_with("mandatory-script-verify-flag-failed ("),
+        "{msg}"
+    );
     c.send(&tx).unwrap();
 }
 
@@ -99,7 +138,13 @@ fn bad_signature_is_mandatory_script_verify_flag_failed() {
     let mut other = spend(&Key::new(6), op, &prev, 500);
     other.output[0] = out(&k, 99_000);
     let (code, msg) = c.send(&other).unwrap_err();
-    assert_eq!((code, msg.as_str()), (-26, "mandatory-script-verify-flag-failed (Witness program hash mismatch)"));
+    assert_eq!(
+        (code, msg.as_str()),
+        (
+            -26,
+            "mandatory-script-verify-flag-failed (Witness program hash mismatch)"
+        )
+    );
     assert_eq!(c.test_accept(&tx)["reject-reason"], "mandatory-script-verify-flag-failed (Script evaluated without error but finished with a false/empty top stack element)");
 }
 
@@ -107,16 +152,28 @@ fn bad_signature_is_mandatory_script_verify_flag_failed() {
 fn missing_or_spent_inputs_are_minus_25() {
     let mut c = common::start();
     let k = Key::new(7);
-    let bogus = OutPoint { txid: "11".repeat(32).parse().unwrap(), vout: 0 };
+    let bogus = OutPoint {
+        txid: "11".repeat(32).parse().unwrap(),
+        vout: 0,
+    };
     let tx = spend(&k, bogus, &out(&k, 100_000), 500);
-    assert_eq!(c.send(&tx), Err((-25, "bad-txns-inputs-missingorspent".into())));
+    assert_eq!(
+        c.send(&tx),
+        Err((-25, "bad-txns-inputs-missingorspent".into()))
+    );
     let r = c.test_accept(&tx);
-    assert_eq!((r["allowed"].clone(), r["reject-reason"].clone()), (json!(false), json!("missing-inputs")));
+    assert_eq!(
+        (r["allowed"].clone(), r["reject-reason"].clone()),
+        (json!(false), json!("missing-inputs"))
+    );
     // Spent in the chain: also missing.
     let (op, prev) = c.fund(&k.p2wpkh(), Amount::from_sat(100_000));
     c.send(&spend(&k, op, &prev, 500)).unwrap();
     c.mine(1);
-    assert_eq!(c.send(&spend(&k, op, &prev, 600)), Err((-25, "bad-txns-inputs-missingorspent".into())));
+    assert_eq!(
+        c.send(&spend(&k, op, &prev, 600)),
+        Err((-25, "bad-txns-inputs-missingorspent".into()))
+    );
 }
 
 #[test]
@@ -126,8 +183,15 @@ fn double_spend_in_mempool_is_txn_mempool_conflict() {
     let (op, prev) = c.fund(&k.p2wpkh(), Amount::from_sat(100_000));
     let first = spend(&k, op, &prev, 500);
     let txid = c.send(&first).unwrap();
-    assert_eq!(c.send(&first), Ok(txid), "the same transaction again is fine, as in bitcoind");
-    assert_eq!(c.test_accept(&first)["reject-reason"], "txn-already-in-mempool");
+    assert_eq!(
+        c.send(&first),
+        Ok(txid),
+        "the same transaction again is fine, as in bitcoind"
+    );
+    assert_eq!(
+        c.test_accept(&first)["reject-reason"],
+        "txn-already-in-mempool"
+    );
     let second = spend(&k, op, &prev, 2_000);
     assert_eq!(c.send(&second), Err((-26, "txn-mempool-conflict".into())));
 }
@@ -150,7 +214,9 @@ fn future_locktime_is_non_final() {
     c.send(&tx).unwrap();
     // Time locks compare with the tip's median-time-past.
     let (op2, prev2) = c.fund(&k.p2wpkh(), Amount::from_sat(100_000));
-    let mtp = c.call("getblockchaininfo", json!([]))["mediantime"].as_u64().unwrap() as u32;
+    let mtp = c.call("getblockchaininfo", json!([]))["mediantime"]
+        .as_u64()
+        .unwrap() as u32;
     let mut timed = unsigned(&[op2], vec![out(&k, 99_000)], mtp, FINAL);
     sign_p2wpkh(&mut timed, 0, &prev2, &k);
     assert_eq!(c.send(&timed), Err((-26, "non-final".into())));
@@ -183,7 +249,10 @@ fn relative_height_lock_is_non_bip68_final_until_deep_enough() {
 fn relative_time_lock_waits_for_median_time_past() {
     let mut c = common::start();
     let k = Key::new(11);
-    let now = c.call("getblockchaininfo", json!([]))["time"].as_u64().unwrap_or(0).max(1_700_000_000);
+    let now = c.call("getblockchaininfo", json!([]))["time"]
+        .as_u64()
+        .unwrap_or(0)
+        .max(1_700_000_000);
     c.call("setmocktime", json!([now]));
     let (op, prev) = c.fund(&k.p2wpkh(), Amount::from_sat(100_000));
     // Type flag (bit 22) + 2 units of 512 s.
@@ -200,16 +269,31 @@ fn relative_time_lock_waits_for_median_time_past() {
 fn immature_coinbase_spend_is_refused_with_its_depth() {
     let mut c = common::start();
     let k = Key::new(12);
-    let hashes: Vec<String> = serde_json::from_value(c.call("generatetoaddress", json!([1, k.p2wpkh_address()]))).unwrap();
-    let cb = c.call("getblock", json!([hashes[0], 2]))["tx"][0]["txid"].as_str().unwrap().parse().unwrap();
-    let prev = TxOut { value: Amount::from_sat(5_000_000_000), script_pubkey: k.p2wpkh() };
+    let hashes: Vec<String> =
+        serde_json::from_value(c.call("generatetoaddress", json!([1, k.p2wpkh_address()])))
+            .unwrap();
+    let cb = c.call("getblock", json!([hashes[0], 2]))["tx"][0]["txid"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let prev = TxOut {
+        value: Amount::from_sat(5_000_000_000),
+        script_pubkey: k.p2wpkh(),
+    };
     let tx = spend(&k, OutPoint { txid: cb, vout: 0 }, &prev, 1_000);
     c.mine(98); // coinbase at depth 99 for the next block
     assert_eq!(
         c.send(&tx),
-        Err((-26, "bad-txns-premature-spend-of-coinbase, tried to spend coinbase at depth 99".into()))
+        Err((
+            -26,
+            "bad-txns-premature-spend-of-coinbase, tried to spend coinbase at depth 99".into()
+        ))
     );
-    assert_eq!(c.test_accept(&tx)["reject-reason"], "bad-txns-premature-spend-of-coinbase");
+    assert_eq!(
+        c.test_accept(&tx)["reject-reason"],
+        "bad-txns-premature-spend-of-coinbase"
+    );
     c.mine(1);
     c.send(&tx).unwrap();
 }
@@ -221,10 +305,19 @@ fn fee_below_minimum_relay_is_refused() {
     let (op, prev) = c.fund(&k.p2wpkh(), Amount::from_sat(100_000));
     let tx = spend(&k, op, &prev, 0);
     let vsize = tx.vsize();
-    assert_eq!(c.send(&tx), Err((-26, format!("min relay fee not met, 0 < {vsize}"))));
+    assert_eq!(
+        c.send(&tx),
+        Err((-26, format!("min relay fee not met, 0 < {vsize}")))
+    );
     assert_eq!(c.test_accept(&tx)["reject-reason"], "min relay fee not met");
     let tx = spend(&k, op, &prev, vsize as u64 - 1);
-    assert_eq!(c.send(&tx), Err((-26, format!("min relay fee not met, {} < {vsize}", vsize - 1))));
+    assert_eq!(
+        c.send(&tx),
+        Err((
+            -26,
+            format!("min relay fee not met, {} < {vsize}", vsize - 1)
+        ))
+    );
     c.send(&spend(&k, op, &prev, vsize as u64)).unwrap();
 }
 
@@ -235,7 +328,13 @@ fn outputs_above_inputs_are_bad_txns_in_belowout() {
     let (op, prev) = c.fund(&k.p2wpkh(), Amount::from_sat(100_000));
     let mut tx = unsigned(&[op], vec![out(&k, 200_000)], 0, FINAL);
     sign_p2wpkh(&mut tx, 0, &prev, &k);
-    assert_eq!(c.send(&tx), Err((-26, "bad-txns-in-belowout, value in (0.001) < value out (0.002)".into())));
+    assert_eq!(
+        c.send(&tx),
+        Err((
+            -26,
+            "bad-txns-in-belowout, value in (0.001) < value out (0.002)".into()
+        ))
+    );
 }
 
 #[test]
@@ -243,11 +342,17 @@ fn undecodable_transactions_are_minus_22() {
     let mut c = common::start();
     assert_eq!(
         c.call_err("sendrawtransaction", json!(["00"])),
-        (-22, "TX decode failed. Make sure the tx has at least one input.".into())
+        (
+            -22,
+            "TX decode failed. Make sure the tx has at least one input.".into()
+        )
     );
     assert_eq!(
         c.call_err("testmempoolaccept", json!([["zz"]])),
-        (-22, "TX decode failed: zz Make sure the tx has at least one input.".into())
+        (
+            -22,
+            "TX decode failed: zz Make sure the tx has at least one input.".into()
+        )
     );
     assert_eq!(c.call_err("testmempoolaccept", json!([[]])).0, -8);
 }
@@ -278,7 +383,10 @@ fn fee_above_maxfeerate_is_refused_unless_zero() {
     let hex = common::hex_of(&tx);
     assert_eq!(
         c.call_err("sendrawtransaction", json!([hex])),
-        (-25, "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)".into())
+        (
+            -25,
+            "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)".into()
+        )
     );
     assert_eq!(c.test_accept(&tx)["reject-reason"], "max-fee-exceeded");
     c.call("sendrawtransaction", json!([hex, 0]));
@@ -292,7 +400,10 @@ fn unconfirmed_chains_stop_at_25() {
     for _ in 0..25 {
         let tx = spend(&k, op, &prev, 200);
         c.send(&tx).unwrap();
-        op = OutPoint { txid: tx.compute_txid(), vout: 0 };
+        op = OutPoint {
+            txid: tx.compute_txid(),
+            vout: 0,
+        };
         prev = tx.output[0].clone();
     }
     let (code, msg) = c.send(&spend(&k, op, &prev, 200)).unwrap_err();
@@ -300,7 +411,13 @@ fn unconfirmed_chains_stop_at_25() {
     assert!(msg.starts_with("too-long-mempool-chain"), "{msg}");
     // One block takes the whole chain, parents first.
     let hash = c.mine(1).remove(0);
-    assert_eq!(c.call("getblock", json!([hash]))["tx"].as_array().unwrap().len(), 26);
+    assert_eq!(
+        c.call("getblock", json!([hash]))["tx"]
+            .as_array()
+            .unwrap()
+            .len(),
+        26
+    );
     c.send(&spend(&k, op, &prev, 200)).unwrap();
 }
 
@@ -311,16 +428,43 @@ fn mined_conflict_evicts_the_mempool_spend_and_its_children() {
     let (op, prev) = c.fund(&k.p2wpkh(), Amount::from_sat(100_000));
     let a = spend(&k, op, &prev, 500);
     c.send(&a).unwrap();
-    let a_child = spend(&k, OutPoint { txid: a.compute_txid(), vout: 0 }, &a.output[0], 500);
+    let a_child = spend(
+        &k,
+        OutPoint {
+            txid: a.compute_txid(),
+            vout: 0,
+        },
+        &a.output[0],
+        500,
+    );
     c.send(&a_child).unwrap();
     // A block that confirms a conflicting spend (built and submitted from outside).
     let b = spend(&k, op, &prev, 3_000);
-    let tip: bitcoin::BlockHash = c.call("getbestblockhash", json!([])).as_str().unwrap().parse().unwrap();
+    let tip: bitcoin::BlockHash = c
+        .call("getbestblockhash", json!([]))
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let height = c.height() as u32 + 1;
-    let block = devchain::miner::build(tip, height, devchain::node::unix_now() as u32, &k.p2wpkh(), vec![b.clone()], Amount::from_sat(3_000), 1);
+    let block = devchain::miner::build(
+        tip,
+        height,
+        devchain::node::unix_now() as u32,
+        &k.p2wpkh(),
+        vec![b.clone()],
+        Amount::from_sat(3_000),
+        1,
+    );
     let hexblock = bitcoin::consensus::encode::serialize_hex(&block);
-    assert_eq!(c.call("submitblock", json!([hexblock])), serde_json::Value::Null);
-    assert_eq!(c.call("getbestblockhash", json!([])), block.block_hash().to_string());
+    assert_eq!(
+        c.call("submitblock", json!([hexblock])),
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        c.call("getbestblockhash", json!([])),
+        block.block_hash().to_string()
+    );
     assert_eq!(c.call("getrawmempool", json!([])), json!([]));
     assert_eq!(c.call("submitblock", json!([hexblock])), "duplicate");
 }

@@ -48,8 +48,8 @@ use bitcoin::key::{Keypair, TapTweak};
 use bitcoin::secp256k1::{All, Message, PublicKey, Secp256k1, SecretKey};
 use bitcoin::sighash::{EcdsaSighashType, Prevouts, SighashCache, TapSighashType};
 use bitcoin::{
-    absolute, transaction, Address, Amount, CompressedPublicKey, Network, OutPoint, ScriptBuf, Sequence,
-    Transaction, TxIn, TxOut, Txid, Witness,
+    absolute, transaction, Address, Amount, CompressedPublicKey, Network, OutPoint, ScriptBuf,
+    Sequence, Transaction, TxIn, TxOut, Txid, Witness,
 };
 
 /// A test key that can own P2WPKH, P2TR (key path) and, with a second key, P2WSH 2-of-2 outputs.
@@ -64,7 +64,11 @@ impl Key {
         let secp = Secp256k1::new();
         let secret = SecretKey::from_slice(&[seed.max(1); 32]).unwrap();
         let public = secret.public_key(&secp);
-        Key { secp, secret, public }
+        Key {
+            secp,
+            secret,
+            public,
+        }
     }
 
     pub fn p2wpkh(&self) -> ScriptBuf {
@@ -94,13 +98,23 @@ pub fn multisig_2of2(a: &Key, b: &Key) -> ScriptBuf {
 }
 
 /// An unsigned transaction spending `inputs` (with `sequence`) to `outputs`.
-pub fn unsigned(inputs: &[OutPoint], outputs: Vec<TxOut>, lock_time: u32, sequence: u32) -> Transaction {
+pub fn unsigned(
+    inputs: &[OutPoint],
+    outputs: Vec<TxOut>,
+    lock_time: u32,
+    sequence: u32,
+) -> Transaction {
     Transaction {
         version: transaction::Version::TWO,
         lock_time: absolute::LockTime::from_consensus(lock_time),
         input: inputs
             .iter()
-            .map(|op| TxIn { previous_output: *op, script_sig: ScriptBuf::new(), sequence: Sequence(sequence), witness: Witness::new() })
+            .map(|op| TxIn {
+                previous_output: *op,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence(sequence),
+                witness: Witness::new(),
+            })
             .collect(),
         output: outputs,
     }
@@ -108,9 +122,14 @@ pub fn unsigned(inputs: &[OutPoint], outputs: Vec<TxOut>, lock_time: u32, sequen
 
 /// Signs input `i` (spending `prev`, a P2WPKH of `key`).
 pub fn sign_p2wpkh(tx: &mut Transaction, i: usize, prev: &TxOut, key: &Key) {
-    let hash = SighashCache::new(&*tx).p2wpkh_signature_hash(i, &prev.script_pubkey, prev.value, EcdsaSighashType::All).unwrap();
+    let hash = SighashCache::new(&*tx)
+        .p2wpkh_signature_hash(i, &prev.script_pubkey, prev.value, EcdsaSighashType::All)
+        .unwrap();
     let sig = key.secp.sign_ecdsa(&Message::from(hash), &key.secret);
-    let sig = bitcoin::ecdsa::Signature { signature: sig, sighash_type: EcdsaSighashType::All };
+    let sig = bitcoin::ecdsa::Signature {
+        signature: sig,
+        sighash_type: EcdsaSighashType::All,
+    };
     tx.input[i].witness = Witness::p2wpkh(&sig, &key.public);
 }
 
@@ -119,21 +138,32 @@ pub fn sign_p2tr(tx: &mut Transaction, i: usize, prevouts: &[TxOut], key: &Key) 
     let hash = SighashCache::new(&*tx)
         .taproot_key_spend_signature_hash(i, &Prevouts::All(prevouts), TapSighashType::Default)
         .unwrap();
-    let keypair = Keypair::from_secret_key(&key.secp, &key.secret).tap_tweak(&key.secp, None).to_keypair();
-    let sig = key.secp.sign_schnorr_no_aux_rand(&Message::from_digest(hash.to_byte_array()), &keypair);
-    tx.input[i].witness =
-        Witness::p2tr_key_spend(&bitcoin::taproot::Signature { signature: sig, sighash_type: TapSighashType::Default });
+    let keypair = Keypair::from_secret_key(&key.secp, &key.secret)
+        .tap_tweak(&key.secp, None)
+        .to_keypair();
+    let sig = key
+        .secp
+        .sign_schnorr_no_aux_rand(&Message::from_digest(hash.to_byte_array()), &keypair);
+    tx.input[i].witness = Witness::p2tr_key_spend(&bitcoin::taproot::Signature {
+        signature: sig,
+        sighash_type: TapSighashType::Default,
+    });
 }
 
 /// Signs input `i` spending a P2WSH 2-of-2 of `a` and `b` (keys in script order).
 pub fn sign_2of2(tx: &mut Transaction, i: usize, value: Amount, a: &Key, b: &Key) {
     let script = multisig_2of2(a, b);
-    let hash = SighashCache::new(&*tx).p2wsh_signature_hash(i, &script, value, EcdsaSighashType::All).unwrap();
+    let hash = SighashCache::new(&*tx)
+        .p2wsh_signature_hash(i, &script, value, EcdsaSighashType::All)
+        .unwrap();
     let msg = Message::from(hash);
     let mut w = Witness::new();
     w.push([]);
     for k in [a, b] {
-        let sig = bitcoin::ecdsa::Signature { signature: k.secp.sign_ecdsa(&msg, &k.secret), sighash_type: EcdsaSighashType::All };
+        let sig = bitcoin::ecdsa::Signature {
+            signature: k.secp.sign_ecdsa(&msg, &k.secret),
+            sighash_type: EcdsaSighashType::All,
+        };
         w.push(sig.serialize());
     }
     w.push(script.as_bytes());
@@ -158,12 +188,30 @@ impl Chain {
         if height < 101 {
             self.mine(101 - height);
         }
-        let addr = Address::from_script(script, Network::Regtest).unwrap().to_string();
-        let txid: Txid = self.call("sendtoaddress", json!([addr, amount.to_btc()])).as_str().unwrap().parse().unwrap();
+        let addr = Address::from_script(script, Network::Regtest)
+            .unwrap()
+            .to_string();
+        let txid: Txid = self
+            .call("sendtoaddress", json!([addr, amount.to_btc()]))
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         let raw = self.call("getrawtransaction", json!([txid.to_string()]));
-        let tx: Transaction = bitcoin::consensus::deserialize(&hex::decode(raw.as_str().unwrap()).unwrap()).unwrap();
-        let vout = tx.output.iter().position(|o| &o.script_pubkey == script).unwrap();
-        (OutPoint { txid, vout: vout as u32 }, tx.output[vout].clone())
+        let tx: Transaction =
+            bitcoin::consensus::deserialize(&hex::decode(raw.as_str().unwrap()).unwrap()).unwrap();
+        let vout = tx
+            .output
+            .iter()
+            .position(|o| &o.script_pubkey == script)
+            .unwrap();
+        (
+            OutPoint {
+                txid,
+                vout: vout as u32,
+            },
+            tx.output[vout].clone(),
+        )
     }
 
     pub fn send(&mut self, tx: &Transaction) -> Result<String, (i64, String)> {
