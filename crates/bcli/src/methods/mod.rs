@@ -15,10 +15,7 @@ pub(crate) type Shape<T> = fn(&Value) -> Result<T, serde_json::Error>;
 
 /// bitcoind's answers change shape between versions; try each version's type (newest
 /// first) and keep the first error for the message.
-pub(crate) fn first_shape<T>(
-    v: &Value,
-    tries: &[Shape<T>],
-) -> Result<T, String> {
+pub(crate) fn first_shape<T>(v: &Value, tries: &[Shape<T>]) -> Result<T, String> {
     let mut first = None;
     for t in tries {
         match t(v) {
