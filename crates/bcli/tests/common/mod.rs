@@ -30,7 +30,7 @@ pub struct Bcli {
 
 /// What `bcli` answered `init` with, or why it did not.
 pub enum Started {
-    Running(Bcli),
+    Running(Box<Bcli>),
     /// Exited during init: exit code and stderr.
     Exited(Option<i32>, String),
 }
@@ -114,7 +114,7 @@ impl Bcli {
             }
         });
         match bcli.request("init", init).await {
-            Some(_) => Started::Running(bcli),
+            Some(_) => Started::Running(Box::new(bcli)),
             None => {
                 let mut child = bcli.child.lock().unwrap().take().unwrap();
                 let status = child.wait().await.ok().and_then(|s| s.code());
@@ -127,7 +127,7 @@ impl Bcli {
 
     pub async fn started(options: Value) -> Bcli {
         match Self::start(options).await {
-            Started::Running(b) => b,
+            Started::Running(b) => *b,
             Started::Exited(code, err) => panic!("bcli exited ({code:?}): {err}"),
         }
     }
