@@ -118,6 +118,16 @@ pub trait PluginCall: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Value, String>> + Send;
 }
 
+impl<T: PluginCall> PluginCall for std::sync::Arc<T> {
+    fn call(
+        &self,
+        method: &'static str,
+        params: Value,
+    ) -> impl Future<Output = Result<Value, String>> + Send {
+        (**self).call(method, params)
+    }
+}
+
 /// A [`Backend`] over plugin replies: params as lightningd sends them, replies checked
 /// as lightningd checks them (plus the seed's older `estimatefees` fields).
 #[derive(Debug, Clone)]

@@ -145,6 +145,7 @@ async fn restart_resumes_at_the_stored_tip_and_finds_a_reorg_that_happened_while
     p.sync().await.unwrap();
     assert_eq!(rec.events()[0], "disconnect to 16");
     assert_eq!(rec.events().len(), 1 + 5);
+    assert!(rec.problems().is_empty(), "{:?}", rec.problems());
     assert_store_matches(&store, &plugin);
 }
 

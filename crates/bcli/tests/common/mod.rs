@@ -190,19 +190,23 @@ pub fn options_for(datadir: &Path, port: u16) -> Value {
 pub struct Stack {
     pub dir: tempfile::TempDir,
     pub devchain: devchain::DevChain,
-    pub bcli: Bcli,
+    pub bcli: Arc<Bcli>,
 }
 
 impl Stack {
     pub async fn new() -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let devchain = devchain::DevChain::spawn(dir.path()).unwrap();
-        let bcli = Bcli::started(options_for(dir.path(), devchain.port)).await;
+        let bcli = Arc::new(Bcli::started(options_for(dir.path(), devchain.port)).await);
         Stack {
             dir,
             devchain,
             bcli,
         }
+    }
+
+    pub fn bcli_handle(&self) -> Arc<Bcli> {
+        self.bcli.clone()
     }
 
     /// A devchain RPC call (blocking client, off the runtime).
