@@ -186,7 +186,10 @@ async fn run_follows_new_blocks_and_fees_come_from_bcli() {
     let stack = Stack::new().await;
     stack.mine(3).await;
     let bcli = stack.bcli_handle();
-    let (p, rec) = poller(bcli, MemoryHashStore::default());
+    let (mut p, rec) = poller(bcli, MemoryHashStore::default());
+    // Rooted (and fees known) before run() starts, so the blocks below are all new to it.
+    p.sync().await.unwrap();
+    p.poll_fees().await;
     let fees = p.fees().clone();
     let mut status = p.status();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
