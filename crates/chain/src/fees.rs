@@ -159,7 +159,7 @@ impl Fees {
     /// tells channels about the new rates). An empty answer keeps the old estimates.
     pub fn update(&self, reply: &FeeReply) -> bool {
         let floor = perkb_to_perkw(reply.feerate_floor).max(FEERATE_FLOOR);
-        let rates: Vec<FeeTarget> = reply
+        let mut rates: Vec<FeeTarget> = reply
             .feerates
             .iter()
             .map(|t| FeeTarget {
@@ -167,6 +167,9 @@ impl Fees {
                 feerate: perkb_to_perkw(t.feerate).max(floor),
             })
             .collect();
+        // Any Backend may answer; interpolation needs one rate per target, ascending.
+        rates.sort_by_key(|t| t.blocks);
+        rates.dedup_by_key(|t| t.blocks);
         let mut guard = match self.state.write() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -498,6 +501,18 @@ mod tests {
                 smoothed_feerate: 10000
             }
         );
+    }
+
+    #[test]
+    fn unsorted_or_repeated_targets_from_any_backend_are_put_in_order() {
+        let fees = Fees::new(FeeConfig::default());
+        fees.update(&reply(
+            1000,
+            &[(100, 4000), (2, 40000), (2, 1), (12, 12000)],
+        ));
+        assert_eq!(fees.report().estimates.len(), 3);
+        assert_eq!(fees.feerate_for_deadline(2), Some(10000));
+        assert_eq!(fees.feerate_for_deadline(56), Some(2000));
     }
 
     #[test]

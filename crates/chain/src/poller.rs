@@ -208,7 +208,10 @@ impl<B: Backend> Poller<B> {
         }
 
         let mut connected = 0;
-        let mut height = tip.height + 1;
+        // A backend claiming the last possible height has nothing after it.
+        let Some(mut height) = tip.height.checked_add(1) else {
+            return Ok(0);
+        };
         while height <= info.blockcount {
             let Some(fetched) = self.fetch(height).await? else {
                 break;
@@ -217,7 +220,10 @@ impl<B: Backend> Poller<B> {
             if fetched.block.header.prev_blockhash == tip.hash {
                 self.connect(height, fetched)?;
                 connected += 1;
-                height += 1;
+                let Some(next) = height.checked_add(1) else {
+                    break;
+                };
+                height = next;
             } else {
                 let fork = self
                     .find_fork(height - 1, fetched.block.header.prev_blockhash)

@@ -335,6 +335,24 @@ async fn no_block_where_the_backend_said_there_is_one_waits_for_the_next_round()
 }
 
 #[tokio::test]
+async fn a_backend_claiming_the_last_possible_height_is_no_panic() {
+    let plugin = TestPlugin::new(11);
+    let (mut p, rec, _store) = poller(&plugin);
+    p.sync().await.unwrap();
+    let max = json!({"chain":"regtest","headercount":u32::MAX,"blockcount":u32::MAX,"ibd":false});
+    plugin.fault("getchaininfo", Fault::Reply(max.clone()));
+    assert_eq!(p.sync().await.unwrap(), 0);
+    // On a fresh start the root itself is asked for at that height.
+    let (mut fresh, _, _) = poller(&plugin);
+    plugin.fault("getchaininfo", Fault::Reply(max));
+    assert!(matches!(
+        fresh.sync().await,
+        Err(ChainError::Missing(u32::MAX))
+    ));
+    assert!(rec.events().is_empty());
+}
+
+#[tokio::test]
 async fn wrong_network_is_refused_with_lightningds_text() {
     let mut plugin = TestPlugin::new(3);
     plugin.network = "main".into();
