@@ -181,12 +181,17 @@ impl<B: Backend> Poller<B> {
             });
         }
         let backend_synced = !info.ibd && info.headercount == info.blockcount;
-        if !backend_synced && self.status.borrow().backend_synced {
+        let was_synced = self.status.borrow().backend_synced;
+        if info.ibd {
+            tracing::info!("Waiting for initial block download (this can take a while!)");
+        } else if !backend_synced {
             tracing::info!(
                 "Waiting for bitcoind to catch up ({} blocks of {})",
                 info.blockcount,
                 info.headercount
             );
+        } else if !was_synced && self.tip().is_some() {
+            tracing::info!("Bitcoin backend now synced.");
         }
         self.status
             .send_modify(|s| s.backend_synced = backend_synced);
