@@ -13,12 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bitcoin::secp256k1::{Message, Secp256k1, SecretKey};
-use bitcoin::sighash::{EcdsaSighashType, SighashCache};
-use bitcoin::{
-    absolute, transaction, Address, Amount, Block, CompressedPublicKey, OutPoint, ScriptBuf,
-    Sequence, Transaction, TxIn, TxOut, Witness,
-};
+use bitcoin::{Address, Amount, Block, OutPoint, TxOut};
 use chain::{
     BlockRef, ChainListener, FeeConfig, Fees, JsonBackend, MemoryHashStore, PluginCall, Poller,
     PollerConfig,
@@ -27,54 +22,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::oneshot;
 
-struct Signer {
-    secp: Secp256k1<bitcoin::secp256k1::All>,
-    secret: SecretKey,
-    pubkey: CompressedPublicKey,
-    script: ScriptBuf,
-}
-
-impl Signer {
-    fn new() -> Signer {
-        let secp = Secp256k1::new();
-        let secret = SecretKey::from_slice(&[9u8; 32]).expect("valid key");
-        let pubkey = CompressedPublicKey(secret.public_key(&secp));
-        let script = ScriptBuf::new_p2wpkh(&pubkey.wpubkey_hash());
-        Signer {
-            secp,
-            secret,
-            pubkey,
-            script,
-        }
-    }
-
-    /// Spends one P2WPKH output of ours to `outputs`.
-    fn spend(&self, input: (OutPoint, Amount), outputs: Vec<TxOut>) -> Transaction {
-        let mut tx = Transaction {
-            version: transaction::Version::TWO,
-            lock_time: absolute::LockTime::ZERO,
-            input: vec![TxIn {
-                previous_output: input.0,
-                script_sig: ScriptBuf::new(),
-                sequence: Sequence::MAX,
-                witness: Witness::new(),
-            }],
-            output: outputs,
-        };
-        let hash = SighashCache::new(&tx)
-            .p2wpkh_signature_hash(0, &self.script, input.1, EcdsaSighashType::All)
-            .expect("input exists");
-        let sig = self.secp.sign_ecdsa(&Message::from(hash), &self.secret);
-        tx.input[0].witness = Witness::p2wpkh(
-            &bitcoin::ecdsa::Signature {
-                signature: sig,
-                sighash_type: EcdsaSighashType::All,
-            },
-            &self.pubkey.0,
-        );
-        tx
-    }
-}
+#[path = "../tests/common/signer.rs"]
+mod signer;
+use signer::Signer;
 
 fn rpc(client: &mut devchain::Client, method: &str, params: Value) -> Value {
     client

@@ -225,3 +225,5 @@ impl Stack {
         serde_json::from_value(hashes).unwrap()
     }
 }
+
+pub mod signer;
