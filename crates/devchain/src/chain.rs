@@ -234,10 +234,18 @@ impl Chain {
             return None;
         }
         let mut clear: Vec<BlockHash> = self.ancestors(hash);
-        let hashes: Vec<BlockHash> = self.entries.keys().copied().collect();
-        for other in hashes {
-            if self.ancestors(&other).contains(hash) {
-                clear.push(other);
+        // Descendants, in one pass by height: a block is one if its parent is.
+        let mut by_height: Vec<(u32, BlockHash, BlockHash)> = self
+            .entries
+            .iter()
+            .map(|(h, e)| (e.height, *h, e.block.header.prev_blockhash))
+            .collect();
+        by_height.sort_unstable_by_key(|(height, _, _)| *height);
+        let mut below: HashSet<BlockHash> = HashSet::from([*hash]);
+        for (_, h, prev) in by_height {
+            if below.contains(&prev) {
+                below.insert(h);
+                clear.push(h);
             }
         }
         for h in clear {

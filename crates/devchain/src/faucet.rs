@@ -86,8 +86,11 @@ impl Faucet {
             total += coin.1;
             chosen.push(coin);
             let fee = fee_for(fixed_vsize + 68 * chosen.len() as u64, sat_per_kvb);
-            if total >= amount + fee {
-                return self.sign(chosen, to, amount, total - amount - fee);
+            let Some(needed) = amount.checked_add(fee) else {
+                break;
+            };
+            if total >= needed {
+                return self.sign(chosen, to, amount, total - needed);
             }
         }
         Err(FaucetError::InsufficientFunds)
@@ -164,5 +167,5 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// Fee for `vsize` at `sat_per_kvb`, rounded up.
 pub fn fee_for(vsize: u64, sat_per_kvb: u64) -> Amount {
-    Amount::from_sat((vsize * sat_per_kvb).div_ceil(1000))
+    Amount::from_sat(vsize.saturating_mul(sat_per_kvb).div_ceil(1000))
 }

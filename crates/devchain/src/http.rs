@@ -175,7 +175,7 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, creds: Arc<Credential
                 )
             });
         let bytes = reply
-            .map(|v| format!("{v}\n").into_bytes())
+            .map(|v| format!("{}\n", crate::json::to_wire(&v)).into_bytes())
             .unwrap_or_default();
         if respond(
             &mut write,

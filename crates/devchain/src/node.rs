@@ -150,7 +150,7 @@ impl Node {
         count: u32,
         payout: &ScriptBuf,
     ) -> Result<Vec<BlockHash>, StoreError> {
-        let mut hashes = Vec::with_capacity(count as usize);
+        let mut hashes = Vec::with_capacity(count.min(1024) as usize);
         for _ in 0..count {
             let tip = self.chain.tip_hash();
             let height = self.chain.height() + 1;
@@ -241,8 +241,9 @@ impl Node {
             again.extend(old.into_iter().map(|e| e.tx));
             for tx in again {
                 // Anything now confirmed, conflicting or premature just stays out.
-                if let Ok(ok) = accept::check(&self.chain, &self.mempool, &tx) {
-                    self.insert(tx, &ok);
+                match accept::check(&self.chain, &self.mempool, &tx) {
+                    Ok(ok) if ok.replaces.is_empty() => self.insert(tx, &ok),
+                    _ => {}
                 }
             }
             return;
@@ -311,8 +312,13 @@ impl Node {
         }
         let ok = accept::check(&self.chain, &self.mempool, &tx).map_err(SubmitError::Rejected)?;
         if let Some(max) = max_fee_per_kvb.filter(|m| *m > 0) {
-            if ok.fee.to_sat() > max * ok.vsize / 1000 {
+            if exceeds_max_fee(ok.fee, ok.vsize, max) {
                 return Err(SubmitError::MaxFee);
+            }
+        }
+        for old in &ok.replaces {
+            if !self.mempool.remove_recursive(old).is_empty() {
+                tracing::info!("replacing mempool tx {old} with {txid}");
             }
         }
         self.insert(Arc::new(tx), &ok);
@@ -396,6 +402,11 @@ impl Node {
             }
         }
     }
+}
+
+/// Whether `fee` for `vsize` is above `max_per_kvb` (in u128: any caller-given rate is safe).
+pub fn exceeds_max_fee(fee: Amount, vsize: u64, max_per_kvb: u64) -> bool {
+    u128::from(fee.to_sat()) * 1000 > u128::from(max_per_kvb) * u128::from(vsize)
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for a unix time (bitcoind's log and `date=` format).

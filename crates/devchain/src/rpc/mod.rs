@@ -537,11 +537,6 @@ impl Params {
     }
 }
 
-/// Parses a fee rate in BTC/kvB into sat/kvB.
-pub fn btc_per_kvb(amount: Amount) -> u64 {
-    amount.to_sat()
-}
-
 /// Decodes a hex transaction (`None` on any failure, including trailing bytes).
 pub fn decode_tx(hex_str: &str) -> Option<bitcoin::Transaction> {
     let bytes = hex::decode(hex_str).ok()?;
