@@ -141,6 +141,9 @@ fn http_auth_and_jsonrpc_envelopes_follow_bitcoind() {
         v[2]["result"],
         "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
     );
+    // Amounts go out as bitcoind writes them: eight decimals, bare numbers.
+    let (_, body) = post(&c, Some((user, pass)), r#"{"id":1,"method":"getnetworkinfo"}"#);
+    assert!(body.contains(r#""relayfee":0.00001000"#), "{body}");
     let (status, _) = raw_http(
         c.dc.port,
         &format!(
