@@ -106,6 +106,7 @@ impl Node {
             started: unix_now(),
         };
         node.update_ibd();
+        node.load_mempool();
         let tip = node.chain.tip();
         tracing::info!(
             "Loaded best chain: hashBestChain={} height={} date={}",
@@ -114,6 +115,40 @@ impl Node {
             iso_date(u64::from(tip.block.header.time))
         );
         Ok(node)
+    }
+
+    /// Writes the mempool to `mempool.dat` (hex transactions, entry order), as bitcoind
+    /// saves its mempool at shutdown.
+    pub fn save_mempool(&self) -> std::io::Result<()> {
+        let text: String = self
+            .mempool
+            .ordered()
+            .map(|e| format!("{}\n", bitcoin::consensus::encode::serialize_hex(&*e.tx)))
+            .collect();
+        let tmp = self.dir.join("mempool.dat.tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, self.dir.join("mempool.dat"))
+    }
+
+    /// Re-accepts the saved mempool; whatever no longer passes is dropped.
+    fn load_mempool(&mut self) {
+        let Ok(text) = std::fs::read_to_string(self.dir.join("mempool.dat")) else {
+            return;
+        };
+        let mut loaded = 0;
+        for line in text.lines() {
+            let Some(tx) = crate::rpc::decode_tx(line.trim()) else {
+                continue;
+            };
+            match accept::check(&self.chain, &self.mempool, &tx) {
+                Ok(ok) if ok.replaces.is_empty() => {
+                    self.insert(Arc::new(tx), &ok);
+                    loaded += 1;
+                }
+                _ => {}
+            }
+        }
+        tracing::info!("Imported mempool transactions from disk: {loaded} succeeded");
     }
 
     /// The network directory.

@@ -142,7 +142,11 @@ fn http_auth_and_jsonrpc_envelopes_follow_bitcoind() {
         "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
     );
     // Amounts go out as bitcoind writes them: eight decimals, bare numbers.
-    let (_, body) = post(&c, Some((user, pass)), r#"{"id":1,"method":"getnetworkinfo"}"#);
+    let (_, body) = post(
+        &c,
+        Some((user, pass)),
+        r#"{"id":1,"method":"getnetworkinfo"}"#,
+    );
     assert!(body.contains(r#""relayfee":0.00001000"#), "{body}");
     let (status, _) = raw_http(
         c.dc.port,
@@ -422,4 +426,79 @@ fn binary_serves_like_bitcoind_and_cli_calls_it() {
         !dir.path().join("regtest/.cookie").exists(),
         "cookie removed at shutdown"
     );
+}
+
+#[test]
+fn mempool_survives_a_clean_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let txid = {
+        let dc = devchain::DevChain::spawn(dir.path()).unwrap();
+        let mut rpc = dc.client();
+        let addr = rpc.call("getnewaddress", json!([])).unwrap();
+        rpc.call("generatetoaddress", json!([101, addr])).unwrap();
+        rpc.call("sendtoaddress", json!([addr, 1])).unwrap()
+    };
+    let dc = devchain::DevChain::spawn(dir.path()).unwrap();
+    let mut rpc = dc.client();
+    assert_eq!(rpc.call("getrawmempool", json!([])).unwrap(), json!([txid]));
+}
+
+#[test]
+fn garbage_requests_get_errors_and_the_server_keeps_serving() {
+    let mut c = common::start();
+    let cookie = std::fs::read_to_string(&c.dc.cookie_path).unwrap();
+    let (user, pass) = cookie.split_once(':').unwrap();
+    for body in [
+        "",
+        "[]",
+        "null",
+        "42",
+        "[1,2]",
+        r#"{"method":7}"#,
+        r#"{"method":"getblock","params":"x"}"#,
+        r#"{"method":"getblock","params":[{}]}"#,
+        "\u{0}\u{1}",
+    ] {
+        let (status, _) = post(&c, Some((user, pass)), body);
+        assert!(
+            status == 200 || status == 400 || status == 500,
+            "{body:?} -> {status}"
+        );
+    }
+    for raw in [
+        "\r\n\r\n",
+        "POST\r\n\r\n",
+        "POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+        "POST / HTTP/1.1\r\nContent-Length: 999999999999\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    ] {
+        let _ = raw_http(c.dc.port, raw);
+    }
+    // Out-of-range numbers from a client are errors, not panics.
+    assert_eq!(c.call_err("getblockhash", json!([1e300])).0, -3);
+    let addr = c.call("getnewaddress", json!([]));
+    assert_eq!(c.call_err("sendtoaddress", json!([addr, 1e30])).0, -3);
+    assert_eq!(c.call("getblockcount", json!([])), 0);
+}
+
+#[test]
+fn concurrent_clients_are_served() {
+    let c = common::start();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let mut rpc = c.dc.client();
+            std::thread::spawn(move || {
+                let addr = rpc.call("getnewaddress", json!([])).unwrap();
+                for _ in 0..20 {
+                    rpc.call("generatetoaddress", json!([1, addr])).unwrap();
+                    rpc.call("getblockchaininfo", json!([])).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut rpc = c.dc.client();
+    assert_eq!(rpc.call("getblockcount", json!([])).unwrap(), 160);
 }
