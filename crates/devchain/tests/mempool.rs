@@ -516,3 +516,46 @@ fn mined_conflict_evicts_the_mempool_spend_and_its_children() {
     assert_eq!(c.call("getrawmempool", json!([])), json!([]));
     assert_eq!(c.call("submitblock", json!([hexblock])), "duplicate");
 }
+
+#[test]
+fn replacements_may_not_spend_what_they_evict_or_add_unconfirmed_inputs() {
+    let mut c = common::start();
+    let k = Key::new(20);
+    let (op, prev) = c.fund(&k.p2wpkh(), Amount::from_sat(100_000));
+    let first = spend(&k, op, &prev, 1_000);
+    c.send(&first).unwrap();
+    // Spends both the coin `first` spends and `first`'s own output.
+    let first_out = OutPoint {
+        txid: first.compute_txid(),
+        vout: 0,
+    };
+    let mut both = unsigned(&[op, first_out], vec![out(&k, 150_000)], 0, FINAL);
+    sign_p2wpkh(&mut both, 0, &prev, &k);
+    sign_p2wpkh(&mut both, 1, &first.output[0], &k);
+    assert_eq!(
+        c.send(&both),
+        Err((
+            -26,
+            format!(
+                "bad-txns-spends-conflicting-tx, {} spends conflicting transaction {}",
+                both.compute_txid(),
+                first.compute_txid()
+            )
+        ))
+    );
+    // An unrelated unconfirmed coin may not join a replacement.
+    let (op2, prev2) = c.fund_unconfirmed(&k.p2wpkh(), Amount::from_sat(100_000));
+    let mut adds = unsigned(&[op, op2], vec![out(&k, 150_000)], 0, FINAL);
+    sign_p2wpkh(&mut adds, 0, &prev, &k);
+    sign_p2wpkh(&mut adds, 1, &prev2, &k);
+    assert_eq!(
+        c.send(&adds),
+        Err((
+            -26,
+            format!(
+                "replacement-adds-unconfirmed, replacement {} adds unconfirmed input, idx 1",
+                adds.compute_txid()
+            )
+        ))
+    );
+}

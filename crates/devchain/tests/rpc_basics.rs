@@ -420,6 +420,28 @@ fn binary_serves_like_bitcoind_and_cli_calls_it() {
     assert!(log.contains("Done loading"));
     assert!(log.contains("UpdateTip: new best="));
     assert!(log.contains("height=101"));
+    // Installed as `bitcoin-cli`, it takes bcli's `-stdin` form: method in argv, arguments on stdin.
+    let link = dir.path().join("bitcoin-cli");
+    std::os::unix::fs::symlink(bin, &link).unwrap();
+    let mut child = std::process::Command::new(&link)
+        .args([
+            "-regtest",
+            &datadir,
+            "-rpcclienttimeout=60",
+            "-stdin",
+            "getblockhash",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"0\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
+    );
     assert_eq!(cli(&["stop"]).1, "Bitcoin Core stopping");
     assert!(p.wait().unwrap().success());
     assert!(
