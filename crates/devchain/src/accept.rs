@@ -468,7 +468,7 @@ pub fn is_final(tx: &Transaction, next_height: u32, tip_mtp: u32) -> bool {
 }
 
 /// BIP68 relative locks against the next block (Core's `CheckSequenceLocksAtTip`).
-fn sequence_locks_ok(
+pub(crate) fn sequence_locks_ok(
     chain: &Chain,
     tx: &Transaction,
     spent: &[(TxOut, u32, bool)],
@@ -499,7 +499,7 @@ fn sequence_locks_ok(
 }
 
 /// Every input's script through Core's interpreter, with all consensus flags (taproot too).
-fn verify_scripts(tx: &Transaction, spent: &[(TxOut, u32, bool)]) -> Result<(), Reject> {
+pub(crate) fn verify_scripts(tx: &Transaction, spent: &[(TxOut, u32, bool)]) -> Result<(), Reject> {
     let bytes = bitcoin::consensus::serialize(tx);
     let utxos: Vec<bitcoinconsensus::Utxo> = spent
         .iter()

@@ -82,9 +82,9 @@ impl Node {
         let (store, blocks, invalid) = BlockStore::open(dir)?;
         let faucet = Faucet::open(dir)?;
         let mut chain = Chain::new();
-        for block in blocks {
+        for (block, trusted) in blocks {
             let hash = block.block_hash();
-            if let Err(e) = chain.add_block(block) {
+            if let Err(e) = chain.add_block(block, trusted) {
                 tracing::warn!("stored block {hash} skipped: {e}");
             }
         }
@@ -194,8 +194,8 @@ impl Node {
             let (txs, fees) = miner::select(&self.mempool);
             self.extra_nonce = self.extra_nonce.wrapping_add(1);
             let block = miner::build(tip, height, time, payout, txs, fees, self.extra_nonce);
-            self.store.append(&block)?;
-            let hash = match self.chain.add_block(block) {
+            self.store.append(&block, true)?;
+            let hash = match self.chain.add_block(block, true) {
                 Ok(h) => h,
                 Err(e) => {
                     tracing::warn!("mined block refused: {e}");
@@ -211,27 +211,27 @@ impl Node {
     }
 
     /// Adds a block from outside (`submitblock`) after checking its header and structure.
-    pub fn submit_block(&mut self, block: Block) -> Result<(), &'static str> {
+    pub fn submit_block(&mut self, block: Block) -> Result<(), String> {
         if self.chain.entry(&block.block_hash()).is_some() {
-            return Err("duplicate");
+            return Err("duplicate".into());
         }
         let Some(parent) = self.chain.entry(&block.header.prev_blockhash) else {
-            return Err("inconclusive");
+            return Err("inconclusive".into());
         };
         let height = parent.height + 1;
         if block.header.bits != params::pow_bits()
             || block.header.validate_pow(block.header.target()).is_err()
         {
-            return Err("high-hash");
+            return Err("high-hash".into());
         }
         if !block.check_merkle_root() {
-            return Err("bad-txnmrklroot");
+            return Err("bad-txnmrklroot".into());
         }
         if !block.check_witness_commitment() {
-            return Err("bad-witness-merkle-match");
+            return Err("bad-witness-merkle-match".into());
         }
         let Some(coinbase) = block.txdata.first().filter(|t| t.is_coinbase()) else {
-            return Err("bad-cb-missing");
+            return Err("bad-cb-missing".into());
         };
         let expect = bitcoin::blockdata::script::Builder::new()
             .push_int(i64::from(height))
@@ -241,19 +241,34 @@ impl Node {
             .as_bytes()
             .starts_with(expect.as_bytes())
         {
-            return Err("bad-cb-height");
+            return Err("bad-cb-height".into());
         }
         if block.txdata.iter().skip(1).any(|t| t.is_coinbase()) {
-            return Err("bad-cb-multiple");
+            return Err("bad-cb-multiple".into());
         }
         if block.weight().to_wu() > params::MAX_BLOCK_WEIGHT {
-            return Err("bad-blk-weight");
+            return Err("bad-blk-weight".into());
         }
-        self.store.append(&block).map_err(|_| "write-failed")?;
-        self.store.sync().map_err(|_| "write-failed")?;
-        let hash = self.chain.add_block(block).map_err(|_| "duplicate")?;
+        self.store
+            .append(&block, false)
+            .map_err(|_| "write-failed".to_string())?;
+        self.store.sync().map_err(|_| "write-failed".to_string())?;
+        let hash = self
+            .chain
+            .add_block(block, false)
+            .map_err(|_| "duplicate".to_string())?;
         let change = self.chain.activate_after_add(&hash);
         self.after_tip_change(change);
+        // A block that failed to connect is answered with its reject reason, as bitcoind does.
+        if self.chain.entry(&hash).is_some_and(|e| e.invalid) {
+            let why = self
+                .chain
+                .last_failure
+                .as_ref()
+                .filter(|(h, _)| *h == hash)
+                .map(|(_, w)| w.clone());
+            return Err(why.unwrap_or_else(|| "invalid".into()));
+        }
         Ok(())
     }
 
