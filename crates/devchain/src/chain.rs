@@ -282,6 +282,46 @@ impl Chain {
         out
     }
 
+    /// `getchaintips`: every block without children, with its height, the length of its
+    /// branch off the active chain, and bitcoind's status (`active`, `valid-fork`, `invalid`).
+    pub fn tips(&self) -> Vec<(BlockHash, u32, u32, &'static str)> {
+        let parents: HashSet<BlockHash> = self
+            .entries
+            .values()
+            .filter(|e| e.height > 0)
+            .map(|e| e.block.header.prev_blockhash)
+            .collect();
+        let mut by_height: Vec<(&BlockHash, &BlockEntry)> = self.entries.iter().collect();
+        by_height.sort_by_key(|(_, e)| e.height);
+        let mut bad: HashSet<BlockHash> = HashSet::new();
+        for (hash, e) in &by_height {
+            if e.invalid || (e.height > 0 && bad.contains(&e.block.header.prev_blockhash)) {
+                bad.insert(**hash);
+            }
+        }
+        let mut tips = Vec::new();
+        for (hash, e) in by_height.into_iter().rev() {
+            // The active tip, and every block nothing builds on.
+            if *hash != self.tip_hash() && parents.contains(hash) {
+                continue;
+            }
+            let mut cursor = *hash;
+            while !self.is_active(&cursor) {
+                cursor = self.entries[&cursor].block.header.prev_blockhash;
+            }
+            let branch = e.height - self.entries[&cursor].height;
+            let status = if *hash == self.tip_hash() {
+                "active"
+            } else if bad.contains(hash) {
+                "invalid"
+            } else {
+                "valid-fork"
+            };
+            tips.push((*hash, e.height, branch, status));
+        }
+        tips
+    }
+
     /// Hashes of blocks marked invalid by `invalidateblock` (persisted by the node).
     pub fn invalid_marks(&self) -> Vec<BlockHash> {
         self.entries

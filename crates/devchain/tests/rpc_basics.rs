@@ -358,6 +358,14 @@ fn invalidateblock_reorgs_and_returns_transactions_to_the_mempool() {
         c.call("getrawtransaction", json!([txid, 1]))["blockhash"],
         new[0]
     );
+    let tips = c.call("getchaintips", json!([]));
+    assert_eq!(
+        tips,
+        json!([
+            {"height": 103, "hash": new[1], "branchlen": 0, "status": "active"},
+            {"height": 102, "hash": old, "branchlen": 1, "status": "invalid"},
+        ])
+    );
     // The old branch has less work: reconsidering it changes nothing...
     c.call("reconsiderblock", json!([old]));
     assert_eq!(c.call("getbestblockhash", json!([])), new[1]);

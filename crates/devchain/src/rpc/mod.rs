@@ -107,6 +107,12 @@ const METHODS: &[Method] = &[
         handler: blockchain::getblockchaininfo,
     },
     Method {
+        name: "getchaintips",
+        params: &[],
+        required: 0,
+        handler: blockchain::getchaintips,
+    },
+    Method {
         name: "getblockcount",
         params: &[],
         required: 0,
