@@ -68,16 +68,15 @@ impl Faucet {
         &self.script
     }
 
-    /// A signed transaction paying `amount` to `to` from `coins` (largest first), change back
-    /// to the faucet, at `sat_per_kvb`.
+    /// A signed transaction paying `amount` to `to` from `coins` (taken in the order given),
+    /// change back to the faucet, at `sat_per_kvb`.
     pub fn pay(
         &self,
-        mut coins: Vec<(OutPoint, Amount)>,
+        coins: Vec<(OutPoint, Amount)>,
         to: ScriptBuf,
         amount: Amount,
         sat_per_kvb: u64,
     ) -> Result<Transaction, FaucetError> {
-        coins.sort_by_key(|c| std::cmp::Reverse(c.1));
         // A P2WPKH input is at most 68 vbytes; the rest is version, counts, outputs, lock time.
         let fixed_vsize = 11 + 43 + (9 + to.len() as u64) + 31;
         let mut chosen = Vec::new();

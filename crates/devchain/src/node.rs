@@ -404,7 +404,8 @@ impl Node {
             .chain
             .coins()
             .filter(|(_, c)| &c.txout.script_pubkey == script)
-            .filter(|(_, c)| !c.coinbase || next - c.height >= params::COINBASE_MATURITY)
+            // bitcoind's wallet waits one block longer than consensus (depth 101, not 100).
+            .filter(|(_, c)| !c.coinbase || next - c.height > params::COINBASE_MATURITY)
             .map(|(op, c)| (*op, c.txout.value))
             .collect();
         for e in self.mempool.ordered() {
@@ -421,6 +422,10 @@ impl Node {
             }
         }
         coins.retain(|(op, _)| self.mempool.spender(op).is_none());
+        // Confirmed coins first, largest first (as bitcoind's wallet prefers confirmed ones):
+        // unconfirmed change is used only when needed, so repeated sends do not build one
+        // long unconfirmed chain.
+        coins.sort_by_key(|(op, value)| (self.chain.coin(op).is_none(), std::cmp::Reverse(*value)));
         coins
     }
 

@@ -532,3 +532,34 @@ fn concurrent_clients_are_served() {
     let mut rpc = c.dc.client();
     assert_eq!(rpc.call("getblockcount", json!([])).unwrap(), 160);
 }
+
+#[test]
+fn faucet_serves_many_sends_between_blocks_and_reports_insufficient_funds() {
+    let mut c = common::start();
+    let addr = c.call("getnewaddress", json!([]));
+    assert_eq!(
+        c.call_err("sendtoaddress", json!([addr, 1])),
+        (-6, "Insufficient funds".into())
+    );
+    c.mine(110); // ten mature coinbases
+    assert_eq!(c.call("getbalance", json!([])), 500.0);
+    let k = common::Key::new(40);
+    for _ in 0..30 {
+        c.call("sendtoaddress", json!([k.p2wpkh_address(), 0.5]));
+    }
+    assert_eq!(
+        c.call("getrawmempool", json!([])).as_array().unwrap().len(),
+        30
+    );
+    let hash = c.mine(1).remove(0);
+    assert_eq!(c.call("getblock", json!([hash]))["nTx"], 31);
+    assert_eq!(
+        c.call_err("sendtoaddress", json!([addr, 10_000])),
+        (-6, "Insufficient funds".into())
+    );
+    assert_eq!(
+        c.call_err("sendtoaddress", json!(["bcrt1qnotanaddress", 1])),
+        (-5, "Invalid address".into())
+    );
+    assert_eq!(c.call_err("sendtoaddress", json!([addr, 0])).0, -3);
+}
