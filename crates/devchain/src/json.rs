@@ -347,8 +347,6 @@ pub fn block(chain: &Chain, entry: &BlockEntry, verbosity: u8) -> Value {
             .map(|t| json!(t.compute_txid().to_string()))
             .collect()
     };
-    // bitcoind puts `tx` before the header's `time` fields; key order is not significant to
-    // JSON readers, so it stays here.
     m.insert("tx".into(), Value::Array(txs));
     Value::Object(m)
 }

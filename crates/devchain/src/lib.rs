@@ -25,10 +25,11 @@
 //! ```
 //! let dir = tempfile::tempdir().unwrap();
 //! let chain = devchain::DevChain::spawn(dir.path()).unwrap();
-//! let mut rpc = chain.client();
-//! let addr = rpc.call("getnewaddress", serde_json::json!([])).unwrap();
-//! rpc.call("generatetoaddress", serde_json::json!([101, addr])).unwrap();
-//! assert_eq!(rpc.call("getblockcount", serde_json::json!([])).unwrap(), 101);
+//! chain.mine(101).unwrap();
+//! chain.fund("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", bitcoin::Amount::from_sat(150_000)).unwrap();
+//! chain.mine(1).unwrap();
+//! let mut rpc = chain.client(); // or any bitcoind client: chain.rpc_url, chain.user, chain.password
+//! assert_eq!(rpc.call("getblockcount", serde_json::json!([])).unwrap(), 102);
 //! ```
 
 pub mod accept;

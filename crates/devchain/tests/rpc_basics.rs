@@ -563,3 +563,28 @@ fn faucet_serves_many_sends_between_blocks_and_reports_insufficient_funds() {
     );
     assert_eq!(c.call_err("sendtoaddress", json!([addr, 0])).0, -3);
 }
+
+#[test]
+fn expect_100_continue_is_answered_before_the_body() {
+    let c = common::start();
+    let cookie = std::fs::read_to_string(&c.dc.cookie_path).unwrap();
+    let body = r#"{"id":1,"method":"getblockcount"}"#;
+    let mut s = TcpStream::connect(("127.0.0.1", c.dc.port)).unwrap();
+    let head = format!(
+        "POST / HTTP/1.1\r\nAuthorization: Basic {}\r\nExpect: 100-continue\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        STANDARD.encode(&cookie),
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let mut interim = [0u8; 25];
+    s.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(body.as_bytes()).unwrap();
+    let mut rest = String::new();
+    let _ = s.read_to_string(&mut rest);
+    assert!(rest.starts_with("HTTP/1.1 200 OK"), "{rest}");
+    assert!(
+        rest.ends_with("{\"result\":0,\"error\":null,\"id\":1}\n"),
+        "{rest}"
+    );
+}
