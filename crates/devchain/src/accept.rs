@@ -71,6 +71,16 @@ pub struct Accepted {
     pub vsize: u64,
     /// Weight.
     pub weight: u64,
+    /// Mempool transactions it replaces (BIP125), descendants included: evict before adding.
+    pub replaces: Vec<Txid>,
+}
+
+/// BIP125: at most this many transactions may be evicted by one replacement.
+const MAX_REPLACEMENT_CANDIDATES: usize = 100;
+
+/// Whether `tx` opts in to replacement (BIP125: some input's sequence below 0xfffffffe).
+fn signals_rbf(tx: &Transaction) -> bool {
+    tx.input.iter().any(|i| i.sequence.0 < 0xffff_fffe)
 }
 
 /// Checks `tx` against the active chain and the mempool, as `testmempoolaccept` would.
@@ -98,13 +108,36 @@ pub fn check(chain: &Chain, mempool: &Mempool, tx: &Transaction) -> Result<Accep
             "txn-same-nonwitness-data-in-mempool"
         }));
     }
-    // No replacement: the first spend in the mempool wins (bitcoind without RBF signalling).
-    if tx
+    // Conflicts may be replaced only if each signals BIP125 (bitcoind 26 defaults:
+    // `-mempoolfullrbf=0`); the fee rules are checked once the fee is known.
+    let mut direct: Vec<Txid> = Vec::new();
+    for input in &tx.input {
+        if let Some(c) = mempool.spender(&input.previous_output) {
+            let signals = mempool.get(&c).is_some_and(|e| signals_rbf(&e.tx));
+            if !signals {
+                return Err(Reject::new("txn-mempool-conflict"));
+            }
+            if !direct.contains(&c) {
+                direct.push(c);
+            }
+        }
+    }
+    let mut evicted: HashSet<Txid> = HashSet::new();
+    for c in &direct {
+        evicted.extend(mempool.with_descendants(c));
+    }
+    if let Some(input) = tx
         .input
         .iter()
-        .any(|i| mempool.spender(&i.previous_output).is_some())
+        .find(|i| evicted.contains(&i.previous_output.txid))
     {
-        return Err(Reject::new("txn-mempool-conflict"));
+        return Err(Reject::with(
+            "bad-txns-spends-conflicting-tx",
+            format!(
+                "{txid} spends conflicting transaction {}",
+                input.previous_output.txid
+            ),
+        ));
     }
     // The coins spent: (output, height it was created at, coinbase?). Mempool outputs count
     // as created in the next block, as in Core's `CCoinsViewMemPool`.
@@ -177,6 +210,9 @@ pub fn check(chain: &Chain, mempool: &Mempool, tx: &Transaction) -> Result<Accep
             format!("{} < {}", fee.to_sat(), min_fee),
         ));
     }
+    if !direct.is_empty() {
+        check_replacement(mempool, tx, txid, fee, vsize, &direct, &evicted)?;
+    }
     let ancestors = mempool.ancestors_of_inputs(tx.input.iter().map(|i| &i.previous_output));
     if ancestors.len() + 1 > params::MEMPOOL_CHAIN_LIMIT {
         return Err(Reject::with(
@@ -206,7 +242,95 @@ pub fn check(chain: &Chain, mempool: &Mempool, tx: &Transaction) -> Result<Accep
         fee,
         vsize,
         weight,
+        replaces: evicted.into_iter().collect(),
     })
+}
+
+/// BIP125's rules as bitcoind 26 words them: few enough evictions, no new unconfirmed inputs,
+/// a higher fee rate than each direct conflict, more total fee, and enough extra fee to pay
+/// for relaying the replacement.
+fn check_replacement(
+    mempool: &Mempool,
+    tx: &Transaction,
+    txid: Txid,
+    fee: Amount,
+    vsize: u64,
+    direct: &[Txid],
+    evicted: &HashSet<Txid>,
+) -> Result<(), Reject> {
+    if evicted.len() > MAX_REPLACEMENT_CANDIDATES {
+        return Err(Reject::with(
+            "too many potential replacements",
+            format!(
+                "rejecting replacement {txid}; too many potential replacements ({} > {MAX_REPLACEMENT_CANDIDATES})",
+                evicted.len()
+            ),
+        ));
+    }
+    let old_parents: HashSet<Txid> = direct.iter().flat_map(|c| mempool.parents(c)).collect();
+    for (j, input) in tx.input.iter().enumerate() {
+        let parent = input.previous_output.txid;
+        if mempool.get(&parent).is_some() && !old_parents.contains(&parent) {
+            return Err(Reject::with(
+                "replacement-adds-unconfirmed",
+                format!("replacement {txid} adds unconfirmed input, idx {j}"),
+            ));
+        }
+    }
+    for c in direct {
+        let Some(old) = mempool.get(c) else { continue };
+        // Fee rates as fractions: new_fee / new_vsize <= old_fee / old_vsize.
+        if u128::from(fee.to_sat()) * u128::from(old.vsize)
+            <= u128::from(old.fee.to_sat()) * u128::from(vsize)
+        {
+            return Err(Reject::with(
+                "insufficient fee",
+                format!(
+                    "rejecting replacement {txid}; new feerate {} <= old feerate {}",
+                    fee_rate_text(fee, vsize),
+                    fee_rate_text(old.fee, old.vsize)
+                ),
+            ));
+        }
+    }
+    let old_fees: Amount = evicted
+        .iter()
+        .filter_map(|t| mempool.get(t))
+        .map(|e| e.fee)
+        .sum();
+    if fee < old_fees {
+        return Err(Reject::with(
+            "insufficient fee",
+            format!(
+                "rejecting replacement {txid}, less fees than conflicting txs; {} < {}",
+                format_money(fee),
+                format_money(old_fees)
+            ),
+        ));
+    }
+    let extra = fee - old_fees;
+    let relay = Amount::from_sat(params::MIN_RELAY_FEE_SAT_PER_KVB * vsize / 1000);
+    if extra < relay {
+        return Err(Reject::with(
+            "insufficient fee",
+            format!(
+                "rejecting replacement {txid}, not enough additional fees to relay; {} < {}",
+                format_money(extra),
+                format_money(relay)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Core's `CFeeRate::ToString()`: `N.NNNNNNNN BTC/kvB`.
+fn fee_rate_text(fee: Amount, vsize: u64) -> String {
+    let per_kvb = fee.to_sat() * 1000 / vsize.max(1);
+    format!(
+        "{}.{:08} BTC/kvB",
+        per_kvb / 100_000_000,
+        per_kvb % 100_000_000
+    )
 }
 
 /// Core's `CheckTransaction`: context-free consensus rules.
@@ -344,7 +468,7 @@ pub fn is_final(tx: &Transaction, next_height: u32, tip_mtp: u32) -> bool {
 }
 
 /// BIP68 relative locks against the next block (Core's `CheckSequenceLocksAtTip`).
-fn sequence_locks_ok(
+pub(crate) fn sequence_locks_ok(
     chain: &Chain,
     tx: &Transaction,
     spent: &[(TxOut, u32, bool)],
@@ -375,7 +499,7 @@ fn sequence_locks_ok(
 }
 
 /// Every input's script through Core's interpreter, with all consensus flags (taproot too).
-fn verify_scripts(tx: &Transaction, spent: &[(TxOut, u32, bool)]) -> Result<(), Reject> {
+pub(crate) fn verify_scripts(tx: &Transaction, spent: &[(TxOut, u32, bool)]) -> Result<(), Reject> {
     let bytes = bitcoin::consensus::serialize(tx);
     let utxos: Vec<bitcoinconsensus::Utxo> = spent
         .iter()

@@ -10,9 +10,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use bitcoin::pow::Work;
-use bitcoin::{Block, BlockHash, OutPoint, TxOut, Txid};
+use bitcoin::{Amount, Block, BlockHash, OutPoint, TxOut, Txid};
 
-use crate::params;
+use crate::{accept, params};
 
 /// An unspent output and where it was created.
 #[derive(Debug, Clone)]
@@ -38,6 +38,9 @@ pub struct BlockEntry {
     pub seq: u64,
     /// Marked by `invalidateblock` (or by a failed connect); descendants are then invalid too.
     pub invalid: bool,
+    /// Mined here or reloaded from our own file: its scripts were verified on the way into
+    /// the mempool, so connecting skips them. Blocks from `submitblock` are not trusted.
+    pub trusted: bool,
 }
 
 /// Why a block could not be added.
@@ -52,6 +55,9 @@ pub enum ChainError {
     /// Spends coins the chain does not have.
     #[error("bad-txns-inputs-missingorspent")]
     MissingInputs,
+    /// Breaks another consensus rule (Core's reject reason).
+    #[error("{0}")]
+    Invalid(&'static str),
 }
 
 /// What a tip change did, for the mempool and the log.
@@ -75,6 +81,8 @@ pub struct Chain {
     /// Active-chain transactions: block and position (bitcoind's `-txindex`).
     txindex: HashMap<Txid, (BlockHash, usize)>,
     next_seq: u64,
+    /// The last block that failed to connect and why (`submitblock` answers with it).
+    pub last_failure: Option<(BlockHash, String)>,
 }
 
 impl Default for Chain {
@@ -98,6 +106,7 @@ impl Chain {
                 chainwork: work,
                 seq: 0,
                 invalid: false,
+                trusted: true,
             },
         );
         // Genesis outputs are unspendable (as in bitcoind): no coins, no txindex entry.
@@ -108,6 +117,7 @@ impl Chain {
             undo: HashMap::new(),
             txindex: HashMap::new(),
             next_seq: 1,
+            last_failure: None,
         }
     }
 
@@ -194,7 +204,8 @@ impl Chain {
     }
 
     /// Adds a block whose parent is known (not yet connected: call [`Chain::activate_best`]).
-    pub fn add_block(&mut self, block: Block) -> Result<BlockHash, ChainError> {
+    /// `trusted`: mined here, so connecting may skip script checks.
+    pub fn add_block(&mut self, block: Block, trusted: bool) -> Result<BlockHash, ChainError> {
         let hash = block.block_hash();
         if self.entries.contains_key(&hash) {
             return Err(ChainError::Duplicate);
@@ -215,6 +226,7 @@ impl Chain {
                 chainwork,
                 seq,
                 invalid: false,
+                trusted,
             },
         );
         Ok(hash)
@@ -234,10 +246,18 @@ impl Chain {
             return None;
         }
         let mut clear: Vec<BlockHash> = self.ancestors(hash);
-        let hashes: Vec<BlockHash> = self.entries.keys().copied().collect();
-        for other in hashes {
-            if self.ancestors(&other).contains(hash) {
-                clear.push(other);
+        // Descendants, in one pass by height: a block is one if its parent is.
+        let mut by_height: Vec<(u32, BlockHash, BlockHash)> = self
+            .entries
+            .iter()
+            .map(|(h, e)| (e.height, *h, e.block.header.prev_blockhash))
+            .collect();
+        by_height.sort_unstable_by_key(|(height, _, _)| *height);
+        let mut below: HashSet<BlockHash> = HashSet::from([*hash]);
+        for (_, h, prev) in by_height {
+            if below.contains(&prev) {
+                below.insert(h);
+                clear.push(h);
             }
         }
         for h in clear {
@@ -260,6 +280,46 @@ impl Chain {
             cursor = e.block.header.prev_blockhash;
         }
         out
+    }
+
+    /// `getchaintips`: every block without children, with its height, the length of its
+    /// branch off the active chain, and bitcoind's status (`active`, `valid-fork`, `invalid`).
+    pub fn tips(&self) -> Vec<(BlockHash, u32, u32, &'static str)> {
+        let parents: HashSet<BlockHash> = self
+            .entries
+            .values()
+            .filter(|e| e.height > 0)
+            .map(|e| e.block.header.prev_blockhash)
+            .collect();
+        let mut by_height: Vec<(&BlockHash, &BlockEntry)> = self.entries.iter().collect();
+        by_height.sort_by_key(|(_, e)| e.height);
+        let mut bad: HashSet<BlockHash> = HashSet::new();
+        for (hash, e) in &by_height {
+            if e.invalid || (e.height > 0 && bad.contains(&e.block.header.prev_blockhash)) {
+                bad.insert(**hash);
+            }
+        }
+        let mut tips = Vec::new();
+        for (hash, e) in by_height.into_iter().rev() {
+            // The active tip, and every block nothing builds on.
+            if *hash != self.tip_hash() && parents.contains(hash) {
+                continue;
+            }
+            let mut cursor = *hash;
+            while !self.is_active(&cursor) {
+                cursor = self.entries[&cursor].block.header.prev_blockhash;
+            }
+            let branch = e.height - self.entries[&cursor].height;
+            let status = if *hash == self.tip_hash() {
+                "active"
+            } else if bad.contains(hash) {
+                "invalid"
+            } else {
+                "valid-fork"
+            };
+            tips.push((*hash, e.height, branch, status));
+        }
+        tips
     }
 
     /// Hashes of blocks marked invalid by `invalidateblock` (persisted by the node).
@@ -320,7 +380,11 @@ impl Chain {
                         connected: vec![block],
                     }
                 }
-                Err(_) => self.mark_invalid(hash),
+                Err(e) => {
+                    tracing::warn!("ConnectBlock {hash} failed, {e}; marked invalid");
+                    self.last_failure = Some((*hash, e.to_string()));
+                    self.mark_invalid(hash);
+                }
             }
         }
         self.activate_best()
@@ -350,10 +414,9 @@ impl Chain {
             for hash in path.into_iter().rev() {
                 match self.connect(&hash) {
                     Ok(block) => change.connected.push(block),
-                    Err(_) => {
-                        tracing::warn!(
-                            "ConnectBlock {hash} failed: inputs missing; marked invalid"
-                        );
+                    Err(e) => {
+                        tracing::warn!("ConnectBlock {hash} failed, {e}; marked invalid");
+                        self.last_failure = Some((hash, e.to_string()));
                         self.mark_invalid(&hash);
                         failed = true;
                         break;
@@ -371,27 +434,8 @@ impl Chain {
         let entry = &self.entries[hash];
         let block = entry.block.clone();
         let height = entry.height;
-        // Check every input first so a bad block leaves the coin set untouched.
-        let mut created: HashSet<OutPoint> = HashSet::new();
-        let mut spent: HashSet<OutPoint> = HashSet::new();
-        for tx in &block.txdata {
-            if !tx.is_coinbase() {
-                for input in &tx.input {
-                    let op = input.previous_output;
-                    let exists = self.utxos.contains_key(&op) || created.contains(&op);
-                    if !exists || !spent.insert(op) {
-                        return Err(ChainError::MissingInputs);
-                    }
-                }
-            }
-            let txid = tx.compute_txid();
-            for vout in 0..tx.output.len() {
-                created.insert(OutPoint {
-                    txid,
-                    vout: vout as u32,
-                });
-            }
-        }
+        // Check the whole block first so a bad one leaves the coin set untouched.
+        self.check_block_spends(&block, height, entry.trusted)?;
         let mut undo = Vec::new();
         for (pos, tx) in block.txdata.iter().enumerate() {
             let txid = tx.compute_txid();
@@ -423,6 +467,85 @@ impl Chain {
         self.undo.insert(*hash, undo);
         self.active.push(*hash);
         Ok(block)
+    }
+
+    /// Consensus checks of a block's transactions against the coins at the tip (its parent):
+    /// inputs exist once, coinbase maturity, lock times, BIP68, amounts, the coinbase value,
+    /// and (for blocks from outside) every script.
+    fn check_block_spends(
+        &self,
+        block: &Block,
+        height: u32,
+        trusted: bool,
+    ) -> Result<(), ChainError> {
+        let prev_mtp = self.median_time_past(self.height());
+        let mut created: HashMap<OutPoint, TxOut> = HashMap::new();
+        let mut spent: HashSet<OutPoint> = HashSet::new();
+        let mut fees = Amount::ZERO;
+        for tx in &block.txdata {
+            let txid = tx.compute_txid();
+            if !tx.is_coinbase() {
+                let mut coins = Vec::with_capacity(tx.input.len());
+                for input in &tx.input {
+                    let op = input.previous_output;
+                    let coin = match self.utxos.get(&op) {
+                        Some(c) => (c.txout.clone(), c.height, c.coinbase),
+                        None => (
+                            created.get(&op).ok_or(ChainError::MissingInputs)?.clone(),
+                            height,
+                            false,
+                        ),
+                    };
+                    if !spent.insert(op) {
+                        return Err(ChainError::MissingInputs);
+                    }
+                    if coin.2 && height - coin.1 < params::COINBASE_MATURITY {
+                        return Err(ChainError::Invalid("bad-txns-premature-spend-of-coinbase"));
+                    }
+                    coins.push(coin);
+                }
+                if !accept::is_final(tx, height, prev_mtp) {
+                    return Err(ChainError::Invalid("bad-txns-nonfinal"));
+                }
+                if !accept::sequence_locks_ok(self, tx, &coins, height, prev_mtp) {
+                    return Err(ChainError::Invalid("bad-txns-nonfinal"));
+                }
+                let value_in = coins
+                    .iter()
+                    .try_fold(Amount::ZERO, |a, c| a.checked_add(c.0.value));
+                let value_out = tx
+                    .output
+                    .iter()
+                    .try_fold(Amount::ZERO, |a, o| a.checked_add(o.value));
+                let fee = match (value_in, value_out) {
+                    (Some(i), Some(o)) if i >= o && i <= Amount::MAX_MONEY => i - o,
+                    _ => return Err(ChainError::Invalid("bad-txns-in-belowout")),
+                };
+                fees = fees
+                    .checked_add(fee)
+                    .ok_or(ChainError::Invalid("bad-txns-accumulated-fee-outofrange"))?;
+                if !trusted && accept::verify_scripts(tx, &coins).is_err() {
+                    return Err(ChainError::Invalid("mandatory-script-verify-flag-failed"));
+                }
+            }
+            for (vout, out) in tx.output.iter().enumerate() {
+                created.insert(
+                    OutPoint {
+                        txid,
+                        vout: vout as u32,
+                    },
+                    out.clone(),
+                );
+            }
+        }
+        let reward = block
+            .txdata
+            .first()
+            .map(|cb| cb.output.iter().map(|o| o.value.to_sat()).sum::<u64>());
+        if reward.unwrap_or(0) > (params::subsidy(height) + fees).to_sat() {
+            return Err(ChainError::Invalid("bad-cb-amount"));
+        }
+        Ok(())
     }
 
     /// Takes the tip off the active chain, restoring the coins it spent.

@@ -68,16 +68,15 @@ impl Faucet {
         &self.script
     }
 
-    /// A signed transaction paying `amount` to `to` from `coins` (largest first), change back
-    /// to the faucet, at `sat_per_kvb`.
+    /// A signed transaction paying `amount` to `to` from `coins` (taken in the order given),
+    /// change back to the faucet, at `sat_per_kvb`.
     pub fn pay(
         &self,
-        mut coins: Vec<(OutPoint, Amount)>,
+        coins: Vec<(OutPoint, Amount)>,
         to: ScriptBuf,
         amount: Amount,
         sat_per_kvb: u64,
     ) -> Result<Transaction, FaucetError> {
-        coins.sort_by_key(|c| std::cmp::Reverse(c.1));
         // A P2WPKH input is at most 68 vbytes; the rest is version, counts, outputs, lock time.
         let fixed_vsize = 11 + 43 + (9 + to.len() as u64) + 31;
         let mut chosen = Vec::new();
@@ -86,8 +85,11 @@ impl Faucet {
             total += coin.1;
             chosen.push(coin);
             let fee = fee_for(fixed_vsize + 68 * chosen.len() as u64, sat_per_kvb);
-            if total >= amount + fee {
-                return self.sign(chosen, to, amount, total - amount - fee);
+            let Some(needed) = amount.checked_add(fee) else {
+                break;
+            };
+            if total >= needed {
+                return self.sign(chosen, to, amount, total - needed);
             }
         }
         Err(FaucetError::InsufficientFunds)
@@ -164,5 +166,5 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// Fee for `vsize` at `sat_per_kvb`, rounded up.
 pub fn fee_for(vsize: u64, sat_per_kvb: u64) -> Amount {
-    Amount::from_sat((vsize * sat_per_kvb).div_ceil(1000))
+    Amount::from_sat(vsize.saturating_mul(sat_per_kvb).div_ceil(1000))
 }

@@ -42,20 +42,24 @@ enum ReadError {
     Bad(&'static str),
 }
 
+/// Reads one request (the caller bounds the whole read by [`IDLE`], so a slow or silent
+/// client cannot hold a connection slot). `Expect: 100-continue` is answered before the body.
 async fn read_request(
     reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: &mut tokio::net::tcp::OwnedWriteHalf,
 ) -> Result<Request, ReadError> {
     let mut head = (&mut *reader).take(MAX_HEAD);
     let mut line = String::new();
-    match tokio::time::timeout(IDLE, head.read_line(&mut line)).await {
-        Ok(Ok(0)) | Err(_) | Ok(Err(_)) => return Err(ReadError::Closed),
-        Ok(Ok(_)) => {}
+    match head.read_line(&mut line).await {
+        Ok(0) | Err(_) => return Err(ReadError::Closed),
+        Ok(_) => {}
     }
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or("").to_string();
     let _path = parts.next().ok_or(ReadError::Bad("bad request line"))?;
     let version = parts.next().unwrap_or("HTTP/1.0");
     let mut keep_alive = version == "HTTP/1.1";
+    let mut expect_continue = false;
     let mut authorization = None;
     let mut length = 0usize;
     loop {
@@ -91,11 +95,18 @@ async fn read_request(
                 }
             }
             "transfer-encoding" => return Err(ReadError::Bad("chunked bodies are not supported")),
+            "expect" if value.eq_ignore_ascii_case("100-continue") => expect_continue = true,
             _ => {}
         }
     }
     if length > MAX_BODY {
         return Err(ReadError::Bad("body too large"));
+    }
+    if expect_continue {
+        writer
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .map_err(|_| ReadError::Closed)?;
     }
     let mut body = vec![0u8; length];
     reader
@@ -132,10 +143,10 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, creds: Arc<Credential
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     loop {
-        let req = match read_request(&mut reader).await {
-            Ok(r) => r,
-            Err(ReadError::Closed) => return,
-            Err(ReadError::Bad(why)) => {
+        let req = match tokio::time::timeout(IDLE, read_request(&mut reader, &mut write)).await {
+            Ok(Ok(r)) => r,
+            Err(_) | Ok(Err(ReadError::Closed)) => return,
+            Ok(Err(ReadError::Bad(why))) => {
                 let _ = respond(&mut write, 400, why.as_bytes(), "text/plain", false).await;
                 return;
             }
@@ -175,7 +186,7 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, creds: Arc<Credential
                 )
             });
         let bytes = reply
-            .map(|v| format!("{v}\n").into_bytes())
+            .map(|v| format!("{}\n", crate::json::to_wire(&v)).into_bytes())
             .unwrap_or_default();
         if respond(
             &mut write,

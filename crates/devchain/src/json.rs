@@ -10,9 +10,65 @@ use crate::accept::output_type;
 use crate::chain::{BlockEntry, Chain};
 use crate::params;
 
-/// An amount as bitcoind prints it: BTC, a JSON number.
+/// Marks a string that [`to_wire`] writes as a bare number: bitcoind prints amounts with
+/// exactly eight decimals (`0.00001000`), which a float in a `Value` cannot keep.
+const AMOUNT_MARK: &str = "\u{1}btc:";
+
+/// An amount as bitcoind prints it: BTC with eight decimals, a JSON number on the wire.
 pub fn btc(amount: Amount) -> Value {
-    json!(amount.to_sat() as f64 / 100_000_000.0)
+    let sat = amount.to_sat();
+    Value::String(format!(
+        "{AMOUNT_MARK}{}.{:08}",
+        sat / 100_000_000,
+        sat % 100_000_000
+    ))
+}
+
+/// Serializes a reply, writing [`btc`] amounts as bare numbers. Only a marked string of
+/// digits, one dot and digits is written raw, so text a client sent can never become JSON.
+pub fn to_wire(v: &Value) -> String {
+    fn is_amount(s: &str) -> bool {
+        let Some((int, frac)) = s.split_once('.') else {
+            return false;
+        };
+        !int.is_empty()
+            && frac.len() == 8
+            && int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    }
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::String(s) => match s.strip_prefix(AMOUNT_MARK).filter(|l| is_amount(l)) {
+                Some(lit) => out.push_str(lit),
+                None => out.push_str(&Value::String(s.clone()).to_string()),
+            },
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            Value::Object(map) => {
+                out.push('{');
+                for (i, (k, item)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(item, out);
+                }
+                out.push('}');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(v, &mut out);
+    out
 }
 
 /// Core's `ScriptToAsmStr`: pushes as hex (or decimal up to 4 bytes), small numbers as digits.
@@ -291,8 +347,6 @@ pub fn block(chain: &Chain, entry: &BlockEntry, verbosity: u8) -> Value {
             .map(|t| json!(t.compute_txid().to_string()))
             .collect()
     };
-    // bitcoind puts `tx` before the header's `time` fields; key order is not significant to
-    // JSON readers, so it stays here.
     m.insert("tx".into(), Value::Array(txs));
     Value::Object(m)
 }
@@ -300,6 +354,14 @@ pub fn block(chain: &Chain, entry: &BlockEntry, verbosity: u8) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_go_out_with_eight_decimals_and_marked_client_text_stays_a_string() {
+        let v = json!({"fee": btc(Amount::from_sat(1000)), "value": btc(Amount::from_sat(5_000_000_000))});
+        assert_eq!(to_wire(&v), r#"{"fee":0.00001000,"value":50.00000000}"#);
+        let sneaky = json!([format!("{AMOUNT_MARK}1,\"x\":2"), "a\"b"]);
+        assert_eq!(to_wire(&sneaky), serde_json::to_string(&sneaky).unwrap());
+    }
 
     #[test]
     fn descriptor_checksum_matches_bip380() {

@@ -82,9 +82,9 @@ impl Node {
         let (store, blocks, invalid) = BlockStore::open(dir)?;
         let faucet = Faucet::open(dir)?;
         let mut chain = Chain::new();
-        for block in blocks {
+        for (block, trusted) in blocks {
             let hash = block.block_hash();
-            if let Err(e) = chain.add_block(block) {
+            if let Err(e) = chain.add_block(block, trusted) {
                 tracing::warn!("stored block {hash} skipped: {e}");
             }
         }
@@ -106,6 +106,7 @@ impl Node {
             started: unix_now(),
         };
         node.update_ibd();
+        node.load_mempool();
         let tip = node.chain.tip();
         tracing::info!(
             "Loaded best chain: hashBestChain={} height={} date={}",
@@ -114,6 +115,40 @@ impl Node {
             iso_date(u64::from(tip.block.header.time))
         );
         Ok(node)
+    }
+
+    /// Writes the mempool to `mempool.dat` (hex transactions, entry order), as bitcoind
+    /// saves its mempool at shutdown.
+    pub fn save_mempool(&self) -> std::io::Result<()> {
+        let text: String = self
+            .mempool
+            .ordered()
+            .map(|e| format!("{}\n", bitcoin::consensus::encode::serialize_hex(&*e.tx)))
+            .collect();
+        let tmp = self.dir.join("mempool.dat.tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, self.dir.join("mempool.dat"))
+    }
+
+    /// Re-accepts the saved mempool; whatever no longer passes is dropped.
+    fn load_mempool(&mut self) {
+        let Ok(text) = std::fs::read_to_string(self.dir.join("mempool.dat")) else {
+            return;
+        };
+        let mut loaded = 0;
+        for line in text.lines() {
+            let Some(tx) = crate::rpc::decode_tx(line.trim()) else {
+                continue;
+            };
+            match accept::check(&self.chain, &self.mempool, &tx) {
+                Ok(ok) if ok.replaces.is_empty() => {
+                    self.insert(Arc::new(tx), &ok);
+                    loaded += 1;
+                }
+                _ => {}
+            }
+        }
+        tracing::info!("Imported mempool transactions from disk: {loaded} succeeded");
     }
 
     /// The network directory.
@@ -150,7 +185,7 @@ impl Node {
         count: u32,
         payout: &ScriptBuf,
     ) -> Result<Vec<BlockHash>, StoreError> {
-        let mut hashes = Vec::with_capacity(count as usize);
+        let mut hashes = Vec::with_capacity(count.min(1024) as usize);
         for _ in 0..count {
             let tip = self.chain.tip_hash();
             let height = self.chain.height() + 1;
@@ -159,8 +194,8 @@ impl Node {
             let (txs, fees) = miner::select(&self.mempool);
             self.extra_nonce = self.extra_nonce.wrapping_add(1);
             let block = miner::build(tip, height, time, payout, txs, fees, self.extra_nonce);
-            self.store.append(&block)?;
-            let hash = match self.chain.add_block(block) {
+            self.store.append(&block, true)?;
+            let hash = match self.chain.add_block(block, true) {
                 Ok(h) => h,
                 Err(e) => {
                     tracing::warn!("mined block refused: {e}");
@@ -176,27 +211,27 @@ impl Node {
     }
 
     /// Adds a block from outside (`submitblock`) after checking its header and structure.
-    pub fn submit_block(&mut self, block: Block) -> Result<(), &'static str> {
+    pub fn submit_block(&mut self, block: Block) -> Result<(), String> {
         if self.chain.entry(&block.block_hash()).is_some() {
-            return Err("duplicate");
+            return Err("duplicate".into());
         }
         let Some(parent) = self.chain.entry(&block.header.prev_blockhash) else {
-            return Err("inconclusive");
+            return Err("inconclusive".into());
         };
         let height = parent.height + 1;
         if block.header.bits != params::pow_bits()
             || block.header.validate_pow(block.header.target()).is_err()
         {
-            return Err("high-hash");
+            return Err("high-hash".into());
         }
         if !block.check_merkle_root() {
-            return Err("bad-txnmrklroot");
+            return Err("bad-txnmrklroot".into());
         }
         if !block.check_witness_commitment() {
-            return Err("bad-witness-merkle-match");
+            return Err("bad-witness-merkle-match".into());
         }
         let Some(coinbase) = block.txdata.first().filter(|t| t.is_coinbase()) else {
-            return Err("bad-cb-missing");
+            return Err("bad-cb-missing".into());
         };
         let expect = bitcoin::blockdata::script::Builder::new()
             .push_int(i64::from(height))
@@ -206,19 +241,34 @@ impl Node {
             .as_bytes()
             .starts_with(expect.as_bytes())
         {
-            return Err("bad-cb-height");
+            return Err("bad-cb-height".into());
         }
         if block.txdata.iter().skip(1).any(|t| t.is_coinbase()) {
-            return Err("bad-cb-multiple");
+            return Err("bad-cb-multiple".into());
         }
         if block.weight().to_wu() > params::MAX_BLOCK_WEIGHT {
-            return Err("bad-blk-weight");
+            return Err("bad-blk-weight".into());
         }
-        self.store.append(&block).map_err(|_| "write-failed")?;
-        self.store.sync().map_err(|_| "write-failed")?;
-        let hash = self.chain.add_block(block).map_err(|_| "duplicate")?;
+        self.store
+            .append(&block, false)
+            .map_err(|_| "write-failed".to_string())?;
+        self.store.sync().map_err(|_| "write-failed".to_string())?;
+        let hash = self
+            .chain
+            .add_block(block, false)
+            .map_err(|_| "duplicate".to_string())?;
         let change = self.chain.activate_after_add(&hash);
         self.after_tip_change(change);
+        // A block that failed to connect is answered with its reject reason, as bitcoind does.
+        if self.chain.entry(&hash).is_some_and(|e| e.invalid) {
+            let why = self
+                .chain
+                .last_failure
+                .as_ref()
+                .filter(|(h, _)| *h == hash)
+                .map(|(_, w)| w.clone());
+            return Err(why.unwrap_or_else(|| "invalid".into()));
+        }
         Ok(())
     }
 
@@ -241,8 +291,9 @@ impl Node {
             again.extend(old.into_iter().map(|e| e.tx));
             for tx in again {
                 // Anything now confirmed, conflicting or premature just stays out.
-                if let Ok(ok) = accept::check(&self.chain, &self.mempool, &tx) {
-                    self.insert(tx, &ok);
+                match accept::check(&self.chain, &self.mempool, &tx) {
+                    Ok(ok) if ok.replaces.is_empty() => self.insert(tx, &ok),
+                    _ => {}
                 }
             }
             return;
@@ -311,8 +362,13 @@ impl Node {
         }
         let ok = accept::check(&self.chain, &self.mempool, &tx).map_err(SubmitError::Rejected)?;
         if let Some(max) = max_fee_per_kvb.filter(|m| *m > 0) {
-            if ok.fee.to_sat() > max * ok.vsize / 1000 {
+            if exceeds_max_fee(ok.fee, ok.vsize, max) {
                 return Err(SubmitError::MaxFee);
+            }
+        }
+        for old in &ok.replaces {
+            if !self.mempool.remove_recursive(old).is_empty() {
+                tracing::info!("replacing mempool tx {old} with {txid}");
             }
         }
         self.insert(Arc::new(tx), &ok);
@@ -348,7 +404,8 @@ impl Node {
             .chain
             .coins()
             .filter(|(_, c)| &c.txout.script_pubkey == script)
-            .filter(|(_, c)| !c.coinbase || next - c.height >= params::COINBASE_MATURITY)
+            // bitcoind's wallet waits one block longer than consensus (depth 101, not 100).
+            .filter(|(_, c)| !c.coinbase || next - c.height > params::COINBASE_MATURITY)
             .map(|(op, c)| (*op, c.txout.value))
             .collect();
         for e in self.mempool.ordered() {
@@ -365,6 +422,10 @@ impl Node {
             }
         }
         coins.retain(|(op, _)| self.mempool.spender(op).is_none());
+        // Confirmed coins first, largest first (as bitcoind's wallet prefers confirmed ones):
+        // unconfirmed change is used only when needed, so repeated sends do not build one
+        // long unconfirmed chain.
+        coins.sort_by_key(|(op, value)| (self.chain.coin(op).is_none(), std::cmp::Reverse(*value)));
         coins
     }
 
@@ -396,6 +457,11 @@ impl Node {
             }
         }
     }
+}
+
+/// Whether `fee` for `vsize` is above `max_per_kvb` (in u128: any caller-given rate is safe).
+pub fn exceeds_max_fee(fee: Amount, vsize: u64, max_per_kvb: u64) -> bool {
+    u128::from(fee.to_sat()) * 1000 > u128::from(max_per_kvb) * u128::from(vsize)
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for a unix time (bitcoind's log and `date=` format).

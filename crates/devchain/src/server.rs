@@ -199,6 +199,10 @@ impl Server {
         for t in tasks {
             t.abort();
         }
+        let saved = self.shared.node().save_mempool();
+        if let Err(e) = saved {
+            tracing::warn!("mempool not saved: {e}");
+        }
         if let Some(path) = &self.cookie_path {
             let _ = std::fs::remove_file(path);
         }

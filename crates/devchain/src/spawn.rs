@@ -102,6 +102,34 @@ impl DevChain {
     pub fn client(&self) -> Client {
         Client::new(self.addr(), &self.user, &self.password)
     }
+
+    /// Mines `n` blocks to the faucet (101 makes its first coinbase spendable).
+    pub fn mine(&self, n: u32) -> Result<Vec<bitcoin::BlockHash>, crate::ClientError> {
+        let mut rpc = self.client();
+        let addr = rpc.call("getnewaddress", serde_json::json!([]))?;
+        let hashes = rpc.call("generatetoaddress", serde_json::json!([n, addr]))?;
+        serde_json::from_value::<Vec<String>>(hashes)
+            .ok()
+            .and_then(|v| v.iter().map(|h| h.parse().ok()).collect())
+            .ok_or_else(|| {
+                crate::ClientError::Protocol("generatetoaddress: not a list of hashes".into())
+            })
+    }
+
+    /// Pays `amount` to `address` from the faucet (unconfirmed until the next block).
+    pub fn fund(
+        &self,
+        address: &str,
+        amount: bitcoin::Amount,
+    ) -> Result<bitcoin::Txid, crate::ClientError> {
+        let txid = self.client().call(
+            "sendtoaddress",
+            serde_json::json!([address, amount.to_btc()]),
+        )?;
+        txid.as_str()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| crate::ClientError::Protocol("sendtoaddress: not a txid".into()))
+    }
 }
 
 impl Drop for DevChain {

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 use bitcoin::{Block, BlockHash};
 
+/// Set in a record's length word for a block from `submitblock` (scripts re-checked on load).
+const UNTRUSTED: u32 = 1 << 31;
+
 /// Errors reading or writing the chain files.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -38,7 +41,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 impl BlockStore {
     /// Opens (creating) the files in `dir` and returns the stored blocks in file order and the
     /// invalid marks. A torn last record (a crash mid-write) is cut off.
-    pub fn open(dir: &Path) -> Result<(BlockStore, Vec<Block>, Vec<BlockHash>), StoreError> {
+    #[allow(clippy::type_complexity)]
+    pub fn open(
+        dir: &Path,
+    ) -> Result<(BlockStore, Vec<(Block, bool)>, Vec<BlockHash>), StoreError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let path = dir.join("blocks.dat");
         let mut blocks = Vec::new();
@@ -50,13 +56,15 @@ impl BlockStore {
                 if reader.read_exact(&mut len).is_err() {
                     break;
                 }
-                let len = u32::from_le_bytes(len) as usize;
+                let len = u32::from_le_bytes(len);
+                let trusted = len & UNTRUSTED == 0;
+                let len = (len & !UNTRUSTED) as usize;
                 let mut buf = vec![0u8; len];
                 if reader.read_exact(&mut buf).is_err() {
                     break;
                 }
                 match bitcoin::consensus::deserialize::<Block>(&buf) {
-                    Ok(b) => blocks.push(b),
+                    Ok(b) => blocks.push((b, trusted)),
                     Err(_) => break,
                 }
                 good_len += 4 + len as u64;
@@ -85,10 +93,12 @@ impl BlockStore {
     }
 
     /// Appends a block (buffered by the OS until [`BlockStore::sync`]).
-    pub fn append(&mut self, block: &Block) -> Result<(), StoreError> {
+    /// `trusted`: see [`crate::chain::BlockEntry::trusted`].
+    pub fn append(&mut self, block: &Block, trusted: bool) -> Result<(), StoreError> {
         let bytes = bitcoin::consensus::serialize(block);
         let mut rec = Vec::with_capacity(bytes.len() + 4);
-        rec.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        let flag = if trusted { 0 } else { UNTRUSTED };
+        rec.extend_from_slice(&(bytes.len() as u32 | flag).to_le_bytes());
         rec.extend_from_slice(&bytes);
         let path = self.dir.join("blocks.dat");
         self.blocks.write_all(&rec).map_err(io(&path))

@@ -177,23 +177,71 @@ fn missing_or_spent_inputs_are_minus_25() {
 }
 
 #[test]
-fn double_spend_in_mempool_is_txn_mempool_conflict() {
+fn double_spend_of_a_non_signalling_tx_is_txn_mempool_conflict() {
     let mut c = common::start();
     let k = Key::new(8);
     let (op, prev) = c.fund(&k.p2wpkh(), Amount::from_sat(100_000));
-    let first = spend(&k, op, &prev, 500);
+    // Sequence 0xfffffffe: final, and no BIP125 signal.
+    let mut first = unsigned(&[op], vec![out(&k, 99_500)], 0, 0xffff_fffe);
+    sign_p2wpkh(&mut first, 0, &prev, &k);
     let txid = c.send(&first).unwrap();
     assert_eq!(
         c.send(&first),
-        Ok(txid),
+        Ok(txid.clone()),
         "the same transaction again is fine, as in bitcoind"
     );
     assert_eq!(
         c.test_accept(&first)["reject-reason"],
         "txn-already-in-mempool"
     );
-    let second = spend(&k, op, &prev, 2_000);
+    let second = spend(&k, op, &prev, 20_000);
     assert_eq!(c.send(&second), Err((-26, "txn-mempool-conflict".into())));
+    assert_eq!(c.call("getrawmempool", json!([])), json!([txid]));
+}
+
+#[test]
+fn bip125_replacement_needs_a_signal_and_more_fee() {
+    let mut c = common::start();
+    let k = Key::new(19);
+    let (op, prev) = c.fund(&k.p2wpkh(), Amount::from_sat(100_000));
+    let first = spend(&k, op, &prev, 1_000); // signals (sequence 0xfffffffd)
+    let first_id = c.send(&first).unwrap();
+    let child = spend(
+        &k,
+        OutPoint {
+            txid: first.compute_txid(),
+            vout: 0,
+        },
+        &first.output[0],
+        1_000,
+    );
+    let child_id = c.send(&child).unwrap();
+    let vsize = first.vsize();
+    // Higher rate than the direct conflict but less than it plus its child: refused.
+    let cheap = spend(&k, op, &prev, 1_500);
+    let (code, msg) = c.send(&cheap).unwrap_err();
+    assert_eq!(code, -26);
+    assert_eq!(
+        msg,
+        format!("insufficient fee, rejecting replacement {}, less fees than conflicting txs; 0.000015 < 0.00002", cheap.compute_txid())
+    );
+    // Enough to cover both, but not the relay of the new one.
+    let thin = spend(&k, op, &prev, 2_000 + vsize as u64 - 1);
+    let (_, msg) = c.send(&thin).unwrap_err();
+    assert!(
+        msg.starts_with("insufficient fee, rejecting replacement")
+            && msg.contains("not enough additional fees to relay"),
+        "{msg}"
+    );
+    let good = spend(&k, op, &prev, 2_000 + vsize as u64);
+    let good_id = c.send(&good).unwrap();
+    assert_eq!(
+        c.call("getrawmempool", json!([])),
+        json!([good_id]),
+        "{first_id} and its child {child_id} are evicted"
+    );
+    let hash = c.mine(1).remove(0);
+    assert_eq!(c.call("getblock", json!([hash]))["tx"][1], good_id);
 }
 
 #[test]
@@ -467,4 +515,47 @@ fn mined_conflict_evicts_the_mempool_spend_and_its_children() {
     );
     assert_eq!(c.call("getrawmempool", json!([])), json!([]));
     assert_eq!(c.call("submitblock", json!([hexblock])), "duplicate");
+}
+
+#[test]
+fn replacements_may_not_spend_what_they_evict_or_add_unconfirmed_inputs() {
+    let mut c = common::start();
+    let k = Key::new(20);
+    let (op, prev) = c.fund(&k.p2wpkh(), Amount::from_sat(100_000));
+    let first = spend(&k, op, &prev, 1_000);
+    c.send(&first).unwrap();
+    // Spends both the coin `first` spends and `first`'s own output.
+    let first_out = OutPoint {
+        txid: first.compute_txid(),
+        vout: 0,
+    };
+    let mut both = unsigned(&[op, first_out], vec![out(&k, 150_000)], 0, FINAL);
+    sign_p2wpkh(&mut both, 0, &prev, &k);
+    sign_p2wpkh(&mut both, 1, &first.output[0], &k);
+    assert_eq!(
+        c.send(&both),
+        Err((
+            -26,
+            format!(
+                "bad-txns-spends-conflicting-tx, {} spends conflicting transaction {}",
+                both.compute_txid(),
+                first.compute_txid()
+            )
+        ))
+    );
+    // An unrelated unconfirmed coin may not join a replacement.
+    let (op2, prev2) = c.fund_unconfirmed(&k.p2wpkh(), Amount::from_sat(100_000));
+    let mut adds = unsigned(&[op, op2], vec![out(&k, 150_000)], 0, FINAL);
+    sign_p2wpkh(&mut adds, 0, &prev, &k);
+    sign_p2wpkh(&mut adds, 1, &prev2, &k);
+    assert_eq!(
+        c.send(&adds),
+        Err((
+            -26,
+            format!(
+                "replacement-adds-unconfirmed, replacement {} adds unconfirmed input, idx 1",
+                adds.compute_txid()
+            )
+        ))
+    );
 }

@@ -141,6 +141,13 @@ fn http_auth_and_jsonrpc_envelopes_follow_bitcoind() {
         v[2]["result"],
         "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
     );
+    // Amounts go out as bitcoind writes them: eight decimals, bare numbers.
+    let (_, body) = post(
+        &c,
+        Some((user, pass)),
+        r#"{"id":1,"method":"getnetworkinfo"}"#,
+    );
+    assert!(body.contains(r#""relayfee":0.00001000"#), "{body}");
     let (status, _) = raw_http(
         c.dc.port,
         &format!(
@@ -351,6 +358,14 @@ fn invalidateblock_reorgs_and_returns_transactions_to_the_mempool() {
         c.call("getrawtransaction", json!([txid, 1]))["blockhash"],
         new[0]
     );
+    let tips = c.call("getchaintips", json!([]));
+    assert_eq!(
+        tips,
+        json!([
+            {"height": 103, "hash": new[1], "branchlen": 0, "status": "active"},
+            {"height": 102, "hash": old, "branchlen": 1, "status": "invalid"},
+        ])
+    );
     // The old branch has less work: reconsidering it changes nothing...
     c.call("reconsiderblock", json!([old]));
     assert_eq!(c.call("getbestblockhash", json!([])), new[1]);
@@ -413,10 +428,163 @@ fn binary_serves_like_bitcoind_and_cli_calls_it() {
     assert!(log.contains("Done loading"));
     assert!(log.contains("UpdateTip: new best="));
     assert!(log.contains("height=101"));
+    // Installed as `bitcoin-cli`, it takes bcli's `-stdin` form: method in argv, arguments on stdin.
+    let link = dir.path().join("bitcoin-cli");
+    std::os::unix::fs::symlink(bin, &link).unwrap();
+    let mut child = std::process::Command::new(&link)
+        .args([
+            "-regtest",
+            &datadir,
+            "-rpcclienttimeout=60",
+            "-stdin",
+            "getblockhash",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"0\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
+    );
     assert_eq!(cli(&["stop"]).1, "Bitcoin Core stopping");
     assert!(p.wait().unwrap().success());
     assert!(
         !dir.path().join("regtest/.cookie").exists(),
         "cookie removed at shutdown"
+    );
+}
+
+#[test]
+fn mempool_survives_a_clean_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let txid = {
+        let dc = devchain::DevChain::spawn(dir.path()).unwrap();
+        let mut rpc = dc.client();
+        let addr = rpc.call("getnewaddress", json!([])).unwrap();
+        rpc.call("generatetoaddress", json!([101, addr])).unwrap();
+        rpc.call("sendtoaddress", json!([addr, 1])).unwrap()
+    };
+    let dc = devchain::DevChain::spawn(dir.path()).unwrap();
+    let mut rpc = dc.client();
+    assert_eq!(rpc.call("getrawmempool", json!([])).unwrap(), json!([txid]));
+}
+
+#[test]
+fn garbage_requests_get_errors_and_the_server_keeps_serving() {
+    let mut c = common::start();
+    let cookie = std::fs::read_to_string(&c.dc.cookie_path).unwrap();
+    let (user, pass) = cookie.split_once(':').unwrap();
+    for body in [
+        "",
+        "[]",
+        "null",
+        "42",
+        "[1,2]",
+        r#"{"method":7}"#,
+        r#"{"method":"getblock","params":"x"}"#,
+        r#"{"method":"getblock","params":[{}]}"#,
+        "\u{0}\u{1}",
+    ] {
+        let (status, _) = post(&c, Some((user, pass)), body);
+        assert!(
+            status == 200 || status == 400 || status == 500,
+            "{body:?} -> {status}"
+        );
+    }
+    for raw in [
+        "\r\n\r\n",
+        "POST\r\n\r\n",
+        "POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+        "POST / HTTP/1.1\r\nContent-Length: 999999999999\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    ] {
+        let _ = raw_http(c.dc.port, raw);
+    }
+    // Out-of-range numbers from a client are errors, not panics.
+    assert_eq!(c.call_err("getblockhash", json!([1e300])).0, -3);
+    let addr = c.call("getnewaddress", json!([]));
+    assert_eq!(c.call_err("sendtoaddress", json!([addr, 1e30])).0, -3);
+    assert_eq!(c.call("getblockcount", json!([])), 0);
+}
+
+#[test]
+fn concurrent_clients_are_served() {
+    let c = common::start();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let mut rpc = c.dc.client();
+            std::thread::spawn(move || {
+                let addr = rpc.call("getnewaddress", json!([])).unwrap();
+                for _ in 0..20 {
+                    rpc.call("generatetoaddress", json!([1, addr])).unwrap();
+                    rpc.call("getblockchaininfo", json!([])).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut rpc = c.dc.client();
+    assert_eq!(rpc.call("getblockcount", json!([])).unwrap(), 160);
+}
+
+#[test]
+fn faucet_serves_many_sends_between_blocks_and_reports_insufficient_funds() {
+    let mut c = common::start();
+    let addr = c.call("getnewaddress", json!([]));
+    assert_eq!(
+        c.call_err("sendtoaddress", json!([addr, 1])),
+        (-6, "Insufficient funds".into())
+    );
+    c.mine(110); // ten mature coinbases
+    assert_eq!(c.call("getbalance", json!([])), 500.0);
+    let k = common::Key::new(40);
+    for _ in 0..30 {
+        c.call("sendtoaddress", json!([k.p2wpkh_address(), 0.5]));
+    }
+    assert_eq!(
+        c.call("getrawmempool", json!([])).as_array().unwrap().len(),
+        30
+    );
+    let hash = c.mine(1).remove(0);
+    assert_eq!(c.call("getblock", json!([hash]))["nTx"], 31);
+    assert_eq!(
+        c.call_err("sendtoaddress", json!([addr, 10_000])),
+        (-6, "Insufficient funds".into())
+    );
+    assert_eq!(
+        c.call_err("sendtoaddress", json!(["bcrt1qnotanaddress", 1])),
+        (-5, "Invalid address".into())
+    );
+    assert_eq!(c.call_err("sendtoaddress", json!([addr, 0])).0, -3);
+}
+
+#[test]
+fn expect_100_continue_is_answered_before_the_body() {
+    let c = common::start();
+    let cookie = std::fs::read_to_string(&c.dc.cookie_path).unwrap();
+    let body = r#"{"id":1,"method":"getblockcount"}"#;
+    let mut s = TcpStream::connect(("127.0.0.1", c.dc.port)).unwrap();
+    let head = format!(
+        "POST / HTTP/1.1\r\nAuthorization: Basic {}\r\nExpect: 100-continue\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        STANDARD.encode(&cookie),
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let mut interim = [0u8; 25];
+    s.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(body.as_bytes()).unwrap();
+    let mut rest = String::new();
+    let _ = s.read_to_string(&mut rest);
+    assert!(rest.starts_with("HTTP/1.1 200 OK"), "{rest}");
+    assert!(
+        rest.ends_with("{\"result\":0,\"error\":null,\"id\":1}\n"),
+        "{rest}"
     );
 }

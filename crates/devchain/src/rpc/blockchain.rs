@@ -29,6 +29,19 @@ pub fn getblockchaininfo(s: &Shared, _: &Params) -> Result<Value, RpcError> {
     }))
 }
 
+pub fn getchaintips(s: &Shared, _: &Params) -> Result<Value, RpcError> {
+    let node = s.node();
+    let tips: Vec<Value> = node
+        .chain
+        .tips()
+        .into_iter()
+        .map(|(hash, height, branchlen, status)| {
+            json!({"height": height, "hash": hash.to_string(), "branchlen": branchlen, "status": status})
+        })
+        .collect();
+    Ok(Value::Array(tips))
+}
+
 pub fn getblockcount(s: &Shared, _: &Params) -> Result<Value, RpcError> {
     Ok(json!(s.node().chain.height()))
 }

@@ -19,8 +19,8 @@ pub fn getnetworkinfo(_: &Shared, _: &Params) -> Result<Value, RpcError> {
         "connections_in": 0,
         "connections_out": 0,
         "networks": [],
-        "relayfee": 0.00001,
-        "incrementalfee": 0.00001,
+        "relayfee": crate::json::btc(bitcoin::Amount::from_sat(params::MIN_RELAY_FEE_SAT_PER_KVB)),
+        "incrementalfee": crate::json::btc(bitcoin::Amount::from_sat(params::MIN_RELAY_FEE_SAT_PER_KVB)),
         "localaddresses": [],
         "warnings": "",
     }))

@@ -107,6 +107,12 @@ const METHODS: &[Method] = &[
         handler: blockchain::getblockchaininfo,
     },
     Method {
+        name: "getchaintips",
+        params: &[],
+        required: 0,
+        handler: blockchain::getchaintips,
+    },
+    Method {
         name: "getblockcount",
         params: &[],
         required: 0,
@@ -535,11 +541,6 @@ impl Params {
     pub fn txid(&self, i: usize) -> Result<Txid, RpcError> {
         self.hash(i)
     }
-}
-
-/// Parses a fee rate in BTC/kvB into sat/kvB.
-pub fn btc_per_kvb(amount: Amount) -> u64 {
-    amount.to_sat()
 }
 
 /// Decodes a hex transaction (`None` on any failure, including trailing bytes).

@@ -149,7 +149,7 @@ pub fn testmempoolaccept(s: &Shared, p: &Params) -> Result<Value, RpcError> {
             m.insert("txid".into(), json!(tx.compute_txid().to_string()));
             m.insert("wtxid".into(), json!(tx.compute_wtxid().to_string()));
             match node.test_accept(tx) {
-                Ok(ok) if max > 0 && ok.fee.to_sat() > max * ok.vsize / 1000 => {
+                Ok(ok) if max > 0 && crate::node::exceeds_max_fee(ok.fee, ok.vsize, max) => {
                     m.insert("allowed".into(), json!(false));
                     m.insert("reject-reason".into(), json!("max-fee-exceeded"));
                 }
