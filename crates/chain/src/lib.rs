@@ -8,6 +8,23 @@
 //!
 //! Must not touch: channels, wallet internals, SQL, plugins or sockets. The daemon brings
 //! a [`PluginCall`] (its plugin host), a [`HashStore`] (its store) and the listeners.
+//!
+//! Wiring, as the daemon is expected to do it (before the RPC socket binds):
+//!
+//! ```ignore
+//! let backend = Arc::new(JsonBackend(host_calls));          // impl PluginCall
+//! let fees = Arc::new(Fees::new(FeeConfig::default()));     // LDK's FeeEstimator; `feerates`
+//! let mut poller = Poller::new(backend.clone(), Box::new(store_hashes), fees.clone(),
+//!                              PollerConfig::new("regtest"))?;
+//! poller.add_listener(Arc::new(LdkListener(chain_monitor.clone())));
+//! poller.sync().await?;                                     // wrong network: refuse to start
+//! let status = poller.status();                             // getinfo.blockheight, waits
+//! tokio::spawn(poller.run(shutdown.wait()));
+//! let broadcaster = Arc::new(Broadcaster::spawn(backend));  // LDK's BroadcasterInterface
+//! ```
+//!
+//! Tests: `tests/poller.rs` drives the poller through a backend plugin that answers badly
+//! on demand; bcli's tests run it through the real bcli on a devchain.
 
 pub mod backend;
 pub mod broadcast;
