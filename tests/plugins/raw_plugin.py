@@ -10,6 +10,7 @@ Its behaviour comes from the JSON file named in $RAW_SPEC:
                  | {"big": N} | "wrong_id_then_reply" | "echo" | "no_result"
                  | {"send": [messages], "result": X} (a "$ID" id or params.id
                    becomes the request's id)
+                 | "hang" (never replies)
                  | "close_stdin" (replies, closes stdin, stays alive with stdout open)
                  | "fork_exit" (forks a child that keeps stdin/stdout open for 20 s,
                    then exits without replying)
@@ -93,6 +94,8 @@ def handle(req):
         send({"jsonrpc": "2.0", "id": req["id"], "error": {"code": -32601, "message": "unknown"}})
     elif action == "die":
         os._exit(1)
+    elif action == "hang":
+        return
     elif action == "close_stdin":
         reply(req, {"closed": True})
         os.close(0)

@@ -212,6 +212,18 @@ impl Plugin {
     }
 }
 
+/// Removes a request's pending entry when its waiter goes away (answered, or not).
+struct ForgetOnDrop<'a> {
+    p: &'a Plugin,
+    id: &'a str,
+}
+
+impl Drop for ForgetOnDrop<'_> {
+    fn drop(&mut self) {
+        lock(&self.p.pending).remove(self.id);
+    }
+}
+
 /// Mutex poisoning only happens if a holder panicked; the data is still usable.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -351,10 +363,12 @@ impl PluginHost {
             }
             pending.insert(id.clone(), Pending { tx, notify });
         }
+        // A caller that stops waiting (a timeout, a dropped future) must not leave its
+        // entry behind: a plugin that never answers would grow the map without bound.
+        let _forget = ForgetOnDrop { p, id: &id };
         // Requests wait for queue space (they must not be lost); a dead writer means the
         // plugin is going away and `kill` answers the waiter.
         if p.out.send(frame).await.is_err() {
-            lock(&p.pending).remove(&id);
             return Reply::Terminated;
         }
         rx.await.unwrap_or(Reply::Terminated)
