@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::{SinkExt, StreamExt};
-use jsonrpc::{id_prefix, parse_incoming, FrameError, Incoming, JsonCodec};
+use jsonrpc::{id_prefix, parse_incoming, strerror, FrameError, Incoming, JsonCodec};
 use tokio::io::{AsyncBufReadExt, BufReader, Interest};
 use tokio::net::unix::pipe;
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
@@ -19,15 +19,6 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::host::{lock, PState, Plugin, PluginHost, Reply};
 use crate::log::{log, Level};
-
-/// `strerror` text of an I/O error (without Rust's " (os error N)" suffix).
-pub fn strerror(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
 
 /// True if `path` is a regular file (symlinks followed) with an execute bit.
 pub fn check_executable(path: &Path) -> Result<(), std::io::Error> {

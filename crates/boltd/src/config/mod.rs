@@ -117,31 +117,9 @@ impl OptSpec {
     }
 }
 
-/// C `strtol(s, NULL, 0)` accepting the whole string: `0x` hex, leading `0` octal.
-pub fn parse_int(s: &str) -> Option<i64> {
-    let t = s.trim();
-    let (neg, t) = match t.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let v = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        i64::from_str_radix(h, 16).ok()?
-    } else if t.len() > 1 && t.starts_with('0') {
-        i64::from_str_radix(&t[1..], 8).ok()?
-    } else {
-        t.parse::<i64>().ok()?
-    };
-    Some(if neg { -v } else { v })
-}
-
-/// `yes|true|no|false`, case-insensitive (CLN rejects `1`/`0`).
-pub fn parse_bool(s: &str) -> Option<bool> {
-    match s.to_ascii_lowercase().as_str() {
-        "yes" | "true" => Some(true),
-        "no" | "false" => Some(false),
-        _ => None,
-    }
-}
+/// Option values are parsed by the plugin host's parsers, so builtin and plugin options
+/// read `0x10` or `--5` alike.
+pub use plugins::options::{parse_bool, parse_int};
 
 /// Where a value came from, as `listconfigs` prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,18 +338,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn strtol_base_zero() {
-        assert_eq!(parse_int("0x10"), Some(16));
-        assert_eq!(parse_int("010"), Some(8));
-        assert_eq!(parse_int("-5"), Some(-5));
-        assert_eq!(parse_int("0"), Some(0));
-        assert_eq!(parse_int("notok"), None);
-    }
-
-    #[test]
     fn value_errors_use_cln_wording() {
         let i = OptSpec::new("n", OptKind::Int, "");
         assert_eq!(i.check_value(Some("x")).unwrap_err(), "'x' is not a number");
+        // strtol takes one sign: a second one is not a number (it once read as 5).
+        assert_eq!(
+            i.check_value(Some("--5")).unwrap_err(),
+            "'--5' is not a number"
+        );
+        assert_eq!(
+            i.check_value(Some("-+5")).unwrap_err(),
+            "'-+5' is not a number"
+        );
         let b = OptSpec::new("b", OptKind::Bool, "");
         assert_eq!(
             b.check_value(Some("!")).unwrap_err(),

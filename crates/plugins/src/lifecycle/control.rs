@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use futures::future::join_all;
-use jsonrpc::{codes, RpcError};
+use jsonrpc::{codes, strerror, RpcError};
 use serde_json::{json, Value};
 
 use super::command::PluginCommand;
@@ -14,7 +14,7 @@ use super::scan::{absolute, scan_default_dir, scan_dir};
 use crate::host::{lock, OptValue, Plugin, PluginHost};
 use crate::log::{log, Level, HOST};
 use crate::options::parse_value;
-use crate::process::{check_executable, strerror};
+use crate::process::check_executable;
 use crate::registry::{paths_match, Refusal};
 
 fn plugin_err(path: &str, why: &str) -> RpcError {
