@@ -173,8 +173,8 @@ impl PluginHost {
                 self.kill(&p, Level::Unusual, &why);
                 return Err(plugin_err(&abs, &why));
             };
-            if let Err(e) = parse_value(spec.typ, val.as_deref()) {
-                let why = format!("--{name}: {e}");
+            // The parser's own words, no `--name:` (plugin.c:1571-1614 reports them so).
+            if let Err(why) = parse_value(spec.typ, val.as_deref()) {
                 self.kill(&p, Level::Unusual, &why);
                 return Err(plugin_err(&abs, &why));
             }
