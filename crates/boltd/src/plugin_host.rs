@@ -109,7 +109,6 @@ fn startup_specs(early: &Early) -> (Vec<PluginSpec>, Vec<String>) {
 /// Spawns the start-up plugins, waits for every getmanifest, and registers their options.
 /// Err is the message boltd prints before exiting 1.
 pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, String> {
-    plugins::log::buffer_early();
     let (specs, disabled) = startup_specs(early);
     let allow_deprecated = last_value(early, "allow-deprecated-apis")
         .and_then(|v| crate::config::parse_bool(&v))
@@ -125,6 +124,9 @@ pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, Stri
         cfg.startup_timeout = Duration::from_secs(t.max(1) as u64);
     }
     cfg.disabled = disabled;
+    // Kept until `attach`: the logger needs the full parse, which needs the plugins.
+    let early_log = plugins::log::HostLog::buffering();
+    cfg.log = early_log.clone();
     // LDK's own bits: plugins may not offer them again, and `init` shows the full set.
     let base = peers::base_features();
     cfg.feature_set_base
@@ -152,7 +154,7 @@ pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, Stri
     )?;
     host.load_startup(specs).await.map_err(|e| {
         // No logger yet (it needs the full parse): what happened goes to stderr.
-        for (level, source, msg) in plugins::log::take_early() {
+        for (level, source, msg) in early_log.take() {
             eprintln!("{:<7} {source}: {msg}", format!("{level:?}").to_uppercase());
         }
         e.to_string()
@@ -435,7 +437,7 @@ fn log_payload(ev: &LogEvent, warning: bool) -> Value {
 /// the log, host events, then `init` to every plugin (start-up waits for all answers).
 pub async fn attach(node: Arc<Node>, dispatcher: Arc<Dispatcher>, loaded: Loaded) {
     let Loaded { host, mut events } = loaded;
-    plugins::log::replay_early();
+    host.host_log().replay();
     host.configure(|c| {
         c.rpc_file = node.settings.rpc_file.clone();
         c.allow_deprecated_apis = node.settings.allow_deprecated_apis;

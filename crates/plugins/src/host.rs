@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::features::FeatureSet;
-use crate::log::{log, Level, HOST};
+use crate::log::{HostLog, Level, HOST};
 use crate::manifest::Manifest;
 
 /// What the daemon tells the host once, at construction.
@@ -53,6 +53,8 @@ pub struct HostConfig {
     pub max_message: usize,
     /// Passed as `--developer` on the plugin's command line.
     pub developer: bool,
+    /// Where the host's log lines go (buffered while the daemon has no logger yet).
+    pub log: HostLog,
 }
 
 impl HostConfig {
@@ -75,6 +77,7 @@ impl HostConfig {
             queue_len: 1024,
             max_message: 128 * 1024 * 1024,
             developer: false,
+            log: HostLog::direct(),
         }
     }
 }
@@ -250,6 +253,7 @@ pub(crate) struct State {
 
 pub(crate) struct Inner {
     pub cfg: Mutex<HostConfig>,
+    pub log: HostLog,
     pub state: Mutex<State>,
     pub events: mpsc::UnboundedSender<HostEvent>,
     pub shutting_down: AtomicBool,
@@ -266,6 +270,7 @@ impl PluginHost {
         let (tx, rx) = mpsc::unbounded_channel();
         let host = PluginHost {
             inner: Arc::new(Inner {
+                log: cfg.log.clone(),
                 cfg: Mutex::new(cfg),
                 state: Mutex::new(State {
                     plugins: Vec::new(),
@@ -278,6 +283,17 @@ impl PluginHost {
             }),
         };
         (host, rx)
+    }
+
+    /// Logs through the host's [`HostLog`].
+    pub(crate) fn log(&self, level: Level, source: &str, msg: &str) {
+        self.inner.log.log(level, source, msg);
+    }
+
+    /// The host's log: the daemon replays it once its logger exists, or takes the lines
+    /// to print when it exits before that.
+    pub fn host_log(&self) -> HostLog {
+        self.inner.log.clone()
     }
 
     pub(crate) fn cfg(&self) -> HostConfig {
@@ -382,7 +398,7 @@ impl PluginHost {
         }
         let shutting_down = self.is_shutting_down();
         let level = if shutting_down { Level::Debug } else { level };
-        log(level, &p.source(), &format!("Killing plugin: {reason}"));
+        self.log(level, &p.source(), &format!("Killing plugin: {reason}"));
         *lock(&p.death) = Some(reason.to_string());
         if let Some(k) = lock(&p.kill_tx).take() {
             let _ = k.send(());
@@ -422,7 +438,7 @@ impl PluginHost {
             self.emit(HostEvent::PluginsChanged);
         }
         if p.important.load(Ordering::SeqCst) {
-            log(
+            self.log(
                 Level::Broken,
                 HOST,
                 "Plugin marked as important, shutting down lightningd!",

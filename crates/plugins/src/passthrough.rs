@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::host::{ClientNotify, PluginHost, Reply};
-use crate::log::{log, Level};
+use crate::log::Level;
 
 /// Compacts a raw JSON value that contains newlines, so no `\n\n` can end up inside a
 /// message to a plugin (CLN copies client bytes raw, §1.1; re-serializing is safe).
@@ -99,7 +99,7 @@ impl PluginHost {
                 // Same queue as the request, so it arrives just before it.
                 let _ = p.out.send(bytes).await;
             } else {
-                log(
+                self.log(
                     Level::Debug,
                     &p.source(),
                     &format!(
@@ -148,7 +148,7 @@ impl PluginHost {
         let p = self.method_owner(&name)?;
         let cancheck = p.manifest().map(|m| m.cancheck).unwrap_or(false);
         if !cancheck {
-            log(
+            self.log(
                 Level::Unusual,
                 &p.source(),
                 &format!(

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::host::{lock, PState, Plugin, PluginHost, Reply};
-use crate::log::{log, Level};
+use crate::log::{HostLog, Level};
 
 /// True if `path` is a regular file (symlinks followed) with an execute bit.
 pub fn check_executable(path: &Path) -> Result<(), std::io::Error> {
@@ -107,7 +107,7 @@ impl PluginHost {
         let (broken_tx, broken_rx) = watch::channel(false);
         tokio::spawn(writer(stdin, out_rx, broken_tx, plugin.exited.clone()));
         tokio::spawn(reaper(child, kill_rx, exit_tx));
-        tokio::spawn(stderr_logger(stderr, plugin.source()));
+        tokio::spawn(stderr_logger(stderr, plugin.source(), self.host_log()));
         tokio::spawn(
             self.clone()
                 .reader(plugin.clone(), stdout, cfg.max_message, broken_rx),
@@ -204,7 +204,7 @@ impl PluginHost {
         if let Some(w) = lock(&p.pending).remove(&id) {
             let _ = w.tx.send(reply);
         } else {
-            log(
+            self.log(
                 Level::Debug,
                 &p.source(),
                 &format!("Ignoring response to unknown id {id}"),
@@ -262,7 +262,7 @@ async fn reaper(mut child: Child, kill_rx: oneshot::Receiver<()>, exited: watch:
     let _ = exited.send(true);
 }
 
-async fn stderr_logger(stderr: ChildStderr, source: String) {
+async fn stderr_logger(stderr: ChildStderr, source: String, log: HostLog) {
     // Lines are logged lossily (plugins may print anything) and cut at 64 KiB, and we
     // always keep draining so a chatty plugin never blocks on a full pipe.
     const MAX_LINE: usize = 64 * 1024;
@@ -284,12 +284,12 @@ async fn stderr_logger(stderr: ChildStderr, source: String) {
         };
         r.consume(consumed);
         if done || line.len() >= MAX_LINE {
-            log(Level::Info, &source, &String::from_utf8_lossy(&line));
+            log.log(Level::Info, &source, &String::from_utf8_lossy(&line));
             line.clear();
         }
     }
     if !line.is_empty() {
-        log(Level::Info, &source, &String::from_utf8_lossy(&line));
+        log.log(Level::Info, &source, &String::from_utf8_lossy(&line));
     }
 }
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::host::{Plugin, PluginHost, Reply};
-use crate::log::{log, Level, HOST};
+use crate::log::{Level, HOST};
 use crate::manifest::Filter;
 
 /// Hook names plugins may register (§7.2).
@@ -148,7 +148,7 @@ impl PluginHost {
             .await;
             let mut first = None;
             for (p, r) in chain.iter().zip(replies) {
-                if let Some(o) = interpret::<H>(&mut acc, p, r) {
+                if let Some(o) = interpret::<H>(self, &mut acc, p, r) {
                     first.get_or_insert(o);
                 }
             }
@@ -156,7 +156,7 @@ impl PluginHost {
         }
         for p in &chain {
             let r = self.request(p, H::NAME, &params, cause, None).await;
-            if let Some(o) = interpret::<H>(&mut acc, p, r) {
+            if let Some(o) = interpret::<H>(self, &mut acc, p, r) {
                 return o;
             }
         }
@@ -169,10 +169,15 @@ impl PluginHost {
     }
 }
 
-fn interpret<H: Hook>(acc: &mut H::Acc, p: &Plugin, reply: Reply) -> Option<H::Outcome> {
+fn interpret<H: Hook>(
+    host: &PluginHost,
+    acc: &mut H::Acc,
+    p: &Plugin,
+    reply: Reply,
+) -> Option<H::Outcome> {
     match reply {
         Reply::Terminated => {
-            log(
+            host.log(
                 Level::Debug,
                 &p.source(),
                 &format!("Plugin died from {} hook call", H::NAME),
@@ -186,7 +191,7 @@ fn interpret<H: Hook>(acc: &mut H::Acc, p: &Plugin, reply: Reply) -> Option<H::O
                 Step::Stop(o) => Some(o),
                 Step::Invalid(why) => {
                     // CLN: fatal(). boltd: log and apply the hook's safe default.
-                    log(Level::Broken, HOST, &why);
+                    host.log(Level::Broken, HOST, &why);
                     H::on_invalid(acc, &why)
                 }
             }
@@ -199,7 +204,7 @@ fn interpret<H: Hook>(acc: &mut H::Acc, p: &Plugin, reply: Reply) -> Option<H::O
                 H::NAME,
                 other.text()
             );
-            log(Level::Broken, HOST, &why);
+            host.log(Level::Broken, HOST, &why);
             H::on_invalid(acc, &why)
         }
     }

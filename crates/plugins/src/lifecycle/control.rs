@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::command::PluginCommand;
 use super::scan::{absolute, scan_default_dir, scan_dir};
 use crate::host::{lock, OptValue, Plugin, PluginHost};
-use crate::log::{log, Level, HOST};
+use crate::log::{Level, HOST};
 use crate::options::parse_value;
 use crate::process::check_executable;
 use crate::registry::{paths_match, Refusal};
@@ -88,7 +88,7 @@ impl PluginHost {
         for path in paths {
             let abs = absolute(&path);
             if self.is_disabled(&abs) {
-                log(
+                self.log(
                     Level::Info,
                     HOST,
                     &format!("{abs}: disabled via disable-plugin"),

@@ -9,7 +9,7 @@ use futures::future::join_all;
 use serde_json::json;
 
 use crate::host::{PState, Plugin, PluginHost};
-use crate::log::{log, Level, HOST};
+use crate::log::{Level, HOST};
 
 /// How long daemon shutdown waits for killed plugin processes to be reaped.
 const KILL_REAP_LIMIT: Duration = Duration::from_secs(2);
@@ -28,7 +28,7 @@ impl PluginHost {
                 .await
                 .is_err()
             {
-                log(
+                self.log(
                     Level::Info,
                     &p.source(),
                     "Timeout on shutdown: killing anyway",
@@ -67,7 +67,7 @@ impl PluginHost {
         join_all(waits).await;
         for p in waiting {
             if !*p.exited.borrow() {
-                log(
+                self.log(
                     Level::Debug,
                     HOST,
                     &format!("{}: failed to self-terminate in time, killing.", p.name),

@@ -9,7 +9,7 @@ use futures::future::join_all;
 
 use super::scan::absolute;
 use crate::host::{PState, Plugin, PluginHost};
-use crate::log::{log, Level, HOST};
+use crate::log::{Level, HOST};
 use crate::registry::Refusal;
 
 /// A plugin to load at start-up.
@@ -45,7 +45,7 @@ impl PluginHost {
         for s in specs {
             let path = absolute(&s.path);
             if self.is_disabled(&path) {
-                log(
+                self.log(
                     Level::Info,
                     HOST,
                     &format!("{path}: disabled via disable-plugin"),
@@ -59,7 +59,7 @@ impl PluginHost {
                 Ok(Some(p)) => started.push(p),
                 Ok(None) => continue,
                 Err(why) => {
-                    log(Level::Broken, HOST, &format!("{path}: {why}"));
+                    self.log(Level::Broken, HOST, &format!("{path}: {why}"));
                     if s.important {
                         return Err(StartupError::ImportantFailed { path, reason: why });
                     }
