@@ -3,7 +3,7 @@
 //! notifications, passthrough, the `plugin` command) builds on the two primitives here:
 //! [`PluginHost::request`] and [`PluginHost::kill`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -245,6 +245,8 @@ pub(crate) struct State {
     /// Every live plugin process, in registration order.
     pub plugins: Vec<Arc<Plugin>>,
     pub next_index: u64,
+    /// Paths being spawned right now (not yet in `plugins`).
+    pub spawning: HashSet<String>,
     /// Plugin option values by option name.
     pub values: HashMap<String, Vec<OptValue>>,
     /// Last union of custommessages we announced.
@@ -275,6 +277,7 @@ impl PluginHost {
                 state: Mutex::new(State {
                     plugins: Vec::new(),
                     next_index: 0,
+                    spawning: HashSet::new(),
                     values: HashMap::new(),
                     custommsgs: Vec::new(),
                 }),

@@ -527,3 +527,33 @@ async fn plugin_start_bad_option_value_is_the_parsers_text() {
     assert_eq!(err.message, format!("{abs}: unknown parameter nope"));
     assert!(e.host.list().is_empty());
 }
+
+/// `plugin start` of a path already running: refused while the file is the same; once the
+/// executable changed, the old process is killed and the new one started (§8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starting_a_changed_plugin_again_restarts_it() {
+    let e = env();
+    let p = raw(
+        e.path(),
+        "changing",
+        json!({"manifest": raw_manifest(json!({"rpcmethods":[{"name":"ver","usage":""}]})),
+               "methods": {"ver": "echo"}}),
+    );
+    start(&e.host, &p).await.unwrap();
+    let first = call(&e.host, "ver", json!({})).await;
+    assert!(first["result"].is_object(), "{first}");
+    let err = start(&e.host, &p).await.unwrap_err();
+    assert!(
+        err.message.ends_with(": already registered"),
+        "{}",
+        err.message
+    );
+    let mut text = std::fs::read_to_string(&p).unwrap();
+    text.push_str("# changed\n");
+    std::fs::write(&p, text).unwrap();
+    start(&e.host, &p).await.unwrap();
+    assert!(wait_log("Killing plugin: Plugin changed, needs restart.").await);
+    assert_eq!(e.host.list().len(), 1);
+    let again = call(&e.host, "ver", json!({})).await;
+    assert!(again["result"].is_object(), "{again}");
+}

@@ -14,7 +14,7 @@ use super::scan::{absolute, scan_default_dir, scan_dir};
 use crate::host::{lock, OptValue, Plugin, PluginHost};
 use crate::log::{Level, HOST};
 use crate::options::parse_value;
-use crate::process::check_executable;
+use crate::process::{check_executable, checksum_off_runtime};
 use crate::registry::{paths_match, Refusal};
 
 fn plugin_err(path: &str, why: &str) -> RpcError {
@@ -32,10 +32,11 @@ impl PluginHost {
 
     /// The running plugin at `path` whose file changed since it was spawned, if it is not
     /// important: starting it again replaces it (lightningd's `plugin_register`).
-    fn changed_live(&self, path: &str) -> Option<Arc<Plugin>> {
-        self.find_live(path).filter(|p| {
-            !p.important.load(Ordering::SeqCst) && crate::process::file_checksum(path) != p.checksum
-        })
+    async fn changed_live(&self, path: &str) -> Option<Arc<Plugin>> {
+        let p = self
+            .find_live(path)
+            .filter(|p| !p.important.load(Ordering::SeqCst))?;
+        (checksum_off_runtime(path).await != p.checksum).then_some(p)
     }
 
     /// Runs a `plugin` subcommand. `cause` is the command's id (for request ids).
@@ -95,7 +96,7 @@ impl PluginHost {
                 );
                 continue;
             }
-            if self.find_live(&abs).is_none() || self.changed_live(&abs).is_some() {
+            if self.find_live(&abs).is_none() || self.changed_live(&abs).await.is_some() {
                 todo.push(abs);
             }
         }
@@ -139,11 +140,12 @@ impl PluginHost {
     ) -> Result<(), RpcError> {
         let path = self.start_path(given)?;
         let abs = absolute(&path);
-        if let Some(old) = self.changed_live(&abs) {
+        if let Some(old) = self.changed_live(&abs).await {
             self.kill(&old, Level::Info, "Plugin changed, needs restart.");
         }
         let Some(p) = self
             .spawn(&abs, false, false)
+            .await
             .map_err(|why| plugin_err(&abs, &why))?
         else {
             return Err(RpcError::invalid_params(format!(

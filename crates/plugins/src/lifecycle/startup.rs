@@ -55,7 +55,7 @@ impl PluginHost {
             if self.find_live(&path).is_some() {
                 continue;
             }
-            match self.spawn(&path, s.important, true) {
+            match self.spawn(&path, s.important, true).await {
                 Ok(Some(p)) => started.push(p),
                 Ok(None) => continue,
                 Err(why) => {
