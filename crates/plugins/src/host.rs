@@ -267,6 +267,14 @@ pub struct PluginHost {
     pub(crate) inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost")
+            .field("plugins", &self.plugins().len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl PluginHost {
     pub fn new(cfg: HostConfig) -> (PluginHost, mpsc::UnboundedReceiver<HostEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();

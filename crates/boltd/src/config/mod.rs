@@ -18,6 +18,7 @@ pub use parse::{early_parse, full_parse, help_text, Early};
 pub use settings::{log_levels, LogLevel, Settings};
 
 use indexmap::IndexMap;
+use plugins::{OptType, PluginHost};
 use serde_json::{json, Map, Value};
 
 /// How an option's value is interpreted (CLN's plugin option types, used for builtins too).
@@ -94,6 +95,24 @@ impl OptSpec {
         self
     }
 
+    /// A plugin's option as the registry (full parse, `--help`) and `setconfig` see it.
+    pub fn from_plugin(o: &plugins::OptionSpec, allow_deprecated: bool) -> Self {
+        let kind = match o.typ {
+            OptType::Int => OptKind::Int,
+            OptType::Bool => OptKind::Bool,
+            OptType::Flag => OptKind::Flag,
+            OptType::String | OptType::StringConceal => OptKind::Str,
+        };
+        let mut s = OptSpec::new(&o.name, kind, &o.description);
+        s.default = o.default.clone();
+        s.multi = o.multi;
+        s.dynamic = o.dynamic;
+        s.plugin = Some(o.plugin.clone());
+        s.conceal = o.typ == OptType::StringConceal;
+        s.hidden = o.deprecated && !allow_deprecated;
+        s
+    }
+
     /// Checks one value's syntax for this option; the error text follows CLN's
     /// (`'x' is not a number`, `Invalid argument 'x'`, `doesn't allow an argument`).
     pub fn check_value(&self, value: Option<&str>) -> Result<(), String> {
@@ -162,9 +181,9 @@ impl Registry {
     }
 
     /// Removes every option a plugin registered (when it stops).
-    pub fn unregister_plugin(&mut self, plugin: &str) {
-        self.specs
-            .retain(|_, s| s.plugin.as_deref() != Some(plugin));
+    /// Drops every plugin-registered option (they are the plugin host's once parsed).
+    fn unregister_plugins(&mut self) {
+        self.specs.retain(|_, s| s.plugin.is_none());
     }
 
     pub fn get(&self, name: &str) -> Option<&OptSpec> {
@@ -184,12 +203,18 @@ impl Registry {
 }
 
 /// The validated values of every option, with their sources.
+///
+/// Until [`hand_plugin_options_to`](Config::hand_plugin_options_to) this holds plugin
+/// options too (the full parse validates them with the builtins); from then on their
+/// specs and values have one owner, the plugin host, and `listconfigs`/`setconfig` read
+/// them through it.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub registry: Registry,
     /// Values explicitly given (files, command line, later `setconfig`), in order. Options
     /// absent here use their default.
     values: IndexMap<String, Vec<(Option<String>, Source)>>,
+    plugins: Option<PluginHost>,
 }
 
 impl Config {
@@ -197,7 +222,34 @@ impl Config {
         Config {
             registry,
             values: IndexMap::new(),
+            plugins: None,
         }
+    }
+
+    /// Gives plugin options to the host, which has their values by now (start-up's
+    /// `apply_values`): nothing of them stays here to go stale.
+    pub fn hand_plugin_options_to(&mut self, host: PluginHost) {
+        let names: Vec<String> = self
+            .registry
+            .iter()
+            .filter(|s| s.plugin.is_some())
+            .map(|s| s.name.clone())
+            .collect();
+        for n in names {
+            self.values.shift_remove(&n);
+        }
+        self.registry.unregister_plugins();
+        self.plugins = Some(host);
+    }
+
+    /// A visible option by name: a builtin, or a plugin's (as the host has it now).
+    pub fn option_spec(&self, name: &str) -> Option<OptSpec> {
+        if let Some(s) = self.registry.get(name) {
+            return (!s.hidden).then(|| s.clone());
+        }
+        let host = self.plugins.as_ref()?;
+        let o = host.visible_option(name)?;
+        Some(OptSpec::from_plugin(&o, true))
     }
 
     /// Records a value (already validated). Single-valued options keep only the last one.
@@ -261,7 +313,9 @@ impl Config {
     /// One option in CLN's `listconfigs` shape, or `None` when it would not be shown
     /// (not set and no default).
     pub fn listconfigs_entry(&self, name: &str) -> Option<Value> {
-        let spec = self.registry.get(name)?;
+        let Some(spec) = self.registry.get(name) else {
+            return self.plugins.as_ref()?.listconfigs_entry(name);
+        };
         let given = self.values.get(name);
         let mut obj = Map::new();
         let typed_key = |multi: bool| match (spec.kind, multi) {
@@ -317,16 +371,21 @@ impl Config {
 
     /// `{"configs": {...}}` for every shown option, sorted by name like CLN.
     pub fn listconfigs(&self) -> Value {
-        let mut names: Vec<&String> = self.registry.specs.keys().collect();
-        names.sort();
+        let mut entries: Vec<(String, Value)> = self
+            .registry
+            .iter()
+            .filter(|s| !s.hidden)
+            .filter_map(|s| Some((s.name.clone(), self.listconfigs_entry(&s.name)?)))
+            .collect();
+        if let Some(host) = &self.plugins {
+            entries.extend(host.listconfigs());
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
         let mut configs = Map::new();
-        for n in names {
+        for (n, e) in entries {
             // `dev-` options only show when asked for by name, as in CLN.
-            if self.registry.get(n).map(|s| s.hidden).unwrap_or(true) || n.starts_with("dev-") {
-                continue;
-            }
-            if let Some(e) = self.listconfigs_entry(n) {
-                configs.insert(n.clone(), e);
+            if !n.starts_with("dev-") {
+                configs.insert(n, e);
             }
         }
         json!({ "configs": configs })
