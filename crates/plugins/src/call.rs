@@ -7,11 +7,12 @@
 //! provider (a second registration is refused at manifest time, §2.3), so "no provider"
 //! is `None` and "two providers" never reaches the daemon.
 
+use std::future::Future;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::host::{PluginHost, Reply};
+use crate::host::{lock, PState, PluginHost, Reply};
 
 /// Why a call to a plugin method did not produce a `result`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -47,6 +48,38 @@ pub enum CallError {
 }
 
 impl PluginHost {
+    /// Brings the plugin at `path` up now, ahead of [`init_all`](Self::init_all): a Bitcoin
+    /// backend must answer before the chain is read, before the RPC socket exists (chain
+    /// reference §1.3). Waits for its answer without a time limit; `init_all` skips it
+    /// later. Ok if it is up already. Err is why it is gone.
+    pub async fn init_backend(&self, path: &str) -> Result<(), String> {
+        let Some(p) = self.plugins().into_iter().find(|p| p.path == path) else {
+            return Err(format!("{path}: not running"));
+        };
+        match p.state() {
+            PState::NeedsInit => self.send_init(&p, None, true).await,
+            PState::InitComplete => Ok(()),
+            PState::AwaitingManifest | PState::AwaitingInit => {
+                Err(format!("{path}: not ready for init"))
+            }
+        }
+    }
+
+    /// Resolves with the reason once the plugin at `path` is gone (died, killed or
+    /// stopped): lightningd treats a Bitcoin backend's death as fatal. None if no live
+    /// plugin has that path.
+    pub fn removal(&self, path: &str) -> Option<impl Future<Output = String> + Send + 'static> {
+        let p = self.plugins().into_iter().find(|p| p.path == path)?;
+        let mut gone = p.gone.subscribe();
+        Some(async move {
+            match gone.wait_for(Option::is_some).await {
+                Ok(why) => why.clone().unwrap_or_default(),
+                // The plugin record was dropped without `kill`: gone all the same.
+                Err(_) => lock(&p.death).clone().unwrap_or_default(),
+            }
+        })
+    }
+
     /// The path of the plugin that registered `method`, if any.
     pub fn provider(&self, method: &str) -> Option<String> {
         self.method_owner(method).map(|p| p.path.clone())

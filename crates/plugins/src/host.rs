@@ -180,6 +180,8 @@ pub(crate) struct Plugin {
     pub dead: AtomicBool,
     /// Why it was killed, for `plugin start`'s error.
     pub death: Mutex<Option<String>>,
+    /// Becomes the kill reason when the plugin is removed (for [`PluginHost::removal`]).
+    pub gone: watch::Sender<Option<String>>,
     pub kill_tx: Mutex<Option<oneshot::Sender<()>>>,
     /// Becomes true when the process has been reaped.
     pub exited: watch::Receiver<bool>,
@@ -317,16 +319,6 @@ impl PluginHost {
         f(&mut lock(&self.inner.cfg));
     }
 
-    /// The stored values of a plugin option (command line, config, `plugin start`,
-    /// `setconfig`), in order.
-    pub fn option_values(&self, name: &str) -> Vec<OptValue> {
-        lock(&self.inner.state)
-            .values
-            .get(name)
-            .cloned()
-            .unwrap_or_default()
-    }
-
     /// Lets the daemon fill in builtin names once its tables exist.
     pub fn set_builtins(&self, methods: Vec<String>, options: Vec<String>) {
         let mut c = lock(&self.inner.cfg);
@@ -411,6 +403,7 @@ impl PluginHost {
         let level = if shutting_down { Level::Debug } else { level };
         self.log(level, &p.source(), &format!("Killing plugin: {reason}"));
         *lock(&p.death) = Some(reason.to_string());
+        p.gone.send_replace(Some(reason.to_string()));
         if let Some(k) = lock(&p.kill_tx).take() {
             let _ = k.send(());
         }

@@ -107,6 +107,7 @@ impl PluginHost {
                 pending: Mutex::new(Default::default()),
                 dead: AtomicBool::new(false),
                 death: Mutex::new(None),
+                gone: watch::channel(None).0,
                 kill_tx: Mutex::new(Some(kill_tx)),
                 exited: exit_rx,
                 dropping: AtomicBool::new(false),

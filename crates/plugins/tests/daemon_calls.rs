@@ -185,3 +185,74 @@ async fn a_call_that_times_out_leaves_the_plugin_usable() {
         .unwrap();
     assert_eq!(r, json!({"ok": true}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_is_initialised_ahead_of_the_others_once() {
+    let e = env();
+    let record = e.path().join("backend.record");
+    let b = raw(
+        e.path(),
+        "backend",
+        json!({"manifest": raw_manifest(json!({"rpcmethods": [{"name": "getchaininfo", "usage": ""}]})),
+               "methods": {"getchaininfo": {"result": {"chain": "regtest"}}},
+               // lightningd ignores a backend's `disable` (chain reference §1.3).
+               "init": {"disable": "not today"},
+               "record": record.display().to_string()}),
+    );
+    let other = py(e.path(), "pyln_hello", "pyln_hello.py");
+    e.host
+        .load_startup(vec![
+            PluginSpec {
+                path: b.clone(),
+                important: false,
+            },
+            PluginSpec {
+                path: other,
+                important: false,
+            },
+        ])
+        .await
+        .unwrap();
+    let path = e.host.provider("getchaininfo").unwrap();
+    e.host.init_backend(&path).await.unwrap();
+    // Up, and the other plugin still waits for its init.
+    let listed = e.host.list();
+    let active = |name: &str| {
+        listed
+            .iter()
+            .find(|p| p["name"].as_str().unwrap().ends_with(name))
+            .map(|p| p["active"].as_bool().unwrap())
+    };
+    assert_eq!(active("backend"), Some(true));
+    assert_eq!(active("pyln_hello"), Some(false));
+    let r = e
+        .host
+        .call("getchaininfo", &json!({"last_height": 0}), None)
+        .await;
+    assert_eq!(r.unwrap(), json!({"chain": "regtest"}));
+    // Again: nothing to do.
+    e.host.init_backend(&path).await.unwrap();
+    assert!(e.host.init_all().await.is_empty());
+    let inits = std::fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"method\": \"init\""))
+        .count();
+    assert_eq!(inits, 1);
+    assert!(e.host.init_backend("/no/such/plugin").await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removal_resolves_when_the_backend_dies() {
+    let e = env();
+    let p = py(e.path(), "pyln_hello", "pyln_hello.py");
+    started(&e, &[&p]).await;
+    let path = e.host.provider("die").unwrap();
+    let gone = e.host.removal(&path).unwrap();
+    let _ = e.host.call("die", &json!({}), None).await;
+    let why = tokio::time::timeout(Duration::from_secs(10), gone)
+        .await
+        .unwrap();
+    assert_eq!(why, "exited during normal operation");
+    assert!(e.host.removal(&path).is_none());
+}

@@ -153,15 +153,28 @@ impl PluginHost {
 
     /// Sends init and waits. Err is the kill reason.
     pub(super) async fn init(&self, p: &Arc<Plugin>, cause: Option<&str>) -> Result<(), String> {
+        self.send_init(p, cause, false).await
+    }
+
+    /// `init` for a plugin or for a Bitcoin backend brought up ahead of the others. A
+    /// backend's init is awaited without a time limit, its `disable` is not honoured and
+    /// no `plugin_started` is sent for it, as lightningd does (chain reference §1.3).
+    pub(crate) async fn send_init(
+        &self,
+        p: &Arc<Plugin>,
+        cause: Option<&str>,
+        backend: bool,
+    ) -> Result<(), String> {
         let params = json!({"options": self.init_options(p),
                             "configuration": self.configuration(p.startup)})
         .to_string();
         p.set_state(PState::AwaitingInit);
-        let reply = tokio::time::timeout(
-            self.cfg().startup_timeout,
-            self.request(p, "init", &params, cause, None),
-        )
-        .await;
+        let request = self.request(p, "init", &params, cause, None);
+        let reply = if backend {
+            Ok(request.await)
+        } else {
+            tokio::time::timeout(self.cfg().startup_timeout, request).await
+        };
         match reply {
             Err(_) => {
                 self.kill(p, Level::Unusual, INIT_TIMEOUT);
@@ -170,7 +183,7 @@ impl PluginHost {
             Ok(Reply::Terminated) => return Err(self.death_reason(p)),
             Ok(Reply::Result(r)) => {
                 let v: Value = serde_json::from_str(r.get()).unwrap_or(Value::Null);
-                if let Some(d) = v.get("disable") {
+                if let Some(d) = v.get("disable").filter(|_| !backend) {
                     p.important.store(false, Ordering::SeqCst);
                     let why = format!("disabled itself at init: {}", value_text(d));
                     self.kill(p, Level::Debug, &why);
@@ -182,7 +195,9 @@ impl PluginHost {
         }
         p.set_state(PState::InitComplete);
         self.refresh_custommsgs();
-        self.notify("plugin_started", self.plugin_info(p));
+        if !backend {
+            self.notify("plugin_started", self.plugin_info(p));
+        }
         self.emit(crate::host::HostEvent::PluginsChanged);
         Ok(())
     }
