@@ -53,7 +53,8 @@ pub struct HostConfig {
     pub max_message: usize,
     /// Passed as `--developer` on the plugin's command line.
     pub developer: bool,
-    /// Where the host's log lines go (buffered while the daemon has no logger yet).
+    /// Where the host's log lines go (buffered while the daemon has no logger yet). Read
+    /// once, by [`PluginHost::new`]; [`PluginHost::host_log`] hands it back.
     pub log: HostLog,
 }
 

@@ -37,5 +37,6 @@ pub use lifecycle::{
     scan_default_dir, scan_dir, PluginCommand, PluginSpec, StartupError, INIT_TIMEOUT,
     STARTUP_HANG_FATAL,
 };
+pub use log::HostLog;
 pub use options::{OptType, OptionSpec};
 pub use registry::MethodInfo;
