@@ -116,22 +116,21 @@ impl OptSpec {
     /// Checks one value's syntax for this option; the error text follows CLN's
     /// (`'x' is not a number`, `Invalid argument 'x'`, `doesn't allow an argument`).
     pub fn check_value(&self, value: Option<&str>) -> Result<(), String> {
-        match (self.kind, value) {
-            (OptKind::Flag, None) => Ok(()),
-            (OptKind::Flag, Some(_)) => Err("doesn't allow an argument".into()),
-            // A bare boolean option means "true" (convenient in config files).
-            (OptKind::Bool, None) => Ok(()),
-            (_, None) => Err("requires an argument".into()),
-            (OptKind::Int, Some(v)) => parse_int(v)
-                .map(|_| ())
-                .ok_or_else(|| format!("'{v}' is not a number")),
-            (OptKind::Bool, Some(v)) => parse_bool(v)
-                .map(|_| ())
-                .ok_or_else(|| format!("Invalid argument '{v}'")),
-            (OptKind::Str, Some(v)) => match self.validator {
-                Some(f) => f(v),
-                None => Ok(()),
-            },
+        let typ = match self.kind {
+            OptKind::Str => OptType::String,
+            OptKind::Int => OptType::Int,
+            OptKind::Bool => OptType::Bool,
+            OptKind::Flag => OptType::Flag,
+        };
+        // A bare boolean option means "true" (convenient in config files).
+        if self.kind == OptKind::Bool && value.is_none() {
+            return Ok(());
+        }
+        // The same parser (and words) as plugin options.
+        plugins::options::parse_value(typ, value)?;
+        match (self.validator, value) {
+            (Some(f), Some(v)) => f(v),
+            _ => Ok(()),
         }
     }
 }
@@ -395,6 +394,22 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validators_of_int_options_run() {
+        // `rpc-max-request` must be positive; its check once ran only for string options.
+        let r = builtin_registry("/tmp/boltd-test");
+        let spec = r.get("rpc-max-request").unwrap();
+        assert_eq!(
+            spec.check_value(Some("0")).unwrap_err(),
+            "'0' is not a positive number"
+        );
+        assert!(spec.check_value(Some("1024")).is_ok());
+        assert_eq!(
+            spec.check_value(Some("x")).unwrap_err(),
+            "'x' is not a number"
+        );
+    }
 
     #[test]
     fn value_errors_use_cln_wording() {
