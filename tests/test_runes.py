@@ -457,3 +457,29 @@ def test_commando_runs_through_rpc_command_hook(node_factory, tmp_path):
     Path(str(hook) + ".mode").write_text("error")
     assert err(commando, a, bid, "getinfo", rune=full) == (1234, "blocked by hook.py")
     Path(str(hook) + ".mode").write_text("continue")
+
+
+# BOLT 11's "1 cup coffee" example (2500u, payee 03e7156a…).
+COFFEE = ("lnbc2500u1pvjluezsp5zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zygspp5qqqsyqcyq5rqwzqfq"
+          "qqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdq5xysxxatsyp3k7enxv4jsxqzpu9qrsgquk0rl77nj30yxdy8j9vdx85"
+          "fkpmdla2087ne0xh8nhedh8w27kyke0lp53ut353s06fv3qfegext0eh0ymjpf39tuven09sam30g4vgpfna3rh")
+COFFEE_PAYEE = "03e7156ae33b0a208d0744199163177e909e80176e55d97a2f221ede0f934dd9ad"
+
+
+def test_pinv_fields_decode_bolt11(node_factory):
+    n = node_factory.get_node()
+    r = n.rpc.call("createrune", {"restrictions": [
+        ["pinvbolt11_amount<250000001"], ["pinvbolt11_description=1 cup coffee"],
+        [f"pinvbolt11_node={COFFEE_PAYEE}"]]})["rune"]
+    assert check(n, r, method="pay", params={"bolt11": COFFEE}) == {"valid": True}
+    assert check(n, r, method="pay", params={"bolt11": "lightning:" + COFFEE}) == {"valid": True}
+    small = n.rpc.call("createrune", {"restrictions": [["pinvbolt11_amount<1000"]]})["rune"]
+    assert err(check, n, small, params={"bolt11": COFFEE}) == (
+        1502, "Not permitted: invoice parameter bolt11_amount is greater or equal to 1000")
+    code, msg = err(check, n, small, params={"bolt11": "lnbcjunk"})
+    assert code == 1502 and msg.startswith("Not permitted: Invalid invoice: ")
+    assert err(check, n, small, params={"invoice": COFFEE}) == (
+        1502, "Not permitted: Unknown invoice parameter bolt11")
+    foo = n.rpc.call("createrune", {"restrictions": [["pinvbolt11_foo=1"]]})["rune"]
+    assert err(check, n, foo, params={"bolt11": COFFEE}) == (
+        1502, "Not permitted: Unknown invoice field bolt11_foo")
