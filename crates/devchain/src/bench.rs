@@ -135,13 +135,26 @@ fn fan_out(rpc: &mut Client, s: &Signer, n: usize) -> Result<Vec<(OutPoint, Amou
 
 pub fn run(args: &[String]) -> ExitCode {
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("devchain bench [--txs N (default 2000)] [--blocks N (default 1000)] [--per-block N (default 100)]");
+        println!(
+            "devchain bench [--txs N (default 2000)] [--blocks N (default 1000)] [--per-block N (default 100)] [--keep DIR]\n\
+             --keep DIR leaves the chain in DIR (a -datadir; DIR must not exist) for sync benchmarks."
+        );
         return ExitCode::SUCCESS;
+    }
+    let keep = args
+        .iter()
+        .position(|a| a == "--keep")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
+    if keep.as_ref().is_some_and(|k| k.exists()) {
+        eprintln!("bench: --keep directory exists already");
+        return ExitCode::from(1);
     }
     match bench(
         arg(args, "--txs", 2000),
         arg(args, "--blocks", 1000),
         arg(args, "--per-block", 100),
+        keep,
     ) {
         Ok(rows) => {
             println!("{:<52} {:>14}", "measure", "value");
@@ -157,8 +170,16 @@ pub fn run(args: &[String]) -> ExitCode {
     }
 }
 
-fn bench(txs: usize, blocks: usize, per_block: usize) -> Result<Vec<(String, String)>, String> {
-    let dir = tempfile_dir()?;
+fn bench(
+    txs: usize,
+    blocks: usize,
+    per_block: usize,
+    keep: Option<std::path::PathBuf>,
+) -> Result<Vec<(String, String)>, String> {
+    let dir = match &keep {
+        Some(k) => k.clone(),
+        None => tempfile_dir()?,
+    };
     let mut rows = Vec::new();
     let s = Signer::new();
     let faucet;
@@ -266,7 +287,12 @@ fn bench(txs: usize, blocks: usize, per_block: usize) -> Result<Vec<(String, Str
         format!("{:.0}", ms(t.elapsed())),
     ));
     drop(dc);
-    let _ = std::fs::remove_dir_all(&dir);
+    match keep {
+        Some(k) => rows.push(("chain kept in -datadir".into(), k.display().to_string())),
+        None => {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
     Ok(rows)
 }
 

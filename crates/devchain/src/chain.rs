@@ -469,6 +469,15 @@ impl Chain {
         Ok(block)
     }
 
+    /// Checks a block meant to extend the tip without adding it (bitcoind's
+    /// `TestBlockValidity`), scripts included.
+    pub fn test_block_on_tip(&self, block: &Block) -> Result<(), ChainError> {
+        if block.header.prev_blockhash != self.tip_hash() {
+            return Err(ChainError::Invalid("bad-prevblk"));
+        }
+        self.check_block_spends(block, self.height() + 1, false)
+    }
+
     /// Consensus checks of a block's transactions against the coins at the tip (its parent):
     /// inputs exist once, coinbase maturity, lock times, BIP68, amounts, the coinbase value,
     /// and (for blocks from outside) every script.

@@ -171,6 +171,8 @@ const CONVERT: &[(&str, usize)] = &[
     ("estimatesmartfee", 0),
     ("generatetoaddress", 0),
     ("generatetoaddress", 2),
+    ("generateblock", 1),
+    ("generateblock", 2),
     ("sendtoaddress", 1),
     ("sendtoaddress", 4),
     ("sendtoaddress", 5),

@@ -23,7 +23,6 @@ const WITNESS_COMMITMENT_MAGIC: [u8; 4] = [0xaa, 0x21, 0xa9, 0xed];
 pub fn select(mempool: &Mempool) -> (Vec<Transaction>, Amount) {
     // Room for the header, the coinbase and the transaction count.
     let mut room = params::MAX_BLOCK_WEIGHT - 4_000;
-    let mut taken = HashSet::new();
     let mut skipped = HashSet::new();
     let mut txs = Vec::new();
     let mut fees = Amount::ZERO;
@@ -37,7 +36,6 @@ pub fn select(mempool: &Mempool) -> (Vec<Transaction>, Amount) {
             continue;
         }
         room -= e.weight;
-        taken.insert(e.txid);
         txs.push((*e.tx).clone());
         fees += e.fee;
     }

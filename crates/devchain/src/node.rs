@@ -210,6 +210,77 @@ impl Node {
         Ok(hashes)
     }
 
+    /// `generateblock`: mines one block with exactly `txs` (in order) paying `payout`, after
+    /// checking it as bitcoind's `TestBlockValidity` would. With `submit` false the checked
+    /// block is returned and not added.
+    pub fn generate_block(
+        &mut self,
+        payout: &ScriptBuf,
+        txs: Vec<Transaction>,
+        submit: bool,
+    ) -> Result<(BlockHash, Option<Block>), String> {
+        let mut fees = Amount::ZERO;
+        let mut created: std::collections::HashMap<OutPoint, Amount> =
+            std::collections::HashMap::new();
+        for tx in &txs {
+            let mut value_in = Amount::ZERO;
+            for input in &tx.input {
+                let op = input.previous_output;
+                let value = match self.chain.coin(&op) {
+                    Some(c) => c.txout.value,
+                    None => *created.get(&op).ok_or("bad-txns-inputs-missingorspent")?,
+                };
+                value_in = value_in
+                    .checked_add(value)
+                    .ok_or("bad-txns-inputvalues-outofrange")?;
+            }
+            let value_out = tx
+                .output
+                .iter()
+                .try_fold(Amount::ZERO, |a, o| a.checked_add(o.value));
+            let fee = value_out
+                .and_then(|o| value_in.checked_sub(o))
+                .ok_or("bad-txns-in-belowout")?;
+            fees = fees
+                .checked_add(fee)
+                .ok_or("bad-txns-accumulated-fee-outofrange")?;
+            let txid = tx.compute_txid();
+            for (vout, out) in tx.output.iter().enumerate() {
+                created.insert(
+                    OutPoint {
+                        txid,
+                        vout: vout as u32,
+                    },
+                    out.value,
+                );
+            }
+        }
+        let tip = self.chain.tip_hash();
+        let height = self.chain.height() + 1;
+        let time = (self.now() as u32).max(self.chain.median_time_past(self.chain.height()) + 1);
+        self.extra_nonce = self.extra_nonce.wrapping_add(1);
+        let block = miner::build(tip, height, time, payout, txs, fees, self.extra_nonce);
+        if block.weight().to_wu() > params::MAX_BLOCK_WEIGHT {
+            return Err("bad-blk-weight".into());
+        }
+        self.chain
+            .test_block_on_tip(&block)
+            .map_err(|e| e.to_string())?;
+        if !submit {
+            return Ok((block.block_hash(), Some(block)));
+        }
+        // Verified in full just now: stored as trusted.
+        self.store.append(&block, true).map_err(|e| e.to_string())?;
+        self.store.sync().map_err(|e| e.to_string())?;
+        let hash = self
+            .chain
+            .add_block(block, true)
+            .map_err(|e| e.to_string())?;
+        let change = self.chain.activate_after_add(&hash);
+        self.after_tip_change(change);
+        Ok((hash, None))
+    }
+
     /// Adds a block from outside (`submitblock`) after checking its header and structure.
     pub fn submit_block(&mut self, block: Block) -> Result<(), String> {
         if self.chain.entry(&block.block_hash()).is_some() {

@@ -14,6 +14,9 @@ const UNTRUSTED: u32 = 1 << 31;
 /// Errors reading or writing the chain files.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Another devchain (or bitcoind) has the directory.
+    #[error("Cannot obtain a lock on data directory {0}. devchain is probably already running.")]
+    Locked(String),
     /// Filesystem trouble.
     #[error("{path}: {source}")]
     Io {
@@ -29,6 +32,8 @@ pub enum StoreError {
 pub struct BlockStore {
     dir: PathBuf,
     blocks: File,
+    /// `.lock`, held (flock) while open: two servers appending to one file would corrupt it.
+    _lock: File,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -46,6 +51,23 @@ impl BlockStore {
         dir: &Path,
     ) -> Result<(BlockStore, Vec<(Block, bool)>, Vec<BlockHash>), StoreError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock_path = dir.join(".lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        // SAFETY: flock on a file descriptor we own, no pointers involved.
+        if unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&lock),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        } != 0
+        {
+            return Err(StoreError::Locked(dir.display().to_string()));
+        }
         let path = dir.join("blocks.dat");
         let mut blocks = Vec::new();
         let mut good_len = 0u64;
@@ -86,6 +108,7 @@ impl BlockStore {
             BlockStore {
                 dir: dir.to_path_buf(),
                 blocks: file,
+                _lock: lock,
             },
             blocks,
             invalid,

@@ -151,3 +151,52 @@ fn immature_coinbase_in_a_block_is_refused() {
     );
     assert_eq!(c.height(), 1);
 }
+
+#[test]
+fn generateblock_mines_exactly_the_given_transactions() {
+    let mut c = common::start();
+    let k = Key::new(32);
+    let (op1, prev1) = c.fund(&k.p2wpkh(), Amount::from_sat(100_000));
+    let (op2, prev2) = c.fund(&k.p2wpkh(), Amount::from_sat(100_000));
+    let pay = |op, prev: &TxOut| {
+        let mut tx = unsigned(
+            &[op],
+            vec![TxOut {
+                value: Amount::from_sat(99_000),
+                script_pubkey: k.p2wpkh(),
+            }],
+            0,
+            0xffff_fffd,
+        );
+        sign_p2wpkh(&mut tx, 0, prev, &k);
+        tx
+    };
+    let in_pool = pay(op1, &prev1);
+    let in_pool_id = c.send(&in_pool).unwrap();
+    let other = c.send(&pay(op2, &prev2)).unwrap();
+    let addr = k.p2wpkh_address();
+    // Bad signature in a raw transaction: TestBlockValidity refuses, nothing is mined.
+    let mut bad = pay(op2, &prev2);
+    bad.output[0].value = Amount::from_sat(98_000);
+    let (code, msg) = c.call_err("generateblock", json!([addr, [common::hex_of(&bad)]]));
+    assert_eq!(
+        (code, msg.as_str()),
+        (
+            -25,
+            "TestBlockValidity failed: mandatory-script-verify-flag-failed"
+        )
+    );
+    let height = c.height();
+    // `submit: false` hands the block back without adding it.
+    let dry = c.call("generateblock", json!([addr, [in_pool_id], false]));
+    assert!(dry["hex"].as_str().is_some());
+    assert_eq!(c.height(), height);
+    let hash = c.call("generateblock", json!([addr, [in_pool_id]]))["hash"].clone();
+    assert_eq!(c.height(), height + 1);
+    let block = c.call("getblock", json!([hash]));
+    assert_eq!(block["tx"].as_array().unwrap().len(), 2);
+    assert_eq!(block["tx"][1], in_pool_id);
+    let pool = c.call("getrawmempool", json!([]));
+    assert!(pool.as_array().unwrap().contains(&json!(other)), "{pool}");
+    assert!(!pool.as_array().unwrap().contains(&json!(in_pool_id)));
+}

@@ -559,3 +559,55 @@ fn replacements_may_not_spend_what_they_evict_or_add_unconfirmed_inputs() {
         ))
     );
 }
+
+#[test]
+fn mempool_views_parse_as_bitcoin_core_26_types() {
+    let mut c = common::start();
+    let k = Key::new(21);
+    let (op, prev) = c.fund(&k.p2wpkh(), Amount::from_sat(100_000));
+    let parent = spend(&k, op, &prev, 1_000);
+    let ptxid = c.send(&parent).unwrap();
+    let child = spend(
+        &k,
+        OutPoint {
+            txid: parent.compute_txid(),
+            vout: 0,
+        },
+        &parent.output[0],
+        1_000,
+    );
+    let ctxid = c.send(&child).unwrap();
+    let verbose: corepc_types::v26::GetRawMempoolVerbose =
+        serde_json::from_value(c.call("getrawmempool", json!([true]))).unwrap();
+    let verbose = verbose.into_model().unwrap();
+    assert_eq!(verbose.0.len(), 2);
+    let entry: corepc_types::v26::GetMempoolEntry =
+        serde_json::from_value(c.call("getmempoolentry", json!([ctxid]))).unwrap();
+    let entry = entry.into_model().unwrap().0;
+    assert_eq!(entry.ancestor_count, 2);
+    assert_eq!(
+        entry
+            .depends
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>(),
+        vec![ptxid.clone()]
+    );
+    assert_eq!(entry.fees.base, Amount::from_sat(1_000));
+    assert_eq!(entry.fees.ancestor, Amount::from_sat(2_000));
+    // gettxout without the mempool sees the confirmed, unspent-in-chain coin.
+    assert_eq!(
+        c.call("gettxout", json!([op.txid.to_string(), op.vout]))["value"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        c.call("gettxout", json!([op.txid.to_string(), op.vout, false]))["value"],
+        0.001
+    );
+    assert_eq!(
+        c.call("gettxout", json!([ptxid, 0, false])),
+        serde_json::Value::Null
+    );
+    let (code, msg) = c.call_err("getmempoolentry", json!(["22".repeat(32)]));
+    assert_eq!((code, msg.as_str()), (-5, "Transaction not in mempool"));
+}

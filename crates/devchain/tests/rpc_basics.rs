@@ -588,3 +588,18 @@ fn expect_100_continue_is_answered_before_the_body() {
         "{rest}"
     );
 }
+
+#[test]
+fn a_second_server_on_the_same_datadir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = devchain::DevChain::spawn(dir.path()).unwrap();
+    let err = devchain::DevChain::spawn(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Cannot obtain a lock on data directory"),
+        "{err}"
+    );
+    drop(first);
+    devchain::DevChain::spawn(dir.path()).unwrap();
+}

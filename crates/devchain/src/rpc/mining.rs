@@ -33,6 +33,56 @@ pub fn generatetoaddress(s: &Shared, p: &Params) -> Result<Value, RpcError> {
         .collect::<Vec<_>>()))
 }
 
+/// `generateblock <address> [rawtx or txid, …]`: one block with exactly those transactions
+/// (txids are taken from the mempool), in that order.
+pub fn generateblock(s: &Shared, p: &Params) -> Result<Value, RpcError> {
+    let script = parse_address(p.str(0)?)?;
+    let items = match p.get(1) {
+        Some(Value::Array(a)) => a.clone(),
+        Some(v) => {
+            return Err(RpcError::new(
+                code::TYPE,
+                format!("Wrong type passed:\n{{\n    \"Position 2 (transactions)\": \"JSON value of type {} is not of expected type array\"\n}}", super::type_name(v)),
+            ))
+        }
+        None => Vec::new(),
+    };
+    let mut node = s.node();
+    let mut txs = Vec::with_capacity(items.len());
+    for item in &items {
+        let text = item.as_str().unwrap_or("");
+        if let Ok(txid) = text.parse::<bitcoin::Txid>() {
+            let e = node.mempool.get(&txid).ok_or_else(|| {
+                RpcError::new(
+                    code::INVALID_ADDRESS_OR_KEY,
+                    format!("Transaction {txid} not in mempool."),
+                )
+            })?;
+            txs.push((*e.tx).clone());
+        } else {
+            let tx = super::decode_tx(text).ok_or_else(|| {
+                RpcError::new(
+                    code::DESERIALIZATION,
+                    format!("Transaction decode failed for {text}"),
+                )
+            })?;
+            txs.push(tx);
+        }
+    }
+    let submit = p.opt_bool(2)?.unwrap_or(true);
+    match node.generate_block(&script, txs, submit) {
+        Ok((hash, None)) => Ok(json!({"hash": hash.to_string()})),
+        Ok((hash, Some(block))) => Ok(json!({
+            "hash": hash.to_string(),
+            "hex": bitcoin::consensus::encode::serialize_hex(&block),
+        })),
+        Err(why) => Err(RpcError::new(
+            code::VERIFY,
+            format!("TestBlockValidity failed: {why}"),
+        )),
+    }
+}
+
 pub fn submitblock(s: &Shared, p: &Params) -> Result<Value, RpcError> {
     let block: Block = hex::decode(p.str(0)?)
         .ok()

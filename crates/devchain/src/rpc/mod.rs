@@ -215,6 +215,12 @@ const METHODS: &[Method] = &[
         handler: mining::generatetoaddress,
     },
     Method {
+        name: "generateblock",
+        params: &["output", "transactions", "submit"],
+        required: 2,
+        handler: mining::generateblock,
+    },
+    Method {
         name: "submitblock",
         params: &["hexdata", "dummy"],
         required: 1,
