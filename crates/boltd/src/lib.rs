@@ -11,6 +11,7 @@
 //! `LogHandle::subscribe` (log lines for `log`/`warning` notifications), and the
 //! `Node::peers` / `Node::features` fields behind `getinfo`.
 
+pub mod chain_wiring;
 pub mod commando;
 pub mod commands;
 pub mod config;

@@ -5,7 +5,7 @@
 //! transaction's statements with their values expanded so the daemon can hand them to
 //! `db_write` plugins *before* the commit, and the tables that live here today: the
 //! plugin datastore (Core Lightning semantics), known peer addresses, and the runes
-//! `createrune` issued with the rune blacklist.
+//! `createrune` issued with the rune blacklist, and our chain's recent block hashes.
 //!
 //! Must not touch: JSON-RPC, plugins, peers, sockets. The daemon brings a [`WriteHook`]
 //! (its `db_write` chain) and maps [`DatastoreError`] to CLN's error codes.
@@ -28,6 +28,7 @@
 //! ```
 
 mod backend;
+mod blocks;
 mod datastore;
 mod error;
 mod hook;
@@ -38,6 +39,7 @@ mod sqlite;
 mod tx;
 
 pub use backend::{Backend, Executed, Row, SqlValue};
+pub use blocks::BlocksChange;
 pub use datastore::{format_key, DatastoreEntry, DatastoreError, Mode};
 pub use error::StoreError;
 pub use hook::{HookRefusal, NoHook, WriteHook};

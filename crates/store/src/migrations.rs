@@ -17,6 +17,9 @@
 //!   any rune with that id (NULL until then).
 //! - `runes_blacklist`: blacklisted unique ids as inclusive ranges, rewritten whole on
 //!   every change.
+//! - `blocks`: the last ~100 blocks of our chain (`height`, 32-byte `hash` in internal byte
+//!   order), so a restart resumes at our tip and finds the fork point of a reorg that
+//!   happened while we were down.
 
 /// All migrations; the schema version of a database is how many of them it has run.
 pub const MIGRATIONS: &[&[&str]] = &[
@@ -33,6 +36,8 @@ pub const MIGRATIONS: &[&[&str]] = &[
         "CREATE TABLE runes (id BIGINT PRIMARY KEY, rune TEXT NOT NULL, last_used_nsec BIGINT DEFAULT NULL)",
         "CREATE TABLE runes_blacklist (start_index BIGINT NOT NULL, end_index BIGINT NOT NULL)",
     ],
+    // 3: our chain's recent blocks.
+    &["CREATE TABLE blocks (height BIGINT PRIMARY KEY, hash BLOB NOT NULL)"],
 ];
 
 /// The schema version this build writes.

@@ -18,6 +18,7 @@ pub mod datastoreusage;
 pub mod deldatastore;
 pub mod deprecations;
 pub mod disconnect;
+pub mod feerates;
 pub mod getinfo;
 pub mod help;
 pub mod listconfigs;
