@@ -4,7 +4,7 @@
 //! and the start-up / shutdown order that wires the other crates together.
 //!
 //! Must not touch: JSON framing (the `jsonrpc` crate owns it), plugin processes (the
-//! `plugins` crate), peer transport (`peers`), SQL (`store`). Those plug in through the
+//! `plugins` crate), peer transport (`net`), SQL (`store`). Those plug in through the
 //! seams here: `config::Registry::register` (plugin options), [`services::Services`] (the
 //! handles every command is built from, assembled before the RPC socket serves),
 //! `commands::TABLE` (the one list of builtins, also the names plugin methods are checked

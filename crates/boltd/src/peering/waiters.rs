@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use jsonrpc::RpcError;
-use peers::PublicKey;
+use net::PublicKey;
 use tokio::sync::oneshot;
 
 type Outcome = Result<(), RpcError>;

@@ -96,7 +96,7 @@ pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, Stri
     }
     cfg.disabled = disabled;
     // LDK's own bits: plugins may not offer them again, and `init` shows the full set.
-    let base = peers::base_features();
+    let base = net::base_features();
     cfg.feature_set_base
         .bits
         .insert("init".to_string(), base.init);
