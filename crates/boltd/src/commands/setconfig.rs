@@ -24,6 +24,36 @@ const PARAMS: &[Param] = &[
     Param::opt("transient"),
 ];
 
+/// The parameters, bound once per call (in CLN's order: `config`, then `transient`).
+struct Args {
+    name: String,
+    val: Option<Value>,
+    transient: bool,
+}
+
+impl Args {
+    fn parse(ctx: &Context) -> Result<Args, RpcError> {
+        let b = ctx.bind(PARAMS)?;
+        let name = b.str("config")?.unwrap_or_default().to_string();
+        let transient = b.bool("transient")?.unwrap_or(false);
+        Ok(Args {
+            name,
+            val: b.get("val").cloned(),
+            transient,
+        })
+    }
+
+    /// `val` of a single-value option, as option text.
+    fn one(&self) -> Option<String> {
+        self.val.as_ref().map(text)
+    }
+
+    /// `val` of a multi option: the complete new set.
+    fn many(&self) -> Result<Vec<String>, RpcError> {
+        multi_vals(self.val.as_ref(), &self.name)
+    }
+}
+
 /// A JSON value as option text (strings without quotes).
 fn text(v: &Value) -> String {
     match v {
@@ -182,17 +212,12 @@ impl Command for Setconfig {
     }
     /// `check setconfig` fails exactly where `setconfig` would, before asking anyone.
     fn check(&self, ctx: &Context) -> Result<(), RpcError> {
-        let b = ctx.bind(PARAMS)?;
-        let name = b.str("config")?.unwrap_or_default().to_string();
-        b.bool("transient")?;
-        let spec = dynamic_spec(ctx, &name)?;
+        let a = Args::parse(ctx)?;
+        let spec = dynamic_spec(ctx, &a.name)?;
         let vals = if spec.multi {
-            multi_vals(b.get("val"), &name)?
-                .into_iter()
-                .map(Some)
-                .collect()
+            a.many()?.into_iter().map(Some).collect()
         } else {
-            vec![b.get("val").map(text)]
+            vec![a.one()]
         };
         for v in vals {
             spec.check_value(v.as_deref())
@@ -204,16 +229,15 @@ impl Command for Setconfig {
     fn check_async(&self, ctx: Context) -> Option<BoxFut<CmdResult>> {
         let host = self.host.clone();
         Some(Box::pin(async move {
-            let b = ctx.bind(PARAMS)?;
-            let name = b.str("config")?.unwrap_or_default().to_string();
+            let a = Args::parse(&ctx)?;
             let cause = jsonrpc::id_prefix(&ctx.request.id);
-            let multi = host.option_spec(&name).map(|o| o.multi).unwrap_or(false);
+            let multi = host.option_spec(&a.name).map(|o| o.multi).unwrap_or(false);
             let val = if multi {
-                SetVal::Many(multi_vals(b.get("val"), &name)?)
+                SetVal::Many(a.many()?)
             } else {
-                SetVal::One(b.get("val").map(text))
+                SetVal::One(a.one())
             };
-            let checked = host.check_setconfig(&name, val, Some(&cause)).await;
+            let checked = host.check_setconfig(&a.name, val, Some(&cause)).await;
             match checked {
                 Some(r) => r.map(Reply::Result),
                 None => Ok(Reply::Result(json!({"command_to_check": "setconfig"}))),
@@ -224,13 +248,11 @@ impl Command for Setconfig {
         let host = self.host.clone();
         let file = self.file.clone();
         Box::pin(async move {
-            let b = ctx.bind(PARAMS)?;
-            let name = b.str("config")?.unwrap_or_default().to_string();
-            let val = b.get("val").map(text);
-            let transient = b.bool("transient")?.unwrap_or(false);
+            let a = Args::parse(&ctx)?;
+            let (name, val, transient) = (a.name.clone(), a.one(), a.transient);
             let spec = dynamic_spec(&ctx, &name)?;
             if spec.multi && spec.plugin.is_some() {
-                return set_plugin_multi(&ctx, &host, &file, &spec, &name, transient).await;
+                return set_plugin_multi(&ctx, &host, &file, &spec, &a).await;
             }
             let source = if transient {
                 "setconfig transient".to_string()
@@ -296,11 +318,10 @@ async fn set_plugin_multi(
     host: &PluginHost,
     file: &Arc<SetconfigFile>,
     spec: &crate::config::OptSpec,
-    name: &str,
-    transient: bool,
+    a: &Args,
 ) -> CmdResult {
-    let b = ctx.bind(PARAMS)?;
-    let vals = multi_vals(b.get("val"), name)?;
+    let (name, transient) = (a.name.as_str(), a.transient);
+    let vals = a.many()?;
     for v in &vals {
         spec.check_value(Some(v))
             .map_err(|e| RpcError::invalid_params(format!("val: {e}")))?;
