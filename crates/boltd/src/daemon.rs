@@ -88,14 +88,14 @@ async fn async_main(early: Early, builtins: Registry) -> i32 {
         print!("{}", help_text(&registry));
         return 0;
     }
-    let config = match full_parse(&registry, &early) {
+    let mut config = match full_parse(&registry, &early) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("boltd: {e}");
             return 1;
         }
     };
-    if let Err(e) = crate::plugin_host::apply_values(&plugins.host, &config) {
+    if let Err(e) = crate::plugin_host::apply_values(&plugins.host, &mut config) {
         eprintln!("boltd: {e}");
         return 1;
     }

@@ -69,7 +69,6 @@ pub(super) fn forward_logs(node: &Node, host: PluginHost) {
 /// Reacts to every host event until the host is gone.
 pub(super) fn pump(
     node: Arc<Node>,
-    host: PluginHost,
     peering: Arc<Peering>,
     mut events: UnboundedReceiver<HostEvent>,
 ) {
@@ -82,7 +81,8 @@ pub(super) fn pump(
                         .trigger("Plugin marked as important, shutting down lightningd!", 1);
                 }
                 HostEvent::FeaturesChanged(f) => set_features(&node, &f),
-                HostEvent::PluginsChanged => super::sync_options(&node, &host),
+                // Plugin options are read through the host: nothing to copy.
+                HostEvent::PluginsChanged => {}
                 // The peers task reads `host.custom_messages()` when it needs them.
                 HostEvent::CustomMessagesChanged(_) => {}
             }

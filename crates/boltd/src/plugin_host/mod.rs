@@ -22,7 +22,7 @@ use std::sync::Arc;
 use plugins::HostEvent;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-pub use options::{apply_values, sync_options};
+pub use options::apply_values;
 pub use startup::{load, Loaded, TIMEOUT_OPT};
 
 use crate::rpc::{ExternalMethods, RpcCommandHook};
@@ -39,7 +39,7 @@ pub struct Wired {
 /// log forwarding, the host event pump, and the plugins' shutdown step.
 pub fn wire(s: &Services, events: UnboundedReceiver<HostEvent>) -> Wired {
     let (node, host) = (&s.node, &s.plugins);
-    plugins::log::replay_early();
+    host.host_log().replay();
     host.configure(|c| {
         c.rpc_file = node.settings.rpc_file.clone();
         c.allow_deprecated_apis = node.settings.allow_deprecated_apis;
@@ -61,7 +61,7 @@ pub fn wire(s: &Services, events: UnboundedReceiver<HostEvent>) -> Wired {
     );
     events::set_features(node, &host.features());
     events::forward_logs(node, host.clone());
-    events::pump(node.clone(), host.clone(), s.peering.clone(), events);
+    events::pump(node.clone(), s.peering.clone(), events);
     let h = host.clone();
     node.shutdown.on_exit(
         "plugins",
@@ -88,5 +88,4 @@ pub async fn init(s: &Services) {
             node.shutdown.trigger(plugins::STARTUP_HANG_FATAL, 1);
         }
     }
-    sync_options(node, host);
 }

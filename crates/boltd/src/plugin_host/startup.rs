@@ -78,7 +78,6 @@ fn startup_specs(early: &Early) -> (Vec<PluginSpec>, Vec<String>) {
 /// Spawns the start-up plugins, waits for every getmanifest, and registers their options.
 /// Err is the message boltd prints before exiting 1.
 pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, String> {
-    plugins::log::buffer_early();
     let (specs, disabled) = startup_specs(early);
     check_paths(&specs, &disabled)?;
     let allow_deprecated = last_value(early, "allow-deprecated-apis")
@@ -95,6 +94,9 @@ pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, Stri
         cfg.startup_timeout = Duration::from_secs(t.max(1) as u64);
     }
     cfg.disabled = disabled;
+    // Kept until `wire`: the logger needs the full parse, which needs the plugins.
+    let early_log = plugins::log::HostLog::buffering();
+    cfg.log = early_log.clone();
     // LDK's own bits: plugins may not offer them again, and `init` shows the full set.
     let base = net::base_features();
     cfg.feature_set_base
@@ -119,7 +121,7 @@ pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, Stri
     )?;
     host.load_startup(specs).await.map_err(|e| {
         // No logger yet (it needs the full parse): what happened goes to stderr.
-        for (level, source, msg) in plugins::log::take_early() {
+        for (level, source, msg) in early_log.take() {
             eprintln!("{:<7} {source}: {msg}", format!("{level:?}").to_uppercase());
         }
         e.to_string()
