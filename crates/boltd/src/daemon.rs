@@ -234,6 +234,7 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
             return 1;
         }
     };
+    services.commando.serve_with(&dispatcher);
     let rpc_path = node.settings.rpc_path();
     let listener = match crate::rpc::server::bind(
         &rpc_path,
@@ -301,18 +302,22 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     node.shutdown.exit_code()
 }
 
-/// The store and the peer layer, opened after plugins answered getmanifest (migrations
-/// reach `db_write` plugins) and bound before the socket (getinfo shows real ports from
-/// its first answer; accepting peers waits for `activate`).
+/// The store, the peer layer, runes and commando: opened after plugins answered
+/// getmanifest (migrations reach `db_write` plugins) and bound before the socket (getinfo
+/// shows real ports from its first answer; accepting peers waits for `activate`).
 async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<Services, String> {
     let storage =
         crate::storage::start(node, Some(crate::storage::plugin_db_write(host.clone()))).await?;
     let peering = crate::peering::Peering::start(node).await?;
+    let runes = crate::rune_book::start(node, storage.clone()).await?;
+    let commando = crate::commando::start(node.clone(), runes.clone(), &peering);
     Ok(Services {
         node: node.clone(),
         storage,
         peering,
         plugins: host,
+        runes,
+        commando,
     })
 }
 

@@ -12,6 +12,7 @@
 //! for `log`/`warning` notifications), and the `Node::peers` / `Node::features` fields
 //! behind `getinfo`. No process-global state: handles are passed through `Services`.
 
+pub mod commando;
 pub mod commands;
 pub mod config;
 pub mod daemon;
@@ -22,6 +23,7 @@ pub mod node;
 pub mod peering;
 pub mod plugin_host;
 pub mod rpc;
+pub mod rune_book;
 pub mod services;
 pub mod shutdown;
 pub mod storage;

@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use plugins::PluginHost;
 
+use crate::commando::Commando;
 use crate::node::Node;
 use crate::peering::Peering;
+use crate::rune_book::RuneBook;
 use crate::storage::Storage;
 
 pub struct Services {
@@ -20,4 +22,8 @@ pub struct Services {
     pub peering: Arc<Peering>,
     /// Plugin processes: methods, hooks, notifications, options.
     pub plugins: PluginHost,
+    /// Runes: created, checked, blacklisted (stored in the datastore).
+    pub runes: Arc<RuneBook>,
+    /// Commando: RPC over custom messages, both ways.
+    pub commando: Arc<Commando>,
 }

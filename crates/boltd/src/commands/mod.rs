@@ -9,8 +9,12 @@ use std::sync::Arc;
 use crate::rpc::Command;
 use crate::services::Services;
 
+pub mod blacklistrune;
 pub mod check;
+pub mod checkrune;
+pub mod commando;
 pub mod connect;
+pub mod createrune;
 pub mod datastore;
 pub mod datastoreusage;
 pub mod deldatastore;
@@ -25,6 +29,7 @@ pub mod notifications;
 pub mod plugin;
 pub mod sendcustommsg;
 pub mod setconfig;
+pub mod showrunes;
 pub mod stop;
 
 /// The JSON text of parameter `name` (position `pos` when params is an array) exactly as
@@ -45,11 +50,33 @@ type Build = fn(&Services) -> Arc<dyn Command>;
 
 /// Every builtin: its name, and how to build it. Sorted by name.
 pub const TABLE: &[(&str, Build)] = &[
+    ("blacklistrune", |s| {
+        Arc::new(blacklistrune::Blacklistrune {
+            book: s.runes.clone(),
+            name: "blacklistrune",
+        })
+    }),
     ("check", |_| Arc::new(check::Check)),
+    ("checkrune", |s| {
+        Arc::new(checkrune::Checkrune {
+            book: s.runes.clone(),
+        })
+    }),
+    ("commando", |s| {
+        Arc::new(commando::CommandoCmd {
+            commando: s.commando.clone(),
+        })
+    }),
     ("connect", |s| {
         Arc::new(connect::Connect {
             peering: s.peering.clone(),
             storage: s.storage.clone(),
+        })
+    }),
+    ("createrune", |s| {
+        Arc::new(createrune::Createrune {
+            book: s.runes.clone(),
+            name: "createrune",
         })
     }),
     ("datastore", |s| {
@@ -68,6 +95,12 @@ pub const TABLE: &[(&str, Build)] = &[
         })
     }),
     ("deprecations", |_| Arc::new(deprecations::Deprecations)),
+    ("destroyrune", |s| {
+        Arc::new(blacklistrune::Blacklistrune {
+            book: s.runes.clone(),
+            name: "destroyrune",
+        })
+    }),
     ("disconnect", |s| {
         Arc::new(disconnect::Disconnect {
             peering: s.peering.clone(),
@@ -75,6 +108,12 @@ pub const TABLE: &[(&str, Build)] = &[
     }),
     ("getinfo", |_| Arc::new(getinfo::Getinfo)),
     ("help", |_| Arc::new(help::Help)),
+    ("invokerune", |s| {
+        Arc::new(createrune::Createrune {
+            book: s.runes.clone(),
+            name: "invokerune",
+        })
+    }),
     ("listconfigs", |_| Arc::new(listconfigs::Listconfigs)),
     ("listdatastore", |s| {
         Arc::new(listdatastore::Listdatastore {
@@ -101,6 +140,11 @@ pub const TABLE: &[(&str, Build)] = &[
         Arc::new(setconfig::Setconfig {
             host: s.plugins.clone(),
             file: Default::default(),
+        })
+    }),
+    ("showrunes", |s| {
+        Arc::new(showrunes::Showrunes {
+            book: s.runes.clone(),
         })
     }),
     ("stop", |_| Arc::new(stop::Stop)),
