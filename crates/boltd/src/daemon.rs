@@ -263,6 +263,8 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
         detach_stderr();
     }
     crate::plugin_host::init(&services).await;
+    // Blocks from now on reach every plugin that subscribed (lightningd's begin_topology).
+    services.chain.run(node.shutdown.clone());
     // Peers: hooks and notifications go through the plugin host; accept inbound peers
     // from now on (after plugins' `init`, like connectd's activation).
     services.peering.set_host(services.plugins.clone());
@@ -311,6 +313,7 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
     let peering = crate::peering::Peering::start(node).await?;
     let runes = crate::rune_book::start(node, storage.clone()).await?;
     let commando = crate::commando::start(node.clone(), runes.clone(), &peering);
+    let chain = Arc::new(crate::chain_wiring::start(node, &host, storage.clone()).await?);
     Ok(Services {
         node: node.clone(),
         storage,
@@ -318,6 +321,7 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         plugins: host,
         runes,
         commando,
+        chain,
     })
 }
 

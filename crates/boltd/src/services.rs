@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use plugins::PluginHost;
 
+use crate::chain_wiring::Chain;
 use crate::commando::Commando;
 use crate::node::Node;
 use crate::peering::Peering;
@@ -26,4 +27,6 @@ pub struct Services {
     pub runes: Arc<RuneBook>,
     /// Commando: RPC over custom messages, both ways.
     pub commando: Arc<Commando>,
+    /// The chain: tip and sync state, fees, the broadcaster.
+    pub chain: Arc<Chain>,
 }

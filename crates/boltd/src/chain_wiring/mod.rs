@@ -8,7 +8,9 @@ pub mod backend_calls;
 pub mod devchain;
 pub mod hash_store;
 pub mod node_listener;
+pub mod startup;
 
 pub use backend_calls::{HostCalls, BACKEND_METHODS};
 pub use hash_store::StoreHashes;
 pub use node_listener::NodeListener;
+pub use startup::{start, Chain, BACKEND_DIED, BCLI, DEVCHAIN};

@@ -2,12 +2,33 @@
 
 use std::sync::atomic::Ordering;
 
+use chain::ChainStatus;
 use jsonrpc::Param;
 use serde_json::json;
+use tokio::sync::watch;
 
 use crate::rpc::{BoxFut, CmdResult, Command, Context, Reply};
 
-pub struct Getinfo;
+pub struct Getinfo {
+    pub chain: watch::Receiver<ChainStatus>,
+}
+
+/// lightningd's sync warnings (chain reference §1.3): the backend first, then us.
+fn sync_warning(s: &ChainStatus) -> Option<(&'static str, &'static str)> {
+    if !s.backend_synced {
+        Some((
+            "warning_bitcoind_sync",
+            "Bitcoind is not up-to-date with network.",
+        ))
+    } else if !s.caught_up {
+        Some((
+            "warning_lightningd_sync",
+            "Still loading latest blocks from bitcoind.",
+        ))
+    } else {
+        None
+    }
+}
 
 impl Command for Getinfo {
     fn name(&self) -> &'static str {
@@ -17,12 +38,13 @@ impl Command for Getinfo {
         &[]
     }
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
+        let status = self.chain.borrow().clone();
         Box::pin(async move {
             ctx.bind(&[])?;
             let n = &ctx.node;
             let peers = n.peers.read().map(|p| p.clone()).unwrap_or_default();
             let features = n.features.read().map(|f| f.to_json()).unwrap_or_default();
-            Ok(Reply::Result(json!({
+            let mut info = json!({
                 "id": n.id_hex(),
                 "alias": n.alias,
                 "color": n.color_hex(),
@@ -38,7 +60,11 @@ impl Command for Getinfo {
                 "fees_collected_msat": 0,
                 "lightning-dir": n.settings.network_dir.display().to_string(),
                 "our_features": features,
-            })))
+            });
+            if let (Some((key, text)), Some(obj)) = (sync_warning(&status), info.as_object_mut()) {
+                obj.insert(key.to_string(), json!(text));
+            }
+            Ok(Reply::Result(info))
         })
     }
 }

@@ -107,7 +107,17 @@ pub const TABLE: &[(&str, Build)] = &[
             peering: s.peering.clone(),
         })
     }),
-    ("getinfo", |_| Arc::new(getinfo::Getinfo)),
+    ("feerates", |s| {
+        Arc::new(feerates::Feerates {
+            fees: s.chain.fees.clone(),
+            anchors: true,
+        })
+    }),
+    ("getinfo", |s| {
+        Arc::new(getinfo::Getinfo {
+            chain: s.chain.status.clone(),
+        })
+    }),
     ("help", |_| Arc::new(help::Help)),
     ("invokerune", |s| {
         Arc::new(createrune::Createrune {

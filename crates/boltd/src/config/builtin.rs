@@ -248,6 +248,22 @@ pub fn builtin_registry(default_dir: &str) -> Registry {
         OptSpec::new("wallet", Str, "Database to use, as sqlite3://PATH")
             .validator(crate::storage::check_wallet),
         OptSpec::new(
+            "developer",
+            Flag,
+            "Enable developer options (dev-*) and behaviour, as lightningd's --developer",
+        ),
+        OptSpec::new(
+            "dev-bitcoind-poll",
+            Int,
+            "Seconds between polls of the Bitcoin backend (needs --developer)",
+        )
+        .validator(check_positive),
+        OptSpec::new(
+            "dev-chain-dir",
+            Str,
+            "Directory of the embedded regtest devchain (default ~/.boltd/devchain)",
+        ),
+        OptSpec::new(
             "allow-deprecated-apis",
             Bool,
             "Keep deprecated options, commands and fields working",

@@ -30,7 +30,15 @@ fn last_value(early: &Early, name: &str) -> Option<String> {
 /// `--plugin-dir` as given (with `--clear-plugins` dropping what came before), then the
 /// default dir `<lightning-dir>/plugins` and its immediate subdirectories.
 fn startup_specs(early: &Early) -> (Vec<PluginSpec>, Vec<String>) {
-    let mut specs = vec![];
+    // The bundled Bitcoin backend comes first, important, like lightningd's builtin
+    // plugins; `--disable-plugin=bcli` (then a replacement) or `--clear-plugins` drop it.
+    let mut specs: Vec<PluginSpec> = builtin_bcli()
+        .into_iter()
+        .map(|path| PluginSpec {
+            path,
+            important: true,
+        })
+        .collect();
     let mut disabled = vec![];
     let names = [
         "plugin",
@@ -73,6 +81,13 @@ fn startup_specs(early: &Early) -> (Vec<PluginSpec>, Vec<String>) {
         });
     }
     (specs, disabled)
+}
+
+/// `bcli` next to the boltd executable, if it is there.
+fn builtin_bcli() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bcli = exe.with_file_name(crate::chain_wiring::BCLI);
+    bcli.is_file().then_some(bcli)
 }
 
 /// Spawns the start-up plugins, waits for every getmanifest, and registers their options.
