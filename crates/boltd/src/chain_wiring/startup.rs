@@ -58,15 +58,16 @@ pub fn bip70(network: &str) -> &str {
     }
 }
 
-fn bitcoin_options_given(node: &Node) -> bool {
-    node.config
-        .read()
-        .map(|c| {
-            c.registry
-                .iter()
-                .any(|s| s.name.starts_with("bitcoin-") && c.is_set(&s.name))
-        })
-        .unwrap_or(false)
+/// Whether the user gave any `--bitcoin-*` option (plugin options: the host owns their
+/// values after the parse).
+fn bitcoin_options_given(host: &PluginHost) -> bool {
+    host.listconfigs().iter().any(|(name, entry)| {
+        name.starts_with("bitcoin-")
+            && match entry.get("source").and_then(|s| s.as_str()) {
+                Some(source) => source != "default",
+                None => entry.get("sources").is_some(),
+            }
+    })
 }
 
 fn next_to_boltd(name: &str) -> Result<PathBuf, String> {
@@ -84,7 +85,7 @@ async fn embedded_devchain(node: &Node, host: &PluginHost) -> Result<(), String>
         .map(std::path::Path::new)
         .and_then(|p| p.file_name())
         == Some(std::ffi::OsStr::new(BCLI));
-    if node.settings.network != "regtest" || !is_bcli || bitcoin_options_given(node) {
+    if node.settings.network != "regtest" || !is_bcli || bitcoin_options_given(host) {
         return Ok(());
     }
     let dir = node
@@ -134,6 +135,9 @@ pub async fn start(node: &Arc<Node>, host: &PluginHost, storage: Storage) -> Res
             )
         })
         .map_err(|_| "config lock poisoned".to_string())?;
+    // The logger exists now: plugins' start-up lines (a backend's reason for dying among
+    // them) go to it rather than waiting for the host's wiring.
+    host.host_log().replay();
     if poll.is_some() && !developer {
         return Err("--dev-bitcoind-poll: requires --developer".into());
     }
