@@ -41,6 +41,16 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.timeout(DEFAULT_TEST_TIMEOUT))
 
 
+# Plugins boltd starts by itself, like lightningd's builtins (found next to boltd).
+BUILTIN_PLUGINS = ("bcli",)
+BCLI_BIN = str(Path(BOLTD_BIN).with_name("bcli"))
+
+
+def user_plugins(listing):
+    """A `plugin list` answer's plugins without boltd's builtin ones (bcli)."""
+    return [p for p in listing["plugins"] if Path(p["name"]).name not in BUILTIN_PLUGINS]
+
+
 def reserve_port():
     """A currently free TCP port on 127.0.0.1 (for `bind-addr`/`addr` options)."""
     import socket

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from pyln.client import RpcError
 
+from conftest import user_plugins
+
 PLUGIN = '''
 from pyln.client import Plugin
 plugin = Plugin(dynamic=True)
@@ -53,4 +55,4 @@ def test_bad_positional_and_keyword_forms(node_factory, directory):
         "code": -32602, "message": "options: should be an array: invalid token '\"colour=blue\"'"}
     assert err({"subcommand": "start", "plugin": path, "options": [1]}) == {
         "code": -32602, "message": "options array entries must be strings"}
-    assert node.rpc.plugin("list")["plugins"] == []
+    assert user_plugins(node.rpc.plugin("list")) == []

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pyln.client import RpcError
 
-from conftest import BOLTD_BIN, wait_for
+from conftest import BOLTD_BIN, wait_for, user_plugins, BCLI_BIN
 
 HERE = Path(__file__).resolve().parent
 PLUGINS = HERE / "plugins"
@@ -168,7 +168,7 @@ def test_plugin_dying_mid_hook_is_skipped(node_factory, directory):
     assert node.rpc.getinfo() == {"from": "stays.py", "method": "getinfo"}
     node.wait_for_log(r"Plugin died from rpc_command hook call")
     Path(b + ".mode").write_text("continue")
-    names = [p["name"] for p in node.rpc.plugin("list")["plugins"]]
+    names = [p["name"] for p in user_plugins(node.rpc.plugin("list"))]
     assert names == [b]
 
 
@@ -200,7 +200,7 @@ def test_plugin_command_start_stop_list(node_factory, directory):
         node.rpc.clnhello()
     assert "cln-greeting" not in node.rpc.listconfigs()["configs"]
     r = node.cli("plugin", "list")
-    assert r.returncode == 0 and r.json["plugins"] == []
+    assert r.returncode == 0 and user_plugins(r.json) == []
     static = raw_plugin(directory, "static1", {"manifest": {"options": [], "rpcmethods": []}})
     with pytest.raises(RpcError) as e:
         node.rpc.plugin("start", static)
@@ -218,15 +218,17 @@ def test_plugin_dir_disable_and_default_dir(node_factory, directory):
     raw_plugin(ldir / "plugins", "three", {"manifest": manifest()})
     raw_plugin(ldir / "plugins" / "sub", "four", {"manifest": manifest()})
     node = node_factory.get_node(options={"plugin-dir": str(pdir), "disable-plugin": "two"})
-    names = sorted(Path(p["name"]).name for p in node.rpc.plugin("list")["plugins"])
+    names = sorted(Path(p["name"]).name for p in user_plugins(node.rpc.plugin("list")))
     assert names == ["four", "one", "three"]
 
 
 def test_clear_plugins_drops_earlier_ones(node_factory, directory):
     a = raw_plugin(directory, "early", {"manifest": manifest()})
     b = raw_plugin(directory, "late", {"manifest": manifest()})
-    node = node_factory.get_node(extra_args=[f"--plugin={a}", "--clear-plugins", f"--plugin={b}"])
-    assert [p["name"] for p in node.rpc.plugin("list")["plugins"]] == [b]
+    # --clear-plugins drops the builtin bcli too, as lightningd's does: a backend is given back.
+    node = node_factory.get_node(extra_args=[f"--plugin={a}", "--clear-plugins",
+                                             f"--plugin={BCLI_BIN}", f"--plugin={b}"])
+    assert [p["name"] for p in user_plugins(node.rpc.plugin("list"))] == [b]
 
 
 def test_setconfig_dynamic_plugin_option(node_factory):
@@ -284,7 +286,7 @@ def test_bad_plugins_at_startup_leave_boltd_running(node_factory, directory):
         raw_plugin(directory, "clash", {"manifest": manifest(rpcmethods=[{"name": "getinfo", "usage": ""}])}),
     ]
     node = node_factory.get_node(plugins=bad)
-    assert node.rpc.plugin("list")["plugins"] == []
+    assert user_plugins(node.rpc.plugin("list")) == []
     node.wait_for_log(r"plugin-garbage: Killing plugin: Failed to parse RPC JSON response 'this is not json }'")
     assert node.is_in_log(r"plugin-quitter: Killing plugin: exited before replying to getmanifest")
     assert node.is_in_log(r"plugin-nojsonrpc: Killing plugin: JSON-RPC message does not contain \"jsonrpc\" field")
@@ -365,7 +367,7 @@ def test_important_plugin_failing_at_startup_aborts(node_factory, directory):
 def test_disable_plugin_overrides_important(node_factory, directory):
     p = raw_plugin(directory, "vital3", {"getmanifest": "exit"})
     node = node_factory.get_node(options={"important-plugin": p, "disable-plugin": "vital3"})
-    assert node.rpc.plugin("list")["plugins"] == []
+    assert user_plugins(node.rpc.plugin("list")) == []
 
 
 def test_check_is_forwarded_to_cancheck_plugins(node_factory, directory):
