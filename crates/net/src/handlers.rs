@@ -25,9 +25,14 @@ pub type SendOnlyHandler = dyn SendOnlyMessageHandler + Send + Sync;
 /// this crate's (they become [`PeerEvent`](crate::PeerEvent)s).
 #[derive(Clone)]
 pub struct Handlers {
+    /// Channel messages. `peer_storage` and `peer_storage_retrieval` also reach plugins
+    /// as custom messages.
     pub channel: Arc<ChannelHandler>,
+    /// Gossip.
     pub routing: Arc<RoutingHandler>,
+    /// Onion messages.
     pub onion: Arc<OnionHandler>,
+    /// Messages that only go out (merged with the BOLT 1 warnings this crate sends).
     pub send_only: Arc<SendOnlyHandler>,
 }
 
