@@ -4,7 +4,8 @@
 //! mode 0400, the same file today's and earlier boltd versions write — and the single
 //! [`KeysManager`] every part of the node shares: the peer layer (as its `NodeSigner`, so
 //! the node id), channels later (`SignerProvider`, `EntropySource`), and the seed the
-//! on-chain wallet derives its descriptors from ([`Keys::wallet_master_key`]).
+//! on-chain wallet derives its descriptors from ([`Keys::wallet_master_key`]); the raw
+//! secret only for derivations that must match Core Lightning's (the runes master secret).
 //!
 //! Must not touch: any I/O beyond the secret file (no sockets, no database), channels,
 //! the wallet itself. Callers get keys; what they sign stays theirs.
@@ -56,7 +57,8 @@ pub enum KeysError {
 /// The node's keys; cheap to clone (every clone shares the one `KeysManager`).
 #[derive(Clone)]
 pub struct Keys {
-    /// The `hsm_secret` bytes: kept for the wallet derivation (LDK does not expose its seed).
+    /// The `hsm_secret` bytes: kept for the wallet and runes derivations (LDK does not
+    /// expose its seed).
     secret: [u8; 32],
     /// The one `KeysManager`: node key, channel keys, entropy.
     manager: Arc<KeysManager>,
@@ -101,6 +103,12 @@ impl Keys {
             manager,
             node_id,
         }
+    }
+
+    /// The raw secret, for the few secrets derived outside LDK's tree the way Core Lightning
+    /// derives them from `hsm_secret` (the runes master secret). Never log or store it.
+    pub fn hsm_secret(&self) -> &[u8; 32] {
+        &self.secret
     }
 
     /// The node id (the public key peers know us by).

@@ -232,6 +232,24 @@ impl PeerNode {
     /// Queues one custom message (type included) and flushes at once. Best effort: if the peer
     /// drops before the bytes leave, the message is lost.
     pub fn send_custom(&self, id: &PublicKey, msg: &[u8]) -> Result<(), SendError> {
+        self.queue_custom(id, msg)?;
+        self.inner.pm.process_events();
+        Ok(())
+    }
+
+    /// Like [`send_custom`](Self::send_custom) for many messages, flushed once at the end
+    /// (commando's reply pieces). Stops at the first message that cannot be queued.
+    pub fn send_custom_batch<'a>(
+        &self,
+        id: &PublicKey,
+        msgs: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<(), SendError> {
+        let res = msgs.into_iter().try_for_each(|m| self.queue_custom(id, m));
+        self.inner.pm.process_events();
+        res
+    }
+
+    fn queue_custom(&self, id: &PublicKey, msg: &[u8]) -> Result<(), SendError> {
         if msg.len() > MAX_MESSAGE_LEN {
             return Err(SendError::TooLong(msg.len()));
         }
@@ -249,7 +267,6 @@ impl PeerNode {
         if let Ok(mut q) = self.inner.shared.outbox.lock() {
             q.push((*id, raw));
         }
-        self.inner.pm.process_events();
         Ok(())
     }
 
