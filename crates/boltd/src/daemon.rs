@@ -155,21 +155,15 @@ async fn logged_main(
         tracing::error!("writing pid file {}: {e}", settings.pid_file.display());
         return 1;
     }
-    let seed = match crate::hsm::load_or_create(network_dir) {
-        Ok(s) => s,
+    let keys = match keys::Keys::load_or_create(network_dir) {
+        Ok(k) => k,
         Err(e) => {
             eprintln!("boltd: {e}");
             tracing::error!("{e}");
             return 1;
         }
     };
-    let node_id = match crate::hsm::node_id(&seed) {
-        Ok(id) => id,
-        Err(e) => {
-            tracing::error!("{e}");
-            return 1;
-        }
-    };
+    let node_id = keys.node_id();
     let id_bytes = node_id.serialize();
     let alias = settings
         .alias
@@ -187,7 +181,7 @@ async fn logged_main(
         color,
         config: RwLock::new(config),
         settings,
-        seed,
+        keys,
         node_id,
         started_at: SystemTime::now(),
         started_instant: Instant::now(),

@@ -16,7 +16,7 @@ pub mod commando;
 pub mod commands;
 pub mod config;
 pub mod daemon;
-pub mod hsm;
+pub mod driver;
 pub mod lock;
 pub mod logging;
 pub mod node;
