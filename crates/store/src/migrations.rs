@@ -12,6 +12,9 @@
 //!   children; `data` the value; `generation` counts updates since creation.
 //! - `peer_addresses`: the last address we reached (or were reached from) a node at,
 //!   so `connect <id>` works without an address. `node_id` is the 33-byte key in hex.
+//! - `kv`: LDK's key-value space (`KVStore`): one row per (primary namespace, secondary
+//!   namespace, key), the value as an opaque blob. Names follow LDK's rules (checked
+//!   before they get here), so they are plain ASCII.
 
 /// All migrations; the schema version of a database is how many of them it has run.
 pub const MIGRATIONS: &[&[&str]] = &[
@@ -23,6 +26,13 @@ pub const MIGRATIONS: &[&[&str]] = &[
         "CREATE TABLE datastore (key BLOB PRIMARY KEY, data BLOB NOT NULL, generation BIGINT NOT NULL)",
         "CREATE TABLE peer_addresses (node_id TEXT PRIMARY KEY, address TEXT NOT NULL)",
     ],
+    // 2: LDK's key-value store.
+    &["CREATE TABLE kv (\
+        primary_namespace TEXT NOT NULL, \
+        secondary_namespace TEXT NOT NULL, \
+        key TEXT NOT NULL, \
+        value BLOB NOT NULL, \
+        PRIMARY KEY (primary_namespace, secondary_namespace, key))"],
 ];
 
 /// The schema version this build writes.
