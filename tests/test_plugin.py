@@ -424,3 +424,32 @@ def test_deprecated_plugin_option_hidden_from_help_and_listconfigs(node_factory,
     assert "new-opt2" in configs and "old-opt2" not in configs
     out = subprocess.run(node.cmdline() + ["--help"], capture_output=True, text=True, timeout=60)
     assert "--new-opt2" in out.stdout and "--old-opt2" not in out.stdout
+
+
+def test_plugin_options_are_read_through_the_host(node_factory):
+    """Plugin option values have one owner, the plugin host: listconfigs and setconfig read
+    what it holds at that moment, with no copy in the daemon's config to keep in step."""
+    node = node_factory.get_node(options={"greeting": "hi"}, plugins=[PYLN_HELLO])
+    assert node.rpc.listconfigs()["configs"]["greeting"] == {
+        "value_str": "hi", "source": "cmdline", "plugin": PYLN_HELLO}
+    node.rpc.setconfig(config="py-dyn", val="x", transient=True)
+    assert node.rpc.listconfigs("py-dyn")["configs"]["py-dyn"] == {
+        "value_str": "x", "source": "setconfig transient", "plugin": PYLN_HELLO, "dynamic": True}
+    with pytest.raises(RpcError):
+        node.rpc.call("die")
+    # Gone with the plugin, at once.
+    assert "greeting" not in node.rpc.listconfigs()["configs"]
+    with pytest.raises(RpcError) as e:
+        node.rpc.listconfigs("greeting")
+    assert "Unknown config option" in e.value.error["message"]
+    with pytest.raises(RpcError) as e:
+        node.rpc.setconfig("py-dyn", "y")
+    assert "Unknown config option" in e.value.error["message"]
+    # `plugin start` values win while the plugin runs; the command line's stays for later.
+    node.rpc.call("plugin", {"subcommand": "start", "plugin": PYLN_HELLO, "greeting": "yo"})
+    assert node.rpc.listconfigs("greeting")["configs"]["greeting"] == {
+        "value_str": "yo", "source": "pluginstart", "plugin": PYLN_HELLO}
+    node.rpc.plugin("stop", PYLN_HELLO)
+    node.rpc.plugin("start", PYLN_HELLO)
+    assert node.rpc.listconfigs("greeting")["configs"]["greeting"] == {
+        "value_str": "hi", "source": "cmdline", "plugin": PYLN_HELLO}

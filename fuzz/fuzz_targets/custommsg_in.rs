@@ -1,5 +1,5 @@
 //! Custom messages from a peer, through our `CustomMessageReader` and `CustomMessageHandler`
-//! as LDK's `PeerManager` calls them (`peers::inbound::replay`).
+//! as LDK's `PeerManager` calls them (`net::inbound::replay`).
 //!
 //! Input: byte 0 picks the even types plugins accept (bit 0: 0x8000, bit 1: 0xfffe, bit 2:
 //! 18, bit 3: the first message's type); then messages, each a 2-byte big-endian length and
@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use peers::inbound::{replay, Inbound};
+use net::inbound::{replay, Inbound};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, mut rest)) = data.split_first() else {

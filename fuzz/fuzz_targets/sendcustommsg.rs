@@ -33,10 +33,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         Ok((id, msg)) => {
-            assert!((2..=peers::MAX_MESSAGE_LEN).contains(&msg.len()));
+            assert!((2..=net::MAX_MESSAGE_LEN).contains(&msg.len()));
             let ty = u16::from_be_bytes([msg[0], msg[1]]);
             assert!(
-                peers::internal_type_name(ty).is_none(),
+                net::internal_type_name(ty).is_none(),
                 "type {ty} is internal"
             );
             let given = match &req.params {

@@ -10,10 +10,13 @@ Its behaviour comes from the JSON file named in $RAW_SPEC:
                  | {"big": N} | "wrong_id_then_reply" | "echo" | "no_result"
                  | {"send": [messages], "result": X} (a "$ID" id or params.id
                    becomes the request's id)
+                 | "hang" (never replies)
                  | "close_stdin" (replies, closes stdin, stays alive with stdout open)
                  | "fork_exit" (forks a child that keeps stdin/stdout open for 20 s,
                    then exits without replying)
   "hooks":       {name: reply-result} (default {"result": "continue"}); "die" exits
+  "stderr_spew": [N, SIZE] -> before answering getmanifest, N lines of SIZE bytes to
+                 stderr, then the line "spew done"
   "stop_reading_after_init": true  -> never reads stdin again after init
   "record":      path: every message received is appended (one JSON per line)
   "count_topic": topic: notifications of that topic are counted; a method whose action
@@ -57,6 +60,13 @@ def handle(req):
             counted += 1
         return
     if method == "getmanifest":
+        if "stderr_spew" in spec:
+            n, size = spec["stderr_spew"]
+            line = "e" * size + "\n"
+            for _ in range(n):
+                sys.stderr.write(line)
+            sys.stderr.write("spew done\n")
+            sys.stderr.flush()
         how = spec.get("getmanifest", "reply")
         if how == "ignore":
             return
@@ -93,6 +103,8 @@ def handle(req):
         send({"jsonrpc": "2.0", "id": req["id"], "error": {"code": -32601, "message": "unknown"}})
     elif action == "die":
         os._exit(1)
+    elif action == "hang":
+        return
     elif action == "close_stdin":
         reply(req, {"closed": True})
         os.close(0)

@@ -1,7 +1,7 @@
 //! The command line and one run: parse flags, build the request text, enable
 //! notifications, send, wait for the reply, print it in the chosen format.
 
-use crate::client::{os_msg, Connection};
+use crate::client::Connection;
 use crate::config::{self, Given};
 use crate::format::{self, Format};
 use crate::notify::{self, Printer};
@@ -267,7 +267,7 @@ fn run_args(args: Args) -> Result<i32, CliError> {
         CliError::Talk(format!(
             "Moving into '{}': {}",
             socket.dir.display(),
-            os_msg(&e)
+            jsonrpc::strerror(&e)
         ))
     })?;
     if socket.file.len() + 1 > 108 {

@@ -30,8 +30,9 @@ pub enum Message {
 impl Connection {
     /// Connects to `file` relative to the current directory (the caller chdir'ed).
     pub fn connect(file: &str) -> Result<Self, CliError> {
-        let stream = UnixStream::connect(file)
-            .map_err(|e| CliError::Talk(format!("Connecting to '{file}': {}", os_msg(&e))))?;
+        let stream = UnixStream::connect(file).map_err(|e| {
+            CliError::Talk(format!("Connecting to '{file}': {}", jsonrpc::strerror(&e)))
+        })?;
         Ok(Connection {
             stream,
             buf: BytesMut::with_capacity(64 * 1024),
@@ -42,7 +43,7 @@ impl Connection {
     pub fn send(&mut self, bytes: &[u8], what: &str) -> Result<(), CliError> {
         self.stream
             .write_all(bytes)
-            .map_err(|e| CliError::Talk(format!("{what}: {}", os_msg(&e))))
+            .map_err(|e| CliError::Talk(format!("{what}: {}", jsonrpc::strerror(&e))))
     }
 
     /// Reads the next complete top-level JSON value.
@@ -70,7 +71,12 @@ impl Connection {
                 }
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(CliError::Talk(format!("reading response: {}", os_msg(&e)))),
+                Err(e) => {
+                    return Err(CliError::Talk(format!(
+                        "reading response: {}",
+                        jsonrpc::strerror(&e)
+                    )))
+                }
             }
         }
     }
@@ -102,13 +108,4 @@ fn classify(frame: &[u8]) -> Result<Message, CliError> {
         }
     }
     Ok(Message::Other { value, text })
-}
-
-/// `strerror` text without Rust's " (os error N)" suffix, like err(3) prints it.
-pub fn os_msg(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
 }

@@ -86,14 +86,14 @@ async fn async_main(early: Early, builtins: Registry) -> i32 {
         print!("{}", help_text(&registry));
         return 0;
     }
-    let config = match full_parse(&registry, &early) {
+    let mut config = match full_parse(&registry, &early) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("boltd: {e}");
             return 1;
         }
     };
-    if let Err(e) = crate::plugin_host::apply_values(&plugins.host, &config) {
+    if let Err(e) = crate::plugin_host::apply_values(&plugins.host, &mut config) {
         eprintln!("boltd: {e}");
         return 1;
     }
@@ -162,7 +162,6 @@ async fn async_main(early: Early, builtins: Registry) -> i32 {
         .rgb
         .unwrap_or([id_bytes[0], id_bytes[1], id_bytes[2]]);
     // listconfigs shows the derived values as defaults, like lightningd.
-    let mut config = config;
     config.registry.set_default("alias", &alias);
     config.registry.set_default("rgb", &hex::encode(color));
     let node = Arc::new(Node {

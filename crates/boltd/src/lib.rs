@@ -4,7 +4,7 @@
 //! and the start-up / shutdown order that wires the other crates together.
 //!
 //! Must not touch: JSON framing (the `jsonrpc` crate owns it), plugin processes (the
-//! `plugins` crate), peer transport (`peers`), SQL (`store`). Those plug in through the
+//! `plugins` crate), peer transport (`net`), SQL (`store`). Those plug in through the
 //! seams here: `config::Registry::register` (plugin options), `Node::set_external` and
 //! `Node::set_rpc_hook` (plugin methods and the `rpc_command` hook),
 //! `Dispatcher::register` (more builtin commands), `Shutdown::on_exit` (work before exit),

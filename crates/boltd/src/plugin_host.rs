@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use jsonrpc::{Request, RpcError};
 use plugins::hooks::{validate_replace, MethodStatus, RpcCommand, RpcCommandOutcome};
-use plugins::{HostConfig, HostEvent, OptType, PluginHost, PluginSpec, RpcCommandPayload};
+use plugins::{HostConfig, HostEvent, PluginHost, PluginSpec, RpcCommandPayload};
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::config::{Config, Early, OptKind, OptSpec, Registry, Source};
+use crate::config::{Config, Early, OptKind, OptSpec, Registry};
 use crate::logging::LogEvent;
 use crate::node::{FeatureSet, Node};
 use crate::rpc::{
@@ -109,7 +109,6 @@ fn startup_specs(early: &Early) -> (Vec<PluginSpec>, Vec<String>) {
 /// Spawns the start-up plugins, waits for every getmanifest, and registers their options.
 /// Err is the message boltd prints before exiting 1.
 pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, String> {
-    plugins::log::buffer_early();
     let (specs, disabled) = startup_specs(early);
     let allow_deprecated = last_value(early, "allow-deprecated-apis")
         .and_then(|v| crate::config::parse_bool(&v))
@@ -125,8 +124,11 @@ pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, Stri
         cfg.startup_timeout = Duration::from_secs(t.max(1) as u64);
     }
     cfg.disabled = disabled;
+    // Kept until `attach`: the logger needs the full parse, which needs the plugins.
+    let early_log = plugins::log::HostLog::buffering();
+    cfg.log = early_log.clone();
     // LDK's own bits: plugins may not offer them again, and `init` shows the full set.
-    let base = peers::base_features();
+    let base = net::base_features();
     cfg.feature_set_base
         .bits
         .insert("init".to_string(), base.init);
@@ -152,7 +154,7 @@ pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, Stri
     )?;
     host.load_startup(specs).await.map_err(|e| {
         // No logger yet (it needs the full parse): what happened goes to stderr.
-        for (level, source, msg) in plugins::log::take_early() {
+        for (level, source, msg) in early_log.take() {
             eprintln!("{:<7} {source}: {msg}", format!("{level:?}").to_uppercase());
         }
         e.to_string()
@@ -161,37 +163,12 @@ pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, Stri
     Ok(Loaded { host, events })
 }
 
-fn opt_spec(o: &plugins::OptionSpec, allow_deprecated: bool) -> OptSpec {
-    let kind = match o.typ {
-        OptType::Int => OptKind::Int,
-        OptType::Bool => OptKind::Bool,
-        OptType::Flag => OptKind::Flag,
-        OptType::String | OptType::StringConceal => OptKind::Str,
-    };
-    let mut s = OptSpec::new(&o.name, kind, &o.description);
-    s.default = o.default.clone();
-    s.multi = o.multi;
-    s.dynamic = o.dynamic;
-    s.plugin = Some(o.plugin.clone());
-    s.conceal = o.typ == OptType::StringConceal;
-    s.hidden = o.deprecated && !allow_deprecated;
-    s
-}
-
 /// Adds every registered plugin option the registry does not know yet.
 fn register_options(host: &PluginHost, registry: &mut Registry, allow_deprecated: bool) {
     for o in host.option_specs() {
         if registry.get(&o.name).is_none() {
-            let _ = registry.register(opt_spec(&o, allow_deprecated));
+            let _ = registry.register(OptSpec::from_plugin(&o, allow_deprecated));
         }
-    }
-}
-
-fn to_source(s: &str) -> Source {
-    match s {
-        "cmdline" => Source::Cmdline,
-        "default" => Source::Default,
-        other => Source::Other(other.to_string()),
     }
 }
 
@@ -229,9 +206,10 @@ fn config_values(config: &Config, name: &str) -> Vec<(Option<String>, String)> {
     }
 }
 
-/// Hands the parsed values of plugin options to the host (for `init`). Err is the
-/// start-up error (`--name: deprecated option (will be removed!)`).
-pub fn apply_values(host: &PluginHost, config: &Config) -> Result<(), String> {
+/// Hands the parsed values of plugin options to the host (for `init`), which owns them
+/// from then on. Err is the start-up error (`--name: deprecated option (will be
+/// removed!)`).
+pub fn apply_values(host: &PluginHost, config: &mut Config) -> Result<(), String> {
     for o in host.option_specs() {
         for (v, source) in config_values(config, &o.name) {
             host.set_option_value(&o.name, v.clone(), &source)
@@ -241,44 +219,8 @@ pub fn apply_values(host: &PluginHost, config: &Config) -> Result<(), String> {
                 })?;
         }
     }
+    config.hand_plugin_options_to(host.clone());
     Ok(())
-}
-
-/// Makes the config registry match the host after plugins start, stop or change values:
-/// options of gone plugins removed, new ones added, values copied from the host.
-pub fn sync_options(node: &Node, host: &PluginHost) {
-    let specs = host.option_specs();
-    let Ok(mut config) = node.config.write() else {
-        return;
-    };
-    let gone: Vec<String> = config
-        .registry
-        .iter()
-        .filter_map(|s| s.plugin.clone())
-        .filter(|p| !specs.iter().any(|o| &o.plugin == p))
-        .collect();
-    for p in gone {
-        let names: Vec<String> = config
-            .registry
-            .iter()
-            .filter(|s| s.plugin.as_deref() == Some(p.as_str()))
-            .map(|s| s.name.clone())
-            .collect();
-        for n in names {
-            config.unset(&n);
-        }
-        config.registry.unregister_plugin(&p);
-    }
-    let allow = node.settings.allow_deprecated_apis;
-    for o in &specs {
-        if config.registry.get(&o.name).is_none() {
-            let _ = config.registry.register(opt_spec(o, allow));
-        }
-        config.unset(&o.name);
-        for v in host.option_values(&o.name) {
-            config.set(&o.name, v.text, to_source(&v.source));
-        }
-    }
 }
 
 /// Plugin methods as the dispatcher's external method source.
@@ -435,7 +377,7 @@ fn log_payload(ev: &LogEvent, warning: bool) -> Value {
 /// the log, host events, then `init` to every plugin (start-up waits for all answers).
 pub async fn attach(node: Arc<Node>, dispatcher: Arc<Dispatcher>, loaded: Loaded) {
     let Loaded { host, mut events } = loaded;
-    plugins::log::replay_early();
+    host.host_log().replay();
     host.configure(|c| {
         c.rpc_file = node.settings.rpc_file.clone();
         c.allow_deprecated_apis = node.settings.allow_deprecated_apis;
@@ -496,7 +438,7 @@ pub async fn attach(node: Arc<Node>, dispatcher: Arc<Dispatcher>, loaded: Loaded
     });
 
     // Host events.
-    let (n2, h2) = (node.clone(), host.clone());
+    let n2 = node.clone();
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
             if let Ok(l) = LISTENERS.lock() {
@@ -510,7 +452,8 @@ pub async fn attach(node: Arc<Node>, dispatcher: Arc<Dispatcher>, loaded: Loaded
                         .trigger("Plugin marked as important, shutting down lightningd!", 1);
                 }
                 HostEvent::FeaturesChanged(f) => set_features(&n2, &f),
-                HostEvent::PluginsChanged => sync_options(&n2, &h2),
+                // Plugin options are read through the host: nothing to copy.
+                HostEvent::PluginsChanged => {}
                 // The peers task reads `host.custom_messages()` when it needs them.
                 HostEvent::CustomMessagesChanged(_) => {}
             }
@@ -534,5 +477,4 @@ pub async fn attach(node: Arc<Node>, dispatcher: Arc<Dispatcher>, loaded: Loaded
             node.shutdown.trigger(plugins::STARTUP_HANG_FATAL, 1);
         }
     }
-    sync_options(&node, &host);
 }

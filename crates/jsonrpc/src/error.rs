@@ -71,3 +71,24 @@ impl RpcError {
         )
     }
 }
+
+/// An OS error as C's `strerror` words it (Core Lightning's messages embed that text):
+/// Rust's ` (os error N)` suffix removed.
+pub fn strerror(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod strerror_tests {
+    #[test]
+    fn strerror_drops_the_os_error_suffix() {
+        let e = std::io::Error::from_raw_os_error(2);
+        assert_eq!(super::strerror(&e), "No such file or directory");
+        let e = std::io::Error::other("plain");
+        assert_eq!(super::strerror(&e), "plain");
+    }
+}

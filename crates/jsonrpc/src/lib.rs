@@ -12,7 +12,7 @@ pub mod message;
 pub mod params;
 
 pub use codec::{frame, FrameError, JsonCodec, DEFAULT_MAX_MESSAGE};
-pub use error::{codes, RpcError};
+pub use error::{codes, strerror, RpcError};
 pub use message::{
     error_frame, id_prefix, notification_frame, null_id, parse_incoming, parse_request,
     raw_error_frame, raw_result_frame, request_error_frame, result_frame, Incoming, Request,

@@ -1,5 +1,5 @@
 //! `ldk-peer`: an independent Lightning peer built straight on LDK (no code shared with boltd's
-//! `peers` crate), used by tests as "someone else's implementation".
+//! `net` crate), used by tests as "someone else's implementation".
 //!
 //! Usage: `ldk-peer [--seed HEX32] [--listen ADDR]... [--allow-even TYPE]...`
 //!
@@ -109,7 +109,7 @@ impl CustomMessageHandler for Handler {
     }
 }
 
-/// Prints LDK's "Got warning message" log lines as `warning` events; everything else goes to
+/// Prints LDK's "Got warning message" log records as `warning` events; everything else goes to
 /// stderr when `LDK_PEER_DEBUG` is set.
 struct Log {
     debug: bool,
@@ -117,10 +117,10 @@ struct Log {
 impl Logger for Log {
     fn log(&self, record: Record) {
         let text = record.args.to_string();
-        if let Some(rest) = text.strip_prefix("Got warning message from ") {
-            if let Some((id, msg)) = rest.split_once(": ") {
-                say(format!("warning {id} {msg}"));
-            }
+        // LDK 0.3 names the sender in the record's context, not in the text.
+        if let (Some(msg), Some(id)) = (text.strip_prefix("Got warning message: "), record.peer_id)
+        {
+            say(format!("warning {id} {msg}"));
         }
         if self.debug {
             eprintln!("ldk-peer {:?}: {text}", record.level);

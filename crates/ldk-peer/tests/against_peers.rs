@@ -1,10 +1,10 @@
-//! The independent LDK test peer against boltd's `peers` crate: both directions, custom
+//! The independent LDK test peer against boltd's `net` crate: both directions, custom
 //! messages both ways, and each side's handling of unknown even types.
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use peers::{PeerConfig, PeerEvent, PeerEvents, PeerNode};
+use net::{PeerConfig, PeerEvent, PeerEvents, PeerNode};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
@@ -93,7 +93,7 @@ async fn next(ev: &mut PeerEvents) -> PeerEvent {
 async fn we_connect_out_and_messages_flow_both_ways() {
     let (node, mut ev) = ours(7).await;
     let mut ldk = LdkPeer::start(&[]).await;
-    let id: peers::PublicKey = ldk.id.parse().unwrap();
+    let id: net::PublicKey = ldk.id.parse().unwrap();
     node.connect(id, ldk.addr.parse().unwrap()).await.unwrap();
     let line = ldk.expect("connected ").await;
     assert!(
@@ -132,7 +132,7 @@ async fn ldk_peer_connects_in_and_its_unknown_even_type_gets_a_warning_and_a_dis
     .await;
     ldk.expect("connected ").await;
     match next(&mut ev).await {
-        PeerEvent::Connected { direction, .. } => assert_eq!(direction, peers::Direction::In),
+        PeerEvent::Connected { direction, .. } => assert_eq!(direction, net::Direction::In),
         other => panic!("{other:?}"),
     }
     ldk.cmd(&format!("send {} 7776aa", node.node_id())).await;
@@ -149,7 +149,7 @@ async fn ldk_peer_connects_in_and_its_unknown_even_type_gets_a_warning_and_a_dis
 async fn ldk_peer_drops_us_for_an_even_type_it_does_not_know_but_takes_one_it_allows() {
     let (node, mut ev) = ours(9).await;
     let mut ldk = LdkPeer::start(&["--allow-even", "30582"]).await; // 0x7776
-    let id: peers::PublicKey = ldk.id.parse().unwrap();
+    let id: net::PublicKey = ldk.id.parse().unwrap();
     node.connect(id, ldk.addr.parse().unwrap()).await.unwrap();
     ldk.expect("connected ").await;
     node.send_custom(&id, &[0x77, 0x76, 0x01]).unwrap();

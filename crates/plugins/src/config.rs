@@ -55,6 +55,20 @@ impl PluginHost {
         out
     }
 
+    /// The `listconfigs` entry of one plugin option (None: no such option, hidden as
+    /// deprecated, or neither set nor defaulted).
+    pub fn listconfigs_entry(&self, name: &str) -> Option<Value> {
+        let o = self.visible_option(name)?;
+        self.config_entry(&o)
+    }
+
+    /// A plugin option as clients may see it: deprecated ones are hidden while deprecated
+    /// APIs are off.
+    pub fn visible_option(&self, name: &str) -> Option<OptionSpec> {
+        let o = self.option_spec(name)?;
+        (!o.deprecated || self.cfg().allow_deprecated_apis).then_some(o)
+    }
+
     fn config_entry(&self, o: &OptionSpec) -> Option<Value> {
         let values = lock(&self.inner.state)
             .values

@@ -3,7 +3,7 @@
 //! notifications, passthrough, the `plugin` command) builds on the two primitives here:
 //! [`PluginHost::request`] and [`PluginHost::kill`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::features::FeatureSet;
-use crate::log::{log, Level, HOST};
+use crate::log::{HostLog, Level, HOST};
 use crate::manifest::Manifest;
 
 /// What the daemon tells the host once, at construction.
@@ -53,6 +53,9 @@ pub struct HostConfig {
     pub max_message: usize,
     /// Passed as `--developer` on the plugin's command line.
     pub developer: bool,
+    /// Where the host's log lines go (buffered while the daemon has no logger yet). Read
+    /// once, by [`PluginHost::new`]; [`PluginHost::host_log`] hands it back.
+    pub log: HostLog,
 }
 
 impl HostConfig {
@@ -75,6 +78,7 @@ impl HostConfig {
             queue_len: 1024,
             max_message: 128 * 1024 * 1024,
             developer: false,
+            log: HostLog::direct(),
         }
     }
 }
@@ -177,6 +181,8 @@ pub(crate) struct Plugin {
     pub dead: AtomicBool,
     /// Why it was killed, for `plugin start`'s error.
     pub death: Mutex<Option<String>>,
+    /// Becomes the kill reason when the plugin is removed (for [`PluginHost::removal`]).
+    pub gone: watch::Sender<Option<String>>,
     pub kill_tx: Mutex<Option<oneshot::Sender<()>>>,
     /// Becomes true when the process has been reaped.
     pub exited: watch::Receiver<bool>,
@@ -212,6 +218,18 @@ impl Plugin {
     }
 }
 
+/// Removes a request's pending entry when its waiter goes away (answered, or not).
+struct ForgetOnDrop<'a> {
+    p: &'a Plugin,
+    id: &'a str,
+}
+
+impl Drop for ForgetOnDrop<'_> {
+    fn drop(&mut self) {
+        lock(&self.p.pending).remove(self.id);
+    }
+}
+
 /// Mutex poisoning only happens if a holder panicked; the data is still usable.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -230,6 +248,8 @@ pub(crate) struct State {
     /// Every live plugin process, in registration order.
     pub plugins: Vec<Arc<Plugin>>,
     pub next_index: u64,
+    /// Paths being spawned right now (not yet in `plugins`).
+    pub spawning: HashSet<String>,
     /// Plugin option values by option name.
     pub values: HashMap<String, Vec<OptValue>>,
     /// Last union of custommessages we announced.
@@ -238,6 +258,7 @@ pub(crate) struct State {
 
 pub(crate) struct Inner {
     pub cfg: Mutex<HostConfig>,
+    pub log: HostLog,
     pub state: Mutex<State>,
     pub events: mpsc::UnboundedSender<HostEvent>,
     pub shutting_down: AtomicBool,
@@ -249,15 +270,25 @@ pub struct PluginHost {
     pub(crate) inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost")
+            .field("plugins", &self.plugins().len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl PluginHost {
     pub fn new(cfg: HostConfig) -> (PluginHost, mpsc::UnboundedReceiver<HostEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let host = PluginHost {
             inner: Arc::new(Inner {
+                log: cfg.log.clone(),
                 cfg: Mutex::new(cfg),
                 state: Mutex::new(State {
                     plugins: Vec::new(),
                     next_index: 0,
+                    spawning: HashSet::new(),
                     values: HashMap::new(),
                     custommsgs: Vec::new(),
                 }),
@@ -268,6 +299,17 @@ impl PluginHost {
         (host, rx)
     }
 
+    /// Logs through the host's [`HostLog`].
+    pub(crate) fn log(&self, level: Level, source: &str, msg: &str) {
+        self.inner.log.log(level, source, msg);
+    }
+
+    /// The host's log: the daemon replays it once its logger exists, or takes the lines
+    /// to print when it exits before that.
+    pub fn host_log(&self) -> HostLog {
+        self.inner.log.clone()
+    }
+
     pub(crate) fn cfg(&self) -> HostConfig {
         lock(&self.inner.cfg).clone()
     }
@@ -276,16 +318,6 @@ impl PluginHost {
     /// parse is done, before `init`).
     pub fn configure(&self, f: impl FnOnce(&mut HostConfig)) {
         f(&mut lock(&self.inner.cfg));
-    }
-
-    /// The stored values of a plugin option (command line, config, `plugin start`,
-    /// `setconfig`), in order.
-    pub fn option_values(&self, name: &str) -> Vec<OptValue> {
-        lock(&self.inner.state)
-            .values
-            .get(name)
-            .cloned()
-            .unwrap_or_default()
     }
 
     /// Lets the daemon fill in builtin names once its tables exist.
@@ -351,10 +383,12 @@ impl PluginHost {
             }
             pending.insert(id.clone(), Pending { tx, notify });
         }
+        // A caller that stops waiting (a timeout, a dropped future) must not leave its
+        // entry behind: a plugin that never answers would grow the map without bound.
+        let _forget = ForgetOnDrop { p, id: &id };
         // Requests wait for queue space (they must not be lost); a dead writer means the
         // plugin is going away and `kill` answers the waiter.
         if p.out.send(frame).await.is_err() {
-            lock(&p.pending).remove(&id);
             return Reply::Terminated;
         }
         rx.await.unwrap_or(Reply::Terminated)
@@ -368,8 +402,9 @@ impl PluginHost {
         }
         let shutting_down = self.is_shutting_down();
         let level = if shutting_down { Level::Debug } else { level };
-        log(level, &p.source(), &format!("Killing plugin: {reason}"));
+        self.log(level, &p.source(), &format!("Killing plugin: {reason}"));
         *lock(&p.death) = Some(reason.to_string());
+        p.gone.send_replace(Some(reason.to_string()));
         if let Some(k) = lock(&p.kill_tx).take() {
             let _ = k.send(());
         }
@@ -408,7 +443,7 @@ impl PluginHost {
             self.emit(HostEvent::PluginsChanged);
         }
         if p.important.load(Ordering::SeqCst) {
-            log(
+            self.log(
                 Level::Broken,
                 HOST,
                 "Plugin marked as important, shutting down lightningd!",

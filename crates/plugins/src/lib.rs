@@ -3,11 +3,13 @@
 //! Owns: plugin processes (spawn, stdio tasks, kill), manifest parsing and validation,
 //! request ids and their remapping, the registries of methods/options/hooks/topics/
 //! feature bits/custom message types, hook chains, notification fan-out, the `plugin`
-//! command's lifecycle, plugin options' values, `setconfig` forwarding.
+//! command's lifecycle, plugin options' values, `setconfig` forwarding, and the daemon's
+//! own calls to plugin methods (Bitcoin backends).
 //!
 //! Must not touch: peers, SQL, sockets. The daemon calls in through [`PluginHost`] and
 //! hears back through [`HostEvent`]s; framing comes from the `jsonrpc` crate.
 
+pub mod call;
 pub mod config;
 pub mod features;
 pub mod hooks;
@@ -22,6 +24,7 @@ pub mod passthrough;
 pub mod process;
 pub mod registry;
 
+pub use call::CallError;
 pub use config::SetVal;
 pub use features::FeatureSet;
 pub use hooks::{
@@ -34,5 +37,6 @@ pub use lifecycle::{
     scan_default_dir, scan_dir, PluginCommand, PluginSpec, StartupError, INIT_TIMEOUT,
     STARTUP_HANG_FATAL,
 };
+pub use log::HostLog;
 pub use options::{OptType, OptionSpec};
 pub use registry::MethodInfo;

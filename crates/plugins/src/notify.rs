@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::host::{lock, PState, Plugin, PluginHost};
-use crate::log::{log, Level, HOST};
+use crate::log::{Level, HOST};
 
 /// Topics only the daemon may emit (§6.2).
 pub const NATIVE_TOPICS: [&str; 22] = [
@@ -85,7 +85,7 @@ impl PluginHost {
             Ok(()) => {
                 if p.dropping.swap(false, Ordering::SeqCst) {
                     let n = p.dropped.swap(0, Ordering::SeqCst);
-                    log(
+                    self.log(
                         Level::Info,
                         HOST,
                         &format!(
@@ -98,7 +98,7 @@ impl PluginHost {
             Err(TrySendError::Full(_)) => {
                 p.dropped.fetch_add(1, Ordering::SeqCst);
                 if !p.dropping.swap(true, Ordering::SeqCst) {
-                    log(
+                    self.log(
                         Level::Unusual,
                         HOST,
                         &format!(
@@ -141,7 +141,7 @@ impl PluginHost {
                         .chars()
                         .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
                         .collect();
-                    log(level, &source, &clean);
+                    self.log(level, &source, &clean);
                 }
                 true
             }
@@ -178,7 +178,7 @@ impl PluginHost {
                     .map(|m| m.notifications.iter().any(|t| t == topic))
                     .unwrap_or(false);
                 if !declared {
-                    log(Level::Unusual, &p.source(), &format!("Plugin attempted to send a notification to topic \"{topic}\" it hasn't declared in its manifest, not forwarding to subscribers."));
+                    self.log(Level::Unusual, &p.source(), &format!("Plugin attempted to send a notification to topic \"{topic}\" it hasn't declared in its manifest, not forwarding to subscribers."));
                     return true;
                 }
                 let frame = json!({"jsonrpc": "2.0", "method": topic, "origin": p.name,
@@ -204,7 +204,7 @@ impl PluginHost {
             let Some(m) = p.manifest() else { continue };
             for t in &m.subscriptions {
                 if t != "*" && !is_native_topic(t) && !custom.contains(t) {
-                    log(
+                    self.log(
                         Level::Unusual,
                         &p.source(),
                         &format!("topic '{t}' is not a known notification topic"),

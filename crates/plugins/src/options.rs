@@ -70,7 +70,7 @@ pub fn parse_value(typ: OptType, text: Option<&str>) -> Result<Value, String> {
             };
             match typ {
                 OptType::String | OptType::StringConceal => Ok(Value::String(text.to_string())),
-                OptType::Int => strtol0(text)
+                OptType::Int => parse_int(text)
                     .map(|n| Value::Number(n.into()))
                     .ok_or_else(|| format!("'{text}' is not a number")),
                 OptType::Bool => parse_bool(text)
@@ -82,7 +82,8 @@ pub fn parse_value(typ: OptType, text: Option<&str>) -> Result<Value, String> {
     }
 }
 
-/// `yes|true|no|false`, case-insensitive; `1`/`0` are refused like lightningd does.
+/// A bool option value: `yes|true|no|false`, case-insensitive; `1`/`0` are refused like
+/// lightningd does. The one bool parser of every option, builtin or plugin.
 pub fn parse_bool(text: &str) -> Option<bool> {
     match text.to_ascii_lowercase().as_str() {
         "yes" | "true" => Some(true),
@@ -91,9 +92,11 @@ pub fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
-/// C `strtol(s, &end, 0)` with the whole string consumed and no overflow: optional
-/// leading whitespace and sign, `0x` hex, leading `0` octal, else decimal.
-pub fn strtol0(s: &str) -> Option<i64> {
+/// An integer option value as lightningd reads it: C `strtol(s, &end, 0)` with the whole
+/// string consumed and no overflow: optional leading whitespace and one sign, `0x` hex,
+/// leading `0` octal, else decimal. The one integer parser of every option, builtin or
+/// plugin.
+pub fn parse_int(s: &str) -> Option<i64> {
     let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
     let (neg, t) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
@@ -131,14 +134,22 @@ mod tests {
 
     #[test]
     fn ints_follow_strtol_base_zero() {
-        assert_eq!(strtol0("42"), Some(42));
-        assert_eq!(strtol0("0x10"), Some(16));
-        assert_eq!(strtol0("010"), Some(8));
-        assert_eq!(strtol0("-7"), Some(-7));
-        assert_eq!(strtol0("0"), Some(0));
-        assert_eq!(strtol0("notok"), None);
-        assert_eq!(strtol0("12abc"), None);
-        assert_eq!(strtol0("99999999999999999999"), None);
+        assert_eq!(parse_int("42"), Some(42));
+        assert_eq!(parse_int("0x10"), Some(16));
+        assert_eq!(parse_int("010"), Some(8));
+        assert_eq!(parse_int("-7"), Some(-7));
+        assert_eq!(parse_int("0"), Some(0));
+        assert_eq!(parse_int("notok"), None);
+        assert_eq!(parse_int("12abc"), None);
+        assert_eq!(parse_int("99999999999999999999"), None);
+        // One sign only.
+        assert_eq!(parse_int("--5"), None);
+        assert_eq!(parse_int("-+5"), None);
+        assert_eq!(parse_int("+-5"), None);
+        assert_eq!(parse_int("+5"), Some(5));
+        assert_eq!(parse_int(" 5"), Some(5));
+        assert_eq!(parse_int("5 "), None);
+        assert_eq!(parse_int("-0x10"), Some(-16));
         assert_eq!(
             parse_value(OptType::Int, Some("notok")).unwrap_err(),
             "'notok' is not a number"

@@ -3,11 +3,24 @@
 //! plugin's reply comes back with the client's id token restored.
 
 use jsonrpc::{error_frame, id_prefix, raw_error_frame, raw_result_frame, Request, RpcError};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use crate::hooks::compact_raw;
 use crate::host::{ClientNotify, PluginHost, Reply};
-use crate::log::{log, Level};
+use crate::log::Level;
+
+/// Compacts a raw JSON value that contains newlines, so no `\n\n` can end up inside a
+/// message to a plugin (CLN copies client bytes raw, §1.1; re-serializing is safe).
+pub fn compact_raw(raw: &RawValue) -> Box<RawValue> {
+    if raw.get().contains(['\n', '\r']) {
+        if let Ok(v) = serde_json::from_str::<Value>(raw.get()) {
+            if let Ok(r) = serde_json::value::to_raw_value(&v) {
+                return r;
+            }
+        }
+    }
+    raw.to_owned()
+}
 
 /// The request's members with `id` replaced, re-serialized compactly.
 fn forward_frame(req: &Request, new_id: &str) -> Vec<u8> {
@@ -86,7 +99,7 @@ impl PluginHost {
                 // Same queue as the request, so it arrives just before it.
                 let _ = p.out.send(bytes).await;
             } else {
-                log(
+                self.log(
                     Level::Debug,
                     &p.source(),
                     &format!(
@@ -135,7 +148,7 @@ impl PluginHost {
         let p = self.method_owner(&name)?;
         let cancheck = p.manifest().map(|m| m.cancheck).unwrap_or(false);
         if !cancheck {
-            log(
+            self.log(
                 Level::Unusual,
                 &p.source(),
                 &format!(

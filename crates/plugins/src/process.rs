@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::{SinkExt, StreamExt};
-use jsonrpc::{id_prefix, parse_incoming, FrameError, Incoming, JsonCodec};
+use jsonrpc::{id_prefix, parse_incoming, strerror, FrameError, Incoming, JsonCodec};
 use tokio::io::{AsyncBufReadExt, BufReader, Interest};
 use tokio::net::unix::pipe;
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
@@ -18,16 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::host::{lock, PState, Plugin, PluginHost, Reply};
-use crate::log::{log, Level};
-
-/// `strerror` text of an I/O error (without Rust's " (os error N)" suffix).
-pub fn strerror(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+use crate::log::{HostLog, Level};
 
 /// True if `path` is a regular file (symlinks followed) with an execute bit.
 pub fn check_executable(path: &Path) -> Result<(), std::io::Error> {
@@ -42,9 +33,13 @@ pub fn check_executable(path: &Path) -> Result<(), std::io::Error> {
 impl PluginHost {
     /// Spawns `path` and registers it as a live (not yet manifested) plugin.
     /// Err carries the kill reason (`opening pipe: <strerror>`). `Ok(None)`: a live plugin
-    /// already runs from `path` (checked under the same lock that registers the new one, so
-    /// concurrent `plugin start`s of one path cannot both pass).
-    pub(crate) fn spawn(
+    /// already runs from `path`, or is being spawned (the path is reserved under the state
+    /// lock, so concurrent `plugin start`s of one path cannot both pass).
+    ///
+    /// Reading the whole executable for its checksum and forking are done on the blocking
+    /// pool, with no lock held: neither may stall a runtime worker or every other user of
+    /// the host.
+    pub(crate) async fn spawn(
         &self,
         path: &str,
         important: bool,
@@ -62,14 +57,21 @@ impl PluginHost {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let checksum = file_checksum(path);
-        let mut st = lock(&self.inner.state);
-        if st.plugins.iter().any(|p| p.path == path) {
-            return Ok(None);
+        {
+            let mut st = lock(&self.inner.state);
+            if st.plugins.iter().any(|p| p.path == path) || !st.spawning.insert(path.to_string()) {
+                return Ok(None);
+            }
         }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("opening pipe: {}", strerror(&e)))?;
+        let _reserved = Reserved { host: self, path };
+        let owned = path.to_string();
+        let (checksum, child) = tokio::task::spawn_blocking(move || {
+            let checksum = file_checksum(&owned);
+            (checksum, cmd.spawn())
+        })
+        .await
+        .map_err(|e| format!("opening pipe: {e}"))?;
+        let mut child = child.map_err(|e| format!("opening pipe: {}", strerror(&e)))?;
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -89,6 +91,7 @@ impl PluginHost {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.to_string());
         let plugin = {
+            let mut st = lock(&self.inner.state);
             let index = st.next_index;
             st.next_index += 1;
             let p = Arc::new(Plugin {
@@ -104,6 +107,7 @@ impl PluginHost {
                 pending: Mutex::new(Default::default()),
                 dead: AtomicBool::new(false),
                 death: Mutex::new(None),
+                gone: watch::channel(None).0,
                 kill_tx: Mutex::new(Some(kill_tx)),
                 exited: exit_rx,
                 dropping: AtomicBool::new(false),
@@ -112,11 +116,10 @@ impl PluginHost {
             st.plugins.push(p.clone());
             p
         };
-        drop(st);
         let (broken_tx, broken_rx) = watch::channel(false);
         tokio::spawn(writer(stdin, out_rx, broken_tx, plugin.exited.clone()));
         tokio::spawn(reaper(child, kill_rx, exit_tx));
-        tokio::spawn(stderr_logger(stderr, plugin.source()));
+        tokio::spawn(stderr_logger(stderr, plugin.source(), self.host_log()));
         tokio::spawn(
             self.clone()
                 .reader(plugin.clone(), stdout, cfg.max_message, broken_rx),
@@ -213,7 +216,7 @@ impl PluginHost {
         if let Some(w) = lock(&p.pending).remove(&id) {
             let _ = w.tx.send(reply);
         } else {
-            log(
+            self.log(
                 Level::Debug,
                 &p.source(),
                 &format!("Ignoring response to unknown id {id}"),
@@ -271,7 +274,7 @@ async fn reaper(mut child: Child, kill_rx: oneshot::Receiver<()>, exited: watch:
     let _ = exited.send(true);
 }
 
-async fn stderr_logger(stderr: ChildStderr, source: String) {
+async fn stderr_logger(stderr: ChildStderr, source: String, log: HostLog) {
     // Lines are logged lossily (plugins may print anything) and cut at 64 KiB, and we
     // always keep draining so a chatty plugin never blocks on a full pipe.
     const MAX_LINE: usize = 64 * 1024;
@@ -293,24 +296,53 @@ async fn stderr_logger(stderr: ChildStderr, source: String) {
         };
         r.consume(consumed);
         if done || line.len() >= MAX_LINE {
-            log(Level::Info, &source, &String::from_utf8_lossy(&line));
+            log.log(Level::Info, &source, &String::from_utf8_lossy(&line));
             line.clear();
         }
     }
     if !line.is_empty() {
-        log(Level::Info, &source, &String::from_utf8_lossy(&line));
+        log.log(Level::Info, &source, &String::from_utf8_lossy(&line));
+    }
+}
+
+/// A path being spawned: released when the spawn ends, registered or not.
+struct Reserved<'a> {
+    host: &'a PluginHost,
+    path: &'a str,
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        lock(&self.host.inner.state).spawning.remove(self.path);
     }
 }
 
 /// A checksum of the plugin's executable (lightningd uses crc32c; any stable hash of the
-/// content will do: it is only compared with itself). 0 if unreadable.
-pub(crate) fn file_checksum(path: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let Ok(bytes) = std::fs::read(path) else {
+/// content will do: it is only compared with itself). 0 if unreadable. Reads the file in
+/// chunks, so a large executable costs no large allocation; call it off the runtime.
+fn file_checksum(path: &str) -> u64 {
+    use std::hash::Hasher;
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else {
         return 0;
     };
     // DefaultHasher::new() has fixed keys: stable within the process.
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    bytes.hash(&mut h);
-    h.finish()
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return h.finish(),
+            Ok(n) => h.write(buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return 0,
+        }
+    }
+}
+
+/// [`file_checksum`] on the blocking pool.
+pub(crate) async fn checksum_off_runtime(path: &str) -> u64 {
+    let path = path.to_string();
+    tokio::task::spawn_blocking(move || file_checksum(&path))
+        .await
+        .unwrap_or(0)
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::host::{HostConfig, Plugin, PluginHost};
+use crate::log::HostLog;
 use crate::manifest::Manifest;
 use crate::options::OptionSpec;
 
@@ -106,7 +107,11 @@ pub fn paths_match(spec: &str, path: &str) -> bool {
 }
 
 /// Orders the registrations of one hook. Returns (ordered, unorderable).
-pub(crate) fn order_hook(hook: &str, regs: &[Arc<Plugin>]) -> (Vec<Arc<Plugin>>, Vec<Arc<Plugin>>) {
+pub(crate) fn order_hook(
+    log: &HostLog,
+    hook: &str,
+    regs: &[Arc<Plugin>],
+) -> (Vec<Arc<Plugin>>, Vec<Arc<Plugin>>) {
     let n = regs.len();
     // edges[i] = nodes that must come after i.
     let mut edges: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -126,7 +131,7 @@ pub(crate) fn order_hook(hook: &str, regs: &[Arc<Plugin>]) -> (Vec<Arc<Plugin>>,
                     indeg[j] += 1;
                 }
                 Some(_) => {}
-                None => crate::log::log(
+                None => log.log(
                     crate::log::Level::Debug,
                     &p.source(),
                     &format!("hook {hook} before unknown plugin {b}"),
@@ -140,7 +145,7 @@ pub(crate) fn order_hook(hook: &str, regs: &[Arc<Plugin>]) -> (Vec<Arc<Plugin>>,
                     indeg[i] += 1;
                 }
                 Some(_) => {}
-                None => crate::log::log(
+                None => log.log(
                     crate::log::Level::Debug,
                     &p.source(),
                     &format!("hook {hook} after unknown plugin {a}"),
@@ -234,7 +239,7 @@ impl PluginHost {
                     .unwrap_or(false)
             })
             .collect();
-        order_hook(hook, &regs).0
+        order_hook(&self.inner.log, hook, &regs).0
     }
 
     /// Hook registrations that cannot be ordered, over every hook.
@@ -261,7 +266,7 @@ impl PluginHost {
                         .unwrap_or(false)
                 })
                 .collect();
-            for p in order_hook(&h, &regs).1 {
+            for p in order_hook(&self.inner.log, &h, &regs).1 {
                 if !out.iter().any(|x| Arc::ptr_eq(x, &p)) {
                     out.push(p);
                 }

@@ -441,3 +441,49 @@ async fn exits_while_a_forked_child_keeps_the_pipes() {
     assert_eq!(r["error"]["code"], -32601, "{r}");
     healthy(&e).await;
 }
+
+/// Before the daemon's logger exists the host keeps its lines, a plugin's stderr included,
+/// for up to the init timeout: a plugin spewing stderr while it starts must not grow that
+/// buffer without bound. The newest lines are kept, with a note of how many were dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stderr_spew_during_startup_is_buffered_within_bounds() {
+    use plugins::log::{HostLog, EARLY_MAX_BYTES, EARLY_MAX_LINES};
+    let early = HostLog::buffering();
+    let e = env_with(|c| c.log = early.clone());
+    // 30,000 lines of 200 bytes: 6 MB, over both caps.
+    let p = raw(
+        e.path(),
+        "spewer",
+        json!({"manifest": raw_manifest(json!({})), "stderr_spew": [30000, 200]}),
+    );
+    e.host
+        .load_startup(vec![PluginSpec {
+            path: p,
+            important: false,
+        }])
+        .await
+        .unwrap();
+    // The stderr reader may lag the plugin's answer: wait until the buffer stops moving,
+    // checking the bounds all along.
+    let mut last = (usize::MAX, 0);
+    for _ in 0..100 {
+        let now = early.buffered();
+        assert!(
+            now.0 <= EARLY_MAX_LINES && now.1 <= EARLY_MAX_BYTES,
+            "{now:?}"
+        );
+        if now == last {
+            break;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lines = early.take();
+    assert!(lines.len() <= EARLY_MAX_LINES + 1, "{}", lines.len());
+    let (_, source, note) = &lines[0];
+    assert_eq!(source, "plugins");
+    assert!(note.contains("log lines from start-up dropped"), "{note}");
+    assert_eq!(lines.last().unwrap().2, "spew done");
+    // Once taken, nothing is buffered any more: lines go straight to the logger.
+    assert_eq!(early.buffered(), (0, 0));
+}

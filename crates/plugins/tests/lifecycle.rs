@@ -487,3 +487,73 @@ async fn concurrent_starts_of_one_path_start_it_once() {
     let r = call(&e.host, "one", json!([])).await;
     assert_eq!(r["result"], json!({"n": 1}));
 }
+
+/// `plugin start PATH opt=value` with a bad value: `-3 "<path>: <the parser's text>"`, no
+/// option-name prefix (reference §3, plugin.c:1571-1614), and the plugin is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_start_bad_option_value_is_the_parsers_text() {
+    let e = env();
+    let p = py(e.path(), "pyln_hello", "pyln_hello.py");
+    let abs = std::path::absolute(&p).unwrap().display().to_string();
+    let start = |name: &str, val: Option<&str>| PluginCommand::Start {
+        path: abs.clone(),
+        options: vec![(name.to_string(), val.map(String::from))],
+    };
+    let err = e
+        .host
+        .command(start("py-count", Some("x")), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, -3);
+    assert_eq!(err.message, format!("{abs}: 'x' is not a number"));
+    assert!(e.host.list().is_empty());
+    let err = e
+        .host
+        .command(start("py-bool", Some("maybe")), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.message, format!("{abs}: Invalid argument 'maybe'"));
+    let err = e
+        .host
+        .command(start("py-flag", Some("yes")), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.message, format!("{abs}: doesn't allow an argument"));
+    let err = e
+        .host
+        .command(start("nope", Some("1")), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.message, format!("{abs}: unknown parameter nope"));
+    assert!(e.host.list().is_empty());
+}
+
+/// `plugin start` of a path already running: refused while the file is the same; once the
+/// executable changed, the old process is killed and the new one started (§8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starting_a_changed_plugin_again_restarts_it() {
+    let e = env();
+    let p = raw(
+        e.path(),
+        "changing",
+        json!({"manifest": raw_manifest(json!({"rpcmethods":[{"name":"ver","usage":""}]})),
+               "methods": {"ver": "echo"}}),
+    );
+    start(&e.host, &p).await.unwrap();
+    let first = call(&e.host, "ver", json!({})).await;
+    assert!(first["result"].is_object(), "{first}");
+    let err = start(&e.host, &p).await.unwrap_err();
+    assert!(
+        err.message.ends_with(": already registered"),
+        "{}",
+        err.message
+    );
+    let mut text = std::fs::read_to_string(&p).unwrap();
+    text.push_str("# changed\n");
+    std::fs::write(&p, text).unwrap();
+    start(&e.host, &p).await.unwrap();
+    assert!(wait_log("Killing plugin: Plugin changed, needs restart.").await);
+    assert_eq!(e.host.list().len(), 1);
+    let again = call(&e.host, "ver", json!({})).await;
+    assert!(again["result"].is_object(), "{again}");
+}

@@ -1,10 +1,10 @@
-//! `bench peerwire`: the raw peer-layer ceiling. Two in-process `peers` nodes on loopback
+//! `bench peerwire`: the raw peer-layer ceiling. Two in-process `net` nodes on loopback
 //! (real BOLT 8 through LDK, no RPC, no plugins); A sends custom messages to B as fast as a
 //! window of unacknowledged messages allows. Latency is one-way (same clock: the send time
 //! travels inside the message).
 
 use crate::stats::{fmt_latency, Samples, Summary, Table};
-use peers::{PeerConfig, PeerEvent, PeerNode};
+use net::{PeerConfig, PeerEvent, PeerNode};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -69,7 +69,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Table> {
     let mut table = Table::new(&["scenario", "size", "msgs", "msgs/s", "MB/s", "p50", "p99"]);
     let bid = b.node_id();
     for &size in &args.sizes {
-        let size = size.clamp(10, peers::MAX_MESSAGE_LEN);
+        let size = size.clamp(10, net::MAX_MESSAGE_LEN);
         rx.received.store(0, Ordering::Release);
         if let Ok(mut l) = rx.latencies.lock() {
             l.clear();

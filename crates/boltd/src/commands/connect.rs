@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use jsonrpc::params::bad_token;
 use jsonrpc::{codes, id_prefix, Bound, Param, RpcError};
-use peers::PublicKey;
+use net::PublicKey;
 use serde_json::{json, Value};
 
 use crate::peering::addr::{default_port, resolve, split_host_port};

@@ -52,9 +52,9 @@ fn known(ctx: &Context, name: &str) -> Result<(), RpcError> {
         .config
         .read()
         .map_err(|_| RpcError::daemon("config lock poisoned"))?;
-    match config.registry.get(name) {
-        Some(s) if !s.hidden => Ok(()),
-        _ => Err(jsonrpc::params::bad_token(
+    match config.option_spec(name) {
+        Some(_) => Ok(()),
+        None => Err(jsonrpc::params::bad_token(
             "config",
             "Unknown config option",
             &json!(name),

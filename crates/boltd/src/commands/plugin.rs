@@ -31,10 +31,7 @@ impl Command for PluginCmd {
         Box::pin(async move {
             let cmd = PluginCommand::from_params(&ctx.request.params)?;
             let cause = jsonrpc::id_prefix(&ctx.request.id);
-            let out = host.command(cmd, Some(&cause)).await;
-            // Options of started/stopped plugins join or leave listconfigs now.
-            crate::plugin_host::sync_options(&ctx.node, &host);
-            Ok(Reply::Result(out?))
+            Ok(Reply::Result(host.command(cmd, Some(&cause)).await?))
         })
     }
 }

@@ -4,7 +4,7 @@
 
 use jsonrpc::params::bad_token;
 use jsonrpc::{id_prefix, Param, RpcError};
-use peers::{internal_type_name, PublicKey, SendError, MAX_MESSAGE_LEN};
+use net::{internal_type_name, PublicKey, SendError, MAX_MESSAGE_LEN};
 use serde_json::{json, Value};
 use std::sync::Arc;
 

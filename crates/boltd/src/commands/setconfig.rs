@@ -95,8 +95,8 @@ fn dynamic_spec(ctx: &Context, name: &str) -> Result<crate::config::OptSpec, Rpc
         .config
         .read()
         .ok()
-        .and_then(|c| c.registry.get(name).cloned());
-    let Some(spec) = spec.filter(|s| !s.hidden) else {
+        .and_then(|c| c.option_spec(name));
+    let Some(spec) = spec else {
         return Err(bad_token("config", "Unknown config option", &json!(name)));
     };
     if !spec.dynamic {
@@ -192,7 +192,6 @@ impl Command for Setconfig {
                     // Record the persisted source.
                     let _ = host.set_option_value(&name, val.clone(), &source);
                 }
-                crate::plugin_host::sync_options(&ctx.node, &host);
                 let mut r = r;
                 if let Some(c) = r.get_mut("config").and_then(Value::as_object_mut) {
                     c.insert("source".into(), json!(source));
@@ -258,7 +257,6 @@ async fn set_plugin_multi(
             .collect();
         host.replace_option_values(name, values);
     }
-    crate::plugin_host::sync_options(&ctx.node, host);
     Ok(Reply::Result(
         host.setconfig_result(name)
             .unwrap_or_else(|| json!({"config": {"config": name}})),

@@ -18,6 +18,7 @@ pub use parse::{early_parse, full_parse, help_text, Early};
 pub use settings::{log_levels, LogLevel, Settings};
 
 use indexmap::IndexMap;
+use plugins::{OptType, PluginHost};
 use serde_json::{json, Map, Value};
 
 /// How an option's value is interpreted (CLN's plugin option types, used for builtins too).
@@ -94,54 +95,49 @@ impl OptSpec {
         self
     }
 
+    /// A plugin's option as the registry (full parse, `--help`) and `setconfig` see it.
+    pub fn from_plugin(o: &plugins::OptionSpec, allow_deprecated: bool) -> Self {
+        let kind = match o.typ {
+            OptType::Int => OptKind::Int,
+            OptType::Bool => OptKind::Bool,
+            OptType::Flag => OptKind::Flag,
+            OptType::String | OptType::StringConceal => OptKind::Str,
+        };
+        let mut s = OptSpec::new(&o.name, kind, &o.description);
+        s.default = o.default.clone();
+        s.multi = o.multi;
+        s.dynamic = o.dynamic;
+        s.plugin = Some(o.plugin.clone());
+        s.conceal = o.typ == OptType::StringConceal;
+        s.hidden = o.deprecated && !allow_deprecated;
+        s
+    }
+
     /// Checks one value's syntax for this option; the error text follows CLN's
     /// (`'x' is not a number`, `Invalid argument 'x'`, `doesn't allow an argument`).
     pub fn check_value(&self, value: Option<&str>) -> Result<(), String> {
-        match (self.kind, value) {
-            (OptKind::Flag, None) => Ok(()),
-            (OptKind::Flag, Some(_)) => Err("doesn't allow an argument".into()),
-            // A bare boolean option means "true" (convenient in config files).
-            (OptKind::Bool, None) => Ok(()),
-            (_, None) => Err("requires an argument".into()),
-            (OptKind::Int, Some(v)) => parse_int(v)
-                .map(|_| ())
-                .ok_or_else(|| format!("'{v}' is not a number")),
-            (OptKind::Bool, Some(v)) => parse_bool(v)
-                .map(|_| ())
-                .ok_or_else(|| format!("Invalid argument '{v}'")),
-            (OptKind::Str, Some(v)) => match self.validator {
-                Some(f) => f(v),
-                None => Ok(()),
-            },
+        let typ = match self.kind {
+            OptKind::Str => OptType::String,
+            OptKind::Int => OptType::Int,
+            OptKind::Bool => OptType::Bool,
+            OptKind::Flag => OptType::Flag,
+        };
+        // A bare boolean option means "true" (convenient in config files).
+        if self.kind == OptKind::Bool && value.is_none() {
+            return Ok(());
+        }
+        // The same parser (and words) as plugin options.
+        plugins::options::parse_value(typ, value)?;
+        match (self.validator, value) {
+            (Some(f), Some(v)) => f(v),
+            _ => Ok(()),
         }
     }
 }
 
-/// C `strtol(s, NULL, 0)` accepting the whole string: `0x` hex, leading `0` octal.
-pub fn parse_int(s: &str) -> Option<i64> {
-    let t = s.trim();
-    let (neg, t) = match t.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let v = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        i64::from_str_radix(h, 16).ok()?
-    } else if t.len() > 1 && t.starts_with('0') {
-        i64::from_str_radix(&t[1..], 8).ok()?
-    } else {
-        t.parse::<i64>().ok()?
-    };
-    Some(if neg { -v } else { v })
-}
-
-/// `yes|true|no|false`, case-insensitive (CLN rejects `1`/`0`).
-pub fn parse_bool(s: &str) -> Option<bool> {
-    match s.to_ascii_lowercase().as_str() {
-        "yes" | "true" => Some(true),
-        "no" | "false" => Some(false),
-        _ => None,
-    }
-}
+/// Option values are parsed by the plugin host's parsers, so builtin and plugin options
+/// read `0x10` or `--5` alike.
+pub use plugins::options::{parse_bool, parse_int};
 
 /// Where a value came from, as `listconfigs` prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,9 +180,9 @@ impl Registry {
     }
 
     /// Removes every option a plugin registered (when it stops).
-    pub fn unregister_plugin(&mut self, plugin: &str) {
-        self.specs
-            .retain(|_, s| s.plugin.as_deref() != Some(plugin));
+    /// Drops every plugin-registered option (they are the plugin host's once parsed).
+    fn unregister_plugins(&mut self) {
+        self.specs.retain(|_, s| s.plugin.is_none());
     }
 
     pub fn get(&self, name: &str) -> Option<&OptSpec> {
@@ -206,12 +202,18 @@ impl Registry {
 }
 
 /// The validated values of every option, with their sources.
+///
+/// Until [`hand_plugin_options_to`](Config::hand_plugin_options_to) this holds plugin
+/// options too (the full parse validates them with the builtins); from then on their
+/// specs and values have one owner, the plugin host, and `listconfigs`/`setconfig` read
+/// them through it.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub registry: Registry,
     /// Values explicitly given (files, command line, later `setconfig`), in order. Options
     /// absent here use their default.
     values: IndexMap<String, Vec<(Option<String>, Source)>>,
+    plugins: Option<PluginHost>,
 }
 
 impl Config {
@@ -219,7 +221,34 @@ impl Config {
         Config {
             registry,
             values: IndexMap::new(),
+            plugins: None,
         }
+    }
+
+    /// Gives plugin options to the host, which has their values by now (start-up's
+    /// `apply_values`): nothing of them stays here to go stale.
+    pub fn hand_plugin_options_to(&mut self, host: PluginHost) {
+        let names: Vec<String> = self
+            .registry
+            .iter()
+            .filter(|s| s.plugin.is_some())
+            .map(|s| s.name.clone())
+            .collect();
+        for n in names {
+            self.values.shift_remove(&n);
+        }
+        self.registry.unregister_plugins();
+        self.plugins = Some(host);
+    }
+
+    /// A visible option by name: a builtin, or a plugin's (as the host has it now).
+    pub fn option_spec(&self, name: &str) -> Option<OptSpec> {
+        if let Some(s) = self.registry.get(name) {
+            return (!s.hidden).then(|| s.clone());
+        }
+        let host = self.plugins.as_ref()?;
+        let o = host.visible_option(name)?;
+        Some(OptSpec::from_plugin(&o, true))
     }
 
     /// Records a value (already validated). Single-valued options keep only the last one.
@@ -283,7 +312,9 @@ impl Config {
     /// One option in CLN's `listconfigs` shape, or `None` when it would not be shown
     /// (not set and no default).
     pub fn listconfigs_entry(&self, name: &str) -> Option<Value> {
-        let spec = self.registry.get(name)?;
+        let Some(spec) = self.registry.get(name) else {
+            return self.plugins.as_ref()?.listconfigs_entry(name);
+        };
         let given = self.values.get(name);
         let mut obj = Map::new();
         let typed_key = |multi: bool| match (spec.kind, multi) {
@@ -339,16 +370,21 @@ impl Config {
 
     /// `{"configs": {...}}` for every shown option, sorted by name like CLN.
     pub fn listconfigs(&self) -> Value {
-        let mut names: Vec<&String> = self.registry.specs.keys().collect();
-        names.sort();
+        let mut entries: Vec<(String, Value)> = self
+            .registry
+            .iter()
+            .filter(|s| !s.hidden)
+            .filter_map(|s| Some((s.name.clone(), self.listconfigs_entry(&s.name)?)))
+            .collect();
+        if let Some(host) = &self.plugins {
+            entries.extend(host.listconfigs());
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
         let mut configs = Map::new();
-        for n in names {
+        for (n, e) in entries {
             // `dev-` options only show when asked for by name, as in CLN.
-            if self.registry.get(n).map(|s| s.hidden).unwrap_or(true) || n.starts_with("dev-") {
-                continue;
-            }
-            if let Some(e) = self.listconfigs_entry(n) {
-                configs.insert(n.clone(), e);
+            if !n.starts_with("dev-") {
+                configs.insert(n, e);
             }
         }
         json!({ "configs": configs })
@@ -360,18 +396,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn strtol_base_zero() {
-        assert_eq!(parse_int("0x10"), Some(16));
-        assert_eq!(parse_int("010"), Some(8));
-        assert_eq!(parse_int("-5"), Some(-5));
-        assert_eq!(parse_int("0"), Some(0));
-        assert_eq!(parse_int("notok"), None);
+    fn validators_of_int_options_run() {
+        // `rpc-max-request` must be positive; its check once ran only for string options.
+        let r = builtin_registry("/tmp/boltd-test");
+        let spec = r.get("rpc-max-request").unwrap();
+        assert_eq!(
+            spec.check_value(Some("0")).unwrap_err(),
+            "'0' is not a positive number"
+        );
+        assert!(spec.check_value(Some("1024")).is_ok());
+        assert_eq!(
+            spec.check_value(Some("x")).unwrap_err(),
+            "'x' is not a number"
+        );
     }
 
     #[test]
     fn value_errors_use_cln_wording() {
         let i = OptSpec::new("n", OptKind::Int, "");
         assert_eq!(i.check_value(Some("x")).unwrap_err(), "'x' is not a number");
+        // strtol takes one sign: a second one is not a number (it once read as 5).
+        assert_eq!(
+            i.check_value(Some("--5")).unwrap_err(),
+            "'--5' is not a number"
+        );
+        assert_eq!(
+            i.check_value(Some("-+5")).unwrap_err(),
+            "'-+5' is not a number"
+        );
         let b = OptSpec::new("b", OptKind::Bool, "");
         assert_eq!(
             b.check_value(Some("!")).unwrap_err(),

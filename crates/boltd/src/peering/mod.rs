@@ -1,4 +1,4 @@
-//! The daemon's side of the peer layer: starts `peers::PeerNode` on the configured
+//! The daemon's side of the peer layer: starts `net::PeerNode` on the configured
 //! addresses, keeps CLN's view of peers (connecting → connected → gone), and turns peer
 //! events into plugin traffic:
 //!
@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use jsonrpc::{codes, RpcError};
-use peers::{Direction, PeerConfig, PeerEvent, PeerEvents, PeerNode, PublicKey};
+use net::{Direction, PeerConfig, PeerEvent, PeerEvents, PeerNode, PublicKey};
 use plugins::{
     CustomMsg, CustomMsgPayload, HostEvent, PeerConnected, PeerConnectedOutcome,
     PeerConnectedPayload, PluginHost,

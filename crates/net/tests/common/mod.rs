@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use peers::{PeerConfig, PeerEvent, PeerEvents, PeerNode};
+use net::{PeerConfig, PeerEvent, PeerEvents, PeerNode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use peers::PeerEvent;
+use net::PeerEvent;
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -27,7 +27,7 @@ async fn rejected_peer_receives_the_warning_text_then_is_dropped() {
     let cap = Capture::default();
     let writer = cap.clone();
     tracing_subscriber::fmt()
-        .with_env_filter("peers=debug")
+        .with_env_filter("net=debug")
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .init();

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use peers::{ConnectError, Direction, PeerEvent, SendError};
+use net::{ConnectError, Direction, PeerEvent, SendError};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -384,9 +384,9 @@ async fn two_hundred_peers_connect_at_once() {
     let (b, mut be) = node(1000).await;
     let mut nodes = Vec::new();
     for i in 0..200 {
-        let mut cfg = peers::PeerConfig::new(seed(2000 + i));
+        let mut cfg = net::PeerConfig::new(seed(2000 + i));
         cfg.auto_accept = true;
-        let (n, e) = peers::PeerNode::start(cfg).await.unwrap();
+        let (n, e) = net::PeerNode::start(cfg).await.unwrap();
         nodes.push((n, e));
     }
     let mut joins = Vec::new();
@@ -458,7 +458,7 @@ async fn even_filter_decides_live() {
 
 #[test]
 fn base_features_are_what_a_node_starts_with() {
-    let base = peers::base_features();
+    let base = net::base_features();
     assert!(!base.init.is_empty());
 }
 
