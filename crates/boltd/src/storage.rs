@@ -140,8 +140,8 @@ impl Storage {
     }
 
     /// Runs `f` on the store thread. A refused `db_write` or a failed commit shuts the
-    /// daemon down with a non-zero exit code and a broken log line (see
-    /// [`PluginWriteHook::store_stopped`]); the caller gets the error.
+    /// daemon down with a non-zero exit code and a broken log line (the hook's
+    /// `store_stopped`, on the store thread); the caller gets the error.
     pub async fn run<T, F>(&self, f: F) -> Result<T, DatastoreError>
     where
         T: Send + 'static,
