@@ -110,7 +110,8 @@ impl StoreHandle {
     }
 
     /// Runs `f` on the store thread, blocking the calling thread until it is done. Safe
-    /// from any thread: never calls into a tokio runtime.
+    /// from any thread but the store thread itself (a job must not wait for a job): it
+    /// never calls into a tokio runtime.
     pub fn call_blocking<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
