@@ -5,8 +5,8 @@
 //! transaction's statements with their values expanded so the daemon can hand them to
 //! `db_write` plugins *before* the commit, the thread that owns the connection
 //! ([`StoreHandle`]), and the tables that live here: the plugin datastore (Core
-//! Lightning semantics), known peer addresses, and the `kv` table under LDK's
-//! `KVStoreSync`/`KVStore` ([`KvStore`]).
+//! Lightning semantics), known peer addresses, the runes `createrune` issued with the
+//! rune blacklist, and the `kv` table under LDK's `KVStoreSync`/`KVStore` ([`KvStore`]).
 //!
 //! Must not touch: JSON-RPC, plugins, peers, sockets. Of LDK it knows bytes and the
 //! `KVStore` traits (with their name rules) and nothing else: no channel, monitor or
@@ -40,6 +40,7 @@ mod kv;
 mod kvstore;
 mod migrations;
 mod peer_addresses;
+mod runes;
 mod sqlite;
 mod tx;
 
@@ -50,5 +51,6 @@ pub use error::StoreError;
 pub use hook::{HookRefusal, NoHook, WriteHook};
 pub use kvstore::KvStore;
 pub use migrations::SCHEMA_VERSION;
+pub use runes::StoredRune;
 pub use sqlite::SqliteBackend;
 pub use tx::{Store, Tx};

@@ -12,6 +12,11 @@
 //!   children; `data` the value; `generation` counts updates since creation.
 //! - `peer_addresses`: the last address we reached (or were reached from) a node at,
 //!   so `connect <id>` works without an address. `node_id` is the 33-byte key in hex.
+//! - `runes`: every rune `createrune` issued (Core Lightning's table): `id` its unique id,
+//!   `rune` the base64 text as returned, `last_used_nsec` the last successful check of
+//!   any rune with that id (NULL until then).
+//! - `runes_blacklist`: blacklisted unique ids as inclusive ranges, rewritten whole on
+//!   every change.
 //! - `kv`: LDK's key-value space (`KVStore`): one row per (primary namespace, secondary
 //!   namespace, key), the value as an opaque blob. Names follow LDK's rules (checked
 //!   before they get here), so they are plain ASCII.
@@ -26,7 +31,12 @@ pub const MIGRATIONS: &[&[&str]] = &[
         "CREATE TABLE datastore (key BLOB PRIMARY KEY, data BLOB NOT NULL, generation BIGINT NOT NULL)",
         "CREATE TABLE peer_addresses (node_id TEXT PRIMARY KEY, address TEXT NOT NULL)",
     ],
-    // 2: LDK's key-value store.
+    // 2: runes.
+    &[
+        "CREATE TABLE runes (id BIGINT PRIMARY KEY, rune TEXT NOT NULL, last_used_nsec BIGINT DEFAULT NULL)",
+        "CREATE TABLE runes_blacklist (start_index BIGINT NOT NULL, end_index BIGINT NOT NULL)",
+    ],
+    // 3: LDK's key-value store.
     &["CREATE TABLE kv (\
         primary_namespace TEXT NOT NULL, \
         secondary_namespace TEXT NOT NULL, \
