@@ -17,6 +17,9 @@
 //!   any rune with that id (NULL until then).
 //! - `runes_blacklist`: blacklisted unique ids as inclusive ranges, rewritten whole on
 //!   every change.
+//! - `kv`: LDK's key-value space (`KVStore`): one row per (primary namespace, secondary
+//!   namespace, key), the value as an opaque blob. Names follow LDK's rules (checked
+//!   before they get here), so they are plain ASCII.
 
 /// All migrations; the schema version of a database is how many of them it has run.
 pub const MIGRATIONS: &[&[&str]] = &[
@@ -33,6 +36,13 @@ pub const MIGRATIONS: &[&[&str]] = &[
         "CREATE TABLE runes (id BIGINT PRIMARY KEY, rune TEXT NOT NULL, last_used_nsec BIGINT DEFAULT NULL)",
         "CREATE TABLE runes_blacklist (start_index BIGINT NOT NULL, end_index BIGINT NOT NULL)",
     ],
+    // 3: LDK's key-value store.
+    &["CREATE TABLE kv (\
+        primary_namespace TEXT NOT NULL, \
+        secondary_namespace TEXT NOT NULL, \
+        key TEXT NOT NULL, \
+        value BLOB NOT NULL, \
+        PRIMARY KEY (primary_namespace, secondary_namespace, key))"],
 ];
 
 /// The schema version this build writes.
