@@ -17,6 +17,7 @@ pub mod daemon;
 pub mod hsm;
 pub mod lock;
 pub mod logging;
+pub mod memory;
 pub mod node;
 pub mod peering;
 pub mod plugin_host;

@@ -285,14 +285,15 @@ struct Hook {
 
 impl RpcCommandHook for Hook {
     fn call(&self, request: &Request) -> BoxFut<HookOutcome> {
+        // Asked for every RPC call: with no hook registered, nothing is cloned.
+        if !self.host.has_hook("rpc_command") {
+            return Box::pin(std::future::ready(HookOutcome::Continue));
+        }
         let host = self.host.clone();
         let node = self.node.clone();
         let dispatcher = self.dispatcher.clone();
         let request = request.clone();
         Box::pin(async move {
-            if !host.has_hook("rpc_command") {
-                return HookOutcome::Continue;
-            }
             let payload = RpcCommandPayload::from_request(&request);
             let cause = jsonrpc::id_prefix(&request.id);
             match host.call_hook::<RpcCommand>(&payload, Some(&cause)).await {
