@@ -136,3 +136,20 @@ for s in [
     msgs(2, bytes.fromhex("fffe"), bytes.fromhex("0012")),
 ]:
     put("custommsg_in", s)
+
+# commando_in: peer-selection byte, then whole custom messages as 2-byte length + bytes.
+import struct
+RUNE0 = "uNRPyX5AHfGHy3NoyOKuJN6OwkYJ5IOW8IhzU-pSuxw9MA=="
+RUNE2 = "8jtG2wzmBMzwMGN_GoORYCZACV11Ch7VLKcOEqY-pqg9MiZtZXRob2Q9Z2V0aW5mb3xtZXRob2Q9bGlzdHBlZXJzJnBudW08Mg=="
+def piece(t, i, body):
+    return struct.pack("!HQ", t, i) + body.encode()
+for s in [
+    msgs(0, piece(0x4c4f, 1, json.dumps({"method": "getinfo", "id": 1, "rune": RUNE0}))),
+    msgs(0, piece(0x4c4d, 2, '{"method":"listpeers","id":"x",'),
+         piece(0x4c4f, 2, f'"params":[1,{{"a":"]"}}],"rune":"{RUNE2}"}}')),
+    msgs(2, piece(0x4c4d, 3, '{"method":'), piece(0x4c4d, 4, '{"id":'), piece(0x4c4f, 3, '1}')),
+    msgs(0, piece(0x594d, 5, '{"error":{"code":1,"message":"m","data":[1]}}')),
+    msgs(0, piece(0x4c4f, 6, '{"method":"a","id":1,"rune":"=","params":{"pname\\"x":"\\u00e9"}}')),
+    msgs(0, b"\x4c\x4f\x00"),
+]:
+    put("commando_in", s)

@@ -15,7 +15,7 @@ export RUSTC_BOOTSTRAP=1
 unset CARGO_TARGET_DIR
 secs="${FUZZ_SECONDS:-20}"
 read -r -a build <<<"${FUZZ_BUILD:---dev --sanitizer none}"
-targets=(jsonrpc_codec rpc_request manifest cli_params hook_replies sendcustommsg custommsg_in)
+targets=(jsonrpc_codec rpc_request manifest cli_params hook_replies sendcustommsg custommsg_in commando_in)
 if [ "$#" -gt 0 ]; then targets=("$@"); fi
 
 start=$(date +%s)

@@ -30,6 +30,9 @@ enum Command {
     /// Plugin host: passthrough calls/s, rpc_command chains, notification fan-out,
     /// start-up time with 20 plugins (starts its own boltds).
     Plugins(scenarios::plugins::Args),
+    /// Runes: checkrune calls/s (5 restrictions), commando getinfo round trips/s between
+    /// two boltds (starts its own boltds).
+    Runes(scenarios::runes::Args),
     /// Every scenario with its defaults (each starts its own throw-away boltds).
     All {
         /// The boltd binary [default: $BOLTD_BIN, else next to this executable].
@@ -86,6 +89,10 @@ async fn all(boltd: Option<PathBuf>, seconds: f64) -> anyhow::Result<()> {
         "{}",
         scenarios::plugins::run(&defaults(&own)?).await?.render()
     );
+    print!(
+        "{}",
+        scenarios::runes::run(&defaults(&own)?).await?.render()
+    );
     Ok(())
 }
 
@@ -106,6 +113,9 @@ async fn main() {
             .await
             .map(|t| print!("{}", t.render())),
         Command::Plugins(args) => scenarios::plugins::run(&args)
+            .await
+            .map(|t| print!("{}", t.render())),
+        Command::Runes(args) => scenarios::runes::run(&args)
             .await
             .map(|t| print!("{}", t.render())),
         Command::All { boltd, seconds } => all(boltd, seconds).await,

@@ -198,7 +198,7 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     spawn_signal_handlers(&node);
     let dispatcher = Dispatcher::new();
     // The store (datastore commands, db_write): opened before plugins get `init`.
-    let _storage = match crate::storage::start(
+    let storage = match crate::storage::start(
         &node,
         &dispatcher,
         Some(crate::storage::plugin_db_write(plugins.host.clone())),
@@ -222,6 +222,20 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
             return 1;
         }
     };
+    // Runes and commando: before the socket, so the commands exist from the first request.
+    let runes = match crate::rune_book::start(&node, &dispatcher, storage).await {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("boltd: {e}");
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
+    if let Err(e) = crate::commando::start(node.clone(), dispatcher.clone(), runes, &peering) {
+        eprintln!("boltd: {e}");
+        tracing::error!("{e}");
+        return 1;
+    }
     let rpc_path = node.settings.rpc_path();
     let listener = match crate::rpc::server::bind(
         &rpc_path,

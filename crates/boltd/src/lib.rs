@@ -11,6 +11,7 @@
 //! `LogHandle::subscribe` (log lines for `log`/`warning` notifications), and the
 //! `Node::peers` / `Node::features` fields behind `getinfo`.
 
+pub mod commando;
 pub mod commands;
 pub mod config;
 pub mod daemon;
@@ -22,6 +23,7 @@ pub mod node;
 pub mod peering;
 pub mod plugin_host;
 pub mod rpc;
+pub mod rune_book;
 pub mod shutdown;
 pub mod storage;
 

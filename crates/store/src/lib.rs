@@ -4,7 +4,8 @@
 //! keys on), versioned migrations, the `data_version` counter, capturing each
 //! transaction's statements with their values expanded so the daemon can hand them to
 //! `db_write` plugins *before* the commit, and the tables that live here today: the
-//! plugin datastore (Core Lightning semantics) and known peer addresses.
+//! plugin datastore (Core Lightning semantics), known peer addresses, and the runes
+//! `createrune` issued with the rune blacklist.
 //!
 //! Must not touch: JSON-RPC, plugins, peers, sockets. The daemon brings a [`WriteHook`]
 //! (its `db_write` chain) and maps [`DatastoreError`] to CLN's error codes.
@@ -32,6 +33,7 @@ mod error;
 mod hook;
 mod migrations;
 mod peer_addresses;
+mod runes;
 mod sqlite;
 mod tx;
 
@@ -40,5 +42,6 @@ pub use datastore::{format_key, DatastoreEntry, DatastoreError, Mode};
 pub use error::StoreError;
 pub use hook::{HookRefusal, NoHook, WriteHook};
 pub use migrations::SCHEMA_VERSION;
+pub use runes::StoredRune;
 pub use sqlite::SqliteBackend;
 pub use tx::{Store, Tx};

@@ -12,6 +12,11 @@
 //!   children; `data` the value; `generation` counts updates since creation.
 //! - `peer_addresses`: the last address we reached (or were reached from) a node at,
 //!   so `connect <id>` works without an address. `node_id` is the 33-byte key in hex.
+//! - `runes`: every rune `createrune` issued (Core Lightning's table): `id` its unique id,
+//!   `rune` the base64 text as returned, `last_used_nsec` the last successful check of
+//!   any rune with that id (NULL until then).
+//! - `runes_blacklist`: blacklisted unique ids as inclusive ranges, rewritten whole on
+//!   every change.
 
 /// All migrations; the schema version of a database is how many of them it has run.
 pub const MIGRATIONS: &[&[&str]] = &[
@@ -22,6 +27,11 @@ pub const MIGRATIONS: &[&[&str]] = &[
         "INSERT INTO vars (name, intval) VALUES ('schema_version', 0)",
         "CREATE TABLE datastore (key BLOB PRIMARY KEY, data BLOB NOT NULL, generation BIGINT NOT NULL)",
         "CREATE TABLE peer_addresses (node_id TEXT PRIMARY KEY, address TEXT NOT NULL)",
+    ],
+    // 2: runes.
+    &[
+        "CREATE TABLE runes (id BIGINT PRIMARY KEY, rune TEXT NOT NULL, last_used_nsec BIGINT DEFAULT NULL)",
+        "CREATE TABLE runes_blacklist (start_index BIGINT NOT NULL, end_index BIGINT NOT NULL)",
     ],
 ];
 

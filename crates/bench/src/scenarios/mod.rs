@@ -15,6 +15,7 @@ pub mod datastore;
 pub mod peerwire;
 pub mod plugins;
 pub mod rpc;
+pub mod runes;
 
 use crate::stats::{Samples, Summary};
 use std::future::Future;

@@ -7,8 +7,12 @@ use std::sync::Arc;
 
 use crate::rpc::Command;
 
+pub mod blacklistrune;
 pub mod check;
+pub mod checkrune;
+pub mod commando;
 pub mod connect;
+pub mod createrune;
 pub mod datastore;
 pub mod datastoreusage;
 pub mod deldatastore;
@@ -23,6 +27,7 @@ pub mod notifications;
 pub mod plugin;
 pub mod sendcustommsg;
 pub mod setconfig;
+pub mod showrunes;
 pub mod stop;
 
 /// The JSON text of parameter `name` (position `pos` when params is an array) exactly as

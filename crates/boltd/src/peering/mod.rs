@@ -109,7 +109,12 @@ pub struct Peering {
     even_logged: AtomicBool,
     /// Where we listen (real ports).
     pub binding: Vec<SocketAddr>,
+    /// Daemon subsystems that see every custom message first (commando), in arrival order.
+    taps: RwLock<Vec<CustomTap>>,
 }
+
+/// Sees a custom message (type included) before plugins do; must not block.
+pub type CustomTap = Arc<dyn Fn(PublicKey, &[u8]) + Send + Sync>;
 
 /// Custom message hook chains in flight per peer.
 const CUSTOM_WINDOW: usize = 64;
@@ -211,6 +216,7 @@ impl Peering {
             waiters: Mutex::new(HashMap::new()),
             even_logged: AtomicBool::new(false),
             binding,
+            taps: RwLock::new(Vec::new()),
         });
         if let Ok(mut s) = node.peers.write() {
             s.binding = p.binding.iter().map(addr::json_addr).collect();
@@ -279,6 +285,13 @@ impl Peering {
 
     fn host(&self) -> Option<PluginHost> {
         self.host.read().ok().and_then(|h| h.clone())
+    }
+
+    /// Adds a [`CustomTap`].
+    pub fn add_custom_tap(&self, tap: CustomTap) {
+        if let Ok(mut t) = self.taps.write() {
+            t.push(tap);
+        }
     }
 
     pub fn known(&self, id: &PublicKey) -> Option<Known> {
@@ -521,6 +534,11 @@ impl Peering {
 
     async fn on_custom(self: Arc<Self>, id: PublicKey, msg_type: u16, payload: Vec<u8>) {
         tracing::trace!(peer = %id, "custom message type {msg_type}, {} bytes", payload.len());
+        // Before any await: taps see one peer's messages in arrival order.
+        let taps = self.taps.read().map(|t| t.clone()).unwrap_or_default();
+        for tap in taps {
+            tap(id, &payload);
+        }
         let Some(h) = self.host() else { return };
         let hexmsg = hex::encode(&payload);
         h.notify(

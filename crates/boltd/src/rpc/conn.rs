@@ -144,6 +144,19 @@ impl Drop for Running {
 }
 
 impl ConnHandle {
+    /// A connection with no client behind it, for requests the daemon runs on someone's
+    /// behalf (commando): frames sent to it are dropped.
+    pub fn detached() -> ConnHandle {
+        let (tx, _) = mpsc::channel(1);
+        ConnHandle {
+            id: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
+            out: tx,
+            budget: Arc::new(Budget::new()),
+            notifications: Arc::new(AtomicBool::new(false)),
+            deprecations: Arc::new(std::sync::Mutex::new(None)),
+        }
+    }
+
     pub fn notifications_enabled(&self) -> bool {
         self.notifications.load(Ordering::Relaxed)
     }
