@@ -186,11 +186,10 @@ pub(crate) struct Plugin {
     pub state: Mutex<PState>,
     /// Set once the manifest passed every check; only then is it in the registries.
     pub manifest: OnceLock<Arc<Manifest>>,
-    /// Outbound requests (compact JSON, the writer adds `\n\n`).
-    pub out: mpsc::Sender<Vec<u8>>,
-    /// Outbound notifications: unbounded as a channel, bounded in bytes by
-    /// [`NoteQueue::backlog`] against the host's budget.
-    pub notes: mpsc::UnboundedSender<Arc<[u8]>>,
+    /// Outbound frames in the order they were queued (compact JSON, the writer adds
+    /// `\n\n`). Unbounded as a channel: requests are bounded by
+    /// [`NoteQueue::request_slots`], notifications in bytes by [`NoteQueue::backlog`].
+    pub out: mpsc::UnboundedSender<Frame>,
     pub note_queue: Arc<NoteQueue>,
     pub pending: Mutex<HashMap<String, Pending>>,
     pub dead: AtomicBool,
@@ -203,15 +202,56 @@ pub(crate) struct Plugin {
     pub exited: watch::Receiver<bool>,
 }
 
-/// What a subscriber's writer shares with the senders of its notifications.
-#[derive(Default)]
+/// One outbound message.
+pub(crate) enum Frame {
+    /// A request (or a notification that must go out in order with requests, like
+    /// `deprecated_oneshot` or `shutdown`): holds one of the request slots.
+    Request(Vec<u8>),
+    /// A notification for a subscriber, counted in its backlog.
+    Note(Arc<[u8]>),
+}
+
+/// What a plugin's writer shares with the senders of its frames.
 pub(crate) struct NoteQueue {
+    /// Requests queued and not yet written (the queue length a request waits for).
+    pub request_slots: tokio::sync::Semaphore,
     /// Bytes queued or being written (frames plus their `\n\n`).
     pub backlog: AtomicUsize,
     /// Notifications queued or being written.
     pub count: AtomicUsize,
     /// Woken whenever the writer wrote some, and when the plugin dies.
     pub room: tokio::sync::Notify,
+}
+
+impl NoteQueue {
+    pub fn new(requests: usize) -> NoteQueue {
+        NoteQueue {
+            request_slots: tokio::sync::Semaphore::new(requests.max(1)),
+            backlog: AtomicUsize::new(0),
+            count: AtomicUsize::new(0),
+            room: tokio::sync::Notify::new(),
+        }
+    }
+}
+
+impl Plugin {
+    /// Queues a request frame once a request slot is free. False if the writer is gone.
+    pub(crate) async fn queue_request(&self, frame: Vec<u8>) -> bool {
+        let Ok(permit) = self.note_queue.request_slots.acquire().await else {
+            return false;
+        };
+        permit.forget();
+        self.out.send(Frame::Request(frame)).is_ok()
+    }
+
+    /// [`queue_request`](Self::queue_request) without waiting: false if no slot is free.
+    pub(crate) fn try_queue_request(&self, frame: Vec<u8>) -> bool {
+        let Ok(permit) = self.note_queue.request_slots.try_acquire() else {
+            return false;
+        };
+        permit.forget();
+        self.out.send(Frame::Request(frame)).is_ok()
+    }
 }
 
 impl Plugin {
@@ -417,7 +457,7 @@ impl PluginHost {
         let _forget = ForgetOnDrop { p, id: &id };
         // Requests wait for queue space (they must not be lost); a dead writer means the
         // plugin is going away and `kill` answers the waiter.
-        if p.out.send(frame).await.is_err() {
+        if !p.queue_request(frame).await {
             return Reply::Terminated;
         }
         rx.await.unwrap_or(Reply::Terminated)

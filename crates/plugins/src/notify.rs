@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use crate::host::{lock, PState, Plugin, PluginHost};
+use crate::host::{lock, Frame, PState, Plugin, PluginHost};
 use crate::log::Level;
 
 /// Topics only the daemon may emit (§6.2).
@@ -96,7 +96,7 @@ impl PluginHost {
             return;
         }
         q.count.fetch_add(1, Ordering::SeqCst);
-        if p.notes.send(frame.clone()).is_err() {
+        if p.out.send(Frame::Note(frame.clone())).is_err() {
             // Its writer is gone: the plugin is being removed already.
             q.backlog.fetch_sub(len, Ordering::SeqCst);
             q.count.fetch_sub(1, Ordering::SeqCst);

@@ -97,7 +97,7 @@ impl PluginHost {
                                    "params": {"deprecated_oneshot": {"deprecated_ok": allowed}}});
                 let bytes = serde_json::to_vec(&frame).unwrap_or_default();
                 // Same queue as the request, so it arrives just before it.
-                let _ = p.out.send(bytes).await;
+                let _ = p.queue_request(bytes).await;
             } else {
                 self.log(
                     Level::Debug,

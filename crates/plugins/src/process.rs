@@ -17,7 +17,7 @@ use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::FramedRead;
 
-use crate::host::{lock, NoteQueue, PState, Plugin, PluginHost, Reply};
+use crate::host::{lock, Frame, NoteQueue, PState, Plugin, PluginHost, Reply};
 use crate::log::{HostLog, Level};
 
 /// True if `path` is a regular file (symlinks followed) with an execute bit.
@@ -83,9 +83,8 @@ impl PluginHost {
             .into_owned_fd()
             .and_then(pipe::Sender::from_owned_fd)
             .map_err(|e| format!("opening pipe: {}", strerror(&e)))?;
-        let (out_tx, out_rx) = mpsc::channel(cfg.queue_len.max(1));
-        let (notes_tx, notes_rx) = mpsc::unbounded_channel();
-        let note_queue = Arc::new(NoteQueue::default());
+        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let note_queue = Arc::new(NoteQueue::new(cfg.queue_len));
         let (kill_tx, kill_rx) = oneshot::channel();
         let (exit_tx, exit_rx) = watch::channel(false);
         let name = Path::new(path)
@@ -106,7 +105,6 @@ impl PluginHost {
                 state: Mutex::new(PState::AwaitingManifest),
                 manifest: OnceLock::new(),
                 out: out_tx,
-                notes: notes_tx,
                 note_queue: note_queue.clone(),
                 pending: Mutex::new(Default::default()),
                 dead: AtomicBool::new(false),
@@ -122,8 +120,7 @@ impl PluginHost {
         tokio::spawn(writer(
             stdin,
             Queues {
-                requests: out_rx,
-                notes: notes_rx,
+                out: out_rx,
                 note_queue,
             },
             broken_tx,
@@ -243,11 +240,10 @@ impl PluginHost {
 /// is declared exited (what it wrote before is in the pipe already: this is plenty).
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// What the writer drains: requests (bounded: senders wait) and notifications (bounded
-/// in bytes by the senders, see [`NoteQueue`]).
+/// What the writer drains: one queue, so frames go out in the order they were queued
+/// (a native notification before the hook request that follows it, as in lightningd).
 struct Queues {
-    requests: mpsc::Receiver<Vec<u8>>,
-    notes: mpsc::UnboundedReceiver<Arc<[u8]>>,
+    out: mpsc::UnboundedReceiver<Frame>,
     note_queue: Arc<NoteQueue>,
 }
 
@@ -264,12 +260,8 @@ async fn writer(
     let mut buf: Vec<u8> = Vec::new();
     loop {
         let first = tokio::select! {
-            f = q.requests.recv() => match f {
-                Some(f) => Frame::Request(f),
-                None => return,
-            },
-            n = q.notes.recv() => match n {
-                Some(n) => Frame::Note(n),
+            f = q.out.recv() => match f {
+                Some(f) => f,
                 None => return,
             },
             // The plugin closed its stdin while we were idle. What we wrote last may
@@ -280,24 +272,23 @@ async fn writer(
             Ok(_) = exited.wait_for(|e| *e) => break,
         };
         buf.clear();
-        let (mut notes, mut note_bytes) = (0usize, 0usize);
+        let (mut requests, mut notes, mut note_bytes) = (0usize, 0usize, 0usize);
         let mut next = Some(first);
         while let Some(f) = next.take() {
-            let bytes: &[u8] = match &f {
-                Frame::Request(r) => r,
+            match &f {
+                Frame::Request(r) => {
+                    requests += 1;
+                    buf.extend_from_slice(r);
+                }
                 Frame::Note(n) => {
                     notes += 1;
                     note_bytes += n.len() + 2;
-                    n
+                    buf.extend_from_slice(n);
                 }
-            };
-            buf.extend_from_slice(bytes);
+            }
             buf.extend_from_slice(b"\n\n");
             if buf.len() < BATCH {
-                next = match q.requests.try_recv() {
-                    Ok(r) => Some(Frame::Request(r)),
-                    Err(_) => q.notes.try_recv().ok().map(Frame::Note),
-                };
+                next = q.out.try_recv().ok();
             }
         }
         let sent = tokio::select! {
@@ -307,6 +298,7 @@ async fn writer(
         if !sent {
             break;
         }
+        q.note_queue.request_slots.add_permits(requests);
         if notes > 0 {
             q.note_queue.backlog.fetch_sub(note_bytes, Ordering::SeqCst);
             q.note_queue.count.fetch_sub(notes, Ordering::SeqCst);
@@ -318,14 +310,11 @@ async fn writer(
         }
     }
     // The plugin closed stdin or died: the reader removes it (after reading what it wrote
-    // already). Dropping the receivers makes every later send fail at once.
+    // already). Closing the queue makes every later send fail at once.
     let _ = broken.send(true);
+    q.out.close();
+    q.note_queue.request_slots.close();
     q.note_queue.room.notify_waiters();
-}
-
-enum Frame {
-    Request(Vec<u8>),
-    Note(Arc<[u8]>),
 }
 
 async fn reaper(mut child: Child, kill_rx: oneshot::Receiver<()>, exited: watch::Sender<bool>) {
