@@ -49,6 +49,7 @@ pub fn run(args: Vec<String>) -> i32 {
     if early.daemon && !early.help && std::env::var_os(DAEMON_ENV).is_none() {
         return daemonize(&args, &early);
     }
+    crate::memory::limit_arenas();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -60,7 +61,12 @@ pub fn run(args: Vec<String>) -> i32 {
             return 1;
         }
     };
-    let code = rt.block_on(async_main(early, builtins));
+    let code = rt.block_on(async {
+        let trim = tokio::spawn(crate::memory::trim_periodically());
+        let code = async_main(early, builtins).await;
+        trim.abort();
+        code
+    });
     // Tasks stuck on clients that never read must not delay exit.
     rt.shutdown_timeout(Duration::from_millis(200));
     code

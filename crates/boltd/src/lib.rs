@@ -19,6 +19,7 @@ pub mod daemon;
 pub mod driver;
 pub mod lock;
 pub mod logging;
+pub mod memory;
 pub mod node;
 pub mod peering;
 pub mod plugin_host;
