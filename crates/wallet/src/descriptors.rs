@@ -44,3 +44,66 @@ pub fn descriptor(
         AddressType::P2tr => format!("tr({master}/86'/{coin}'/0'/{branch}/*)"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::bip32::DerivationPath;
+    use bitcoin::key::Secp256k1;
+    use bitcoin::{Address, CompressedPublicKey};
+    use std::str::FromStr;
+
+    /// The addresses the wallet hands out are plain BIP84/BIP86 ones: derived here with
+    /// nothing but BIP32 and the address constructors, as a recovering wallet would.
+    #[test]
+    fn addresses_are_the_standard_bip84_and_bip86_ones() {
+        let secp = Secp256k1::new();
+        let master = Xpriv::new_master(Network::Regtest, &[7; 32]).unwrap();
+        for (ty, path) in [
+            (AddressType::Bech32, "m/84'/1'/0'/0/0"),
+            (AddressType::P2tr, "m/86'/1'/0'/0/0"),
+        ] {
+            let d = descriptor(&master, Network::Regtest, ty, KeychainKind::External);
+            let w = bdk_wallet::Wallet::create_single(d)
+                .network(Network::Regtest)
+                .create_wallet_no_persist()
+                .unwrap();
+            let key = master
+                .derive_priv(&secp, &DerivationPath::from_str(path).unwrap())
+                .unwrap()
+                .to_priv();
+            let expected = match ty {
+                AddressType::Bech32 => Address::p2wpkh(
+                    &CompressedPublicKey::from_private_key(&secp, &key).unwrap(),
+                    Network::Regtest,
+                ),
+                AddressType::P2tr => Address::p2tr(
+                    &secp,
+                    key.public_key(&secp).inner.x_only_public_key().0,
+                    None,
+                    Network::Regtest,
+                ),
+            };
+            assert_eq!(
+                w.peek_address(KeychainKind::External, 0).address,
+                expected,
+                "{ty:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn mainnet_uses_coin_type_zero() {
+        let master = Xpriv::new_master(Network::Bitcoin, &[7; 32]).unwrap();
+        let d = descriptor(
+            &master,
+            Network::Bitcoin,
+            AddressType::P2tr,
+            KeychainKind::Internal,
+        );
+        assert!(
+            d.starts_with("tr(xprv") && d.ends_with("/86'/0'/0'/1/*)"),
+            "{d}"
+        );
+    }
+}

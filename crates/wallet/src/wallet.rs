@@ -257,7 +257,8 @@ impl Wallet {
     }
 
     /// Every block above `fork_point` is gone. Their transactions go back to unconfirmed
-    /// (as they go back to bitcoind's mempool); a later block confirms them again.
+    /// (as they go back to bitcoind's mempool; marking them seen now lets them win over
+    /// a conflict BDK only knows from the dead branch); a later block confirms them again.
     pub fn disconnect_blocks(&self, fork_point: BlockId) -> Result<(), WalletError> {
         let mut inner = self.lock();
         let tip = inner.p2tr.latest_checkpoint().height();
