@@ -6,6 +6,7 @@ Its behaviour comes from the JSON file named in $RAW_SPEC:
                  | "wrong_id" | "error"
   "manifest":    the getmanifest result (default: empty options/rpcmethods)
   "init":        the init result (default {})
+  "init_delay":  seconds to wait before answering init (default 0)
   "methods":     {name: action}; action is {"result": X} | {"error": X} | "die"
                  | {"big": N} | "wrong_id_then_reply" | "echo" | "no_result"
                  | {"send": [messages], "result": X} (a "$ID" id or params.id
@@ -87,6 +88,7 @@ def handle(req):
         reply(req, spec.get("manifest", {"options": [], "rpcmethods": []}))
         return
     if method == "init":
+        time.sleep(spec.get("init_delay", 0))
         reply(req, spec.get("init", {}))
         if spec.get("stop_reading_after_init"):
             while True:

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -44,7 +44,9 @@ struct Waiting {
 
 pub struct Commando {
     node: Arc<Node>,
-    dispatcher: Arc<Dispatcher>,
+    /// Set once the dispatcher is built (it holds the `commando` command, so a weak
+    /// link: no cycle).
+    dispatcher: OnceLock<Weak<Dispatcher>>,
     book: Arc<RuneBook>,
     peering: Weak<Peering>,
     incoming: Mutex<Reassembler<PublicKey>>,
@@ -74,15 +76,10 @@ impl Drop for RunningSlot {
 }
 
 impl Commando {
-    pub fn new(
-        node: Arc<Node>,
-        dispatcher: Arc<Dispatcher>,
-        book: Arc<RuneBook>,
-        peering: &Arc<Peering>,
-    ) -> Arc<Commando> {
+    pub fn new(node: Arc<Node>, book: Arc<RuneBook>, peering: &Arc<Peering>) -> Arc<Commando> {
         Arc::new(Commando {
             node,
-            dispatcher,
+            dispatcher: OnceLock::new(),
             book,
             peering: Arc::downgrade(peering),
             incoming: Mutex::new(Reassembler::default()),
@@ -90,6 +87,11 @@ impl Commando {
             waiting: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(0),
         })
+    }
+
+    /// Peers' requests run through `d` from now on (call once, before peers connect).
+    pub fn serve_with(&self, d: &Arc<Dispatcher>) {
+        let _ = self.dispatcher.set(Arc::downgrade(d));
     }
 
     /// Takes one custom message (type included) from `peer`. Called in arrival order and
@@ -231,6 +233,11 @@ impl Commando {
         if let Some(f) = &req.filter {
             members.insert("filter".to_string(), f.clone());
         }
+        let dispatcher = self
+            .dispatcher
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| "not serving requests yet".to_string())?;
         let ctx = Context {
             request: Request {
                 id,
@@ -240,10 +247,10 @@ impl Commando {
             },
             node: self.node.clone(),
             conn: ConnHandle::detached(),
-            dispatcher: self.dispatcher.clone(),
+            dispatcher: dispatcher.clone(),
             survives_close: Arc::new(AtomicBool::new(false)),
         };
-        Ok(self.dispatcher.clone().dispatch(ctx).await)
+        Ok(dispatcher.dispatch(ctx).await)
     }
 
     fn on_reply_piece(&self, peer: PublicKey, id: u64, payload: &[u8], last: bool) {
@@ -348,14 +355,11 @@ fn trim_frame(frame: &[u8]) -> &[u8] {
     &frame[..end]
 }
 
-/// Starts serving commando requests from peers and registers the `commando` command.
-pub fn start(
-    node: Arc<Node>,
-    dispatcher: Arc<Dispatcher>,
-    book: Arc<RuneBook>,
-    peering: &Arc<Peering>,
-) -> Result<(), String> {
-    let commando = Commando::new(node, dispatcher.clone(), book, peering);
+/// Starts taking commando messages from peers (they run once
+/// [`Commando::serve_with`] gave it the dispatcher); the `commando` command is built from
+/// it in `commands::TABLE`.
+pub fn start(node: Arc<Node>, book: Arc<RuneBook>, peering: &Arc<Peering>) -> Arc<Commando> {
+    let commando = Commando::new(node, book, peering);
     let c = commando.clone();
     peering.add_custom_tap(Arc::new(move |peer, msg| {
         if msg
@@ -365,7 +369,5 @@ pub fn start(
             c.on_message(peer, msg);
         }
     }));
-    dispatcher.register(Arc::new(crate::commands::commando::CommandoCmd {
-        commando,
-    }))
+    commando
 }

@@ -15,7 +15,9 @@ use crate::config::{
     builtin_registry, early_parse, full_parse, help_text, Early, Registry, Settings,
 };
 use crate::node::{default_alias, FeatureSet, Node, PeerSummary, VERSION};
+use crate::rpc::server::LiveConns;
 use crate::rpc::Dispatcher;
+use crate::services::Services;
 use crate::shutdown::{Shutdown, Stage};
 
 /// Set in the background child of `--daemon` so it does not fork again.
@@ -121,12 +123,27 @@ async fn async_main(early: Early, builtins: Registry) -> i32 {
             return 1;
         }
     };
+    let code = logged_main(&network_dir, config, settings, log.clone(), plugins).await;
+    // Whatever the exit path, the last lines (the reason for it among them) reach the
+    // log files before the process ends.
+    log.flush();
+    code
+}
+
+/// Start-up once logging works, then the run until exit.
+async fn logged_main(
+    network_dir: &std::path::Path,
+    config: crate::config::Config,
+    settings: Settings,
+    log: crate::logging::LogHandle,
+    plugins: crate::plugin_host::Loaded,
+) -> i32 {
     // Plugins and relative paths see the network directory as cwd, like lightningd.
-    if let Err(e) = std::env::set_current_dir(&network_dir) {
+    if let Err(e) = std::env::set_current_dir(network_dir) {
         eprintln!("boltd: chdir {}: {e}", network_dir.display());
         return 1;
     }
-    let _lock = match crate::lock::acquire(&network_dir) {
+    let _lock = match crate::lock::acquire(network_dir) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("boltd: {e}");
@@ -138,7 +155,7 @@ async fn async_main(early: Early, builtins: Registry) -> i32 {
         tracing::error!("writing pid file {}: {e}", settings.pid_file.display());
         return 1;
     }
-    let seed = match crate::hsm::load_or_create(&network_dir) {
+    let seed = match crate::hsm::load_or_create(network_dir) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("boltd: {e}");
@@ -162,6 +179,7 @@ async fn async_main(early: Early, builtins: Registry) -> i32 {
         .rgb
         .unwrap_or([id_bytes[0], id_bytes[1], id_bytes[2]]);
     // listconfigs shows the derived values as defaults, like lightningd.
+    let mut config = config;
     config.registry.set_default("alias", &alias);
     config.registry.set_default("rgb", &hex::encode(color));
     let node = Arc::new(Node {
@@ -178,58 +196,45 @@ async fn async_main(early: Early, builtins: Registry) -> i32 {
         peers: RwLock::new(PeerSummary::default()),
         features: RwLock::new(FeatureSet::default()),
         blockheight: Default::default(),
-        external: RwLock::new(None),
-        rpc_hook: RwLock::new(None),
     });
     let code = serve(node.clone(), plugins).await;
     let _ = std::fs::remove_file(&node.settings.pid_file);
     code
 }
 
-/// From socket listen to exit.
+/// The composition root: every service, then the dispatcher built from them, all before
+/// the RPC socket serves anyone; then plugins' `init`, peers, and the run until exit.
+///
+/// Why no client byte can pass a start-up `rpc_command` hook: the hook is registered
+/// when its plugin answers getmanifest (before this runs), and the dispatcher is built
+/// with the hook and every builtin before the socket is even bound. The socket must
+/// exist during `init` (plugins call the RPC from their `init`, as with lightningd), and
+/// every connection, a plugin's included, then goes through the same hook chain, exactly
+/// as lightningd runs hooks from getmanifest on.
 async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     // Before the socket exists: whoever sees the socket may signal us.
     spawn_signal_handlers(&node);
-    let dispatcher = Dispatcher::new();
-    // The store (datastore commands, db_write): opened before plugins get `init`.
-    let storage = match crate::storage::start(
-        &node,
-        &dispatcher,
-        Some(crate::storage::plugin_db_write(plugins.host.clone())),
-    )
-    .await
+    let crate::plugin_host::Loaded { host, events } = plugins;
+    let services = match build_services(&node, host).await {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("boltd: {e}");
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
+    let wired = crate::plugin_host::wire(&services, events);
+    let dispatcher = match crate::commands::build(&services)
+        .and_then(|c| Dispatcher::new(c, Some(wired.methods), Some(wired.hook)))
     {
-        Ok(s) => s,
+        Ok(d) => d,
         Err(e) => {
             eprintln!("boltd: {e}");
             tracing::error!("{e}");
             return 1;
         }
     };
-    // Peers: bind the listening sockets and register the peer commands now, so getinfo
-    // shows the real ports from its first answer; accepting waits for `activate`.
-    let peering = match crate::peering::Peering::start(&node, &dispatcher).await {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("boltd: {e}");
-            tracing::error!("{e}");
-            return 1;
-        }
-    };
-    // Runes and commando: before the socket, so the commands exist from the first request.
-    let runes = match crate::rune_book::start(&node, &dispatcher, storage).await {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("boltd: {e}");
-            tracing::error!("{e}");
-            return 1;
-        }
-    };
-    if let Err(e) = crate::commando::start(node.clone(), dispatcher.clone(), runes, &peering) {
-        eprintln!("boltd: {e}");
-        tracing::error!("{e}");
-        return 1;
-    }
+    services.commando.serve_with(&dispatcher);
     let rpc_path = node.settings.rpc_path();
     let listener = match crate::rpc::server::bind(
         &rpc_path,
@@ -244,26 +249,24 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
         }
     };
     let conns = TaskTracker::new();
+    let live = LiveConns::default();
     let server = tokio::spawn(crate::rpc::server::serve(
         listener,
         rpc_path,
         node.clone(),
-        dispatcher.clone(),
+        dispatcher,
         conns.clone(),
+        live.clone(),
     ));
     // The `--daemon` parent returns once the socket answers: stop writing to its pipe.
     if std::env::var_os(DAEMON_ENV).is_some() {
         detach_stderr();
     }
-    // Plugins: methods, rpc_command hook, `plugin`/`setconfig`, notifications, `init`.
-    let host = plugins.host.clone();
-    crate::plugin_host::attach(node.clone(), dispatcher.clone(), plugins).await;
+    crate::plugin_host::init(&services).await;
     // Peers: hooks and notifications go through the plugin host; accept inbound peers
     // from now on (after plugins' `init`, like connectd's activation).
-    peering.set_host(host);
-    let p = peering.clone();
-    crate::plugin_host::add_listener(move |ev| p.on_host_event(ev));
-    peering.activate();
+    services.peering.set_host(services.plugins.clone());
+    services.peering.activate();
     // Last, as in lightningd: scripts and test harnesses (pyln-testing among them) wait
     // for this line to know every start-up plugin has answered `init`.
     tracing::info!(
@@ -288,14 +291,34 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     }
     node.shutdown.advance(Stage::Closing);
     // Let every other connection finish writing its last replies, so `stop` is last.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while conns.len() > node.shutdown.pending_stops() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        live.until_at_most(|| node.shutdown.pending_stops()),
+    )
+    .await;
     node.shutdown.advance(Stage::Done);
     conns.close();
     let _ = tokio::time::timeout(Duration::from_secs(3), conns.wait()).await;
     node.shutdown.exit_code()
+}
+
+/// The store, the peer layer, runes and commando: opened after plugins answered
+/// getmanifest (migrations reach `db_write` plugins) and bound before the socket (getinfo
+/// shows real ports from its first answer; accepting peers waits for `activate`).
+async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<Services, String> {
+    let storage =
+        crate::storage::start(node, Some(crate::storage::plugin_db_write(host.clone()))).await?;
+    let peering = crate::peering::Peering::start(node).await?;
+    let runes = crate::rune_book::start(node, storage.clone()).await?;
+    let commando = crate::commando::start(node.clone(), runes.clone(), &peering);
+    Ok(Services {
+        node: node.clone(),
+        storage,
+        peering,
+        plugins: host,
+        runes,
+        commando,
+    })
 }
 
 fn spawn_signal_handlers(node: &Arc<Node>) {

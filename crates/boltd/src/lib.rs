@@ -5,11 +5,12 @@
 //!
 //! Must not touch: JSON framing (the `jsonrpc` crate owns it), plugin processes (the
 //! `plugins` crate), peer transport (`net`), SQL (`store`). Those plug in through the
-//! seams here: `config::Registry::register` (plugin options), `Node::set_external` and
-//! `Node::set_rpc_hook` (plugin methods and the `rpc_command` hook),
-//! `Dispatcher::register` (more builtin commands), `Shutdown::on_exit` (work before exit),
-//! `LogHandle::subscribe` (log lines for `log`/`warning` notifications), and the
-//! `Node::peers` / `Node::features` fields behind `getinfo`.
+//! seams here: `config::Registry::register` (plugin options), [`services::Services`] (the
+//! handles every command is built from, assembled before the RPC socket serves),
+//! `commands::TABLE` (the one list of builtins, also the names plugin methods are checked
+//! against), `Shutdown::on_exit` (work before exit), `LogHandle::subscribe` (log lines
+//! for `log`/`warning` notifications), and the `Node::peers` / `Node::features` fields
+//! behind `getinfo`. No process-global state: handles are passed through `Services`.
 
 pub mod commando;
 pub mod commands;
@@ -23,6 +24,7 @@ pub mod peering;
 pub mod plugin_host;
 pub mod rpc;
 pub mod rune_book;
+pub mod services;
 pub mod shutdown;
 pub mod storage;
 

@@ -7,12 +7,19 @@
 //!
 //! The source column is the event's `source` field if present (e.g. `plugin-foo` for a
 //! plugin's own log lines, see [`log`]), else the first segment of the tracing target.
+//!
+//! File work happens on one writer thread of its own, never on a runtime worker: events
+//! queue their line (a bounded queue: a stuck disk slows loggers down instead of growing
+//! memory), the thread writes through buffers and flushes whenever the queue is empty, so
+//! the files are current as soon as logging pauses. [`LogHandle::flush`] waits for
+//! everything queued (the daemon calls it before exiting).
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::sync::broadcast;
@@ -51,11 +58,103 @@ impl LogEvent {
 
 enum Sink {
     Stderr,
-    File { path: PathBuf, file: File },
+    File {
+        path: PathBuf,
+        file: BufWriter<File>,
+    },
+}
+
+impl Sink {
+    fn file(path: PathBuf) -> std::io::Result<Sink> {
+        let file = BufWriter::with_capacity(64 * 1024, open_append(&path)?);
+        Ok(Sink::File { path, file })
+    }
+}
+
+/// What the writer thread is asked to do, in order.
+enum Msg {
+    Line(String),
+    /// Reopen every file (log rotation).
+    Reopen,
+    /// Flush everything before this, then answer.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// Lines queued for the writer thread before loggers wait.
+const QUEUE: usize = 16 * 1024;
+
+/// The sending side of the writer thread.
+struct Writer {
+    tx: SyncSender<Msg>,
+}
+
+impl Writer {
+    /// Starts the writer thread over `sinks`.
+    fn spawn(sinks: Vec<Sink>) -> Result<Writer, String> {
+        let (tx, rx) = sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("boltd-log".into())
+            .spawn(move || write_loop(rx, sinks))
+            .map_err(|e| format!("cannot start log writer: {e}"))?;
+        Ok(Writer { tx })
+    }
+
+    fn send(&self, m: Msg) {
+        // The thread only ends when every sender is gone; nothing to do if it did.
+        let _ = self.tx.send(m);
+    }
+
+    /// Waits (at most 2 s) until every line queued before this call is written.
+    fn flush(&self) {
+        let (ack, done) = std::sync::mpsc::channel();
+        self.send(Msg::Flush(ack));
+        let _ = done.recv_timeout(std::time::Duration::from_secs(2));
+    }
+}
+
+fn write_loop(rx: Receiver<Msg>, mut sinks: Vec<Sink>) {
+    let mut acks = vec![];
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(m) = next.take() {
+            match m {
+                Msg::Line(line) => {
+                    for s in sinks.iter_mut() {
+                        // A full disk or closed stderr must not take the daemon down.
+                        let _ = match s {
+                            Sink::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
+                            Sink::File { file, .. } => file.write_all(line.as_bytes()),
+                        };
+                    }
+                }
+                Msg::Reopen => {
+                    for s in sinks.iter_mut() {
+                        if let Sink::File { path, file } = s {
+                            let _ = file.flush();
+                            if let Ok(Sink::File { file: f, .. }) = Sink::file(path.clone()) {
+                                *file = f;
+                            }
+                        }
+                    }
+                }
+                Msg::Flush(ack) => acks.push(ack),
+            }
+            next = rx.try_recv().ok();
+        }
+        // Idle: everything so far goes out now.
+        for s in sinks.iter_mut() {
+            if let Sink::File { file, .. } = s {
+                let _ = file.flush();
+            }
+        }
+        for a in acks.drain(..) {
+            let _ = a.send(());
+        }
+    }
 }
 
 struct Shared {
-    sinks: Mutex<Vec<Sink>>,
+    writer: Writer,
     /// Level for sources no filter matches (the last plain `--log-level`, else info).
     level: LogLevel,
     /// `--log-level=LEVEL:PREFIX` filters in the order given: the first whose prefix is
@@ -75,15 +174,12 @@ pub struct LogHandle {
 impl LogHandle {
     /// Reopens every log file (after logrotate moved them away).
     pub fn reopen(&self) {
-        if let Ok(mut sinks) = self.shared.sinks.lock() {
-            for s in sinks.iter_mut() {
-                if let Sink::File { path, file } = s {
-                    if let Ok(f) = open_append(path) {
-                        *file = f;
-                    }
-                }
-            }
-        }
+        self.shared.writer.send(Msg::Reopen);
+    }
+
+    /// Waits until every line logged so far is in the files (bounded: 2 s).
+    pub fn flush(&self) {
+        self.shared.writer.flush();
     }
 
     /// Every future log line at or above the configured level.
@@ -211,15 +307,7 @@ impl<S: Subscriber> Layer<S> for ClnLayer {
             line.push(' ');
         }
         let _ = writeln!(line, "{:<7} {}: {}", level.label(), ev.source, ev.message);
-        if let Ok(mut sinks) = self.shared.sinks.lock() {
-            for s in sinks.iter_mut() {
-                // A full disk or closed stderr must not take the daemon down.
-                let _ = match s {
-                    Sink::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
-                    Sink::File { file, .. } => file.write_all(line.as_bytes()),
-                };
-            }
-        }
+        self.shared.writer.send(Msg::Line(line));
         // No receivers is fine.
         let _ = self.shared.events.send(ev);
     }
@@ -269,9 +357,9 @@ pub fn init(o: LogOptions<'_>) -> Result<LogHandle, String> {
         if f == "-" {
             sinks.push(Sink::Stderr);
         } else {
-            let p = base.join(f);
-            let file = open_append(&p).map_err(|e| format!("Failed to open log file {f}: {e}"))?;
-            sinks.push(Sink::File { path: p, file });
+            let sink = Sink::file(base.join(f))
+                .map_err(|e| format!("Failed to open log file {f}: {e}"))?;
+            sinks.push(sink);
         }
     }
     if files.is_empty() {
@@ -279,7 +367,7 @@ pub fn init(o: LogOptions<'_>) -> Result<LogHandle, String> {
     }
     let (events, _) = broadcast::channel(1024);
     let shared = Arc::new(Shared {
-        sinks: Mutex::new(sinks),
+        writer: Writer::spawn(sinks)?,
         level,
         filters: filters.clone(),
         prefix: prefix.to_string(),
@@ -311,7 +399,7 @@ mod tests {
 
     fn shared(level: LogLevel, filters: &[(&str, LogLevel)]) -> Shared {
         Shared {
-            sinks: Mutex::new(vec![]),
+            writer: Writer::spawn(vec![]).unwrap(),
             level,
             filters: filters.iter().map(|(p, l)| (p.to_string(), *l)).collect(),
             prefix: String::new(),
@@ -326,10 +414,7 @@ mod tests {
         let path = dir.path().join("log");
         let mut sh = shared(LogLevel::Debug, &[]);
         sh.prefix = "p-".into();
-        sh.sinks = Mutex::new(vec![Sink::File {
-            path: path.clone(),
-            file: open_append(&path).unwrap(),
-        }]);
+        sh.writer = Writer::spawn(vec![Sink::file(path.clone()).unwrap()]).unwrap();
         let sh = Arc::new(sh);
         let mut rx = sh.events.subscribe();
         let sub = tracing_subscriber::registry().with(ClnLayer { shared: sh.clone() });
@@ -338,6 +423,7 @@ mod tests {
             tracing::trace!("too verbose");
             log(LogLevel::Broken, "jsonrpc#3", "bad");
         });
+        sh.writer.flush();
         let text = std::fs::read_to_string(&path).unwrap();
         // The prefix comes first, before the timestamp (CLN's log.c), so merged logs of
         // several daemons can be told apart at the start of each line.
@@ -362,16 +448,14 @@ mod tests {
         let path = dir.path().join("log");
         let mut sh = shared(LogLevel::Debug, &[]);
         sh.timestamps = false;
-        sh.sinks = Mutex::new(vec![Sink::File {
-            path: path.clone(),
-            file: open_append(&path).unwrap(),
-        }]);
+        sh.writer = Writer::spawn(vec![Sink::file(path.clone()).unwrap()]).unwrap();
         let sh = Arc::new(sh);
         let mut rx = sh.events.subscribe();
         let sub = tracing_subscriber::registry().with(ClnLayer { shared: sh.clone() });
         tracing::subscriber::with_default(sub, || {
             log(LogLevel::Info, "plugin-x", "a\nb\tc\u{7f}é!");
         });
+        sh.writer.flush();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "INFO    plugin-x: a?b?c???!\n");
         assert_eq!(rx.try_recv().unwrap().message, "a?b?c???!");

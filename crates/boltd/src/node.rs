@@ -1,10 +1,10 @@
 //! The shared state every command and subsystem sees (`Arc<Node>`).
 //!
-//! Fields that later subsystems update (peers, features, plugin methods) sit behind
+//! Fields that later subsystems update (peers, features, configuration) sit behind
 //! `RwLock`s; nothing here is held across an `.await`.
 
 use std::sync::atomic::AtomicU32;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::{Instant, SystemTime};
 
 use bitcoin::secp256k1::PublicKey;
@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 
 use crate::config::{Config, Settings};
 use crate::logging::LogHandle;
-use crate::rpc::dispatch::{ExternalMethods, RpcCommandHook};
 use crate::shutdown::Shutdown;
 
 /// The daemon version string (`getinfo.version`, `--version`, `LIGHTNINGD_VERSION`).
@@ -68,10 +67,6 @@ pub struct Node {
     pub peers: RwLock<PeerSummary>,
     pub features: RwLock<FeatureSet>,
     pub blockheight: AtomicU32,
-    /// Plugin-registered methods (set by the plugin task). Builtins are looked up first.
-    pub external: RwLock<Option<Arc<dyn ExternalMethods>>>,
-    /// The `rpc_command` hook chain (set by the plugin task); runs before dispatch.
-    pub rpc_hook: RwLock<Option<Arc<dyn RpcCommandHook>>>,
 }
 
 impl Node {
@@ -81,26 +76,6 @@ impl Node {
 
     pub fn color_hex(&self) -> String {
         hex::encode(self.color)
-    }
-
-    pub fn external(&self) -> Option<Arc<dyn ExternalMethods>> {
-        self.external.read().ok().and_then(|g| g.clone())
-    }
-
-    pub fn set_external(&self, e: Arc<dyn ExternalMethods>) {
-        if let Ok(mut g) = self.external.write() {
-            *g = Some(e);
-        }
-    }
-
-    pub fn rpc_hook(&self) -> Option<Arc<dyn RpcCommandHook>> {
-        self.rpc_hook.read().ok().and_then(|g| g.clone())
-    }
-
-    pub fn set_rpc_hook(&self, h: Arc<dyn RpcCommandHook>) {
-        if let Ok(mut g) = self.rpc_hook.write() {
-            *g = Some(h);
-        }
     }
 }
 

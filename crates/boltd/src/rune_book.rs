@@ -302,37 +302,8 @@ pub fn rune_param(name: &str, v: &Value) -> Result<(String, Rune, u64), RpcError
     Ok((text, rune, id))
 }
 
-/// Loads the runes and registers `createrune`/`invokerune`, `showrunes`, `checkrune`,
-/// `blacklistrune`/`destroyrune`.
-pub async fn start(
-    node: &crate::node::Node,
-    dispatcher: &crate::rpc::Dispatcher,
-    storage: Storage,
-) -> Result<Arc<RuneBook>, String> {
-    use crate::commands::{blacklistrune, checkrune, createrune, showrunes};
-    let book = RuneBook::load(&node.seed, storage).await?;
-    let commands: Vec<Arc<dyn crate::rpc::Command>> = vec![
-        Arc::new(createrune::Createrune {
-            book: book.clone(),
-            name: "createrune",
-        }),
-        Arc::new(createrune::Createrune {
-            book: book.clone(),
-            name: "invokerune",
-        }),
-        Arc::new(showrunes::Showrunes { book: book.clone() }),
-        Arc::new(checkrune::Checkrune { book: book.clone() }),
-        Arc::new(blacklistrune::Blacklistrune {
-            book: book.clone(),
-            name: "blacklistrune",
-        }),
-        Arc::new(blacklistrune::Blacklistrune {
-            book: book.clone(),
-            name: "destroyrune",
-        }),
-    ];
-    for c in commands {
-        dispatcher.register(c)?;
-    }
-    Ok(book)
+/// Loads the runes (the `createrune`/`invokerune`, `showrunes`, `checkrune`,
+/// `blacklistrune`/`destroyrune` commands are built from the book in `commands::TABLE`).
+pub async fn start(node: &crate::node::Node, storage: Storage) -> Result<Arc<RuneBook>, String> {
+    RuneBook::load(&node.seed, storage).await
 }

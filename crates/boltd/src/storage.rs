@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -262,37 +262,15 @@ pub fn plugin_db_write(host: plugins::PluginHost) -> DbWriteFn {
 }
 
 /// Opens the store the configuration names (`--wallet`, else
-/// `<network dir>/boltd.sqlite3`) with `sink` already routing to `db_write` plugins,
-/// and registers the datastore commands. Call it after plugins answered `getmanifest`
-/// and before they get `init`.
-pub async fn start(
-    node: &crate::node::Node,
-    dispatcher: &crate::rpc::Dispatcher,
-    sink: Option<DbWriteFn>,
-) -> Result<Storage, String> {
-    use crate::commands::{datastore, datastoreusage, deldatastore, listdatastore};
+/// `<network dir>/boltd.sqlite3`) with `sink` already routing to `db_write` plugins, and
+/// checkpoints it at a clean stop. Call it after plugins answered `getmanifest` and
+/// before they get `init`.
+pub async fn start(node: &crate::node::Node, sink: Option<DbWriteFn>) -> Result<Storage, String> {
     let wallet = node.config.read().ok().and_then(|c| c.get_str("wallet"));
     let path = wallet_path(wallet.as_deref(), &node.settings.network_dir);
     let storage = Storage::open(path.clone(), sink, node.shutdown.clone())
         .await
         .map_err(|e| format!("opening database {}: {e}", path.display()))?;
-    let commands: Vec<Arc<dyn crate::rpc::Command>> = vec![
-        Arc::new(datastore::Datastore {
-            storage: storage.clone(),
-        }),
-        Arc::new(listdatastore::Listdatastore {
-            storage: storage.clone(),
-        }),
-        Arc::new(deldatastore::Deldatastore {
-            storage: storage.clone(),
-        }),
-        Arc::new(datastoreusage::Datastoreusage {
-            storage: storage.clone(),
-        }),
-    ];
-    for c in commands {
-        dispatcher.register(c)?;
-    }
     // At a clean stop, fold the WAL into the file so the file alone is a full copy.
     let s = storage.clone();
     node.shutdown.on_exit(
@@ -305,46 +283,37 @@ pub async fn start(
             })
         }),
     );
-    // The first store opened in this process is the daemon's (tests open one per process).
-    let _ = GLOBAL.set(storage.clone());
     Ok(storage)
 }
 
-/// The daemon's store, for subsystems that only need a lookup now and then (`connect`).
-static GLOBAL: OnceLock<Storage> = OnceLock::new();
-
-/// The daemon's store once [`start`] ran.
-pub fn global() -> Option<Storage> {
-    GLOBAL.get().cloned()
-}
-
-/// Where we last reached `node_id` (hex), for `connect <id>` without an address.
-pub async fn remembered_address(node_id: &str) -> Option<(String, u16)> {
-    let stored = match global()?.peer_address(node_id.to_string()).await {
-        Ok(a) => a?,
-        Err(e) => {
-            tracing::warn!("looking up the address of {node_id}: {e}");
-            return None;
-        }
-    };
-    match crate::peering::addr::split_host_port(&stored) {
-        Ok((host, Some(port))) => Some((host, port)),
-        _ => {
-            tracing::warn!("ignoring unusable stored address '{stored}' of {node_id}");
-            None
+impl Storage {
+    /// Where we last reached `node_id` (hex), for `connect <id>` without an address.
+    pub async fn remembered_address(&self, node_id: &str) -> Option<(String, u16)> {
+        let stored = match self.peer_address(node_id.to_string()).await {
+            Ok(a) => a?,
+            Err(e) => {
+                tracing::warn!("looking up the address of {node_id}: {e}");
+                return None;
+            }
+        };
+        match crate::peering::addr::split_host_port(&stored) {
+            Ok((host, Some(port))) => Some((host, port)),
+            _ => {
+                tracing::warn!("ignoring unusable stored address '{stored}' of {node_id}");
+                None
+            }
         }
     }
-}
 
-/// Remembers that `node_id` answered at `host:port` (a write only when it changed).
-pub async fn remember_address(node_id: &str, host: &str, port: u16) {
-    let Some(s) = global() else { return };
-    let addr = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    if let Err(e) = s.remember_peer_address(node_id.to_string(), addr).await {
-        tracing::warn!("remembering the address of {node_id}: {e}");
+    /// Remembers that `node_id` answered at `host:port` (a write only when it changed).
+    pub async fn remember_address(&self, node_id: &str, host: &str, port: u16) {
+        let addr = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        if let Err(e) = self.remember_peer_address(node_id.to_string(), addr).await {
+            tracing::warn!("remembering the address of {node_id}: {e}");
+        }
     }
 }

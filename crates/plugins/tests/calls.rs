@@ -32,7 +32,9 @@ fn frame_json(f: &[u8]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passthrough_rewrites_ids_and_restores_them() {
     let e = env();
-    let p = py(e.path(), "pyln_hello", "pyln_hello.py");
+    let Some(p) = py(e.path(), "pyln_hello", "pyln_hello.py") else {
+        return;
+    };
     started(&e, &[&p]).await;
     // Numeric client id: the plugin sees "5/cln:echo#N", the client gets 5 back.
     let f = e
@@ -68,7 +70,9 @@ async fn passthrough_rewrites_ids_and_restores_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_and_progress_reach_the_client_with_its_id() {
     let e = env();
-    let p = py(e.path(), "pyln_hello", "pyln_hello.py");
+    let Some(p) = py(e.path(), "pyln_hello", "pyln_hello.py") else {
+        return;
+    };
     started(&e, &[&p]).await;
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let sink: plugins::host::NotifySink = std::sync::Arc::new(move |f| {
@@ -97,9 +101,15 @@ async fn message_and_progress_reach_the_client_with_its_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpc_command_chain_first_modification_wins() {
     let e = env();
-    let h1 = pyln_hook(e.path(), "hook1", "continue");
-    let h2 = pyln_hook(e.path(), "hook2", "return");
-    let h3 = pyln_hook(e.path(), "hook3", "error");
+    let Some(h1) = pyln_hook(e.path(), "hook1", "continue") else {
+        return;
+    };
+    let Some(h2) = pyln_hook(e.path(), "hook2", "return") else {
+        return;
+    };
+    let Some(h3) = pyln_hook(e.path(), "hook3", "error") else {
+        return;
+    };
     started(&e, &[&h1, &h2, &h3]).await;
     let req = request(json!(1), "getinfo", json!({}));
     let payload = RpcCommandPayload::from_request(&req);
@@ -214,7 +224,9 @@ async fn unsatisfiable_hook_order_refuses_both_plugins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_notifications_carry_origin_and_native_ones_are_wrapped() {
     let e = env();
-    let p = py(e.path(), "pyln_hello", "pyln_hello.py");
+    let Some(p) = py(e.path(), "pyln_hello", "pyln_hello.py") else {
+        return;
+    };
     let c = cln_bin("cln-hello");
     started(&e, &[&p]).await;
     // plugin_started for a later plugin reaches pyln_hello wrapped as {"plugin_started": {...}}.

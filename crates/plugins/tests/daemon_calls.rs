@@ -39,7 +39,9 @@ fn backend(e: &Env, name: &str, methods: serde_json::Value) -> std::path::PathBu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_returns_the_result_of_a_pyln_and_a_cln_plugin() {
     let e = env();
-    let py = py(e.path(), "pyln_hello", "pyln_hello.py");
+    let Some(py) = py(e.path(), "pyln_hello", "pyln_hello.py") else {
+        return;
+    };
     let cln = cln_bin("cln-hello");
     started(&e, &[&py, &cln]).await;
 
@@ -149,7 +151,9 @@ async fn error_and_malformed_replies_are_errors_with_the_reply() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_dying_mid_call_fails_the_call_at_once() {
     let e = env();
-    let p = py(e.path(), "pyln_hello", "pyln_hello.py");
+    let Some(p) = py(e.path(), "pyln_hello", "pyln_hello.py") else {
+        return;
+    };
     started(&e, &[&p]).await;
     let t = Instant::now();
     match e.host.call("die", &json!({}), None).await {
@@ -199,7 +203,9 @@ async fn a_backend_is_initialised_ahead_of_the_others_once() {
                "init": {"disable": "not today"},
                "record": record.display().to_string()}),
     );
-    let other = py(e.path(), "pyln_hello", "pyln_hello.py");
+    let Some(other) = py(e.path(), "pyln_hello", "pyln_hello.py") else {
+        return;
+    };
     e.host
         .load_startup(vec![
             PluginSpec {
@@ -245,7 +251,9 @@ async fn a_backend_is_initialised_ahead_of_the_others_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removal_resolves_when_the_backend_dies() {
     let e = env();
-    let p = py(e.path(), "pyln_hello", "pyln_hello.py");
+    let Some(p) = py(e.path(), "pyln_hello", "pyln_hello.py") else {
+        return;
+    };
     started(&e, &[&p]).await;
     let path = e.host.provider("die").unwrap();
     let gone = e.host.removal(&path).unwrap();

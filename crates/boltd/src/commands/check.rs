@@ -30,7 +30,7 @@ impl Command for Check {
             let allow = ctx
                 .conn
                 .deprecated_apis(ctx.node.settings.allow_deprecated_apis);
-            ctx.dispatcher.resolve_with(&ctx.node, &name, allow)?;
+            ctx.dispatcher.resolve_with(&name, allow)?;
             if let Some(cmd) = ctx.dispatcher.builtin(&name) {
                 let mut sub = ctx.clone();
                 sub.request.method = name.clone();
@@ -41,7 +41,7 @@ impl Command for Check {
                 }
                 return Ok(Reply::Result(json!({ "command_to_check": name })));
             }
-            match ctx.node.external() {
+            match ctx.dispatcher.external().cloned() {
                 Some(ext) => ext.check(ctx).await,
                 None => Err(RpcError::method_not_found(format!(
                     "Unknown command '{name}'"

@@ -12,11 +12,13 @@ use serde_json::{json, Value};
 use crate::peering::addr::{default_port, resolve, split_host_port};
 use crate::peering::{disconnected_during, parse_node_id, Known, Peering};
 use crate::rpc::{BoxFut, CmdResult, Command, Context, Reply};
+use crate::storage::Storage;
 
 const PARAMS: &[Param] = &[Param::req("id"), Param::opt("host"), Param::opt("port")];
 
 pub struct Connect {
     pub peering: Arc<Peering>,
+    pub storage: Storage,
 }
 
 /// Where to connect, after parameter checks.
@@ -110,6 +112,7 @@ impl Command for Connect {
     }
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let peering = self.peering.clone();
+        let storage = self.storage.clone();
         Box::pin(async move {
             let t = parse(&ctx.bind(PARAMS)?)?;
             if let Some(k) = peering.known(&t.id).filter(|k| k.connected) {
@@ -123,7 +126,7 @@ impl Command for Connect {
                     (String::new(), 0)
                 }
                 // Where we reached it before, if anywhere (the store remembers).
-                None => match crate::storage::remembered_address(&t.id.to_string()).await {
+                None => match storage.remembered_address(&t.id.to_string()).await {
                     Some(hp) => hp,
                     None => {
                         return Err(RpcError::new(
@@ -145,7 +148,9 @@ impl Command for Connect {
                         format!("All addresses failed: {e}. "),
                     ));
                 }
-                crate::storage::remember_address(&t.id.to_string(), &host, port).await;
+                storage
+                    .remember_address(&t.id.to_string(), &host, port)
+                    .await;
             }
             // A peer accepted between our check and the registration never wakes us.
             if let Some(k) = peering.known(&t.id).filter(|k| k.connected) {

@@ -45,10 +45,7 @@ impl Command for Disconnect {
             }
             peering.peers.disconnect(&id);
             // Answer once the disconnect went through the peer's event task.
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while peering.known(&id).is_some() && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            let _ = tokio::time::timeout(Duration::from_secs(5), peering.gone(&id)).await;
             Ok(Reply::Result(json!({})))
         })
     }

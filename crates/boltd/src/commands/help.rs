@@ -32,7 +32,7 @@ impl Command for Help {
                 .map(|(n, u)| (n.clone(), format!("{n} {u}")))
                 .collect();
             let mut deprecated_hidden = vec![];
-            if let Some(ext) = ctx.node.external() {
+            if let Some(ext) = ctx.dispatcher.external() {
                 for m in ext.methods() {
                     if all.iter().any(|(n, _)| *n == m.name) {
                         continue;

@@ -1,11 +1,13 @@
-//! Builtin RPC commands, one module per command. Each module exposes a unit struct
-//! implementing [`crate::rpc::Command`]; [`builtins`] is the table the dispatcher loads.
-//! Subsystems added later register theirs here (or at run time with
-//! `Dispatcher::register`).
+//! Builtin RPC commands, one module per command, and [`TABLE`]: the one list of every
+//! builtin. The dispatcher is built from it (after [`crate::services::Services`] exists)
+//! and plugin method names are checked against its names (before any plugin's manifest
+//! is accepted), so a builtin can neither shadow a plugin method nor be shadowed by one
+//! silently. A new command is one module plus one line here.
 
 use std::sync::Arc;
 
 use crate::rpc::Command;
+use crate::services::Services;
 
 pub mod blacklistrune;
 pub mod check;
@@ -43,14 +45,145 @@ pub(crate) fn raw_param(request: &jsonrpc::Request, pos: usize, name: &str) -> O
     map.get(name).map(|t| t.get().to_string())
 }
 
-pub fn builtins() -> Vec<Arc<dyn Command>> {
-    vec![
-        Arc::new(check::Check),
-        Arc::new(deprecations::Deprecations),
-        Arc::new(getinfo::Getinfo),
-        Arc::new(help::Help),
-        Arc::new(listconfigs::Listconfigs),
-        Arc::new(notifications::Notifications),
-        Arc::new(stop::Stop),
-    ]
+/// Builds one builtin from the services it needs.
+type Build = fn(&Services) -> Arc<dyn Command>;
+
+/// Every builtin: its name, and how to build it. Sorted by name.
+pub const TABLE: &[(&str, Build)] = &[
+    ("blacklistrune", |s| {
+        Arc::new(blacklistrune::Blacklistrune {
+            book: s.runes.clone(),
+            name: "blacklistrune",
+        })
+    }),
+    ("check", |_| Arc::new(check::Check)),
+    ("checkrune", |s| {
+        Arc::new(checkrune::Checkrune {
+            book: s.runes.clone(),
+        })
+    }),
+    ("commando", |s| {
+        Arc::new(commando::CommandoCmd {
+            commando: s.commando.clone(),
+        })
+    }),
+    ("connect", |s| {
+        Arc::new(connect::Connect {
+            peering: s.peering.clone(),
+            storage: s.storage.clone(),
+        })
+    }),
+    ("createrune", |s| {
+        Arc::new(createrune::Createrune {
+            book: s.runes.clone(),
+            name: "createrune",
+        })
+    }),
+    ("datastore", |s| {
+        Arc::new(datastore::Datastore {
+            storage: s.storage.clone(),
+        })
+    }),
+    ("datastoreusage", |s| {
+        Arc::new(datastoreusage::Datastoreusage {
+            storage: s.storage.clone(),
+        })
+    }),
+    ("deldatastore", |s| {
+        Arc::new(deldatastore::Deldatastore {
+            storage: s.storage.clone(),
+        })
+    }),
+    ("deprecations", |_| Arc::new(deprecations::Deprecations)),
+    ("destroyrune", |s| {
+        Arc::new(blacklistrune::Blacklistrune {
+            book: s.runes.clone(),
+            name: "destroyrune",
+        })
+    }),
+    ("disconnect", |s| {
+        Arc::new(disconnect::Disconnect {
+            peering: s.peering.clone(),
+        })
+    }),
+    ("getinfo", |_| Arc::new(getinfo::Getinfo)),
+    ("help", |_| Arc::new(help::Help)),
+    ("invokerune", |s| {
+        Arc::new(createrune::Createrune {
+            book: s.runes.clone(),
+            name: "invokerune",
+        })
+    }),
+    ("listconfigs", |_| Arc::new(listconfigs::Listconfigs)),
+    ("listdatastore", |s| {
+        Arc::new(listdatastore::Listdatastore {
+            storage: s.storage.clone(),
+        })
+    }),
+    ("listpeers", |s| {
+        Arc::new(listpeers::Listpeers {
+            peering: s.peering.clone(),
+        })
+    }),
+    ("notifications", |_| Arc::new(notifications::Notifications)),
+    ("plugin", |s| {
+        Arc::new(plugin::PluginCmd {
+            host: s.plugins.clone(),
+        })
+    }),
+    ("sendcustommsg", |s| {
+        Arc::new(sendcustommsg::Sendcustommsg {
+            peering: s.peering.clone(),
+        })
+    }),
+    ("setconfig", |s| {
+        Arc::new(setconfig::Setconfig {
+            host: s.plugins.clone(),
+            file: Default::default(),
+        })
+    }),
+    ("showrunes", |s| {
+        Arc::new(showrunes::Showrunes {
+            book: s.runes.clone(),
+        })
+    }),
+    ("stop", |_| Arc::new(stop::Stop)),
+];
+
+/// The builtin names, known before any service exists (plugin manifests are checked
+/// against them).
+pub fn names() -> impl Iterator<Item = &'static str> {
+    TABLE.iter().map(|(n, _)| *n)
+}
+
+/// Every builtin, built from `s`. Err if an entry builds a command of another name (a
+/// table typo would otherwise let a plugin take the name).
+pub fn build(s: &Services) -> Result<Vec<Arc<dyn Command>>, String> {
+    TABLE
+        .iter()
+        .map(|(name, make)| {
+            let c = make(s);
+            if c.name() == *name {
+                Ok(c)
+            } else {
+                Err(format!(
+                    "builtin table entry '{name}' builds command '{}'",
+                    c.name()
+                ))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn table_names_are_unique_and_sorted() {
+        let names: Vec<&str> = super::names().collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+        assert!(names.contains(&"plugin") && names.contains(&"setconfig"));
+    }
 }

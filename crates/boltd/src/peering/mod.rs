@@ -11,6 +11,7 @@
 //! peer does not hold up the others, and one peer's messages reach the hook in order.
 
 pub mod addr;
+mod waiters;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,11 +27,11 @@ use plugins::{
     PeerConnectedPayload, PluginHost,
 };
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 use crate::node::Node;
-use crate::rpc::Dispatcher;
+use waiters::{Waiters, Waiting};
 
 /// Text of the 402 error pending `connect` commands get when the peer goes away (or a
 /// `peer_connected` hook sends it away) before it is fully connected.
@@ -56,13 +57,6 @@ impl Known {
             None => json!({"type": "local socket", "socket": ""}),
         }
     }
-}
-
-/// A `connect` command waiting for the `peer_connected` chain.
-struct Waiter {
-    /// The command's id (prefix for the hook request id).
-    cause: String,
-    done: oneshot::Sender<Result<(), RpcError>>,
 }
 
 /// Custom message bytes queued for one peer's task (and for all peers).
@@ -104,7 +98,9 @@ pub struct Peering {
     node: Arc<Node>,
     host: RwLock<Option<PluginHost>>,
     known: Mutex<HashMap<PublicKey, Known>>,
-    waiters: Mutex<HashMap<PublicKey, Vec<Waiter>>>,
+    waiters: Waiters,
+    /// Signalled whenever a peer leaves `known`.
+    departed: Notify,
     /// `sendcustommsg` logs its first even type at INFO, later ones at DEBUG (like CLN).
     even_logged: AtomicBool,
     /// Where we listen (real ports).
@@ -136,9 +132,9 @@ const TICK_ENV: &str = "BOLTD_DEV_PEER_TICK_MS";
 
 impl Peering {
     /// Binds the listening sockets (`--addr`/`--bind-addr`, else all interfaces on the
-    /// network's default port), registers the peer commands and spawns the event pump.
+    /// network's default port) and spawns the event pump.
     /// Inbound peers are accepted once [`Peering::activate`] is called.
-    pub async fn start(node: &Arc<Node>, dispatcher: &Dispatcher) -> Result<Arc<Peering>, String> {
+    pub async fn start(node: &Arc<Node>) -> Result<Arc<Peering>, String> {
         let (listen_opts, announce_opts) = {
             let c = node
                 .config
@@ -213,7 +209,8 @@ impl Peering {
             node: node.clone(),
             host: RwLock::new(None),
             known: Mutex::new(HashMap::new()),
-            waiters: Mutex::new(HashMap::new()),
+            waiters: Waiters::default(),
+            departed: Notify::new(),
             even_logged: AtomicBool::new(false),
             binding,
             taps: RwLock::new(Vec::new()),
@@ -223,7 +220,6 @@ impl Peering {
             s.address = announce;
         }
         p.refresh_features();
-        register_commands(dispatcher, &p);
         tokio::spawn(p.clone().pump(events));
         let on_exit = p.clone();
         node.shutdown.on_exit(
@@ -319,39 +315,32 @@ impl Peering {
         }
     }
 
-    /// Registers a `connect` command waiting for `id` to finish its `peer_connected` chain.
-    pub fn wait_connected(
-        &self,
-        id: PublicKey,
-        cause: String,
-    ) -> oneshot::Receiver<Result<(), RpcError>> {
-        let (tx, rx) = oneshot::channel();
-        if let Ok(mut w) = self.waiters.lock() {
-            w.entry(id).or_default().push(Waiter { cause, done: tx });
-        }
-        rx
+    /// Registers a `connect` command waiting for `id` to finish its `peer_connected` chain
+    /// (until the chain ends or the returned wait is dropped).
+    pub fn wait_connected(&self, id: PublicKey, cause: String) -> Waiting {
+        self.waiters.wait(id, cause)
     }
 
     /// Ends the wait of every `connect` command for `id`.
     pub fn resolve(&self, id: &PublicKey, outcome: Result<(), RpcError>) {
-        let list = self
-            .waiters
-            .lock()
-            .ok()
-            .and_then(|mut w| w.remove(id))
-            .unwrap_or_default();
-        for w in list {
-            let _ = w.done.send(outcome.clone());
-        }
+        self.waiters.resolve(id, outcome)
     }
 
     fn first_cause(&self, id: &PublicKey) -> Option<String> {
-        self.waiters
-            .lock()
-            .ok()?
-            .get(id)?
-            .first()
-            .map(|w| w.cause.clone())
+        self.waiters.first_cause(id)
+    }
+
+    /// Waits until `id` is no longer known (its disconnect went through its task).
+    pub async fn gone(&self, id: &PublicKey) {
+        loop {
+            let departed = self.departed.notified();
+            tokio::pin!(departed);
+            departed.as_mut().enable();
+            if self.known(id).is_none() {
+                return;
+            }
+            departed.await;
+        }
     }
 
     fn update_summary(&self) {
@@ -555,6 +544,7 @@ impl Peering {
 
     fn on_disconnected(&self, id: PublicKey) {
         let was = self.known.lock().ok().and_then(|mut k| k.remove(&id));
+        self.departed.notify_waiters();
         self.update_summary();
         self.resolve(&id, Err(disconnected_during()));
         tracing::debug!(peer = %id, "Peer disconnected");
@@ -569,21 +559,6 @@ impl Peering {
 
 pub fn disconnected_during() -> RpcError {
     RpcError::new(codes::CONNECT_DISCONNECTED_DURING, DISCONNECTED_DURING)
-}
-
-fn register_commands(dispatcher: &Dispatcher, p: &Arc<Peering>) {
-    use crate::commands::{connect, disconnect, listpeers, sendcustommsg};
-    let cmds: Vec<Arc<dyn crate::rpc::Command>> = vec![
-        Arc::new(connect::Connect { peering: p.clone() }),
-        Arc::new(disconnect::Disconnect { peering: p.clone() }),
-        Arc::new(listpeers::Listpeers { peering: p.clone() }),
-        Arc::new(sendcustommsg::Sendcustommsg { peering: p.clone() }),
-    ];
-    for c in cmds {
-        if let Err(e) = dispatcher.register(c) {
-            tracing::warn!("{e}");
-        }
-    }
 }
 
 /// A node id parameter: a string of 66 hex digits that is a valid compressed key.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use jsonrpc::{
     codes, error_frame, raw_error_frame, raw_result_frame, result_frame, usage, Param, RawValue,
@@ -109,12 +109,17 @@ pub enum HookOutcome {
 
 /// The `rpc_command` hook chain (the plugin host implements this).
 pub trait RpcCommandHook: Send + Sync {
-    fn call(&self, request: &Request) -> BoxFut<HookOutcome>;
+    /// Runs the chain for `ctx.request` (a replacement is checked against
+    /// `ctx.dispatcher`).
+    fn call(&self, ctx: &Context) -> BoxFut<HookOutcome>;
 }
 
-/// Builtin commands by name; plugin methods come from `Node::external`.
+/// Builtin commands by name, plugin methods and the `rpc_command` chain: fixed once
+/// start-up built it (nothing registers at run time).
 pub struct Dispatcher {
-    builtins: RwLock<BTreeMap<String, Arc<dyn Command>>>,
+    builtins: BTreeMap<String, Arc<dyn Command>>,
+    external: Option<Arc<dyn ExternalMethods>>,
+    hook: Option<Arc<dyn RpcCommandHook>>,
 }
 
 fn deprecated_msg(name: &str) -> RpcError {
@@ -122,49 +127,45 @@ fn deprecated_msg(name: &str) -> RpcError {
 }
 
 impl Dispatcher {
-    /// A dispatcher with every builtin from `commands::builtins()`.
-    pub fn new() -> Arc<Self> {
-        let d = Dispatcher {
-            builtins: RwLock::new(BTreeMap::new()),
-        };
-        for c in crate::commands::builtins() {
-            // Builtin names are unique by construction.
-            let _ = d.register(c);
+    /// A dispatcher over `commands` (the builtin table), plugin methods and the hook.
+    /// Err if two commands share a name.
+    pub fn new(
+        commands: Vec<Arc<dyn Command>>,
+        external: Option<Arc<dyn ExternalMethods>>,
+        hook: Option<Arc<dyn RpcCommandHook>>,
+    ) -> Result<Arc<Self>, String> {
+        let mut builtins = BTreeMap::new();
+        for c in commands {
+            if builtins.insert(c.name().to_string(), c.clone()).is_some() {
+                return Err(format!("command '{}' registered twice", c.name()));
+            }
         }
-        Arc::new(d)
-    }
-
-    /// Adds a builtin command (other subsystems register theirs at start-up).
-    pub fn register(&self, cmd: Arc<dyn Command>) -> Result<(), String> {
-        let mut b = self
-            .builtins
-            .write()
-            .map_err(|_| "dispatcher lock poisoned".to_string())?;
-        if b.contains_key(cmd.name()) {
-            return Err(format!("command '{}' already registered", cmd.name()));
-        }
-        b.insert(cmd.name().to_string(), cmd);
-        Ok(())
+        Ok(Arc::new(Dispatcher {
+            builtins,
+            external,
+            hook,
+        }))
     }
 
     pub fn builtin(&self, name: &str) -> Option<Arc<dyn Command>> {
-        self.builtins.read().ok().and_then(|b| b.get(name).cloned())
+        self.builtins.get(name).cloned()
     }
 
     pub fn is_builtin(&self, name: &str) -> bool {
-        self.builtin(name).is_some()
+        self.builtins.contains_key(name)
+    }
+
+    /// Plugin methods, if plugins are wired in.
+    pub fn external(&self) -> Option<&Arc<dyn ExternalMethods>> {
+        self.external.as_ref()
     }
 
     /// `(name, usage)` of every builtin.
     pub fn builtin_usages(&self) -> Vec<(String, String)> {
         self.builtins
-            .read()
-            .map(|b| {
-                b.values()
-                    .map(|c| (c.name().to_string(), c.usage()))
-                    .collect()
-            })
-            .unwrap_or_default()
+            .values()
+            .map(|c| (c.name().to_string(), c.usage()))
+            .collect()
     }
 
     /// Whether a command answers after connections close (only `stop`).
@@ -177,20 +178,15 @@ impl Dispatcher {
     /// Checks a method exists and may be called, with CLN's -32601 texts, under the
     /// global deprecation setting.
     pub fn resolve(&self, node: &Node, method: &str) -> Result<(), RpcError> {
-        self.resolve_with(node, method, node.settings.allow_deprecated_apis)
+        self.resolve_with(method, node.settings.allow_deprecated_apis)
     }
 
     /// [`resolve`](Self::resolve) under a given deprecation setting (a connection's).
-    pub fn resolve_with(
-        &self,
-        node: &Node,
-        method: &str,
-        allow_deprecated: bool,
-    ) -> Result<(), RpcError> {
+    pub fn resolve_with(&self, method: &str, allow_deprecated: bool) -> Result<(), RpcError> {
         if self.is_builtin(method) {
             return Ok(());
         }
-        match node.external().and_then(|e| e.lookup(method)) {
+        match self.external.as_ref().and_then(|e| e.lookup(method)) {
             Some(m) if m.deprecated && !allow_deprecated => Err(deprecated_msg(method)),
             Some(_) => Ok(()),
             None => Err(RpcError::method_not_found(format!(
@@ -205,15 +201,15 @@ impl Dispatcher {
         let allow = ctx
             .conn
             .deprecated_apis(ctx.node.settings.allow_deprecated_apis);
-        if let Err(e) = self.resolve_with(&ctx.node, &ctx.request.method, allow) {
+        if let Err(e) = self.resolve_with(&ctx.request.method, allow) {
             return error_frame(&id, &e);
         }
-        if let Some(hook) = ctx.node.rpc_hook() {
-            match hook.call(&ctx.request).await {
+        if let Some(hook) = &self.hook {
+            match hook.call(&ctx).await {
                 HookOutcome::Continue => {}
                 HookOutcome::Return(r) => return frame(&id, r),
                 HookOutcome::Replace(mut req) => {
-                    if let Err(e) = self.resolve_with(&ctx.node, &req.method, allow) {
+                    if let Err(e) = self.resolve_with(&req.method, allow) {
                         return error_frame(&id, &e);
                     }
                     // The replacement runs under the original id and skips the hook.
@@ -255,7 +251,7 @@ impl Dispatcher {
     pub async fn run(&self, ctx: Context) -> CmdResult {
         match self.builtin(&ctx.request.method) {
             Some(cmd) => cmd.run(ctx).await,
-            None => match ctx.node.external() {
+            None => match &self.external {
                 Some(ext) => ext.call(ctx).await,
                 None => Err(RpcError::method_not_found(format!(
                     "Unknown command '{}'",

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::net::UnixListener;
+use tokio::sync::{watch, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use super::dispatch::Dispatcher;
@@ -45,14 +46,53 @@ pub fn bind(
     Ok(l)
 }
 
+/// Client connections served at once; one more waits in the listen backlog until one
+/// ends. Far above what a node sees (tests run 500 concurrent clients), low enough that a
+/// flood of connections cannot take every file descriptor the peers need.
+pub const MAX_CONNECTIONS: usize = 4096;
+
+/// How many client connections are open, for shutdown to wait on without polling.
+#[derive(Clone)]
+pub struct LiveConns(Arc<watch::Sender<usize>>);
+
+impl Default for LiveConns {
+    fn default() -> Self {
+        LiveConns(Arc::new(watch::channel(0).0))
+    }
+}
+
+impl LiveConns {
+    /// Waits until at most `n()` connections remain (`n` is re-read at every change).
+    pub async fn until_at_most(&self, n: impl Fn() -> usize) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|live| *live <= n()).await;
+    }
+
+    fn enter(&self) -> LiveGuard {
+        self.0.send_modify(|n| *n += 1);
+        LiveGuard(self.clone())
+    }
+}
+
+/// Counts one connection as open until dropped.
+struct LiveGuard(LiveConns);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0 .0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
 /// Accepts connections until shutdown starts, then removes the socket file. Every
-/// connection task is tracked so the daemon can wait for them to finish.
+/// connection task is tracked so the daemon can wait for them to finish. Start it only
+/// once the dispatcher is complete: accepting is what lets a client's bytes in.
 pub async fn serve(
     listener: std::os::unix::net::UnixListener,
     path: PathBuf,
     node: Arc<Node>,
     dispatcher: Arc<Dispatcher>,
     tracker: TaskTracker,
+    live: LiveConns,
 ) {
     let listener = match UnixListener::from_std(listener) {
         Ok(l) => l,
@@ -63,11 +103,24 @@ pub async fn serve(
         }
     };
     let shutdown = node.shutdown.clone();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = shutdown.recv() => break,
+        };
         tokio::select! {
             res = listener.accept() => match res {
                 Ok((stream, _)) => {
-                    tracker.spawn(super::conn::serve(stream, node.clone(), dispatcher.clone()));
+                    let guard = live.enter();
+                    let conn = super::conn::serve(stream, node.clone(), dispatcher.clone());
+                    tracker.spawn(async move {
+                        conn.await;
+                        drop((guard, permit));
+                    });
                 }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.

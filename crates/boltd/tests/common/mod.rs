@@ -199,3 +199,38 @@ impl Client {
         self.read()
     }
 }
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Installs `tests/plugins/raw_plugin.py` (standard library only) as plugin `<dir>/<name>`
+/// following `spec`. None, with the reason printed, when there is no `python3`.
+pub fn raw_plugin(dir: &Path, name: &str, spec: &Value) -> Option<PathBuf> {
+    let ok = Command::new("python3")
+        .arg("-c")
+        .arg("pass")
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("skipped: no python3 on PATH for tests/plugins/raw_plugin.py");
+        return None;
+    }
+    let spec_path = dir.join(format!("{name}.spec.json"));
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nRAW_SPEC={} exec python3 {} \"$@\"\n",
+            spec_path.display(),
+            repo().join("tests/plugins/raw_plugin.py").display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    Some(path)
+}

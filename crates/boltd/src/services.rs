@@ -1,0 +1,29 @@
+//! The composition root's product: every long-lived handle the daemon's commands and
+//! subsystems use, built once at start-up before the RPC socket serves anyone, and
+//! passed down explicitly (no process-global state). Chain, wallet and Lightning
+//! handles join here in phase 2.
+
+use std::sync::Arc;
+
+use plugins::PluginHost;
+
+use crate::commando::Commando;
+use crate::node::Node;
+use crate::peering::Peering;
+use crate::rune_book::RuneBook;
+use crate::storage::Storage;
+
+pub struct Services {
+    /// Identity, settings, configuration, logging and shutdown.
+    pub node: Arc<Node>,
+    /// The store (datastore, remembered peer addresses, `db_write`).
+    pub storage: Storage,
+    /// The peer layer and CLN's view of peers.
+    pub peering: Arc<Peering>,
+    /// Plugin processes: methods, hooks, notifications, options.
+    pub plugins: PluginHost,
+    /// Runes: created, checked, blacklisted (stored in the datastore).
+    pub runes: Arc<RuneBook>,
+    /// Commando: RPC over custom messages, both ways.
+    pub commando: Arc<Commando>,
+}
