@@ -653,10 +653,12 @@ impl Inner {
             ChainPosition::Unconfirmed { .. } => (OutputStatus::Unconfirmed, None),
             ChainPosition::Confirmed { anchor, .. } => {
                 let h = anchor.block_id.height;
+                // The raw graph lookup: `Wallet::get_tx` canonicalizes the whole graph per call.
                 let coinbase = self
                     .wallet(ty)
+                    .tx_graph()
                     .get_tx(lo.outpoint.txid)
-                    .is_some_and(|t| t.tx_node.tx.is_coinbase());
+                    .is_some_and(|t| t.is_coinbase());
                 if coinbase && tip.saturating_add(1).saturating_sub(h) < COINBASE_MATURITY {
                     (OutputStatus::Immature, Some(h))
                 } else {
