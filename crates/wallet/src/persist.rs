@@ -40,9 +40,8 @@ impl Record {
 
     /// JSON (BDK's changesets are serde types; JSON keeps them readable to `db_write`
     /// plugins and to a human recovering funds).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        // A Record holds only maps keyed by serializable types; serde_json cannot fail on it.
-        serde_json::to_vec(self).unwrap_or_default()
+    pub fn to_bytes(&self) -> Result<Vec<u8>, PersistError> {
+        serde_json::to_vec(self).map_err(|e| PersistError(format!("encoding wallet record: {e}")))
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Record, PersistError> {

@@ -37,7 +37,7 @@ impl WalletStore for Flaky {
             return Err(PersistError("disk full".into()));
         }
         // Round-trip through the bytes the daemon would store.
-        let r = Record::from_bytes(&record.to_bytes())?;
+        let r = Record::from_bytes(&record.to_bytes()?)?;
         self.records.lock().unwrap().push(r);
         Ok(())
     }

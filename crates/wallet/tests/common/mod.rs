@@ -51,7 +51,7 @@ impl WalletStore for StoreBacked {
 
     fn append(&mut self, record: &Record) -> Result<(), PersistError> {
         self.store
-            .datastore_put(&key(self.next), &record.to_bytes(), Mode::MustCreate, None)
+            .datastore_put(&key(self.next), &record.to_bytes()?, Mode::MustCreate, None)
             .map_err(|e| PersistError(e.to_string()))?;
         self.next += 1;
         Ok(())
