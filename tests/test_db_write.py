@@ -26,6 +26,8 @@ TABLES = {
     "datastore": "SELECT key, data, generation FROM datastore ORDER BY key",
     "vars": "SELECT name, intval, blobval FROM vars ORDER BY name",
     "peer_addresses": "SELECT node_id, address FROM peer_addresses ORDER BY node_id",
+    "kv": "SELECT primary_namespace, secondary_namespace, key, value FROM kv "
+          "ORDER BY primary_namespace, secondary_namespace, key",
 }
 
 
@@ -38,7 +40,7 @@ def rows(path, sql):
 
 
 def live_db(node):
-    return node.net_dir / "boltd.sqlite3"
+    return node.net_dir / "lightningd.sqlite3"
 
 
 def copy_db(node, name="backup"):
@@ -229,6 +231,31 @@ def test_wallet_option_selects_the_database_file(node_factory):
     n.stop()
     assert rows(n.net_dir / "elsewhere.sqlite3", "SELECT count(*) FROM datastore") == [(1,)]
     assert not live_db(n).exists()
+
+
+def test_default_database_is_lightningd_sqlite3(node_factory):
+    n = node_factory.get_node()
+    n.rpc.call("datastore", {"key": "where", "string": "here"})
+    n.stop()
+    assert rows(n.net_dir / "lightningd.sqlite3", "SELECT count(*) FROM datastore") == [(1,)]
+    assert not (n.net_dir / "boltd.sqlite3").exists()
+
+
+def test_an_existing_boltd_sqlite3_keeps_being_used(node_factory):
+    """A network dir from before the rename keeps its database: no second, empty one."""
+    n = node_factory.get_node()
+    n.rpc.call("datastore", {"key": "old", "string": "1"})
+    n.stop()
+    for suffix in ["", "-wal", "-shm"]:
+        src = n.net_dir / ("lightningd.sqlite3" + suffix)
+        if src.exists():
+            src.rename(n.net_dir / ("boltd.sqlite3" + suffix))
+    n.start()
+    assert [d["key"] for d in n.rpc.call("listdatastore")["datastore"]] == [["old"]]
+    n.rpc.call("datastore", {"key": "new", "string": "2"})
+    n.stop()
+    assert rows(n.net_dir / "boltd.sqlite3", "SELECT count(*) FROM datastore") == [(2,)]
+    assert not (n.net_dir / "lightningd.sqlite3").exists()
 
 
 def test_connect_by_id_alone_uses_the_address_remembered_in_the_store(node_factory):

@@ -17,7 +17,7 @@ Rules (plugin guide, db_write):
 Environment (for tests): BACKUP_REFUSE_MARKER / BACKUP_DIE_MARKER / BACKUP_HANG_MARKER:
 refuse the write, exit at once, or answer only after 5 s, when any statement contains
 that text (only in the plugin named by BACKUP_MARKED_PLUGIN, if set). BACKUP_DB: the live database file
-(default `boltd.sqlite3`).
+(default `lightningd.sqlite3`).
 """
 import os
 import sqlite3
@@ -27,7 +27,7 @@ from pyln.client import Plugin
 
 plugin = Plugin()
 
-LIVE = os.environ.get("BACKUP_DB", "boltd.sqlite3")
+LIVE = os.environ.get("BACKUP_DB", "lightningd.sqlite3")
 # `backup.py` keeps `backup.sqlite3`; a copy of this file named `other.py` keeps
 # `other.sqlite3`, so several backup plugins can run side by side.
 NAME = os.path.splitext(os.path.basename(__file__))[0]

@@ -57,13 +57,21 @@ async fn manifest_registers_the_five_backend_methods_with_usage_and_bclis_option
     ] {
         assert!(options.contains(&o), "{o} in {options:?}");
     }
-    assert!(stack
-        .bcli
-        .logs
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|l| l == "bitcoin-cli initialized and connected to bitcoind."));
+    // The log notification travels apart from the init reply: wait for it, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let logged = || {
+        stack
+            .bcli
+            .logs
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l == "bitcoin-cli initialized and connected to bitcoind.")
+    };
+    while !logged() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(logged());
 }
 
 #[tokio::test]

@@ -49,6 +49,7 @@ pub fn run(args: Vec<String>) -> i32 {
     if early.daemon && !early.help && std::env::var_os(DAEMON_ENV).is_none() {
         return daemonize(&args, &early);
     }
+    crate::memory::limit_arenas();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -60,7 +61,12 @@ pub fn run(args: Vec<String>) -> i32 {
             return 1;
         }
     };
-    let code = rt.block_on(async_main(early, builtins));
+    let code = rt.block_on(async {
+        let trim = tokio::spawn(crate::memory::trim_periodically());
+        let code = async_main(early, builtins).await;
+        trim.abort();
+        code
+    });
     // Tasks stuck on clients that never read must not delay exit.
     rt.shutdown_timeout(Duration::from_millis(200));
     code
@@ -155,21 +161,15 @@ async fn logged_main(
         tracing::error!("writing pid file {}: {e}", settings.pid_file.display());
         return 1;
     }
-    let seed = match crate::hsm::load_or_create(network_dir) {
-        Ok(s) => s,
+    let keys = match keys::Keys::load_or_create(network_dir) {
+        Ok(k) => k,
         Err(e) => {
             eprintln!("boltd: {e}");
             tracing::error!("{e}");
             return 1;
         }
     };
-    let node_id = match crate::hsm::node_id(&seed) {
-        Ok(id) => id,
-        Err(e) => {
-            tracing::error!("{e}");
-            return 1;
-        }
-    };
+    let node_id = keys.node_id();
     let id_bytes = node_id.serialize();
     let alias = settings
         .alias
@@ -187,7 +187,7 @@ async fn logged_main(
         color,
         config: RwLock::new(config),
         settings,
-        seed,
+        keys,
         node_id,
         started_at: SystemTime::now(),
         started_instant: Instant::now(),

@@ -53,8 +53,8 @@ pub struct Node {
     pub config: RwLock<Config>,
     /// Typed builtin settings resolved at start-up (do not change at run time).
     pub settings: Settings,
-    /// The 32-byte seed from `hsm_secret` (the peers task builds its `KeysManager` from it).
-    pub seed: [u8; 32],
+    /// `hsm_secret` and the one `KeysManager` everything that signs shares.
+    pub keys: keys::Keys,
     pub node_id: PublicKey,
     /// `--alias`, or one derived from the node id.
     pub alias: String,

@@ -305,5 +305,5 @@ pub fn rune_param(name: &str, v: &Value) -> Result<(String, Rune, u64), RpcError
 /// Loads the runes (the `createrune`/`invokerune`, `showrunes`, `checkrune`,
 /// `blacklistrune`/`destroyrune` commands are built from the book in `commands::TABLE`).
 pub async fn start(node: &crate::node::Node, storage: Storage) -> Result<Arc<RuneBook>, String> {
-    RuneBook::load(&node.seed, storage).await
+    RuneBook::load(node.keys.hsm_secret(), storage).await
 }

@@ -1,24 +1,27 @@
-//! The daemon's side of the store: where the database is (`--wallet`), running every
-//! store call off the async runtime behind one lock, routing each transaction to the
-//! `db_write` plugins before it commits, and turning a refused write into shutdown.
+//! The daemon's side of the store: where the database is (`--wallet`), the store thread
+//! every store call is queued to, routing each transaction to the `db_write` plugins
+//! before it commits, and turning a refused write into shutdown.
 //!
-//! Why one lock: while a `db_write` hook is out, nothing else may write (backup plugins
-//! rely on it). Store calls run on tokio's blocking pool; the hook itself is async (the
-//! plugin host) and is driven from that blocking thread with `Handle::block_on`.
+//! The store thread ([`store::StoreHandle`]) runs one job at a time, so while a
+//! `db_write` hook is out nothing else writes (backup plugins rely on it), and callers
+//! waiting behind it hold no thread. The hook itself is async (the plugin host) and is
+//! driven from the store thread, which is not a runtime thread, with `Handle::block_on`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use jsonrpc::RpcError;
-use store::{DatastoreError, HookRefusal, Store, StoreError, WriteHook};
+use store::{DatastoreError, HookRefusal, KvStore, Store, StoreError, StoreHandle, WriteHook};
 
 use crate::shutdown::Shutdown;
 
-/// Database file name inside `<lightning-dir>/<network>/`.
-pub const DEFAULT_DB_FILE: &str = "boltd.sqlite3";
+/// Database file name inside `<lightning-dir>/<network>/` (Core Lightning's).
+pub const DEFAULT_DB_FILE: &str = "lightningd.sqlite3";
+
+/// The name boltd used before; a network dir that has it keeps using it.
+pub const OLD_DB_FILE: &str = "boltd.sqlite3";
 
 /// How long all `db_write` plugins together may take before the write is refused.
 /// Core Lightning waits forever; a hung backup plugin would freeze the node silently, so
@@ -38,7 +41,7 @@ fn db_write_timeout() -> Duration {
 
 /// Sends one transaction to every `db_write` plugin; `Err` names who refused.
 /// The daemon passes it to [`start`] once plugins have their manifests in (so migrations
-/// reach them too); [`Storage::set_db_write`] replaces it later if needed.
+/// reach them too).
 pub type DbWriteFn =
     Arc<dyn Fn(u32, Vec<String>) -> BoxFuture<'static, Result<(), HookRefusal>> + Send + Sync>;
 
@@ -56,27 +59,48 @@ pub fn check_wallet(v: &str) -> Result<(), String> {
 }
 
 /// The database path for `--wallet` (relative paths are relative to the network dir).
+/// Without it: `lightningd.sqlite3`, unless only an older `boltd.sqlite3` is there.
 pub fn wallet_path(wallet: Option<&str>, network_dir: &Path) -> PathBuf {
     match wallet.and_then(|w| w.strip_prefix("sqlite3://")) {
         Some(p) => network_dir.join(p),
-        None => network_dir.join(DEFAULT_DB_FILE),
+        None => {
+            let old = network_dir.join(OLD_DB_FILE);
+            let new = network_dir.join(DEFAULT_DB_FILE);
+            if !new.exists() && old.exists() {
+                old
+            } else {
+                new
+            }
+        }
     }
 }
 
-/// The hook the store calls: forwards to the plugin task's [`DbWriteFn`], if any.
+/// The hook the store calls (on its own thread): forwards to the plugin task's
+/// [`DbWriteFn`], if any, and shuts the daemon down when the store stops.
 struct PluginWriteHook {
-    sink: RwLock<Option<DbWriteFn>>,
+    sink: Option<DbWriteFn>,
     rt: tokio::runtime::Handle,
+    shutdown: Shutdown,
 }
 
 impl WriteHook for PluginWriteHook {
+    fn store_stopped(&self, error: &StoreError) {
+        tracing::error!("{error}");
+        self.shutdown.trigger(&format!("store: {error}"), 1);
+    }
+
     fn db_write(&self, data_version: u32, writes: &[String]) -> Result<(), HookRefusal> {
-        let sink = self.sink.read().ok().and_then(|s| s.clone());
-        let Some(sink) = sink else { return Ok(()) };
+        let Some(sink) = &self.sink else {
+            return Ok(());
+        };
         let call = sink(data_version, writes.to_vec());
         // A backstop only: the sink enforces the limit itself and names the plugins.
         let limit = db_write_timeout() + Duration::from_secs(5);
-        match self.rt.block_on(tokio::time::timeout(limit, call)) {
+        // The timer is made inside the runtime (this thread is not one of its threads).
+        match self
+            .rt
+            .block_on(async move { tokio::time::timeout(limit, call).await })
+        {
             Ok(r) => r,
             Err(_) => Err(HookRefusal {
                 plugin: "db_write".into(),
@@ -91,12 +115,9 @@ impl WriteHook for PluginWriteHook {
 /// Cheap to clone; commands hold one.
 #[derive(Clone)]
 pub struct Storage {
-    store: Arc<Mutex<Store>>,
-    hook: Arc<PluginWriteHook>,
-    /// Set after a refused or failed commit: from then on nothing is written (the daemon
-    /// is shutting down; a backup may be out of step).
-    failed: Arc<AtomicBool>,
-    shutdown: Shutdown,
+    /// The store thread. A refused or failed write stops it for good (the store latches
+    /// it and the hook shuts the daemon down): a backup may be out of step.
+    store: StoreHandle,
 }
 
 impl Storage {
@@ -108,75 +129,30 @@ impl Storage {
         shutdown: Shutdown,
     ) -> Result<Storage, StoreError> {
         let hook = Arc::new(PluginWriteHook {
-            sink: RwLock::new(sink),
+            sink,
             rt: tokio::runtime::Handle::current(),
-        });
-        let h = hook.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open_sqlite(&path, h))
-            .await
-            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))??;
-        tracing::info!(
-            "Using {} (data_version {})",
-            store.describe(),
-            store.data_version()
-        );
-        Ok(Storage {
-            store: Arc::new(Mutex::new(store)),
-            hook,
-            failed: Arc::new(AtomicBool::new(false)),
             shutdown,
-        })
+        });
+        let store = StoreHandle::open(move || Store::open_sqlite(&path, hook)).await?;
+        let data_version = store.call(|s| s.data_version()).await?;
+        tracing::info!("Using {} (data_version {data_version})", store.describe());
+        Ok(Storage { store })
     }
 
-    /// Routes future transactions to `sink` (the `db_write` plugins).
-    pub fn set_db_write(&self, sink: Option<DbWriteFn>) {
-        if let Ok(mut s) = self.hook.sink.write() {
-            *s = sink;
-        }
-    }
-
-    /// Runs `f` with the store on the blocking pool. A refused `db_write` or a failed
-    /// commit shuts the daemon down with a non-zero exit code and a broken log line.
+    /// Runs `f` on the store thread. A refused `db_write` or a failed commit shuts the
+    /// daemon down with a non-zero exit code and a broken log line (the hook's
+    /// `store_stopped`, on the store thread); the caller gets the error.
     pub async fn run<T, F>(&self, f: F) -> Result<T, DatastoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Store) -> Result<T, DatastoreError> + Send + 'static,
     {
-        if self.failed.load(Ordering::SeqCst) {
-            return Err(
-                StoreError::Backend("the store stopped after a failed write".into()).into(),
-            );
-        }
-        let store = self.store.clone();
-        let failed = self.failed.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let mut guard = store
-                .lock()
-                .map_err(|_| StoreError::Backend("store lock poisoned".into()))?;
-            if failed.load(Ordering::SeqCst) {
-                return Err(
-                    StoreError::Backend("the store stopped after a failed write".into()).into(),
-                );
-            }
-            let r = f(&mut guard);
-            if let Err(DatastoreError::Store(e)) = &r {
-                if is_fatal(e) {
-                    failed.store(true, Ordering::SeqCst);
-                }
-            }
-            r
-        })
-        .await
-        .map_err(|e| {
-            DatastoreError::Store(StoreError::Backend(format!("store task failed: {e}")))
-        })?;
-        if let Err(DatastoreError::Store(e)) = &result {
-            if is_fatal(e) {
-                tracing::error!("{e}");
-                self.shutdown.trigger(&format!("store: {e}"), 1);
-            }
-        }
-        result
+        self.store.call(f).await?
+    }
+
+    /// LDK's key-value store on this database (every write goes through `db_write`).
+    pub fn kv_store(&self) -> KvStore {
+        KvStore::new(self.store.clone())
     }
 }
 
@@ -205,16 +181,6 @@ fn into_store_error(e: DatastoreError) -> StoreError {
         DatastoreError::Store(s) => s,
         other => StoreError::Backend(other.to_string()),
     }
-}
-
-/// Errors after which continuing would let a backup and the database drift apart.
-fn is_fatal(e: &StoreError) -> bool {
-    matches!(
-        e,
-        StoreError::HookRefused(_)
-            | StoreError::DataVersionMismatch { .. }
-            | StoreError::Backend(_)
-    )
 }
 
 /// A store failure as the client sees it (`-1`, the daemon is going down).
@@ -262,7 +228,7 @@ pub fn plugin_db_write(host: plugins::PluginHost) -> DbWriteFn {
 }
 
 /// Opens the store the configuration names (`--wallet`, else
-/// `<network dir>/boltd.sqlite3`) with `sink` already routing to `db_write` plugins, and
+/// `<network dir>/lightningd.sqlite3`) with `sink` already routing to `db_write` plugins, and
 /// checkpoints it at a clean stop. Call it after plugins answered `getmanifest` and
 /// before they get `init`.
 pub async fn start(node: &crate::node::Node, sink: Option<DbWriteFn>) -> Result<Storage, String> {
@@ -315,5 +281,125 @@ impl Storage {
         if let Err(e) = self.remember_peer_address(node_id.to_string(), addr).await {
             tracing::warn!("remembering the address of {node_id}: {e}");
         }
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_database_is_lightningd_sqlite3_unless_boltd_sqlite3_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = dir.path();
+        assert_eq!(wallet_path(None, net), net.join("lightningd.sqlite3"));
+        std::fs::write(net.join("boltd.sqlite3"), b"").unwrap();
+        assert_eq!(wallet_path(None, net), net.join("boltd.sqlite3"));
+        // Both there (someone copied one in): Core Lightning's name wins.
+        std::fs::write(net.join("lightningd.sqlite3"), b"").unwrap();
+        assert_eq!(wallet_path(None, net), net.join("lightningd.sqlite3"));
+        assert_eq!(
+            wallet_path(Some("sqlite3://x.sqlite3"), net),
+            net.join("x.sqlite3")
+        );
+    }
+
+    /// A `db_write` sink that takes `ms` per transaction without holding a thread.
+    fn slow_sink(ms: u64) -> DbWriteFn {
+        Arc::new(move |_, _| {
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok(())
+            })
+        })
+    }
+
+    #[test]
+    fn writers_waiting_on_a_slow_db_write_leave_the_blocking_pool_free() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let storage = Storage::open(
+                dir.path().join("lightningd.sqlite3"),
+                Some(slow_sink(100)),
+                Shutdown::new(),
+            )
+            .await
+            .unwrap();
+            let writers: Vec<_> = (0..20)
+                .map(|i| {
+                    let s = storage.clone();
+                    tokio::spawn(async move {
+                        s.run(move |st| {
+                            st.datastore_put(
+                                &[format!("k{i}")],
+                                b"v",
+                                store::Mode::MustCreate,
+                                None,
+                            )
+                        })
+                        .await
+                    })
+                })
+                .collect();
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let t = std::time::Instant::now();
+            tokio::task::spawn_blocking(|| ()).await.unwrap();
+            assert!(
+                t.elapsed() < Duration::from_millis(500),
+                "the blocking pool was busy for {:?}",
+                t.elapsed()
+            );
+            for w in writers {
+                w.await.unwrap().unwrap();
+            }
+        });
+    }
+
+    #[test]
+    fn a_refused_db_write_shuts_the_daemon_down_and_stops_writing() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let refuse: DbWriteFn = Arc::new(|dv, _| {
+                Box::pin(async move {
+                    if dv > 1 {
+                        Err(HookRefusal {
+                            plugin: "backup.py".into(),
+                            reason: "Plugin 'backup.py' returned failed db_write".into(),
+                        })
+                    } else {
+                        Ok(())
+                    }
+                })
+            });
+            let shutdown = Shutdown::new();
+            let storage = Storage::open(
+                dir.path().join("lightningd.sqlite3"),
+                Some(refuse),
+                shutdown.clone(),
+            )
+            .await
+            .unwrap();
+            let put = |k: &str| {
+                let k = vec![k.to_string()];
+                let s = storage.clone();
+                async move {
+                    s.run(move |st| st.datastore_put(&k, b"v", store::Mode::MustCreate, None))
+                        .await
+                }
+            };
+            let e = put("a").await.unwrap_err();
+            assert!(e.to_string().contains("returned failed db_write"), "{e}");
+            assert_eq!(shutdown.exit_code(), 1);
+            let e = put("b").await.unwrap_err();
+            assert!(e.to_string().contains("store stopped"), "{e}");
+        });
     }
 }

@@ -276,6 +276,24 @@ fn hsm_secret_created_read_only_and_identity_survives_restart() {
     )));
 }
 
+/// A lightning-dir made by an earlier boltd keeps its identity: the node id below is what
+/// boltd derived from this `hsm_secret` before the `keys` crate existed (LDK 0.2.7).
+#[test]
+fn existing_hsm_secret_keeps_the_node_id_earlier_versions_derived() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("regtest");
+    std::fs::create_dir_all(&net).unwrap();
+    let secret =
+        hex::decode("5f0e1f6b9a4c3d2e8b7a69584736251403f2e1d0c9b8a7968574635241302f1e").unwrap();
+    std::fs::write(net.join("hsm_secret"), &secret).unwrap();
+    let d = Daemon::start_in(dir, &[]);
+    assert_eq!(
+        d.call("getinfo", json!([]))["result"]["id"],
+        "02d4074c3286b0c7a1688e3afe5a8b96e0443697373479ff868a65caf7b4526845"
+    );
+    assert_eq!(std::fs::read(net.join("hsm_secret")).unwrap(), secret);
+}
+
 #[test]
 fn stop_answers_last_then_exits_0_and_removes_socket() {
     let mut d = Daemon::start(&[]);

@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use net::{PeerConfig, PeerEvent, PeerEvents, PeerNode};
+use net::{Handlers, PeerConfig, PeerEvent, PeerEvents, PeerNode};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
@@ -76,10 +76,15 @@ impl LdkPeer {
 }
 
 async fn ours(n: u8) -> (PeerNode, PeerEvents) {
-    let mut cfg = PeerConfig::new([n; 32]);
-    cfg.listen = vec!["127.0.0.1:0".parse().unwrap()];
-    cfg.auto_accept = true;
-    PeerNode::start(cfg).await.unwrap()
+    let cfg = PeerConfig {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        auto_accept: true,
+        ..PeerConfig::default()
+    };
+    let keys = keys::Keys::from_secret([n; 32]);
+    PeerNode::start(cfg, keys.manager(), Handlers::without_channels())
+        .await
+        .unwrap()
 }
 
 async fn next(ev: &mut PeerEvents) -> PeerEvent {

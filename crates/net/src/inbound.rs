@@ -11,7 +11,7 @@ use lightning::ln::wire::CustomMessageReader;
 use lightning::types::features::InitFeatures;
 use tokio::sync::mpsc;
 
-use crate::handler::{CustomHandler, PeerState, RawEvent, Shared};
+use crate::custom::{CustomHandler, PeerState, RawEvent, Shared};
 use crate::wire::RawMessage;
 
 /// What the handlers did with one message.

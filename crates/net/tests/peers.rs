@@ -279,7 +279,8 @@ async fn silent_tcp_connection_times_out_the_connect() {
 
 #[tokio::test]
 async fn silent_handshake_reaped_by_the_timer_says_it_timed_out() {
-    let (a, _ae) = node_with(42, |c| c.tick_interval = Duration::from_millis(200)).await;
+    let (a, _ae) = node(42).await;
+    ticking(&a, Duration::from_millis(200));
     let (b, _be) = node(43).await;
     // Accepts TCP but never answers the handshake: our timer tick ends it, not the peer.
     let silent = silent_listener().await;
@@ -314,7 +315,8 @@ async fn garbage_handshake_is_dropped_and_listener_keeps_serving() {
 
 #[tokio::test]
 async fn truncated_handshake_is_reaped_by_the_timer() {
-    let (b, _be) = node_with(27, |c| c.tick_interval = Duration::from_millis(300)).await;
+    let (b, _be) = node(27).await;
+    ticking(&b, Duration::from_millis(300));
     let mut s = TcpStream::connect(addr(&b)).await.unwrap();
     s.write_all(&[0x00u8; 20]).await.unwrap();
     assert!(
@@ -326,7 +328,8 @@ async fn truncated_handshake_is_reaped_by_the_timer() {
 #[tokio::test]
 async fn peer_that_never_sends_init_is_dropped_without_a_connect_event() {
     let (a, mut ae) = node(28).await;
-    let (b, mut be) = node_with(29, |c| c.tick_interval = Duration::from_millis(300)).await;
+    let (b, mut be) = node(29).await;
+    ticking(&b, Duration::from_millis(300));
     let p = proxy(addr(&b)).await;
     // Act one (50) and act three (66) go through; a's init does not.
     p.forward_limit
@@ -384,9 +387,11 @@ async fn two_hundred_peers_connect_at_once() {
     let (b, mut be) = node(1000).await;
     let mut nodes = Vec::new();
     for i in 0..200 {
-        let mut cfg = net::PeerConfig::new(seed(2000 + i));
-        cfg.auto_accept = true;
-        let (n, e) = net::PeerNode::start(cfg).await.unwrap();
+        let cfg = net::PeerConfig {
+            auto_accept: true,
+            ..net::PeerConfig::default()
+        };
+        let (n, e) = start(2000 + i, cfg).await;
         nodes.push((n, e));
     }
     let mut joins = Vec::new();

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -47,8 +47,17 @@ pub struct HostConfig {
     pub default_plugin_dir: Option<PathBuf>,
     /// `--disable-plugin` values (basename, or a path if it contains `/`).
     pub disabled: Vec<String>,
-    /// Outbound queue length per plugin (requests wait, notifications are dropped).
+    /// Outbound request queue length per plugin (a request waits for room).
     pub queue_len: usize,
+    /// Bytes of notifications that may wait for one subscriber. A native notification
+    /// that does not fit removes the subscriber loudly (it is stuck, and a notification is
+    /// never dropped silently); plugin-emitted notifications wait for room once half of it
+    /// is used. Read once, by [`PluginHost::new`].
+    pub notify_budget: usize,
+    /// How long a plugin's notification may wait for a subscriber whose queue makes no
+    /// progress before that subscriber is removed as stuck. Read once, by
+    /// [`PluginHost::new`].
+    pub notify_stall: Duration,
     /// Largest message accepted from a plugin.
     pub max_message: usize,
     /// Passed as `--developer` on the plugin's command line.
@@ -76,6 +85,8 @@ impl HostConfig {
             default_plugin_dir: None,
             disabled: Vec::new(),
             queue_len: 1024,
+            notify_budget: 16 * 1024 * 1024,
+            notify_stall: Duration::from_secs(30),
             max_message: 128 * 1024 * 1024,
             developer: false,
             log: HostLog::direct(),
@@ -175,8 +186,11 @@ pub(crate) struct Plugin {
     pub state: Mutex<PState>,
     /// Set once the manifest passed every check; only then is it in the registries.
     pub manifest: OnceLock<Arc<Manifest>>,
-    /// Outbound frames (compact JSON, the writer adds `\n\n`).
-    pub out: mpsc::Sender<Vec<u8>>,
+    /// Outbound frames in the order they were queued (compact JSON, the writer adds
+    /// `\n\n`). Unbounded as a channel: requests are bounded by
+    /// [`NoteQueue::request_slots`], notifications in bytes by [`NoteQueue::backlog`].
+    pub out: mpsc::UnboundedSender<Frame>,
+    pub note_queue: Arc<NoteQueue>,
     pub pending: Mutex<HashMap<String, Pending>>,
     pub dead: AtomicBool,
     /// Why it was killed, for `plugin start`'s error.
@@ -186,9 +200,58 @@ pub(crate) struct Plugin {
     pub kill_tx: Mutex<Option<oneshot::Sender<()>>>,
     /// Becomes true when the process has been reaped.
     pub exited: watch::Receiver<bool>,
-    /// Notifications are being dropped because the queue is full.
-    pub dropping: AtomicBool,
-    pub dropped: AtomicU64,
+}
+
+/// One outbound message.
+pub(crate) enum Frame {
+    /// A request (or a notification that must go out in order with requests, like
+    /// `deprecated_oneshot` or `shutdown`): holds one of the request slots.
+    Request(Vec<u8>),
+    /// A notification for a subscriber, counted in its backlog.
+    Note(Arc<[u8]>),
+}
+
+/// What a plugin's writer shares with the senders of its frames.
+pub(crate) struct NoteQueue {
+    /// Requests queued and not yet written (the queue length a request waits for).
+    pub request_slots: tokio::sync::Semaphore,
+    /// Bytes queued or being written (frames plus their `\n\n`).
+    pub backlog: AtomicUsize,
+    /// Notifications queued or being written.
+    pub count: AtomicUsize,
+    /// Woken whenever the writer wrote some, and when the plugin dies.
+    pub room: tokio::sync::Notify,
+}
+
+impl NoteQueue {
+    pub fn new(requests: usize) -> NoteQueue {
+        NoteQueue {
+            request_slots: tokio::sync::Semaphore::new(requests.max(1)),
+            backlog: AtomicUsize::new(0),
+            count: AtomicUsize::new(0),
+            room: tokio::sync::Notify::new(),
+        }
+    }
+}
+
+impl Plugin {
+    /// Queues a request frame once a request slot is free. False if the writer is gone.
+    pub(crate) async fn queue_request(&self, frame: Vec<u8>) -> bool {
+        let Ok(permit) = self.note_queue.request_slots.acquire().await else {
+            return false;
+        };
+        permit.forget();
+        self.out.send(Frame::Request(frame)).is_ok()
+    }
+
+    /// [`queue_request`](Self::queue_request) without waiting: false if no slot is free.
+    pub(crate) fn try_queue_request(&self, frame: Vec<u8>) -> bool {
+        let Ok(permit) = self.note_queue.request_slots.try_acquire() else {
+            return false;
+        };
+        permit.forget();
+        self.out.send(Frame::Request(frame)).is_ok()
+    }
 }
 
 impl Plugin {
@@ -262,6 +325,10 @@ pub(crate) struct Inner {
     pub state: Mutex<State>,
     pub events: mpsc::UnboundedSender<HostEvent>,
     pub shutting_down: AtomicBool,
+    /// [`HostConfig::notify_budget`] and [`HostConfig::notify_stall`], kept out of the
+    /// config lock: they are read on every notification.
+    pub notify_budget: usize,
+    pub notify_stall: Duration,
 }
 
 /// The plugin host. Cheap to clone; every clone drives the same plugins.
@@ -284,6 +351,8 @@ impl PluginHost {
         let host = PluginHost {
             inner: Arc::new(Inner {
                 log: cfg.log.clone(),
+                notify_budget: cfg.notify_budget.max(1),
+                notify_stall: cfg.notify_stall,
                 cfg: Mutex::new(cfg),
                 state: Mutex::new(State {
                     plugins: Vec::new(),
@@ -388,7 +457,7 @@ impl PluginHost {
         let _forget = ForgetOnDrop { p, id: &id };
         // Requests wait for queue space (they must not be lost); a dead writer means the
         // plugin is going away and `kill` answers the waiter.
-        if p.out.send(frame).await.is_err() {
+        if !p.queue_request(frame).await {
             return Reply::Terminated;
         }
         rx.await.unwrap_or(Reply::Terminated)
@@ -408,6 +477,8 @@ impl PluginHost {
         if let Some(k) = lock(&p.kill_tx).take() {
             let _ = k.send(());
         }
+        // An emitter waiting for room in this plugin's queue must stop waiting.
+        p.note_queue.room.notify_waiters();
         let was_registered = p.manifest().is_some();
         let had_features = p
             .manifest()

@@ -1,9 +1,13 @@
 //! Notifications both ways (§1.5, §6).
 //!
-//! Out: fan-out to initialized subscribers through each plugin's bounded queue. A full
-//! queue drops the notification; the first drop of a run is logged as a warning naming the
-//! plugin (only the first, so the warning itself — which the daemon turns into a `warning`
-//! notification — cannot feed a loop).
+//! Out: fan-out to initialized subscribers. Nothing is ever dropped silently. Each
+//! subscriber has a byte budget ([`HostConfig::notify_budget`](crate::HostConfig)):
+//! * a native notification that does not fit means the subscriber is stuck: it is logged
+//!   as BROKEN with the topic and its backlog and removed (an important one stops the
+//!   node, as any important plugin's death does);
+//! * a notification a plugin emitted waits (the emitter's reader stops reading it) while a
+//!   subscriber's backlog is over half the budget; a subscriber that makes no progress for
+//!   [`HostConfig::notify_stall`](crate::HostConfig) is removed the same loud way.
 //!
 //! In: `log`, `message`/`progress` (relayed to the client of a passthrough call) and
 //! plugin-declared custom topics (re-emitted with `origin`).
@@ -12,10 +16,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
-use tokio::sync::mpsc::error::TrySendError;
 
-use crate::host::{lock, PState, Plugin, PluginHost};
-use crate::log::{Level, HOST};
+use crate::host::{lock, Frame, PState, Plugin, PluginHost};
+use crate::log::Level;
 
 /// Topics only the daemon may emit (§6.2).
 pub const NATIVE_TOPICS: [&str; 22] = [
@@ -58,9 +61,9 @@ impl PluginHost {
         let mut params = Map::new();
         params.insert(topic.to_string(), payload);
         let frame = json!({"jsonrpc": "2.0", "method": topic, "params": params});
-        let bytes = serde_json::to_vec(&frame).unwrap_or_default();
+        let bytes: Arc<[u8]> = serde_json::to_vec(&frame).unwrap_or_default().into();
         for p in subs {
-            self.enqueue_notification(&p, bytes.clone(), topic);
+            self.enqueue_notification(&p, &bytes, topic);
         }
     }
 
@@ -73,47 +76,82 @@ impl PluginHost {
     /// Initialized plugins subscribed to `topic`. A plugin subscribed both by name and by
     /// `*` gets it once (CLN delivers twice, [BUG] §12.8).
     fn subscribers(&self, topic: &str) -> Vec<Arc<Plugin>> {
-        self.registered()
-            .into_iter()
-            .filter(|p| p.state() == PState::InitComplete && p.subscribed(topic))
+        lock(&self.inner.state)
+            .plugins
+            .iter()
+            .filter(|p| p.subscribed(topic) && p.state() == PState::InitComplete)
+            .cloned()
             .collect()
     }
 
-    /// Sends one notification to one plugin without waiting: dropped if its queue is full.
-    pub(crate) fn enqueue_notification(&self, p: &Arc<Plugin>, frame: Vec<u8>, topic: &str) {
-        match p.out.try_send(frame) {
-            Ok(()) => {
-                if p.dropping.swap(false, Ordering::SeqCst) {
-                    let n = p.dropped.swap(0, Ordering::SeqCst);
-                    self.log(
-                        Level::Info,
-                        HOST,
-                        &format!(
-                            "plugin-{}: notification queue drained, {n} notifications were dropped",
-                            p.name
-                        ),
-                    );
-                }
-            }
-            Err(TrySendError::Full(_)) => {
-                p.dropped.fetch_add(1, Ordering::SeqCst);
-                if !p.dropping.swap(true, Ordering::SeqCst) {
-                    self.log(
-                        Level::Unusual,
-                        HOST,
-                        &format!(
-                            "plugin-{}: notification queue full (plugin not reading?), dropping '{topic}' and further notifications",
-                            p.name
-                        ),
-                    );
-                }
-            }
-            Err(TrySendError::Closed(_)) => {}
+    /// Queues a native notification for one subscriber within its byte budget; one that
+    /// does not fit removes the subscriber loudly.
+    pub(crate) fn enqueue_notification(&self, p: &Arc<Plugin>, frame: &Arc<[u8]>, topic: &str) {
+        let q = &p.note_queue;
+        let len = frame.len() + 2;
+        let before = q.backlog.fetch_add(len, Ordering::SeqCst);
+        if before + len > self.inner.notify_budget {
+            q.backlog.fetch_sub(len, Ordering::SeqCst);
+            self.remove_stuck(p, topic, before);
+            return;
+        }
+        q.count.fetch_add(1, Ordering::SeqCst);
+        if p.out.send(Frame::Note(frame.clone())).is_err() {
+            // Its writer is gone: the plugin is being removed already.
+            q.backlog.fetch_sub(len, Ordering::SeqCst);
+            q.count.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
+    /// Queues a plugin-emitted notification for one subscriber, waiting while its backlog
+    /// is over half the budget (the emitter is not read meanwhile). A subscriber that
+    /// writes nothing for the stall time is removed loudly.
+    async fn enqueue_waiting(&self, p: &Arc<Plugin>, frame: &Arc<[u8]>, topic: &str) {
+        let q = &p.note_queue;
+        let high = self.inner.notify_budget / 2;
+        let mut deadline = tokio::time::Instant::now() + self.inner.notify_stall;
+        loop {
+            let room = q.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            let backlog = q.backlog.load(Ordering::SeqCst);
+            if p.dead.load(Ordering::SeqCst) {
+                return;
+            }
+            if backlog == 0 || backlog + frame.len() + 2 <= high {
+                break;
+            }
+            tokio::select! {
+                _ = room => deadline = tokio::time::Instant::now() + self.inner.notify_stall,
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.remove_stuck(p, topic, backlog);
+                    return;
+                }
+            }
+        }
+        self.enqueue_notification(p, frame, topic);
+    }
+
+    /// A subscriber that cannot take `topic`: logged as BROKEN and removed.
+    fn remove_stuck(&self, p: &Arc<Plugin>, topic: &str, backlog: usize) {
+        if p.dead.load(Ordering::SeqCst) {
+            return;
+        }
+        let queued = p.note_queue.count.load(Ordering::SeqCst);
+        let reason = format!(
+            "stuck: cannot deliver '{topic}' notification, {queued} notifications ({backlog} bytes) still queued (budget {} bytes); not reading its stdin?",
+            self.inner.notify_budget
+        );
+        self.kill(p, Level::Broken, &reason);
+    }
+
     /// Handles a notification a plugin sent. Returns false if it killed the plugin.
-    pub(crate) fn plugin_notification(&self, p: &Arc<Plugin>, method: &str, params: Value) -> bool {
+    pub(crate) async fn plugin_notification(
+        &self,
+        p: &Arc<Plugin>,
+        method: &str,
+        params: Value,
+    ) -> bool {
         match method {
             "log" => {
                 let level = match params.get("level") {
@@ -183,9 +221,9 @@ impl PluginHost {
                 }
                 let frame = json!({"jsonrpc": "2.0", "method": topic, "origin": p.name,
                                    "params": params});
-                let bytes = serde_json::to_vec(&frame).unwrap_or_default();
+                let bytes: Arc<[u8]> = serde_json::to_vec(&frame).unwrap_or_default().into();
                 for s in self.subscribers(topic) {
-                    self.enqueue_notification(&s, bytes.clone(), topic);
+                    self.enqueue_waiting(&s, &bytes, topic).await;
                 }
                 true
             }

@@ -83,7 +83,7 @@ impl PluginHost {
             .and_then(|m| m.methods.iter().find(|x| x.name == req.method))
             .map(|x| x.deprecated)
             .unwrap_or(false);
-        let global = self.cfg().allow_deprecated_apis;
+        let global = crate::host::lock(&self.inner.cfg).allow_deprecated_apis;
         let allowed = conn_deprecated_apis.unwrap_or(global);
         if deprecated && !allowed {
             return error_frame(
@@ -97,7 +97,7 @@ impl PluginHost {
                                    "params": {"deprecated_oneshot": {"deprecated_ok": allowed}}});
                 let bytes = serde_json::to_vec(&frame).unwrap_or_default();
                 // Same queue as the request, so it arrives just before it.
-                let _ = p.out.send(bytes).await;
+                let _ = p.queue_request(bytes).await;
             } else {
                 self.log(
                     Level::Debug,

@@ -6,18 +6,18 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use jsonrpc::{id_prefix, parse_incoming, strerror, FrameError, Incoming, JsonCodec};
-use tokio::io::{AsyncBufReadExt, BufReader, Interest};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Interest};
 use tokio::net::unix::pipe;
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 
-use crate::host::{lock, PState, Plugin, PluginHost, Reply};
+use crate::host::{lock, Frame, NoteQueue, PState, Plugin, PluginHost, Reply};
 use crate::log::{HostLog, Level};
 
 /// True if `path` is a regular file (symlinks followed) with an execute bit.
@@ -83,7 +83,8 @@ impl PluginHost {
             .into_owned_fd()
             .and_then(pipe::Sender::from_owned_fd)
             .map_err(|e| format!("opening pipe: {}", strerror(&e)))?;
-        let (out_tx, out_rx) = mpsc::channel(cfg.queue_len.max(1));
+        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let note_queue = Arc::new(NoteQueue::new(cfg.queue_len));
         let (kill_tx, kill_rx) = oneshot::channel();
         let (exit_tx, exit_rx) = watch::channel(false);
         let name = Path::new(path)
@@ -104,20 +105,27 @@ impl PluginHost {
                 state: Mutex::new(PState::AwaitingManifest),
                 manifest: OnceLock::new(),
                 out: out_tx,
+                note_queue: note_queue.clone(),
                 pending: Mutex::new(Default::default()),
                 dead: AtomicBool::new(false),
                 death: Mutex::new(None),
                 gone: watch::channel(None).0,
                 kill_tx: Mutex::new(Some(kill_tx)),
                 exited: exit_rx,
-                dropping: AtomicBool::new(false),
-                dropped: AtomicU64::new(0),
             });
             st.plugins.push(p.clone());
             p
         };
         let (broken_tx, broken_rx) = watch::channel(false);
-        tokio::spawn(writer(stdin, out_rx, broken_tx, plugin.exited.clone()));
+        tokio::spawn(writer(
+            stdin,
+            Queues {
+                out: out_rx,
+                note_queue,
+            },
+            broken_tx,
+            plugin.exited.clone(),
+        ));
         tokio::spawn(reaper(child, kill_rx, exit_tx));
         tokio::spawn(stderr_logger(stderr, plugin.source(), self.host_log()));
         tokio::spawn(
@@ -182,7 +190,7 @@ impl PluginHost {
                         return;
                     }
                     Ok(msg) => {
-                        if !self.dispatch(&p, msg) {
+                        if !self.dispatch(&p, msg).await {
                             return;
                         }
                     }
@@ -194,11 +202,13 @@ impl PluginHost {
         }
     }
 
-    /// Routes one message. Returns false if the plugin was killed.
-    fn dispatch(&self, p: &Arc<Plugin>, msg: Incoming) -> bool {
+    /// Routes one message. Returns false if the plugin was killed. A notification for
+    /// subscribers waits here while one of their queues is full: that is the emitter's
+    /// backpressure (we stop reading it).
+    async fn dispatch(&self, p: &Arc<Plugin>, msg: Incoming) -> bool {
         let (id, reply) = match msg {
             Incoming::Notification { method, params } => {
-                return self.plugin_notification(p, &method, params);
+                return self.plugin_notification(p, &method, params).await;
             }
             Incoming::Response(r) => (
                 id_prefix(&r.id),
@@ -230,37 +240,81 @@ impl PluginHost {
 /// is declared exited (what it wrote before is in the pipe already: this is plenty).
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// What the writer drains: one queue, so frames go out in the order they were queued
+/// (a native notification before the hook request that follows it, as in lightningd).
+struct Queues {
+    out: mpsc::UnboundedReceiver<Frame>,
+    note_queue: Arc<NoteQueue>,
+}
+
+/// Frames already queued are written together, up to this many bytes per write: one
+/// syscall for a burst instead of one per frame.
+const BATCH: usize = 256 * 1024;
+
 async fn writer(
-    stdin: pipe::Sender,
-    mut rx: mpsc::Receiver<Vec<u8>>,
+    mut stdin: pipe::Sender,
+    mut q: Queues,
     broken: watch::Sender<bool>,
     mut exited: watch::Receiver<bool>,
 ) {
-    let mut sink = FramedWrite::new(stdin, JsonCodec::default());
+    let mut buf: Vec<u8> = Vec::new();
     loop {
-        let frame = tokio::select! {
-            f = rx.recv() => match f {
+        let first = tokio::select! {
+            f = q.out.recv() => match f {
                 Some(f) => f,
                 None => return,
             },
             // The plugin closed its stdin while we were idle. What we wrote last may
             // have been lost with it, so we cannot wait for the next write to fail.
-            _ = sink.get_ref().ready(Interest::ERROR) => break,
+            _ = stdin.ready(Interest::ERROR) => break,
             // The process is gone; a child it forked may hold stdin open without ever
             // reading it, and a write blocked on that would hold every sender too.
             Ok(_) = exited.wait_for(|e| *e) => break,
         };
+        buf.clear();
+        let (mut requests, mut notes, mut note_bytes) = (0usize, 0usize, 0usize);
+        let mut next = Some(first);
+        while let Some(f) = next.take() {
+            match &f {
+                Frame::Request(r) => {
+                    requests += 1;
+                    buf.extend_from_slice(r);
+                }
+                Frame::Note(n) => {
+                    notes += 1;
+                    note_bytes += n.len() + 2;
+                    buf.extend_from_slice(n);
+                }
+            }
+            buf.extend_from_slice(b"\n\n");
+            if buf.len() < BATCH {
+                next = q.out.try_recv().ok();
+            }
+        }
         let sent = tokio::select! {
-            r = sink.send(frame) => r.is_ok(),
+            r = stdin.write_all(&buf) => r.is_ok(),
             Ok(_) = exited.wait_for(|e| *e) => false,
         };
         if !sent {
             break;
         }
+        q.note_queue.request_slots.add_permits(requests);
+        if notes > 0 {
+            q.note_queue.backlog.fetch_sub(note_bytes, Ordering::SeqCst);
+            q.note_queue.count.fetch_sub(notes, Ordering::SeqCst);
+            q.note_queue.room.notify_waiters();
+        }
+        // A burst must not keep its peak-sized buffer for the plugin's lifetime.
+        if buf.capacity() > 4 * BATCH {
+            buf = Vec::new();
+        }
     }
     // The plugin closed stdin or died: the reader removes it (after reading what it wrote
-    // already). Dropping `rx` makes every later send fail at once.
+    // already). Closing the queue makes every later send fail at once.
     let _ = broken.send(true);
+    q.out.close();
+    q.note_queue.request_slots.close();
+    q.note_queue.room.notify_waiters();
 }
 
 async fn reaper(mut child: Child, kill_rx: oneshot::Receiver<()>, exited: watch::Sender<bool>) {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::host::{HostConfig, Plugin, PluginHost};
+use crate::host::{lock, HostConfig, Plugin, PluginHost};
 use crate::log::HostLog;
 use crate::manifest::Manifest;
 use crate::options::OptionSpec;
@@ -194,17 +194,30 @@ impl PluginHost {
         out
     }
 
-    /// The plugin serving `method`, if any.
+    /// The plugin serving `method`, if any. Looked up on every plugin call: no list of
+    /// every method is built for it.
     pub fn method(&self, method: &str) -> Option<MethodInfo> {
-        self.methods().into_iter().find(|m| m.name == method)
+        let st = lock(&self.inner.state);
+        st.plugins.iter().find_map(|p| {
+            let x = p.manifest()?.methods.iter().find(|x| x.name == method)?;
+            Some(MethodInfo {
+                name: x.name.clone(),
+                usage: x.usage.clone(),
+                deprecated: x.deprecated,
+                plugin_path: p.path.clone(),
+            })
+        })
     }
 
     pub(crate) fn method_owner(&self, method: &str) -> Option<Arc<Plugin>> {
-        self.registered().into_iter().find(|p| {
-            p.manifest()
-                .map(|m| m.methods.iter().any(|x| x.name == method))
-                .unwrap_or(false)
-        })
+        let st = lock(&self.inner.state);
+        st.plugins
+            .iter()
+            .find(|p| {
+                p.manifest()
+                    .is_some_and(|m| m.methods.iter().any(|x| x.name == method))
+            })
+            .cloned()
     }
 
     /// Every option registered by a plugin (deprecated ones included; callers hide them).

@@ -291,7 +291,7 @@ async fn reply_to_an_id_never_sent_is_ignored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stops_reading_stdin_during_100k_notifications() {
-    let e = env();
+    let e = env_with(|c| c.notify_budget = 256 * 1024);
     let stuck = raw(
         e.path(),
         "stuck",
@@ -307,14 +307,14 @@ async fn stops_reading_stdin_during_100k_notifications() {
     }
     let took = t.elapsed();
     assert!(took < Duration::from_secs(10), "fan-out blocked: {took:?}");
-    assert!(wait_log("plugin-stuck: notification queue full").await);
-    // Warned once, not 100k times.
-    assert_eq!(
-        logs()
-            .matches("plugin-stuck: notification queue full")
-            .count(),
-        1
-    );
+    // Past its budget it is removed, loudly and once, naming the topic.
+    assert!(wait_log("plugin-stuck: Killing plugin: stuck: cannot deliver 'block_added'").await);
+    assert_eq!(logs().matches("plugin-stuck: Killing plugin").count(), 1);
+    assert!(!e
+        .host
+        .list()
+        .iter()
+        .any(|p| p["name"].as_str().is_some_and(|n| n.ends_with("/stuck"))));
     let t = Instant::now();
     let r = call(&e.host, "ping", json!([])).await;
     assert_eq!(r["result"], json!({"pong": true}));

@@ -69,6 +69,8 @@ const TABLES: &[&str] = &[
     "SELECT key, data, generation FROM datastore ORDER BY key",
     "SELECT name, intval, blobval FROM vars ORDER BY name",
     "SELECT node_id, address FROM peer_addresses ORDER BY node_id",
+    "SELECT primary_namespace, secondary_namespace, key, value FROM kv \
+     ORDER BY primary_namespace, secondary_namespace, key",
 ];
 
 fn rows(path: &Path, sql: &str) -> rusqlite::Result<Vec<Vec<Sql>>> {
@@ -81,10 +83,10 @@ fn rows(path: &Path, sql: &str) -> rusqlite::Result<Vec<Vec<Sql>>> {
     Ok(out)
 }
 
-/// The backup plugin's copy (`backup.sqlite3`) against the live `boltd.sqlite3`, table
-/// by table. Returns the number of datastore rows compared.
+/// The backup plugin's copy (`backup.sqlite3`) against the live `lightningd.sqlite3`,
+/// table by table. Returns the number of datastore rows compared.
 pub fn backup_equals_live(node: &Node, when: &str, tally: &Tally) -> usize {
-    let live = node.net_dir().join("boltd.sqlite3");
+    let live = node.net_dir().join("lightningd.sqlite3");
     let copy = node.net_dir().join("backup.sqlite3");
     let mut datastore_rows = 0;
     for sql in TABLES {

@@ -69,7 +69,7 @@ pub struct Executed {
 /// A connection to one database. Implementations must run everything between
 /// [`Backend::begin`] and [`Backend::commit`] as one atomic, durable transaction.
 pub trait Backend: Send {
-    /// Where this connection points, for log lines (`sqlite3:///path/boltd.sqlite3`).
+    /// Where this connection points, for log lines (`sqlite3:///path/lightningd.sqlite3`).
     fn describe(&self) -> String;
     fn begin(&mut self) -> Result<(), StoreError>;
     fn commit(&mut self) -> Result<(), StoreError>;

@@ -20,7 +20,26 @@ pub enum StoreError {
     /// Stored content of an unexpected shape.
     #[error("unexpected database content: {0}")]
     Corrupt(String),
+    /// An earlier write failed in a way that may have let a backup and the database drift
+    /// apart (see [`StoreError::is_fatal`]), or the store's thread is gone: nothing more is
+    /// written until the daemon restarts.
+    #[error("the store stopped after a failed write: {0}")]
+    Stopped(String),
     /// The file was written by a newer boltd.
     #[error("database schema version {found} is newer than this boltd knows ({known})")]
     SchemaTooNew { found: i64, known: i64 },
+}
+
+impl StoreError {
+    /// Errors after which continuing would let a `db_write` backup and the database drift
+    /// apart: the store latches them and refuses every later transaction.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::HookRefused(_)
+                | StoreError::DataVersionMismatch { .. }
+                | StoreError::Backend(_)
+                | StoreError::Stopped(_)
+        )
+    }
 }

@@ -1,5 +1,7 @@
 //! The `db_write` seam: the daemon implements [`WriteHook`] with its plugin host.
 
+use crate::error::StoreError;
+
 /// Called once per transaction that changed something, after its last statement and
 /// before `COMMIT`. `data_version` is the value the transaction sets (previous + 1,
 /// wrapping at `u32::MAX`); `writes` are its statements in execution order with values
@@ -10,6 +12,10 @@
 /// plugin guide promises backup plugins.
 pub trait WriteHook: Send + Sync {
     fn db_write(&self, data_version: u32, writes: &[String]) -> Result<(), HookRefusal>;
+
+    /// Called once, when a fatal error (see [`StoreError::is_fatal`]) made the store stop
+    /// writing; the daemon logs it and shuts down. Runs on the store's thread.
+    fn store_stopped(&self, _error: &StoreError) {}
 }
 
 /// Why a write was refused, naming who refused it, for the daemon's broken log line.

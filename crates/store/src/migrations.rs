@@ -17,6 +17,9 @@
 //!   any rune with that id (NULL until then).
 //! - `runes_blacklist`: blacklisted unique ids as inclusive ranges, rewritten whole on
 //!   every change.
+//! - `kv`: LDK's key-value space (`KVStore`): one row per (primary namespace, secondary
+//!   namespace, key), the value as an opaque blob. Names follow LDK's rules (checked
+//!   before they get here), so they are plain ASCII.
 //! - `blocks`: the last ~100 blocks of our chain (`height`, 32-byte `hash` in internal byte
 //!   order), so a restart resumes at our tip and finds the fork point of a reorg that
 //!   happened while we were down.
@@ -36,7 +39,14 @@ pub const MIGRATIONS: &[&[&str]] = &[
         "CREATE TABLE runes (id BIGINT PRIMARY KEY, rune TEXT NOT NULL, last_used_nsec BIGINT DEFAULT NULL)",
         "CREATE TABLE runes_blacklist (start_index BIGINT NOT NULL, end_index BIGINT NOT NULL)",
     ],
-    // 3: our chain's recent blocks.
+    // 3: LDK's key-value store.
+    &["CREATE TABLE kv (\
+        primary_namespace TEXT NOT NULL, \
+        secondary_namespace TEXT NOT NULL, \
+        key TEXT NOT NULL, \
+        value BLOB NOT NULL, \
+        PRIMARY KEY (primary_namespace, secondary_namespace, key))"],
+    // 4: our chain's recent blocks.
     &["CREATE TABLE blocks (height BIGINT PRIMARY KEY, hash BLOB NOT NULL)"],
 ];
 

@@ -19,6 +19,9 @@ pub struct Store {
     hook: Arc<dyn WriteHook>,
     /// The committed `data_version`; the next transaction writes this + 1 (wrapping).
     data_version: u32,
+    /// The fatal error that stopped writing, if one happened: a backup may be out of step
+    /// with the file, so no later transaction may commit (the daemon is going down).
+    stopped: Option<StoreError>,
 }
 
 /// An open transaction. Modifying statements go through [`Tx::execute`] and are
@@ -30,13 +33,19 @@ pub struct Tx<'a> {
     writes: Vec<String>,
     /// Whether any modifying statement ran (even one the engine could not expand).
     dirty: bool,
+    /// The first engine failure inside the transaction: the closure may swallow or wrap
+    /// it, but the store must still stop.
+    fatal: Option<StoreError>,
 }
 
 impl Tx<'_> {
     /// Runs a statement that changes the database; returns the number of rows changed.
     pub fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<usize, StoreError> {
         self.dirty = true;
-        let done = self.backend.execute(sql, params)?;
+        let done = self
+            .backend
+            .execute(sql, params)
+            .map_err(|e| self.note(e))?;
         if let Some(s) = done.expanded {
             self.writes.push(s);
         }
@@ -45,7 +54,14 @@ impl Tx<'_> {
 
     /// Runs a read-only statement inside the transaction.
     pub fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, StoreError> {
-        self.backend.query(sql, params)
+        self.backend.query(sql, params).map_err(|e| self.note(e))
+    }
+
+    fn note(&mut self, e: StoreError) -> StoreError {
+        if e.is_fatal() && self.fatal.is_none() {
+            self.fatal = Some(e.clone());
+        }
+        e
     }
 }
 
@@ -81,6 +97,7 @@ impl Store {
             backend,
             hook,
             data_version,
+            stopped: None,
         };
         if schema < SCHEMA_VERSION {
             let from = usize::try_from(schema).unwrap_or(0);
@@ -122,66 +139,94 @@ impl Store {
     /// Runs `f` as one transaction. If `f` fails, everything is rolled back and its error
     /// returned. If it changed anything: `data_version` is bumped (the update is the last
     /// captured statement), the hook sees the statements, and only its consent commits.
+    ///
+    /// A fatal failure ([`StoreError::is_fatal`]) stops the store: this and every later
+    /// transaction fail with [`StoreError::Stopped`], and the hook hears of it once.
     pub fn transaction<T, E>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
-        self.backend.begin()?;
+        if let Some(e) = &self.stopped {
+            return Err(StoreError::Stopped(e.to_string()).into());
+        }
+        if let Err(e) = self.backend.begin() {
+            return Err(self.fail(e).into());
+        }
         let mut tx = Tx {
             backend: &mut *self.backend,
             writes: Vec::new(),
             dirty: false,
+            fatal: None,
         };
-        let result = match f(&mut tx) {
-            Ok(v) => v,
-            Err(e) => {
+        let result = f(&mut tx);
+        let (writes, dirty, fatal) = (std::mem::take(&mut tx.writes), tx.dirty, tx.fatal.take());
+        drop(tx);
+        let result = match (result, fatal) {
+            (Ok(v), None) => v,
+            (Err(e), None) => {
                 self.abort();
                 return Err(e);
             }
+            // An engine failure the closure swallowed still stops the store.
+            (r, Some(fatal)) => {
+                self.abort();
+                let stopped = self.fail(fatal);
+                return Err(r.err().unwrap_or_else(|| stopped.into()));
+            }
         };
-        if !tx.dirty {
+        if !dirty {
             // Nothing changed: no new data_version, nothing for backups to see.
-            drop(tx);
             if let Err(e) = self.backend.commit() {
                 self.abort();
-                return Err(e.into());
+                return Err(self.fail(e).into());
             }
             return Ok(result);
         }
+        if let Err(e) = self.commit_with_hook(writes) {
+            self.abort();
+            return Err(self.fail(e).into());
+        }
+        Ok(result)
+    }
+
+    /// Bumps `data_version` inside the open transaction, asks the hook, commits.
+    fn commit_with_hook(&mut self, mut writes: Vec<String>) -> Result<(), StoreError> {
         let next = self.data_version.wrapping_add(1);
-        let bumped = tx.execute(
+        let bumped = self.backend.execute(
             "UPDATE vars SET intval = ? WHERE name = 'data_version' AND intval = ?",
             &[
                 SqlValue::Int(next.into()),
                 SqlValue::Int(self.data_version.into()),
             ],
-        );
-        let writes = std::mem::take(&mut tx.writes);
-        drop(tx);
-        match bumped {
-            Ok(1) => {}
-            Ok(_) => {
-                self.abort();
-                return Err(StoreError::DataVersionMismatch {
-                    expected: self.data_version,
-                }
-                .into());
-            }
-            Err(e) => {
-                self.abort();
-                return Err(e.into());
-            }
+        )?;
+        if bumped.changes != 1 {
+            return Err(StoreError::DataVersionMismatch {
+                expected: self.data_version,
+            });
         }
-        if let Err(refusal) = self.hook.db_write(next, &writes) {
-            self.abort();
-            return Err(StoreError::HookRefused(refusal).into());
-        }
-        if let Err(e) = self.backend.commit() {
-            self.abort();
-            return Err(e.into());
-        }
+        writes.extend(bumped.expanded);
+        self.hook
+            .db_write(next, &writes)
+            .map_err(StoreError::HookRefused)?;
+        self.backend.commit()?;
         self.data_version = next;
-        Ok(result)
+        Ok(())
+    }
+
+    /// Latches a fatal error (the first one wins) and tells the hook; returns `e`.
+    fn fail(&mut self, e: StoreError) -> StoreError {
+        if e.is_fatal() && self.stopped.is_none() {
+            self.stopped = Some(e.clone());
+            self.hook.store_stopped(&e);
+        }
+        e
+    }
+
+    /// Stops the store from the outside (its thread caught a panic half way through a
+    /// job): any open transaction is rolled back and nothing more is written.
+    pub fn stop(&mut self, reason: StoreError) {
+        self.abort();
+        self.fail(reason);
     }
 
     /// Makes the database file complete on its own (WAL folded in); for clean shutdown.

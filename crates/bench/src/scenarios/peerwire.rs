@@ -4,7 +4,7 @@
 //! travels inside the message).
 
 use crate::stats::{fmt_latency, Samples, Summary, Table};
-use net::{PeerConfig, PeerEvent, PeerNode};
+use net::{Handlers, PeerConfig, PeerEvent, PeerNode};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -34,10 +34,14 @@ struct Receiver {
 
 pub async fn run(args: &Args) -> anyhow::Result<Table> {
     let start = |n: u8| {
-        let mut cfg = PeerConfig::new([n; 32]);
-        cfg.listen = vec!["127.0.0.1:0".parse().expect("loopback")];
-        cfg.auto_accept = true;
-        PeerNode::start(cfg)
+        let cfg = PeerConfig {
+            listen: vec!["127.0.0.1:0".parse().expect("loopback")],
+            auto_accept: true,
+            ..PeerConfig::default()
+        };
+        // No ticks: a short benchmark needs no pings.
+        let keys = keys::Keys::from_secret([n; 32]);
+        PeerNode::start(cfg, keys.manager(), Handlers::without_channels())
     };
     let (a, _a_events) = start(0xa1).await?;
     let (b, mut b_events) = start(0xb2).await?;

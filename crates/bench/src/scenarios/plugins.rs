@@ -1,20 +1,27 @@
 //! `bench plugins`: the plugin host end to end, each row on a throw-away boltd.
 //!
-//! * passthrough: calls/s to `clnmin` (cln-plugin, returns `{}`) and `hello` (pyln-client);
+//! * passthrough: calls/s to `clnmin` (cln-plugin, returns `{}`) and `hello` (pyln-client),
+//!   at each `--conns`; then the plugin-only floor (the same `clnmin` called straight over
+//!   the plugin's stdin/stdout, no daemon) and the daemon's share of one call's p50
+//!   (passthrough p50 at 1 connection minus the floor's p50);
 //! * hook: `getinfo` calls/s through an `rpc_command` chain of 1 and 5 cln-plugin hooks
 //!   (copies of `cln-hook`), next to the same call with no hook;
 //! * notify: one plugin emits a burst of custom notifications, 10 plugins subscribe;
-//!   delivered events/s over all subscribers (a full per-plugin queue drops, counted);
+//!   delivered events/s over all subscribers, deliveries lost (must be 0), and the rate the
+//!   emitter got its burst out at (it is slowed while a subscriber's queue is full);
 //! * startup: time until the socket answers `getinfo` with 0 and 20 plugins.
 
 use super::drive;
 use crate::client::RpcClient;
 use crate::daemon::{default_binary, Daemon};
-use crate::stats::{fmt_latency, Samples, Table};
+use crate::stats::{fmt_latency, Samples, Summary, Table};
 use anyhow::Context;
+use futures::{SinkExt, StreamExt};
+use jsonrpc::JsonCodec;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use tokio_util::codec::{FramedRead, FramedWrite};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -145,7 +152,8 @@ async fn calls(
     label: &str,
     method: &'static str,
     params: Value,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<(usize, Summary)>> {
+    let mut out = vec![];
     for &conns in &args.conns {
         let socket = d.socket.clone();
         let p = params.clone();
@@ -154,8 +162,86 @@ async fn calls(
         })
         .await?;
         table.latency_row(label, conns.max(1), &s);
+        out.push((conns.max(1), s));
     }
-    Ok(())
+    Ok(out)
+}
+
+/// One request/response with a plugin over its stdio, skipping anything else it writes.
+async fn stdio_call<W, R>(
+    w: &mut FramedWrite<W, JsonCodec>,
+    r: &mut FramedRead<R, JsonCodec>,
+    id: u64,
+    method: &str,
+    params: Value,
+) -> anyhow::Result<Value>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+    R: tokio::io::AsyncRead + Unpin,
+{
+    let req = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    w.send(&req).await?;
+    loop {
+        let frame = r.next().await.context("plugin closed stdout")??;
+        let v: Value = serde_json::from_slice(&frame)?;
+        if v.get("id") == Some(&json!(id)) {
+            return Ok(v);
+        }
+    }
+}
+
+/// `clnmin` called straight over cln-hello's stdin/stdout for `--seconds`, one call at a
+/// time: what a call costs with no daemon at all.
+async fn plugin_floor(args: &Args, kit: &Kit) -> anyhow::Result<Summary> {
+    let mut child = tokio::process::Command::new(kit.bins.join("cln-hello"))
+        .current_dir(kit.dir.path())
+        .env("LIGHTNINGD_PLUGIN", "1")
+        .env("LIGHTNINGD_VERSION", "v26.06")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("spawning cln-hello")?;
+    let mut w = FramedWrite::new(child.stdin.take().context("stdin")?, JsonCodec::default());
+    let mut r = FramedRead::new(
+        child.stdout.take().context("stdout")?,
+        JsonCodec::new(1 << 20),
+    );
+    stdio_call(
+        &mut w,
+        &mut r,
+        1,
+        "getmanifest",
+        json!({"allow-deprecated-apis": false}),
+    )
+    .await?;
+    let config = json!({"lightning-dir": kit.dir.path(), "rpc-file": "lightning-rpc",
+                        "startup": true, "network": "regtest", "feature_set": {}});
+    stdio_call(
+        &mut w,
+        &mut r,
+        2,
+        "init",
+        json!({"options": {}, "configuration": config}),
+    )
+    .await?;
+    let mut s = Samples::default();
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(args.seconds);
+    let mut id = 3;
+    while Instant::now() < deadline {
+        let t = Instant::now();
+        let v = stdio_call(&mut w, &mut r, id, "clnmin", json!({})).await?;
+        s.latencies.push(t.elapsed());
+        if v.get("result").is_none() {
+            s.errors += 1;
+        }
+        id += 1;
+    }
+    let elapsed = start.elapsed();
+    let _ = child.start_kill();
+    Ok(Summary::new(s, elapsed))
 }
 
 async fn passthrough(table: &mut Table, args: &Args, bin: &Path, kit: &Kit) -> anyhow::Result<()> {
@@ -164,7 +250,7 @@ async fn passthrough(table: &mut Table, args: &Args, bin: &Path, kit: &Kit) -> a
         kit.py("pyln_hello", "pyln_hello.py")?,
     ];
     let d = Daemon::start(bin, &plugin_args(&ps)).await?;
-    calls(
+    let through = calls(
         table,
         args,
         &d,
@@ -183,6 +269,19 @@ async fn passthrough(table: &mut Table, args: &Args, bin: &Path, kit: &Kit) -> a
     )
     .await?;
     d.stop().await;
+    let floor = plugin_floor(args, kit).await?;
+    table.latency_row("clnmin over stdio, no daemon (floor)", 1, &floor);
+    if let Some((_, one)) = through.iter().find(|(c, _)| *c == 1) {
+        table.row(vec![
+            "daemon's share of passthrough p50 (minus floor)".into(),
+            "1".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            fmt_latency(one.p50.saturating_sub(floor.p50)),
+            "-".into(),
+        ]);
+    }
     Ok(())
 }
 
@@ -231,6 +330,8 @@ async fn fanout(table: &mut Table, args: &Args, bin: &Path, kit: &Kit) -> anyhow
     if let Err(e) = rpc.call("burst", json!({"n": args.events})).await? {
         anyhow::bail!("burst failed: {e}");
     }
+    // The reply is read after every notification before it was relayed.
+    let emitted_in = t.elapsed().max(Duration::from_millis(1));
     // Delivered = what every subscriber counted once the counts stop growing.
     let mut last = 0u64;
     let mut stable_since = Instant::now();
@@ -260,6 +361,15 @@ async fn fanout(table: &mut Table, args: &Args, bin: &Path, kit: &Kit) -> anyhow
         expected.saturating_sub(last).to_string(),
         format!("{:.0}", last as f64 / elapsed.as_secs_f64()),
         fmt_latency(elapsed),
+        "-".into(),
+    ]);
+    table.row(vec![
+        "notify emitter's burst (events/s emitted)".into(),
+        "-".into(),
+        args.events.to_string(),
+        "-".into(),
+        format!("{:.0}", args.events as f64 / emitted_in.as_secs_f64()),
+        fmt_latency(emitted_in),
         "-".into(),
     ]);
     d.stop().await;

@@ -17,11 +17,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use jsonrpc::{codes, RpcError};
-use net::{Direction, PeerConfig, PeerEvent, PeerEvents, PeerNode, PublicKey};
+use net::{Direction, Handlers, PeerConfig, PeerEvent, PeerEvents, PeerNode, PublicKey};
 use plugins::{
     CustomMsg, CustomMsgPayload, HostEvent, PeerConnected, PeerConnectedOutcome,
     PeerConnectedPayload, PluginHost,
@@ -127,9 +126,6 @@ const MSG_OVERHEAD: usize = 128;
 /// The warning a peer gets when its backlog is too large.
 const BACKLOG_WARNING: &str = "too many custom messages waiting for plugins";
 
-/// Test knob: LDK's timer tick (pings, handshake timeouts), default 10 s.
-const TICK_ENV: &str = "BOLTD_DEV_PEER_TICK_MS";
-
 impl Peering {
     /// Binds the listening sockets (`--addr`/`--bind-addr`, else all interfaces on the
     /// network's default port) and spawns the event pump.
@@ -165,18 +161,15 @@ impl Peering {
                 addr::default_port(&network),
             )));
         }
-        let mut cfg = PeerConfig::new(node.seed);
-        cfg.listen = listen.clone();
-        // Bound now (getinfo shows the ports from its first call), accepting only once
-        // the plugins are initialized: see `activate`.
-        cfg.accept_at_start = false;
-        if let Some(ms) = std::env::var(TICK_ENV)
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            cfg.tick_interval = Duration::from_millis(ms.max(10));
-        }
-        let (peers, events) = match PeerNode::start(cfg.clone()).await {
+        let mut cfg = PeerConfig {
+            listen: listen.clone(),
+            // Bound now (getinfo shows the ports from its first call), accepting only once
+            // the plugins are initialized: see `activate`.
+            accept_at_start: false,
+            ..PeerConfig::default()
+        };
+        let start = |cfg| PeerNode::start(cfg, node.keys.manager(), Handlers::without_channels());
+        let (peers, events) = match start(cfg.clone()).await {
             Ok(p) => p,
             Err(e) if !explicit => {
                 // The implicit default port being taken (another node on this machine)
@@ -185,13 +178,10 @@ impl Peering {
                 // UNUSUAL line becomes a `warning` notification for plugins.
                 tracing::info!("Not listening for peers on the default port: {e}");
                 cfg.listen.clear();
-                PeerNode::start(cfg).await.map_err(|e| e.to_string())?
+                start(cfg).await.map_err(|e| e.to_string())?
             }
             Err(e) => return Err(e.to_string()),
         };
-        if peers.node_id() != node.node_id {
-            return Err("peer layer derived a different node id".into());
-        }
         let mut announce = Vec::new();
         for v in &announce_opts {
             if let Ok(a) = addr::listen_addr(v, &network).await {
@@ -221,6 +211,7 @@ impl Peering {
         }
         p.refresh_features();
         tokio::spawn(p.clone().pump(events));
+        crate::driver::spawn(p.peers.clone(), node.shutdown.clone());
         let on_exit = p.clone();
         node.shutdown.on_exit(
             "peers",

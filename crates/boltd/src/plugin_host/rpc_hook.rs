@@ -14,14 +14,15 @@ pub(super) struct Hook {
 
 impl RpcCommandHook for Hook {
     fn call(&self, ctx: &Context) -> BoxFut<HookOutcome> {
+        // Asked for every RPC call: with no hook registered, nothing is cloned.
+        if !self.host.has_hook("rpc_command") {
+            return Box::pin(std::future::ready(HookOutcome::Continue));
+        }
         let host = self.host.clone();
         let node = ctx.node.clone();
         let dispatcher = ctx.dispatcher.clone();
         let request = ctx.request.clone();
         Box::pin(async move {
-            if !host.has_hook("rpc_command") {
-                return HookOutcome::Continue;
-            }
             let payload = RpcCommandPayload::from_request(&request);
             let cause = jsonrpc::id_prefix(&request.id);
             match host.call_hook::<RpcCommand>(&payload, Some(&cause)).await {

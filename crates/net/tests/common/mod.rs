@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use net::{PeerConfig, PeerEvent, PeerEvents, PeerNode};
+use net::{Handlers, PeerConfig, PeerEvent, PeerEvents, PeerNode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -17,13 +17,37 @@ pub fn seed(n: u32) -> [u8; 32] {
     s
 }
 
+/// A node with the key from `seed(n)` and no channels; nothing ticks (see [`ticking`]).
+pub async fn start(n: u32, cfg: PeerConfig) -> (PeerNode, PeerEvents) {
+    let keys = keys::Keys::from_secret(seed(n));
+    PeerNode::start(cfg, keys.manager(), Handlers::without_channels())
+        .await
+        .expect("start peer node")
+}
+
 pub async fn node_with(n: u32, f: impl FnOnce(&mut PeerConfig)) -> (PeerNode, PeerEvents) {
-    let mut cfg = PeerConfig::new(seed(n));
-    cfg.listen = vec!["127.0.0.1:0".parse().unwrap()];
-    cfg.auto_accept = true;
-    cfg.connect_timeout = Duration::from_secs(10);
+    let mut cfg = PeerConfig {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        auto_accept: true,
+        connect_timeout: Duration::from_secs(10),
+        ..PeerConfig::default()
+    };
     f(&mut cfg);
-    PeerNode::start(cfg).await.expect("start peer node")
+    start(n, cfg).await
+}
+
+/// The driver loop a daemon runs, at test speed: ticks `node` every `every` until the test
+/// ends.
+pub fn ticking(node: &PeerNode, every: Duration) {
+    let node = node.clone();
+    tokio::spawn(async move {
+        let mut iv = tokio::time::interval(every);
+        iv.tick().await;
+        loop {
+            iv.tick().await;
+            node.timer_tick_occurred();
+        }
+    });
 }
 
 pub async fn node(n: u32) -> (PeerNode, PeerEvents) {

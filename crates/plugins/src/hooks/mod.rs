@@ -165,7 +165,14 @@ impl PluginHost {
 
     /// True if some plugin registered `hook`.
     pub fn has_hook(&self, hook: &str) -> bool {
-        !self.hook_chain(hook).is_empty()
+        // Asked on every RPC call (rpc_command): no chain is ordered for it.
+        crate::host::lock(&self.inner.state)
+            .plugins
+            .iter()
+            .any(|p| {
+                p.manifest()
+                    .is_some_and(|m| m.hooks.iter().any(|h| h.name == hook))
+            })
     }
 }
 

@@ -21,7 +21,7 @@ impl PluginHost {
         if p.state() == PState::InitComplete && p.subscribed("shutdown") {
             let frame = jsonrpc::notification_frame("shutdown", &json!({"shutdown": {}}));
             let frame = frame[..frame.len().saturating_sub(2)].to_vec();
-            let _ = p.out.try_send(frame);
+            let _ = p.try_queue_request(frame);
             let mut exited = p.exited.clone();
             let grace = self.cfg().shutdown_grace;
             if tokio::time::timeout(grace, exited.wait_for(|e| *e))
@@ -50,7 +50,7 @@ impl PluginHost {
             p.important.store(false, Ordering::SeqCst);
             if p.state() == PState::InitComplete
                 && p.subscribed("shutdown")
-                && p.out.try_send(frame.clone()).is_ok()
+                && p.try_queue_request(frame.clone())
             {
                 waiting.push(p);
             } else {

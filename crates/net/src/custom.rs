@@ -1,4 +1,5 @@
-//! The two small handlers we plug into LDK's `PeerManager`.
+//! Our `CustomMessageHandler` and the state it shares with the rest of the crate: who is
+//! connected, who waits for a connect, what goes out at the next `process_events`.
 //!
 //! LDK calls these while holding its own locks, so they never call back into the
 //! `PeerManager` and never block: they push into a channel or a queue and return.
@@ -8,16 +9,13 @@ use std::sync::{Mutex, RwLock};
 
 use bitcoin::secp256k1::PublicKey;
 use lightning::ln::msgs::{
-    self, BaseMessageHandler, ChannelMessageHandler, DecodeError, ErrorAction, Init,
-    LightningError, MessageSendEvent, PeerStorage, PeerStorageRetrieval, SendOnlyMessageHandler,
-    SocketAddress, WarningMessage,
+    DecodeError, ErrorAction, Init, LightningError, MessageSendEvent, SocketAddress, WarningMessage,
 };
-use lightning::ln::peer_handler::{CustomMessageHandler, ErroringMessageHandler};
+use lightning::ln::peer_handler::CustomMessageHandler;
 use lightning::ln::types::ChannelId;
 use lightning::ln::wire::CustomMessageReader;
 use lightning::types::features::{InitFeatures, NodeFeatures};
 use lightning::util::ser::LengthLimitedRead;
-use lightning::util::ser::Writeable;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::wire::{read_raw, RawMessage};
@@ -243,142 +241,4 @@ impl CustomMessageHandler for CustomHandler {
     fn provided_init_features(&self, _their_node_id: PublicKey) -> InitFeatures {
         self.plugin_init_features()
     }
-}
-
-/// A send-only handler whose only job is to hand LDK "send this warning, then disconnect"
-/// requests: LDK sends the warning, tries to flush it, then drops the connection.
-pub(crate) struct Warner {
-    pub shared: std::sync::Arc<Shared>,
-}
-
-impl BaseMessageHandler for Warner {
-    fn get_and_clear_pending_msg_events(&self) -> Vec<MessageSendEvent> {
-        match self.shared.warnings.lock() {
-            Ok(mut q) => std::mem::take(&mut *q),
-            Err(_) => Vec::new(),
-        }
-    }
-    fn peer_disconnected(&self, _their_node_id: PublicKey) {}
-    fn provided_node_features(&self) -> NodeFeatures {
-        NodeFeatures::empty()
-    }
-    fn provided_init_features(&self, _their_node_id: PublicKey) -> InitFeatures {
-        InitFeatures::empty()
-    }
-    fn peer_connected(&self, _id: PublicKey, _msg: &Init, _inbound: bool) -> Result<(), ()> {
-        Ok(())
-    }
-}
-
-impl SendOnlyMessageHandler for Warner {}
-
-/// The channel-message handler: LDK's `ErroringMessageHandler` (we have no channels), except
-/// that `peer_storage` (7) and `peer_storage_retrieval` (9), which LDK decodes itself, are
-/// turned back into raw custom messages: they are not internal types and reach plugins
-/// (reference §9.2). The body is LDK's re-encoding (u16 length and data).
-const PEER_STORAGE: u16 = 7;
-const PEER_STORAGE_RETRIEVAL: u16 = 9;
-
-pub(crate) struct ChanHandler {
-    pub inner: ErroringMessageHandler,
-    pub custom: std::sync::Arc<CustomHandler>,
-}
-
-impl ChanHandler {
-    fn deliver(&self, from: PublicKey, msg_type: u16, body: Vec<u8>) {
-        // Odd types: always acceptable, so this only forwards (or ignores a rejected peer).
-        let _ = self
-            .custom
-            .handle_custom_message(RawMessage { msg_type, body }, from);
-    }
-}
-
-/// Forwards each listed channel message to the inner handler unchanged.
-macro_rules! erroring {
-    ($($name:ident($ty:ty)),* $(,)?) => {
-        $(fn $name(&self, their_node_id: PublicKey, msg: $ty) {
-            <ErroringMessageHandler as ChannelMessageHandler>::$name(&self.inner, their_node_id, msg)
-        })*
-    };
-}
-
-impl BaseMessageHandler for ChanHandler {
-    fn peer_disconnected(&self, their_node_id: PublicKey) {
-        BaseMessageHandler::peer_disconnected(&self.inner, their_node_id)
-    }
-    fn peer_connected(&self, id: PublicKey, msg: &Init, inbound: bool) -> Result<(), ()> {
-        BaseMessageHandler::peer_connected(&self.inner, id, msg, inbound)
-    }
-    fn provided_node_features(&self) -> NodeFeatures {
-        BaseMessageHandler::provided_node_features(&self.inner)
-    }
-    fn provided_init_features(&self, their_node_id: PublicKey) -> InitFeatures {
-        BaseMessageHandler::provided_init_features(&self.inner, their_node_id)
-    }
-    fn get_and_clear_pending_msg_events(&self) -> Vec<MessageSendEvent> {
-        BaseMessageHandler::get_and_clear_pending_msg_events(&self.inner)
-    }
-}
-
-impl ChannelMessageHandler for ChanHandler {
-    fn handle_peer_storage(&self, their_node_id: PublicKey, msg: PeerStorage) {
-        self.deliver(their_node_id, PEER_STORAGE, msg.encode());
-    }
-    fn handle_peer_storage_retrieval(&self, their_node_id: PublicKey, msg: PeerStorageRetrieval) {
-        self.deliver(their_node_id, PEER_STORAGE_RETRIEVAL, msg.encode());
-    }
-    fn handle_commitment_signed_batch(
-        &self,
-        their_node_id: PublicKey,
-        channel_id: ChannelId,
-        batch: Vec<msgs::CommitmentSigned>,
-    ) {
-        <ErroringMessageHandler as ChannelMessageHandler>::handle_commitment_signed_batch(
-            &self.inner,
-            their_node_id,
-            channel_id,
-            batch,
-        )
-    }
-    fn get_chain_hashes(&self) -> Option<Vec<bitcoin::constants::ChainHash>> {
-        <ErroringMessageHandler as ChannelMessageHandler>::get_chain_hashes(&self.inner)
-    }
-    fn message_received(&self) {
-        <ErroringMessageHandler as ChannelMessageHandler>::message_received(&self.inner)
-    }
-    erroring!(
-        handle_open_channel(&msgs::OpenChannel),
-        handle_open_channel_v2(&msgs::OpenChannelV2),
-        handle_accept_channel(&msgs::AcceptChannel),
-        handle_accept_channel_v2(&msgs::AcceptChannelV2),
-        handle_funding_created(&msgs::FundingCreated),
-        handle_funding_signed(&msgs::FundingSigned),
-        handle_channel_ready(&msgs::ChannelReady),
-        handle_shutdown(&msgs::Shutdown),
-        handle_closing_signed(&msgs::ClosingSigned),
-        handle_stfu(&msgs::Stfu),
-        handle_splice_init(&msgs::SpliceInit),
-        handle_splice_ack(&msgs::SpliceAck),
-        handle_splice_locked(&msgs::SpliceLocked),
-        handle_tx_add_input(&msgs::TxAddInput),
-        handle_tx_add_output(&msgs::TxAddOutput),
-        handle_tx_remove_input(&msgs::TxRemoveInput),
-        handle_tx_remove_output(&msgs::TxRemoveOutput),
-        handle_tx_complete(&msgs::TxComplete),
-        handle_tx_signatures(&msgs::TxSignatures),
-        handle_tx_init_rbf(&msgs::TxInitRbf),
-        handle_tx_ack_rbf(&msgs::TxAckRbf),
-        handle_tx_abort(&msgs::TxAbort),
-        handle_update_add_htlc(&msgs::UpdateAddHTLC),
-        handle_update_fulfill_htlc(msgs::UpdateFulfillHTLC),
-        handle_update_fail_htlc(&msgs::UpdateFailHTLC),
-        handle_update_fail_malformed_htlc(&msgs::UpdateFailMalformedHTLC),
-        handle_commitment_signed(&msgs::CommitmentSigned),
-        handle_revoke_and_ack(&msgs::RevokeAndACK),
-        handle_update_fee(&msgs::UpdateFee),
-        handle_announcement_signatures(&msgs::AnnouncementSignatures),
-        handle_channel_reestablish(&msgs::ChannelReestablish),
-        handle_channel_update(&msgs::ChannelUpdate),
-        handle_error(&msgs::ErrorMessage),
-    );
 }
