@@ -4,8 +4,9 @@
 //!
 //! The server outlives the boltd that started it (its own process group, like a bitcoind
 //! the user started), so every node started the same way shares one chain and later
-//! starts only connect. Concurrent starters are safe: devchain locks its datadir, so a
-//! losing starter's server exits at once and the loser simply connects to the winner.
+//! starts only connect. Concurrent starters take turns on `<dir>/starting.lock`: the
+//! first starts the server, the others find it answering (and devchain's own datadir
+//! lock still refuses a second server, whoever starts it).
 
 use std::fs::OpenOptions;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -97,6 +98,20 @@ pub fn ensure(dir: &Path, exe: &Path, wait: Duration) -> Result<DevChainRef, Dev
             started: false,
         });
     }
+    // One starter at a time: the others wait here, then find the server answering (so
+    // exactly one of them starts it, and says so). The kernel drops the lock if we die.
+    let _starting =
+        lock_exclusive(&dir.join("starting.lock")).map_err(|err| DevChainError::Dir {
+            dir: dir.clone(),
+            err,
+        })?;
+    if let Some(port) = probe(&dir) {
+        return Ok(DevChainRef {
+            dir,
+            port,
+            started: false,
+        });
+    }
     let log = dir.join("devchain.log");
     let out = OpenOptions::new()
         .create(true)
@@ -158,5 +173,25 @@ pub fn ensure(dir: &Path, exe: &Path, wait: Duration) -> Result<DevChainRef, Dev
             });
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Opens `path` and holds an exclusive `flock` on it (blocking) until the file is dropped.
+fn lock_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::io::AsRawFd;
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    loop {
+        // SAFETY: flock on a descriptor we own; no memory involved.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(f);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
     }
 }
