@@ -284,7 +284,6 @@ impl Storage {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
