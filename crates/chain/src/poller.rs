@@ -147,7 +147,7 @@ impl<B: Backend> Poller<B> {
                     Ok(0) => break,
                     Ok(_) => continue,
                     Err(e) => {
-                        tracing::warn!("chain: {e}; retrying in {:?}", self.config.interval);
+                        tracing::warn!("{e}; retrying in {:?}", self.config.interval);
                         break;
                     }
                 }
@@ -166,7 +166,7 @@ impl<B: Backend> Poller<B> {
             Ok(reply) => {
                 self.fees.update(&reply);
             }
-            Err(e) => tracing::warn!("chain: {e}; keeping the previous fee estimates"),
+            Err(e) => tracing::warn!("{e}; keeping the previous fee estimates"),
         }
     }
 
@@ -258,7 +258,7 @@ impl<B: Backend> Poller<B> {
         })?;
         self.recent.push_back(root);
         self.status.send_modify(|s| s.tip = Some(root));
-        tracing::info!("chain: starting at block {height} ({})", root.hash);
+        tracing::info!("starting at block {height} ({})", root.hash);
         Ok(root)
     }
 
