@@ -67,7 +67,20 @@ impl PluginHost {
         let owned = path.to_string();
         let (checksum, child) = tokio::task::spawn_blocking(move || {
             let checksum = file_checksum(&owned);
-            (checksum, cmd.spawn())
+            // A file written just before (an installer, a test) can be held open for
+            // writing for an instant by another thread's fork that has not exec'd yet:
+            // the kernel refuses to run it (ETXTBSY). That passes; retry briefly.
+            let mut child = cmd.spawn();
+            for _ in 0..50 {
+                match &child {
+                    Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                        child = cmd.spawn();
+                    }
+                    _ => break,
+                }
+            }
+            (checksum, child)
         })
         .await
         .map_err(|e| format!("opening pipe: {e}"))?;
