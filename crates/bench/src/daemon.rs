@@ -62,6 +62,15 @@ impl Daemon {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU time and context switches of the daemon and of its plugins so far.
+    pub fn cost(&self) -> crate::stats::Cost {
+        crate::stats::Cost::of(self.pid())
+    }
+
     pub async fn stop(mut self) {
         if let Ok(mut c) = RpcClient::connect(&self.socket, "bench-stop").await {
             let _ = tokio::time::timeout(Duration::from_secs(10), c.call("stop", json!([]))).await;

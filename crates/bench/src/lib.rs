@@ -10,5 +10,6 @@
 
 pub mod client;
 pub mod daemon;
+pub mod procstat;
 pub mod scenarios;
 pub mod stats;

@@ -71,6 +71,7 @@ async fn all(boltd: Option<PathBuf>, seconds: f64) -> anyhow::Result<()> {
         socket: d.socket.clone(),
         seconds,
         conns: vec![1, 16],
+        pid: Some(d.pid()),
     };
     let result = scenarios::rpc::run(&rpc).await;
     d.stop().await;

@@ -25,6 +25,35 @@ pub struct Summary {
     pub per_sec: f64,
     pub p50: Duration,
     pub p99: Duration,
+    /// What the daemon and its plugins spent during the run, when measured.
+    pub cost: Option<Cost>,
+}
+
+/// CPU time and context switches of the daemon and of its plugins over one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Cost {
+    pub daemon: crate::procstat::ProcStat,
+    pub plugins: crate::procstat::ProcStat,
+}
+
+impl std::ops::Sub for Cost {
+    type Output = Cost;
+    fn sub(self, o: Cost) -> Cost {
+        Cost {
+            daemon: self.daemon - o.daemon,
+            plugins: self.plugins - o.plugins,
+        }
+    }
+}
+
+impl Cost {
+    /// The process `pid` and its children so far.
+    pub fn of(pid: u32) -> Cost {
+        Cost {
+            daemon: crate::procstat::ProcStat::of(pid),
+            plugins: crate::procstat::ProcStat::of_children(pid),
+        }
+    }
 }
 
 impl Summary {
@@ -45,6 +74,7 @@ impl Summary {
             per_sec: if secs > 0.0 { calls as f64 / secs } else { 0.0 },
             p50: pct(0.50),
             p99: pct(0.99),
+            cost: None,
         }
     }
 }
@@ -80,15 +110,26 @@ impl Table {
         self.rows.push(cells);
     }
 
-    /// The standard latency table: scenario, connections, calls, errors, calls/s, p50, p99.
+    /// The standard latency table: scenario, connections, calls, errors, calls/s, p50,
+    /// p99, then per call the daemon's CPU time and context switches and its plugins' CPU
+    /// time (where measured: these hold whatever else loads the machine).
     pub fn latency() -> Self {
         Table::new(&[
-            "scenario", "conns", "calls", "errors", "calls/s", "p50", "p99",
+            "scenario",
+            "conns",
+            "calls",
+            "errors",
+            "calls/s",
+            "p50",
+            "p99",
+            "daemon cpu/call",
+            "daemon switches/call",
+            "plugins cpu/call",
         ])
     }
 
     pub fn latency_row(&mut self, scenario: &str, conns: usize, s: &Summary) {
-        self.row(vec![
+        let mut cells = vec![
             scenario.to_string(),
             conns.to_string(),
             s.calls.to_string(),
@@ -96,7 +137,16 @@ impl Table {
             format!("{:.0}", s.per_sec),
             fmt_latency(s.p50),
             fmt_latency(s.p99),
-        ]);
+        ];
+        match s.cost {
+            Some(c) => {
+                let (cpu, switches) = c.daemon.per_call(s.calls);
+                let (plugins, _) = c.plugins.per_call(s.calls);
+                cells.extend([cpu, switches, plugins]);
+            }
+            None => cells.extend(["-".to_string(), "-".to_string(), "-".to_string()]),
+        }
+        self.row(cells);
     }
 
     pub fn render(&self) -> String {

@@ -2,8 +2,13 @@
 //!
 //! Lines look like `[PREFIX]2026-11-22T10:00:00.000Z INFO    boltd: message`. Sinks are stderr
 //! and/or files (`--log-file`, repeatable, `-` = stderr); SIGHUP reopens the files (log
-//! rotation). Every event at or above `--log-level` is also sent to a broadcast channel
+//! rotation). Every event at or above `--log-level` is also sent to each subscriber
 //! ([`LogHandle::subscribe`]) so the plugin host can emit `log`/`warning` notifications.
+//! Nothing is skipped for a subscriber that is behind (a broadcast channel did that
+//! silently): its queue holds what it has not read yet. The one subscriber, the plugin
+//! host's forwarder, never waits on anything (it queues notifications within each
+//! plugin's budget), so that queue is only as long as the lines logged before it runs
+//! again; a logger can never block on it (a blocked logger could stall the runtime).
 //!
 //! The source column is the event's `source` field if present (e.g. `plugin-foo` for a
 //! plugin's own log lines, see [`log`]), else the first segment of the tracing target.
@@ -22,7 +27,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tokio::sync::broadcast;
+use tokio::sync::mpsc;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -162,7 +167,34 @@ struct Shared {
     filters: Vec<(String, LogLevel)>,
     prefix: String,
     timestamps: bool,
-    events: broadcast::Sender<LogEvent>,
+    events: Listeners,
+}
+
+/// Where log events go besides the files: one unbounded queue per subscriber.
+#[derive(Default)]
+struct Listeners(std::sync::Mutex<Vec<mpsc::UnboundedSender<LogEvent>>>);
+
+impl Listeners {
+    fn subscribe(&self) -> mpsc::UnboundedReceiver<LogEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
+        rx
+    }
+
+    /// Sends to every subscriber; one that went away is forgotten.
+    fn send(&self, ev: LogEvent) {
+        let mut subs = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if subs.is_empty() {
+            return;
+        }
+        subs.retain(|s| !s.is_closed());
+        if let Some((last, rest)) = subs.split_last() {
+            for s in rest {
+                let _ = s.send(ev.clone());
+            }
+            let _ = last.send(ev);
+        }
+    }
 }
 
 /// Handle kept by the daemon: reopen files, subscribe to events.
@@ -182,8 +214,8 @@ impl LogHandle {
         self.shared.writer.flush();
     }
 
-    /// Every future log line at or above the configured level.
-    pub fn subscribe(&self) -> broadcast::Receiver<LogEvent> {
+    /// Every future log line at or above the configured level, none skipped.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<LogEvent> {
         self.shared.events.subscribe()
     }
 
@@ -308,8 +340,7 @@ impl<S: Subscriber> Layer<S> for ClnLayer {
         }
         let _ = writeln!(line, "{:<7} {}: {}", level.label(), ev.source, ev.message);
         self.shared.writer.send(Msg::Line(line));
-        // No receivers is fine.
-        let _ = self.shared.events.send(ev);
+        self.shared.events.send(ev);
     }
 }
 
@@ -365,7 +396,7 @@ pub fn init(o: LogOptions<'_>) -> Result<LogHandle, String> {
     if files.is_empty() {
         sinks.push(Sink::Stderr);
     }
-    let (events, _) = broadcast::channel(1024);
+    let events = Listeners::default();
     let shared = Arc::new(Shared {
         writer: Writer::spawn(sinks)?,
         level,
@@ -404,7 +435,7 @@ mod tests {
             filters: filters.iter().map(|(p, l)| (p.to_string(), *l)).collect(),
             prefix: String::new(),
             timestamps: true,
-            events: broadcast::channel(16).0,
+            events: Listeners::default(),
         }
     }
 
@@ -440,6 +471,26 @@ mod tests {
         );
         assert!(ev.time_str().contains('.'));
         assert_eq!(rx.try_recv().unwrap().level, LogLevel::Broken);
+    }
+
+    /// A burst of lines the forwarder has not read yet (it was not scheduled meanwhile)
+    /// must all reach it, in order: `log`/`warning` notifications are native ones, and a
+    /// broadcast channel skipped lines silently once it lagged.
+    #[test]
+    fn a_burst_of_lines_reaches_a_slow_subscriber_whole_and_in_order() {
+        let sh = Arc::new(shared(LogLevel::Debug, &[]));
+        let mut rx = sh.events.subscribe();
+        let sub = tracing_subscriber::registry().with(ClnLayer { shared: sh.clone() });
+        tracing::subscriber::with_default(sub, || {
+            for i in 0..5000 {
+                log(LogLevel::Info, "burst", &format!("line {i}"));
+            }
+        });
+        for i in 0..5000 {
+            let ev = rx.try_recv().expect("every line is delivered");
+            assert_eq!(ev.message, format!("line {i}"));
+        }
+        assert!(rx.try_recv().is_err());
     }
 
     #[test]

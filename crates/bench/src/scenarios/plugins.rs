@@ -40,6 +40,9 @@ pub struct Args {
     /// The repository (for `tests/plugins` and `.venv`) [default: found from the cwd].
     #[arg(long)]
     pub repo: Option<PathBuf>,
+    /// Only these parts (passthrough, hooks, fanout, startup) [default: all].
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
 }
 
 fn find_repo(given: Option<&PathBuf>) -> PathBuf {
@@ -157,10 +160,12 @@ async fn calls(
     for &conns in &args.conns {
         let socket = d.socket.clone();
         let p = params.clone();
-        let s = drive(conns.max(1), args.seconds, move |n, deadline| {
+        let before = d.cost();
+        let mut s = drive(conns.max(1), args.seconds, move |n, deadline| {
             call_worker(socket.clone(), method, p.clone(), n, deadline)
         })
         .await?;
+        s.cost = Some(d.cost() - before);
         table.latency_row(label, conns.max(1), &s);
         out.push((conns.max(1), s));
     }
@@ -430,9 +435,18 @@ pub async fn run(args: &Args) -> anyhow::Result<Table> {
         bins,
     };
     let mut table = Table::latency();
-    passthrough(&mut table, args, &bin, &kit).await?;
-    hooks(&mut table, args, &bin, &kit).await?;
-    fanout(&mut table, args, &bin, &kit).await?;
-    startup(&mut table, &bin, &kit).await?;
+    let part = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    if part("passthrough") {
+        passthrough(&mut table, args, &bin, &kit).await?;
+    }
+    if part("hooks") {
+        hooks(&mut table, args, &bin, &kit).await?;
+    }
+    if part("fanout") {
+        fanout(&mut table, args, &bin, &kit).await?;
+    }
+    if part("startup") {
+        startup(&mut table, &bin, &kit).await?;
+    }
     Ok(table)
 }

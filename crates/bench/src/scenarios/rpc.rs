@@ -3,7 +3,7 @@
 
 use super::drive;
 use crate::client::RpcClient;
-use crate::stats::{Samples, Table};
+use crate::stats::{Cost, Samples, Table};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -19,6 +19,9 @@ pub struct Args {
     /// Concurrent connections, one row each.
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     pub conns: Vec<usize>,
+    /// The node's process id: adds its CPU time and context switches per call.
+    #[arg(long)]
+    pub pid: Option<u32>,
 }
 
 /// One connection calling `getinfo` back to back until the deadline.
@@ -40,10 +43,14 @@ pub async fn run(args: &Args) -> anyhow::Result<Table> {
     let mut table = Table::latency();
     for &conns in &args.conns {
         let socket = args.socket.clone();
-        let summary = drive(conns.max(1), args.seconds, move |n, deadline| {
+        let before = args.pid.map(Cost::of);
+        let mut summary = drive(conns.max(1), args.seconds, move |n, deadline| {
             worker(socket.clone(), n, deadline)
         })
         .await?;
+        if let (Some(pid), Some(before)) = (args.pid, before) {
+            summary.cost = Some(Cost::of(pid) - before);
+        }
         table.latency_row("rpc getinfo", conns.max(1), &summary);
     }
     Ok(table)

@@ -44,23 +44,18 @@ fn log_payload(ev: &LogEvent, warning: bool) -> Value {
            "source": ev.source, "log": ev.message})
 }
 
-/// Log lines → `log` (explicit subscribers) and `warning` (unusual/broken).
+/// Log lines → `log` (explicit subscribers) and `warning` (unusual/broken), every one
+/// (the log's queue to us skips none; each plugin's budget bounds what waits for it).
 pub(super) fn forward_logs(node: &Node, host: PluginHost) {
     let mut logs = node.log.subscribe();
     tokio::spawn(async move {
         loop {
-            match logs.recv().await {
-                Ok(ev) => {
-                    if host.anyone_cares("log") {
-                        host.notify("log", log_payload(&ev, false));
-                    }
-                    if ev.level >= crate::config::LogLevel::Unusual && host.anyone_cares("warning")
-                    {
-                        host.notify("warning", log_payload(&ev, true));
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(_) => return,
+            let Some(ev) = logs.recv().await else { return };
+            if host.anyone_cares("log") {
+                host.notify("log", log_payload(&ev, false));
+            }
+            if ev.level >= crate::config::LogLevel::Unusual && host.anyone_cares("warning") {
+                host.notify("warning", log_payload(&ev, true));
             }
         }
     });
