@@ -67,6 +67,25 @@ fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Resident memory of `pid` now and at its peak (VmRSS, VmHWM), in kB.
+pub fn rss_kb(pid: u32) -> (u64, u64) {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return (0, 0);
+    };
+    let field = |name: &str| {
+        s.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// `8.1 MB`.
+pub fn fmt_kb(kb: u64) -> String {
+    format!("{:.1} MB", kb as f64 / 1024.0)
+}
+
 impl ProcStat {
     /// The process `pid` alone.
     pub fn of(pid: u32) -> ProcStat {

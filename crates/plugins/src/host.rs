@@ -52,7 +52,7 @@ pub struct HostConfig {
     /// Bytes of notifications that may wait for one subscriber. A native notification
     /// that does not fit removes the subscriber loudly (it is stuck, and a notification is
     /// never dropped silently); plugin-emitted notifications wait for room once half of it
-    /// is used. Read once, by [`PluginHost::new`].
+    /// (at most 256 KiB) is used. Read once, by [`PluginHost::new`].
     pub notify_budget: usize,
     /// How long a plugin's notification may wait for a subscriber whose queue makes no
     /// progress before that subscriber is removed as stuck. Read once, by

@@ -32,6 +32,9 @@ pub struct Args {
     /// Messages per second in the paced row (0 leaves the row out).
     #[arg(long, default_value_t = 500)]
     pub paced_rate: u32,
+    /// Messages in the fixed-count row (one connection, back to back; 0 leaves it out).
+    #[arg(long, default_value_t = 20000)]
+    pub count: u32,
 }
 
 fn now_ns() -> u64 {
@@ -48,12 +51,13 @@ async fn worker(
     n: usize,
     deadline: Instant,
     pace: Option<Duration>,
+    count: Option<u32>,
 ) -> anyhow::Result<Samples> {
     let mut rpc = RpcClient::connect(&socket, &format!("bench-cmsg-{n}")).await?;
     let mut s = Samples::default();
     let mut seq = 0u32;
     let mut tick = pace.map(tokio::time::interval);
-    while Instant::now() < deadline {
+    while Instant::now() < deadline && count.is_none_or(|c| seq < c) {
         if let Some(t) = tick.as_mut() {
             t.tick().await;
         }
@@ -114,29 +118,38 @@ async fn rows(args: &Args, a: &Daemon, b: &Daemon) -> anyhow::Result<Table> {
         "delivered/s",
         "1-way p50",
         "1-way p99",
+        "out of order",
     ]);
-    let mut plans: Vec<(usize, Option<u32>)> =
-        args.conns.iter().map(|&c| (c.max(1), None)).collect();
+    // (connections, paced rate, fixed count)
+    let mut plans: Vec<(usize, Option<u32>, Option<u32>)> =
+        args.conns.iter().map(|&c| (c.max(1), None, None)).collect();
     if args.paced_rate > 0 {
-        plans.push((1, Some(args.paced_rate)));
+        plans.push((1, Some(args.paced_rate), None));
     }
-    for (conns, rate) in plans {
-        brpc.call("cmsgstats", json!({})).await?.ok(); // reset
+    if args.count > 0 {
+        plans.push((1, None, Some(args.count)));
+    }
+    for (conns, rate, fixed) in plans {
+        brpc.call("cmsgstats", json!({"new_run": true})).await?.ok(); // reset
         let t0 = Instant::now();
         let (socket, to) = (a.socket.clone(), bid.clone());
         let pace = rate.map(|r| Duration::from_secs_f64(1.0 / f64::from(r)));
-        let sent = drive(conns, args.seconds, move |n, deadline| {
-            worker(socket.clone(), to.clone(), n, deadline, pace)
+        // A fixed count is sent whatever it takes (up to a minute).
+        let seconds = if fixed.is_some() { 60.0 } else { args.seconds };
+        let sent = drive(conns, seconds, move |n, deadline| {
+            worker(socket.clone(), to.clone(), n, deadline, pace, fixed)
         })
         .await?;
         let ok = sent.calls - sent.errors;
         // Wait for the tail to reach B's hook.
         let mut count = 0u64;
+        let mut out_of_order = 0u64;
         let mut lat = Vec::new();
         let until = Instant::now() + Duration::from_secs(30);
         while count < ok && Instant::now() < until {
             let r = brpc.call("cmsgstats", json!({})).await?.unwrap_or_default();
             count += r["count"].as_u64().unwrap_or(0);
+            out_of_order += r["out_of_order"].as_u64().unwrap_or(0);
             if let Some(l) = r["latencies_ns"].as_array() {
                 lat.extend(
                     l.iter()
@@ -155,9 +168,10 @@ async fn rows(args: &Args, a: &Daemon, b: &Daemon) -> anyhow::Result<Table> {
             },
             t0.elapsed(),
         );
-        let label = match rate {
-            None => "custommsg rpc->wire->hook".to_string(),
-            Some(r) => format!("custommsg paced {r}/s"),
+        let label = match (rate, fixed) {
+            (Some(r), _) => format!("custommsg paced {r}/s"),
+            (None, Some(n)) => format!("custommsg {n} msgs back to back"),
+            (None, None) => "custommsg rpc->wire->hook".to_string(),
         };
         table.row(vec![
             label,
@@ -170,6 +184,7 @@ async fn rows(args: &Args, a: &Daemon, b: &Daemon) -> anyhow::Result<Table> {
             format!("{:.0}", delivered.per_sec),
             fmt_latency(delivered.p50),
             fmt_latency(delivered.p99),
+            out_of_order.to_string(),
         ]);
     }
     Ok(table)

@@ -330,6 +330,7 @@ async fn fanout(table: &mut Table, args: &Args, bin: &Path, kit: &Kit) -> anyhow
         )?);
     }
     let d = Daemon::start(bin, &plugin_args(&ps)).await?;
+    let (idle_kb, _) = crate::procstat::rss_kb(d.pid());
     let mut rpc = RpcClient::connect(&d.socket, "bench-fanout").await?;
     let t = Instant::now();
     if let Err(e) = rpc.call("burst", json!({"n": args.events})).await? {
@@ -376,6 +377,20 @@ async fn fanout(table: &mut Table, args: &Args, bin: &Path, kit: &Kit) -> anyhow
         format!("{:.0}", args.events as f64 / emitted_in.as_secs_f64()),
         fmt_latency(emitted_in),
         "-".into(),
+    ]);
+    // What the burst left resident once the daemon had time to give memory back (it
+    // trims the heap every 5 s).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (after_kb, peak_kb) = crate::procstat::rss_kb(d.pid());
+    table.row(vec![
+        "daemon RSS in fan-out: idle / peak / 6 s after".into(),
+        "-".into(),
+        format!(
+            "{} / {} / {}",
+            crate::procstat::fmt_kb(idle_kb),
+            crate::procstat::fmt_kb(peak_kb),
+            crate::procstat::fmt_kb(after_kb)
+        ),
     ]);
     d.stop().await;
     Ok(())

@@ -1,16 +1,33 @@
 //! `cln-custommsg`: a `custommsg` hook written with cln-plugin, for the end-to-end custom
 //! message benchmark. Messages of type 0x7777 whose body starts with the sender's wall-clock
 //! time (u64 big-endian nanoseconds since the epoch) are counted and their one-way latency
-//! kept; `cmsgstats` returns `{"count", "latencies_ns": [...]}` and resets.
+//! kept. The next 4 hex digits name the sender's connection and the 8 after them number
+//! its messages: one whose number is not above the last from that connection counts as
+//! out of order. `cmsgstats` returns `{"count", "latencies_ns": [...], "out_of_order"}`
+//! and resets them; `cmsgstats {"new_run": true}` also forgets the last numbers (senders
+//! start counting again).
+//!
+//! Hook calls run as tasks on a multi-threaded runtime (cln-plugin spawns each), so a
+//! reorder counted here may be the plugin's own; zero proves the daemon kept the order.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cln_plugin::{Builder, Error, Plugin};
 use serde_json::{json, Value};
 
+#[derive(Default)]
+struct Counts {
+    count: u64,
+    latencies: Vec<u64>,
+    /// The last message number seen per sender connection.
+    last: HashMap<u32, u64>,
+    out_of_order: u64,
+}
+
 #[derive(Clone, Default)]
-struct Stats(Arc<Mutex<(u64, Vec<u64>)>>);
+struct Stats(Arc<Mutex<Counts>>);
 
 #[tokio::main]
 async fn main() -> Result<(), anyhow::Error> {
@@ -37,21 +54,48 @@ async fn on_custommsg(p: Plugin<Stats>, v: Value) -> Result<Value, Error> {
     let payload = v.get("payload").and_then(Value::as_str).unwrap_or("");
     if payload.len() >= 20 && payload.starts_with("7777") {
         let sent = u64::from_str_radix(&payload[4..20], 16).unwrap_or(now);
+        let seq = payload
+            .get(20..24)
+            .zip(payload.get(24..32))
+            .and_then(|(c, n)| {
+                Some((
+                    u32::from_str_radix(c, 16).ok()?,
+                    u64::from_str_radix(n, 16).ok()?,
+                ))
+            });
         if let Ok(mut s) = p.state().0.lock() {
-            s.0 += 1;
-            s.1.push(now.saturating_sub(sent));
+            s.count += 1;
+            s.latencies.push(now.saturating_sub(sent));
+            if let Some((conn, n)) = seq {
+                if let Some(prev) = s.last.insert(conn, n) {
+                    if n <= prev {
+                        s.out_of_order += 1;
+                    }
+                }
+            }
         }
     }
     Ok(json!({"result": "continue"}))
 }
 
-async fn stats(p: Plugin<Stats>, _v: Value) -> Result<Value, Error> {
-    let (count, lat) = match p.state().0.lock() {
-        Ok(mut s) => (s.0, std::mem::take(&mut s.1)),
-        Err(_) => (0, Vec::new()),
+async fn stats(p: Plugin<Stats>, v: Value) -> Result<Value, Error> {
+    let new_run = v.get("new_run").and_then(Value::as_bool).unwrap_or(false);
+    let c = match p.state().0.lock() {
+        Ok(mut s) => {
+            let last = if new_run {
+                HashMap::new()
+            } else {
+                std::mem::take(&mut s.last)
+            };
+            std::mem::replace(
+                &mut *s,
+                Counts {
+                    last,
+                    ..Counts::default()
+                },
+            )
+        }
+        Err(_) => Counts::default(),
     };
-    if let Ok(mut s) = p.state().0.lock() {
-        s.0 = 0;
-    }
-    Ok(json!({"count": count, "latencies_ns": lat}))
+    Ok(json!({"count": c.count, "latencies_ns": c.latencies, "out_of_order": c.out_of_order}))
 }
