@@ -7,8 +7,9 @@
 //! and resets them; `cmsgstats {"new_run": true}` also forgets the last numbers (senders
 //! start counting again).
 //!
-//! Hook calls run as tasks on a multi-threaded runtime (cln-plugin spawns each), so a
-//! reorder counted here may be the plugin's own; zero proves the daemon kept the order.
+//! cln-plugin spawns a task per hook call; on a multi-threaded runtime two of them could
+//! take the counter's lock in either order, and the plugin would count its own reorders.
+//! One thread runs them in the order they were read, so a reorder counted is the daemon's.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,7 +30,7 @@ struct Counts {
 #[derive(Clone, Default)]
 struct Stats(Arc<Mutex<Counts>>);
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), anyhow::Error> {
     let Some(plugin) = Builder::new(tokio::io::stdin(), tokio::io::stdout())
         .hook("custommsg", on_custommsg)
