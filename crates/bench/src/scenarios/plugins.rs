@@ -433,7 +433,11 @@ async fn startup(table: &mut Table, bin: &Path, kit: &Kit) -> anyhow::Result<()>
 pub async fn run(args: &Args) -> anyhow::Result<Table> {
     let bin = args.boltd.clone().unwrap_or_else(default_binary);
     let repo = find_repo(args.repo.as_ref());
-    let bins = bin.parent().map(Path::to_path_buf).unwrap_or_default();
+    // Absolute: plugins are spawned with the kit's directory as their cwd.
+    let bins = bin
+        .parent()
+        .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.to_path_buf()))
+        .unwrap_or_default();
     for needed in ["cln-hello", "cln-hook"] {
         if !bins.join(needed).exists() {
             anyhow::bail!(
