@@ -161,7 +161,10 @@ def test_bench_rpc_runs_against_the_daemon(node_factory):
                         "--conns=1,4"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["scenario", "conns", "calls", "errors", "calls/s", "p50", "p99"]
+    # Then per call the daemon's CPU and switches and its plugins' CPU ("-" without --pid).
+    assert lines[0].split()[:7] == ["scenario", "conns", "calls", "errors", "calls/s", "p50",
+                                    "p99"]
+    assert "daemon cpu/call" in lines[0]
     rows = [line.split() for line in lines[2:]]
     assert [row[2] for row in rows] == ["1", "4"]  # conns column ("rpc getinfo" is 2 words)
     assert all(int(row[3]) > 0 and row[4] == "0" for row in rows)
