@@ -1,0 +1,125 @@
+"""The independent LDK peer (ldk-node via interop/ldk-node-peer) on devchain: two of them
+open, use and close channels with nothing of boltd in between, which proves devchain against
+someone else's wallet and LDK; then one connects to a running boltd."""
+
+import pytest
+
+from conftest import wait_for
+from ldk_node import LdkNodeError, ldk_chain, ldk_node_factory  # noqa: F401 -- fixtures
+
+CHANNEL_SAT = 500_000
+
+
+def open_channel(opener, acceptor, chain, push_msat=None):
+    """`opener` funds a channel to `acceptor`; returns (user_channel_id of each side) once
+    both see it ready after 6 blocks."""
+    params = {"node_id": acceptor.node_id, "address": acceptor.address,
+              "amount_sat": CHANNEL_SAT}
+    if push_msat is not None:
+        params["push_msat"] = push_msat
+    ours = opener.call("open_channel", **params)["user_channel_id"]
+    pending = opener.wait_event("ChannelPending", user_channel_id=ours)
+    theirs = acceptor.wait_event("ChannelPending")["user_channel_id"]
+    # The funding transaction reached devchain's mempool (devchain accepted LDK's signing).
+    txid = pending["funding_txo"].split(":")[0]
+    wait_for(lambda: txid in chain.cli("getrawmempool"), what="funding tx in the mempool")
+    chain.mine(6)
+    opener.call("sync")
+    acceptor.call("sync")
+    opener.wait_event("ChannelReady", user_channel_id=ours)
+    acceptor.wait_event("ChannelReady", user_channel_id=theirs)
+    wait_for(lambda: opener.channel(ours)["is_usable"] and acceptor.channel(theirs)["is_usable"],
+             timeout=30, what="channel usable on both sides")
+    return ours, theirs
+
+
+def pay_invoice(payer, payee, amount_msat):
+    inv = payee.call("bolt11_receive", amount_msat=amount_msat, description="interop")
+    payer.call("bolt11_send", invoice=inv["invoice"])
+    ok = payer.wait_event("PaymentSuccessful", payment_hash=inv["payment_hash"])
+    got = payee.wait_event("PaymentReceived", payment_hash=inv["payment_hash"])
+    assert got["amount_msat"] == amount_msat
+    return ok
+
+
+def test_ldk_node_channel_payments_and_cooperative_close(ldk_node_factory, ldk_chain):
+    alice, bob = ldk_node_factory.get_node(), ldk_node_factory.get_node()
+    alice.fund(1_000_000)
+    # ldk-node opens anchor channels and keeps an on-chain reserve for them, also to accept.
+    bob.fund(100_000)
+    a_chan, b_chan = open_channel(alice, bob, ldk_chain)
+    assert alice.channel(a_chan)["channel_value_sats"] == CHANNEL_SAT
+    assert alice.channel(a_chan)["is_outbound"] and not bob.channel(b_chan)["is_outbound"]
+
+    pay_invoice(alice, bob, 20_000_000)
+    ks = alice.call("keysend_send", node_id=bob.node_id, amount_msat=7_000_000)
+    done = alice.wait_event("PaymentSuccessful", payment_id=ks["payment_id"])
+    bob.wait_event("PaymentReceived", payment_hash=done["payment_hash"])
+    pay_invoice(bob, alice, 5_000_000)
+
+    sent = [p for p in alice.call("list_payments")
+            if p["direction"] == "Outbound" and p["status"] == "Succeeded"
+            and p["kind"] != "Onchain"]
+    assert sorted((p["kind"], p["amount_msat"]) for p in sent) == [
+        ("Bolt11", 20_000_000), ("Spontaneous", 7_000_000)]
+    assert bob.channel(b_chan)["outbound_capacity_msat"] > 0
+
+    bob_onchain = bob.balances()["total_onchain_balance_sats"]
+    alice.call("close_channel", user_channel_id=a_chan, node_id=bob.node_id)
+    alice.wait_event("ChannelClosed", user_channel_id=a_chan)
+    bob.wait_event("ChannelClosed", user_channel_id=b_chan)
+    wait_for(lambda: len(ldk_chain.cli("getrawmempool")) == 1, what="closing tx in the mempool")
+    ldk_chain.mine(1)
+    # Bob's side of a mutual close pays his wallet straight away: 22 000 sat less his fees.
+    bob.sync_until(lambda: bob.balances()["total_onchain_balance_sats"] >= bob_onchain + 21_000,
+                   what="bob's closing output in his wallet")
+    assert alice.call("list_channels") == [] and bob.call("list_channels") == []
+
+
+def test_ldk_node_force_close_is_swept_after_to_self_delay(ldk_node_factory, ldk_chain):
+    alice, bob = ldk_node_factory.get_node(), ldk_node_factory.get_node()
+    alice.fund(1_000_000)
+    bob.fund(100_000)
+    a_chan, b_chan = open_channel(alice, bob, ldk_chain, push_msat=100_000_000)
+    delay = alice.channel(a_chan)["force_close_spend_delay"]
+    assert delay and delay >= 144
+    before = alice.balances()["total_onchain_balance_sats"]
+
+    alice.call("force_close_channel", user_channel_id=a_chan, node_id=bob.node_id)
+    alice.wait_event("ChannelClosed", user_channel_id=a_chan)
+    bob.wait_event("ChannelClosed", user_channel_id=b_chan)
+    # The commitment transaction is accepted by devchain's strict mempool on its own.
+    wait_for(lambda: len(ldk_chain.cli("getrawmempool")) >= 1, what="commitment in the mempool")
+    ldk_chain.mine(1)
+    alice.call("sync")
+    waiting = alice.balances()["lightning_balances"]
+    assert len(waiting) == 1 and waiting[0].startswith("ClaimableAwaitingConfirmations"), waiting
+
+    # Alice's to_local is locked for to_self_delay blocks; her sweeper claims it after that.
+    ldk_chain.mine(delay)
+    alice.call("sync")
+    wait_for(lambda: len(ldk_chain.cli("getrawmempool")) >= 1, timeout=60,
+             what="alice's sweep in the mempool")
+    ldk_chain.mine(6)
+    alice.sync_until(lambda: alice.balances()["total_onchain_balance_sats"]
+                     >= before + CHANNEL_SAT - 100_000 - 20_000,
+                     timeout=90, what="alice's delayed output swept into her wallet")
+    # Bob's to_remote (one block CSV on anchor channels) reached his wallet too.
+    bob.sync_until(lambda: bob.balances()["total_onchain_balance_sats"] >= 100_000 + 90_000,
+                   timeout=90, what="bob's to_remote swept into his wallet")
+
+
+def test_ldk_node_bad_request_lines_are_errors(ldk_node_factory):
+    carol = ldk_node_factory.get_node()
+    assert carol.raw("not json")["error"]["kind"] == "InvalidRequest"
+    assert carol.raw('{"method": "nope"}')["error"]["message"] == "unknown method nope"
+    assert carol.raw('{"method": "connect", "params": []}')["error"]["kind"] == "InvalidRequest"
+    with pytest.raises(LdkNodeError, match="parameter node_id"):
+        carol.call("connect", node_id="02zz", address="127.0.0.1:1")
+    with pytest.raises(LdkNodeError, match="parameter amount_sat"):
+        carol.call("open_channel", node_id=carol.node_id, address=carol.address,
+                   amount_sat=-1)
+    with pytest.raises(LdkNodeError, match="invoice"):
+        carol.call("bolt11_send", invoice="lnbcrt1garbage")
+    # Still answering.
+    assert carol.call("node_id") == carol.node_id
