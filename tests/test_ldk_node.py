@@ -2,6 +2,8 @@
 open, use and close channels with nothing of boltd in between, which proves devchain against
 someone else's wallet and LDK; then one connects to a running boltd."""
 
+import time
+
 import pytest
 
 from conftest import wait_for
@@ -123,3 +125,32 @@ def test_ldk_node_bad_request_lines_are_errors(ldk_node_factory):
         carol.call("bolt11_send", invoice="lnbcrt1garbage")
     # Still answering.
     assert carol.call("node_id") == carol.node_id
+
+
+def boltd_on(node_factory, chain):
+    """A boltd node following the test's devchain."""
+    return node_factory.get_node(options={"developer": None, "dev-bitcoind-poll": "1",
+                                          "dev-chain-dir": str(chain.datadir)})
+
+
+def test_ldk_node_and_boltd_connect_both_ways(node_factory, ldk_node_factory, ldk_chain):
+    b = boltd_on(node_factory, ldk_chain)
+    info = b.rpc.getinfo()
+    bid, bport = info["id"], info["binding"][0]["port"]
+    carol = ldk_node_factory.get_node()
+
+    carol.call("connect", node_id=bid, address=f"127.0.0.1:{bport}")
+    peer = wait_for(lambda: b.rpc.listpeers(carol.node_id)["peers"], what="boltd lists carol")[0]
+    assert peer["connected"] and peer["features"]
+    assert [p["node_id"] for p in carol.call("list_peers") if p["is_connected"]] == [bid]
+
+    carol.call("disconnect", node_id=bid)
+    wait_for(lambda: b.rpc.listpeers()["peers"] == [], what="boltd sees carol leave")
+
+    r = b.rpc.connect(carol.node_id, "127.0.0.1", carol.port)
+    assert r["id"] == carol.node_id and r["direction"] == "out"
+    wait_for(lambda: [p["node_id"] for p in carol.call("list_peers") if p["is_connected"]]
+             == [bid], what="carol lists boltd")
+    # Both stay connected (no warning/error made either side hang up).
+    time.sleep(2)
+    assert b.rpc.listpeers(carol.node_id)["peers"][0]["connected"]
