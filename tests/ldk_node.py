@@ -7,6 +7,7 @@ protocol on stdin/stdout.
     carol.fund(1_000_000)                          # faucet → its wallet, confirmed
     carol.call("open_channel", node_id=..., address="127.0.0.1:port", amount_sat=...)
     carol.wait_event("ChannelPending")
+    b = boltd_on(node_factory, chain)              # a boltd on the same chain
 
 `call` raises `LdkNodeError` when the peer answers an error. The binary comes from
 `LDK_NODE_PEER_BIN`, else `target/ldk-node-peer/debug/ldk-node-peer` (what ./run-tests builds).
@@ -181,6 +182,13 @@ class LdkNodeFactory:
     def stop_all(self):
         return [f"{n.dir.name} exited with {code}"
                 for n in self.nodes if (code := n.stop()) not in (0, None)]
+
+
+def boltd_on(node_factory, chain, options=None):
+    """A boltd node following `chain` (the devchain in its datadir, polled every second)."""
+    return node_factory.get_node(options={"developer": None, "dev-bitcoind-poll": "1",
+                                          "dev-chain-dir": str(chain.datadir),
+                                          **(options or {})})
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from conftest import wait_for
-from ldk_node import LdkNodeError, ldk_chain, ldk_node_factory  # noqa: F401 -- fixtures
+from ldk_node import LdkNodeError, boltd_on, ldk_chain, ldk_node_factory  # noqa: F401 -- fixtures
 
 CHANNEL_SAT = 500_000
 
@@ -125,12 +125,6 @@ def test_ldk_node_bad_request_lines_are_errors(ldk_node_factory):
         carol.call("bolt11_send", invoice="lnbcrt1garbage")
     # Still answering.
     assert carol.call("node_id") == carol.node_id
-
-
-def boltd_on(node_factory, chain):
-    """A boltd node following the test's devchain."""
-    return node_factory.get_node(options={"developer": None, "dev-bitcoind-poll": "1",
-                                          "dev-chain-dir": str(chain.datadir)})
 
 
 def test_ldk_node_and_boltd_connect_both_ways(node_factory, ldk_node_factory, ldk_chain):
