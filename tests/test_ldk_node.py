@@ -123,6 +123,13 @@ def test_ldk_node_bad_request_lines_are_errors(ldk_node_factory):
                    amount_sat=-1)
     with pytest.raises(LdkNodeError, match="invoice"):
         carol.call("bolt11_send", invoice="lnbcrt1garbage")
+    with pytest.raises(LdkNodeError, match="timeout_secs must be between 0 and 3600"):
+        carol.call("wait_event", timeout_secs=1e300)
+    with pytest.raises(LdkNodeError, match="no open channel 7 with"):
+        carol.call("close_channel", user_channel_id="7", node_id=carol.node_id)
+    with pytest.raises(LdkNodeError, match="not a regtest address"):
+        carol.call("onchain_send", address="bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+                   amount_sat=1000)
     # Still answering.
     assert carol.call("node_id") == carol.node_id
 

@@ -217,15 +217,30 @@ fn list_channels(node: &Node, _: &Params) -> Reply {
         .collect::<Vec<_>>()))
 }
 
+/// The channel's user id and peer, if ldk-node has that channel open (its close calls
+/// answer Ok for a channel it does not know, which would hide a test's mistake).
+fn open_channel_of(node: &Node, p: &Params) -> Result<(UserChannelId, PublicKey), Failure> {
+    let (id, peer) = (p.user_channel_id()?, p.node_id()?);
+    if !node
+        .list_channels()
+        .iter()
+        .any(|c| c.user_channel_id == id && c.counterparty_node_id == peer)
+    {
+        return Err(bad(format!("no open channel {} with {peer}", id.0)));
+    }
+    Ok((id, peer))
+}
+
 fn close_channel(node: &Node, p: &Params) -> Reply {
-    node.close_channel(&p.user_channel_id()?, p.node_id()?)
-        .map_err(node_err)?;
+    let (id, peer) = open_channel_of(node, p)?;
+    node.close_channel(&id, peer).map_err(node_err)?;
     Ok(Value::Null)
 }
 
 fn force_close_channel(node: &Node, p: &Params) -> Reply {
     let reason = p.opt("reason", |v| v.as_str().map(str::to_string))?;
-    node.force_close_channel(&p.user_channel_id()?, p.node_id()?, reason)
+    let (id, peer) = open_channel_of(node, p)?;
+    node.force_close_channel(&id, peer, reason)
         .map_err(node_err)?;
     Ok(Value::Null)
 }
@@ -298,13 +313,18 @@ fn onchain_send(node: &Node, p: &Params) -> Reply {
     Ok(json!({ "txid": txid.to_string() }))
 }
 
+/// The longest `wait_event` waits (a longer `timeout_secs` would overflow `Instant`).
+const MAX_WAIT_SECS: f64 = 3600.0;
+
 /// The next event (marked handled), or null when none came within `timeout_secs` (default 30).
 fn wait_event(node: &Node, p: &Params) -> Reply {
-    let timeout = Duration::from_secs_f64(
-        p.opt("timeout_secs", Value::as_f64)?
-            .filter(|t| t.is_finite() && *t >= 0.0)
-            .unwrap_or(30.0),
-    );
+    let secs = p.opt("timeout_secs", Value::as_f64)?.unwrap_or(30.0);
+    if !(0.0..=MAX_WAIT_SECS).contains(&secs) {
+        return Err(bad(format!(
+            "timeout_secs must be between 0 and {MAX_WAIT_SECS}"
+        )));
+    }
+    let timeout = Duration::from_secs_f64(secs);
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(event) = node.next_event() {
