@@ -155,3 +155,19 @@ def test_ldk_node_and_boltd_connect_both_ways(node_factory, ldk_node_factory, ld
     # Both stay connected (no warning/error made either side hang up).
     time.sleep(2)
     assert b.rpc.listpeers(carol.node_id)["peers"][0]["connected"]
+
+
+def test_ldk_node_wallet_pays_boltd_wallet_on_devchain(node_factory, ldk_node_factory, ldk_chain):
+    """Two independent wallets (BDK inside ldk-node, boltd's) on one devchain: a payment from
+    one is seen, confirmed, by the other."""
+    b = boltd_on(node_factory, ldk_chain)
+    carol = ldk_node_factory.get_node()
+    carol.fund(300_000)
+    address = b.rpc.newaddr()["bech32"]
+    txid = carol.call("onchain_send", address=address, amount_sat=123_456)["txid"]
+    wait_for(lambda: txid in ldk_chain.cli("getrawmempool"), what="carol's payment in the mempool")
+    ldk_chain.mine(1)
+    outputs = wait_for(lambda: [o for o in b.rpc.listfunds()["outputs"]
+                                if o["txid"] == txid and o["status"] == "confirmed"],
+                       timeout=30, what="boltd's listfunds shows the output")
+    assert outputs[0]["amount_msat"] == 123_456_000 and outputs[0]["address"] == address
