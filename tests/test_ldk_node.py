@@ -171,3 +171,25 @@ def test_ldk_node_wallet_pays_boltd_wallet_on_devchain(node_factory, ldk_node_fa
                                 if o["txid"] == txid and o["status"] == "confirmed"],
                        timeout=30, what="boltd's listfunds shows the output")
     assert outputs[0]["amount_msat"] == 123_456_000 and outputs[0]["address"] == address
+
+
+def test_ldk_node_wallet_follows_a_devchain_reorg(ldk_node_factory, ldk_chain):
+    """devchain's invalidateblock is a reorg ldk-node (lightning-block-sync + BDK) follows:
+    the funding leaves the chain, its coins stop being spendable, and count again once mined
+    in the new branch."""
+    carol = ldk_node_factory.get_node()
+    carol.fund(300_000)
+    assert carol.balances()["spendable_onchain_balance_sats"] == 300_000
+    funded_in = ldk_chain.cli("getbestblockhash")
+    ldk_chain.cli("invalidateblock", funded_in)
+    # A branch with more work and without the funding (back in devchain's mempool): LDK's
+    # block sync, like any bitcoind client, moves only to a chain with more work.
+    for _ in range(2):
+        ldk_chain.cli("generateblock", ldk_chain.address, "[]")
+    assert ldk_chain.height() == 103
+    carol.sync_until(lambda: carol.balances()["spendable_onchain_balance_sats"] == 0,
+                     what="carol's coins unconfirmed by the reorg")
+    ldk_chain.mine(1)
+    carol.sync_until(lambda: carol.balances()["spendable_onchain_balance_sats"] == 300_000,
+                     what="carol's coins confirmed on the new branch")
+    assert ldk_chain.cli("getbestblockhash") != funded_in
