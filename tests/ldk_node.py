@@ -51,32 +51,37 @@ class LdkNode:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.chain = chain
         self.port = reserve_port()
+        self.address = f"127.0.0.1:{self.port}"
         if not os.path.exists(PEER_BIN):
             raise FileNotFoundError(
                 f"{PEER_BIN} is missing: build it with `CARGO_TARGET_DIR=target/ldk-node-peer "
                 "cargo build --manifest-path interop/ldk-node-peer/Cargo.toml` (./run-tests does)")
-        args = [PEER_BIN, "--dir", str(self.dir), "--listen", f"127.0.0.1:{self.port}",
-                "--rpc-port", str(chain.port), "--rpc-cookie", str(chain.cookie)]
+        self.args = [PEER_BIN, "--dir", str(self.dir), "--listen", self.address,
+                     "--rpc-port", str(chain.port), "--rpc-cookie", str(chain.cookie)]
         if alias:
-            args += ["--alias", alias]
-        self.stderr = open(self.dir / "stderr", "wb")
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            self.args += ["--alias", alias]
+        self.stderr = open(self.dir / "stderr", "ab")
+        self.start()
+
+    def start(self):
+        """Runs the peer (again, after `stop`: same seed, storage and port)."""
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.stderr, text=True, bufsize=1)
         # A reader thread, so every read can time out instead of hanging the test.
         self.lines = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read, args=(self.proc, self.lines), daemon=True).start()
         ready = self._next_line(START_TIMEOUT, "ready")
         if "ready" not in ready:
             raise RuntimeError(f"ldk-node-peer did not start: {ready}")
         self.node_id = ready["ready"]["node_id"]
-        self.address = f"127.0.0.1:{self.port}"
         # Events taken by wait_event while looking for another type, oldest first.
         self.events = []
 
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
+    @staticmethod
+    def _read(proc, lines):
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
 
     def _next_line(self, timeout, what):
         try:
@@ -150,6 +155,7 @@ class LdkNode:
         return None
 
     def stop(self):
+        """Stops the node cleanly (`stop`); returns the exit code."""
         if self.proc.poll() is None:
             try:
                 self.call("stop", timeout=30)
@@ -160,8 +166,13 @@ class LdkNode:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.stderr.close()
         return self.proc.returncode
+
+    def restart(self):
+        code = self.stop()
+        if code != 0:
+            raise RuntimeError(f"ldk-node-peer exited with {code} when stopped")
+        self.start()
 
 
 class LdkNodeFactory:
@@ -180,8 +191,11 @@ class LdkNodeFactory:
         return node
 
     def stop_all(self):
-        return [f"{n.dir.name} exited with {code}"
-                for n in self.nodes if (code := n.stop()) not in (0, None)]
+        failures = [f"{n.dir.name} exited with {code}"
+                    for n in self.nodes if (code := n.stop()) not in (0, None)]
+        for n in self.nodes:
+            n.stderr.close()
+        return failures
 
 
 def boltd_on(node_factory, chain, options=None):

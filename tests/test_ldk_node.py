@@ -78,6 +78,22 @@ def test_ldk_node_channel_payments_and_cooperative_close(ldk_node_factory, ldk_c
     assert alice.call("list_channels") == [] and bob.call("list_channels") == []
 
 
+def test_ldk_node_channel_survives_a_restart(ldk_node_factory, ldk_chain):
+    """The fixture's restart keeps seed, storage and port: the channel comes back, the peers
+    reconnect, and it pays."""
+    alice, bob = ldk_node_factory.get_node(), ldk_node_factory.get_node()
+    alice.fund(1_000_000)
+    bob.fund(100_000)
+    a_chan, b_chan = open_channel(alice, bob, ldk_chain)
+    bob_id = bob.node_id
+    bob.restart()
+    assert bob.node_id == bob_id and bob.channel(b_chan)["channel_value_sats"] == CHANNEL_SAT
+    # Alice keeps Bob as a peer and would reconnect within a minute; now is quicker.
+    alice.call("connect", node_id=bob.node_id, address=bob.address)
+    wait_for(lambda: alice.channel(a_chan)["is_usable"], timeout=30, what="usable again")
+    pay_invoice(alice, bob, 3_000_000)
+
+
 def test_ldk_node_force_close_is_swept_after_to_self_delay(ldk_node_factory, ldk_chain):
     alice, bob = ldk_node_factory.get_node(), ldk_node_factory.get_node()
     alice.fund(1_000_000)
