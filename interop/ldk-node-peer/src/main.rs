@@ -26,12 +26,16 @@ use serde_json::{json, Value};
 
 /// The command line, parsed.
 struct Args {
+    /// Everything the node keeps: seed, storage, log.
     dir: String,
+    /// Where peers reach it (a loopback port the test picked).
     listen: SocketAddr,
+    /// The bitcoind RPC (devchain) it takes blocks, fees and the mempool from.
     rpc_host: String,
     rpc_port: u16,
     rpc_user: String,
     rpc_password: String,
+    /// Needed only to open announced channels (ldk-node refuses them without one).
     alias: Option<String>,
 }
 
