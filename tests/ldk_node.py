@@ -58,8 +58,9 @@ class LdkNode:
                 "cargo build --manifest-path interop/ldk-node-peer/Cargo.toml` (./run-tests does)")
         self.args = [PEER_BIN, "--dir", str(self.dir), "--listen", self.address,
                      "--rpc-port", str(chain.port), "--rpc-cookie", str(chain.cookie)]
-        if alias:
-            self.args += ["--alias", alias]
+        # With an alias ldk-node accepts (and can open) announced channels, which is what
+        # `fundchannel` opens by default.
+        self.args += ["--alias", alias or self.dir.name]
         self.stderr = open(self.dir / "stderr", "ab")
         self.start()
 
