@@ -21,6 +21,7 @@ pub mod deldatastore;
 pub mod deprecations;
 pub mod disconnect;
 pub mod feerates;
+pub mod fundpsbt;
 pub mod getinfo;
 pub mod help;
 pub mod listaddresses;
@@ -34,13 +35,16 @@ pub mod notifications;
 pub mod plugin;
 pub mod reserveinputs;
 pub mod sendcustommsg;
+pub mod sendpsbt;
 pub mod setconfig;
 pub mod showrunes;
+pub mod signpsbt;
 pub mod stop;
 pub mod txdiscard;
 pub mod txprepare;
 pub mod txsend;
 pub mod unreserveinputs;
+pub mod utxopsbt;
 pub mod wallet_params;
 pub mod withdraw;
 
@@ -124,6 +128,12 @@ pub const TABLE: &[(&str, Build)] = &[
             anchors: true,
         })
     }),
+    ("fundpsbt", |s| {
+        Arc::new(fundpsbt::Fundpsbt {
+            spender: s.spender.clone(),
+            fees: s.chain.fees.clone(),
+        })
+    }),
     ("getinfo", |s| {
         Arc::new(getinfo::Getinfo {
             chain: s.chain.status.clone(),
@@ -183,6 +193,11 @@ pub const TABLE: &[(&str, Build)] = &[
             peering: s.peering.clone(),
         })
     }),
+    ("sendpsbt", |s| {
+        Arc::new(sendpsbt::Sendpsbt {
+            spender: s.spender.clone(),
+        })
+    }),
     ("setconfig", |s| {
         Arc::new(setconfig::Setconfig {
             host: s.plugins.clone(),
@@ -192,6 +207,11 @@ pub const TABLE: &[(&str, Build)] = &[
     ("showrunes", |s| {
         Arc::new(showrunes::Showrunes {
             book: s.runes.clone(),
+        })
+    }),
+    ("signpsbt", |s| {
+        Arc::new(signpsbt::Signpsbt {
+            wallet: s.wallet.clone(),
         })
     }),
     ("stop", |_| Arc::new(stop::Stop)),
@@ -214,6 +234,12 @@ pub const TABLE: &[(&str, Build)] = &[
     ("unreserveinputs", |s| {
         Arc::new(unreserveinputs::Unreserveinputs {
             wallet: s.wallet.clone(),
+        })
+    }),
+    ("utxopsbt", |s| {
+        Arc::new(utxopsbt::Utxopsbt {
+            spender: s.spender.clone(),
+            fees: s.chain.fees.clone(),
         })
     }),
     ("withdraw", |s| {
