@@ -31,4 +31,6 @@ pub struct Services {
     pub chain: Arc<Chain>,
     /// The on-chain wallet (fed by the chain poller).
     pub wallet: Arc<wallet::Wallet>,
+    /// Lightning channels (LDK) and what they mean to plugins and clients.
+    pub channels: Arc<crate::channels::Channels>,
 }

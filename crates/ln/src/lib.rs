@@ -13,6 +13,7 @@
 //! text (the store is a `KVStoreSync`), JSON-RPC, plugins. The daemon maps events to
 //! hooks and notifications.
 
+mod broadcast;
 mod config;
 mod driver;
 mod error;
@@ -23,6 +24,7 @@ mod node;
 mod sweep;
 pub mod types;
 
+pub use broadcast::{CloseKind, Closing, TapBroadcaster};
 pub use config::{user_config, LnConfig};
 pub use error::{OpenError, StartError};
 pub use funding::{FundAmount, OpenRequest, Opened, MAX_FUNDING_NO_WUMBO_SAT, OPEN_TIMEOUT};

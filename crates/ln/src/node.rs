@@ -8,6 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bitcoin::Network;
 use chain::{BlockRef, Broadcaster, Fees};
+
+use crate::broadcast::TapBroadcaster;
 use lightning::chain::chainmonitor::ChainMonitor as LdkChainMonitor;
 use lightning::chain::{BlockLocator, ChannelMonitorUpdateStatus, Watch};
 use lightning::events::Event;
@@ -68,6 +70,8 @@ pub struct Ln {
     pub onion: Arc<OnionMessenger>,
     pub sweeper: Arc<Sweeper>,
     pub(crate) kv: Kv,
+    /// LDK's broadcaster, which remembers closing transactions.
+    pub broadcaster: Arc<TapBroadcaster>,
     pub(crate) keys: Arc<KeysManager>,
     pub(crate) wallet: Arc<Wallet>,
     pub(crate) fees: Arc<Fees>,
@@ -127,6 +131,7 @@ impl Ln {
         } = deps;
         let logger = Arc::new(LdkLogger);
         let network = config.network;
+        let broadcaster = Arc::new(TapBroadcaster::new(broadcaster));
 
         let graph = Arc::new(read_graph(&config.graph_path, network, logger.clone()));
         let decay = ProbabilisticScoringDecayParameters::default();
@@ -298,6 +303,7 @@ impl Ln {
             onion,
             sweeper: Arc::new(sweeper),
             kv,
+            broadcaster,
             keys,
             wallet,
             fees,

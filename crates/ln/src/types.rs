@@ -2,7 +2,9 @@
 
 use std::sync::{Arc, RwLock};
 
-use chain::{Broadcaster, Fees};
+use chain::Fees;
+
+use crate::broadcast::TapBroadcaster as Broadcaster;
 use lightning::chain::chainmonitor;
 use lightning::chain::Filter;
 use lightning::ln::peer_handler::IgnoringMessageHandler;

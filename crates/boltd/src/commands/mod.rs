@@ -12,6 +12,7 @@ use crate::services::Services;
 pub mod blacklistrune;
 pub mod check;
 pub mod checkrune;
+pub mod close;
 pub mod commando;
 pub mod connect;
 pub mod createrune;
@@ -21,16 +22,20 @@ pub mod deldatastore;
 pub mod deprecations;
 pub mod disconnect;
 pub mod feerates;
+pub mod fundchannel;
 pub mod getinfo;
 pub mod help;
+pub mod listclosedchannels;
 pub mod listconfigs;
 pub mod listdatastore;
 pub mod listfunds;
+pub mod listpeerchannels;
 pub mod listpeers;
 pub mod newaddr;
 pub mod notifications;
 pub mod plugin;
 pub mod sendcustommsg;
+pub mod setchannel;
 pub mod setconfig;
 pub mod showrunes;
 pub mod stop;
@@ -63,6 +68,12 @@ pub const TABLE: &[(&str, Build)] = &[
     ("checkrune", |s| {
         Arc::new(checkrune::Checkrune {
             book: s.runes.clone(),
+        })
+    }),
+    ("close", |s| {
+        Arc::new(close::Close {
+            channels: s.channels.clone(),
+            peering: s.peering.clone(),
         })
     }),
     ("commando", |s| {
@@ -107,6 +118,7 @@ pub const TABLE: &[(&str, Build)] = &[
     ("disconnect", |s| {
         Arc::new(disconnect::Disconnect {
             peering: s.peering.clone(),
+            channels: s.channels.clone(),
         })
     }),
     ("feerates", |s| {
@@ -115,9 +127,17 @@ pub const TABLE: &[(&str, Build)] = &[
             anchors: true,
         })
     }),
+    ("fundchannel", |s| {
+        Arc::new(fundchannel::Fundchannel {
+            channels: s.channels.clone(),
+            peering: s.peering.clone(),
+        })
+    }),
     ("getinfo", |s| {
         Arc::new(getinfo::Getinfo {
             chain: s.chain.status.clone(),
+            channels: s.channels.clone(),
+            peering: s.peering.clone(),
         })
     }),
     ("help", |_| Arc::new(help::Help)),
@@ -125,6 +145,11 @@ pub const TABLE: &[(&str, Build)] = &[
         Arc::new(createrune::Createrune {
             book: s.runes.clone(),
             name: "invokerune",
+        })
+    }),
+    ("listclosedchannels", |s| {
+        Arc::new(listclosedchannels::Listclosedchannels {
+            channels: s.channels.clone(),
         })
     }),
     ("listconfigs", |_| Arc::new(listconfigs::Listconfigs)),
@@ -136,11 +161,20 @@ pub const TABLE: &[(&str, Build)] = &[
     ("listfunds", |s| {
         Arc::new(listfunds::Listfunds {
             wallet: s.wallet.clone(),
+            channels: s.channels.clone(),
+            peering: s.peering.clone(),
+        })
+    }),
+    ("listpeerchannels", |s| {
+        Arc::new(listpeerchannels::Listpeerchannels {
+            channels: s.channels.clone(),
+            peering: s.peering.clone(),
         })
     }),
     ("listpeers", |s| {
         Arc::new(listpeers::Listpeers {
             peering: s.peering.clone(),
+            channels: s.channels.clone(),
         })
     }),
     ("newaddr", |s| {
@@ -157,6 +191,11 @@ pub const TABLE: &[(&str, Build)] = &[
     ("sendcustommsg", |s| {
         Arc::new(sendcustommsg::Sendcustommsg {
             peering: s.peering.clone(),
+        })
+    }),
+    ("setchannel", |s| {
+        Arc::new(setchannel::Setchannel {
+            channels: s.channels.clone(),
         })
     }),
     ("setconfig", |s| {

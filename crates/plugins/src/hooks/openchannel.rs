@@ -22,7 +22,9 @@ pub struct OpenChannelInfo {
     pub push_msat: u64,
     pub dust_limit_msat: u64,
     pub max_htlc_value_in_flight_msat: u64,
-    pub channel_reserve_msat: u64,
+    /// Not in LDK's `OpenChannelRequest`: left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_reserve_msat: Option<u64>,
     pub htlc_minimum_msat: u64,
     pub feerate_per_kw: u32,
     pub to_self_delay: u16,
@@ -185,7 +187,7 @@ mod tests {
                 push_msat: 0,
                 dust_limit_msat: 0,
                 max_htlc_value_in_flight_msat: 0,
-                channel_reserve_msat: 0,
+                channel_reserve_msat: None,
                 htlc_minimum_msat: 0,
                 feerate_per_kw: 253,
                 to_self_delay: 144,
