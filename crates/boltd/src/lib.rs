@@ -14,6 +14,7 @@
 
 pub mod chain_wiring;
 pub mod channels;
+pub mod coin_moves;
 pub mod commando;
 pub mod commands;
 pub mod config;

@@ -122,7 +122,9 @@ fn state(d: &Daemon) -> Option<String> {
 }
 
 fn wait_state(d: &Daemon, want: &str) {
+    let t = Instant::now();
     wait_until(d, want, 60, || state(d).as_deref() == Some(want));
+    eprintln!("{want} after {:?}", t.elapsed());
 }
 
 /// Opens a 500,000 sat channel a → b and mines it to CHANNELD_NORMAL on both sides.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bitcoin::Transaction;
-use chain::Broadcaster;
+use chain::{Broadcaster, SendOutcome};
 use lightning::chain::chaininterface::{BroadcasterInterface, TransactionType};
 use lightning::ln::types::ChannelId;
 use tokio::sync::watch;
@@ -55,6 +55,22 @@ impl TapBroadcaster {
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
+    }
+
+    /// Returns once `tx` (which LDK broadcast, or queued to) has reached the backend: the
+    /// broadcaster sends in order, so this sends it again behind LDK's copy and reads the
+    /// verdict. A copy the backend already has counts as sent.
+    pub async fn sent(&self, tx: &Transaction) -> Result<(), String> {
+        match self.inner.send_and_wait(tx.clone()).await {
+            Ok(SendOutcome::Accepted) => Ok(()),
+            Ok(SendOutcome::Refused { errmsg })
+                if errmsg.contains("already") || errmsg.contains("known") =>
+            {
+                Ok(())
+            }
+            Ok(SendOutcome::Refused { errmsg }) => Err(errmsg),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 

@@ -223,6 +223,12 @@ impl Ln {
         let r = tokio::time::timeout(OPEN_TIMEOUT, rx).await;
         let pending = self.lock_opens().remove(&user_channel_id);
         match r {
+            Ok(Ok(Ok(opened))) => {
+                self.broadcaster.sent(&opened.tx).await.map_err(|e| {
+                    OpenError::Failed(format!("Error broadcasting transaction: {e}"))
+                })?;
+                Ok(opened)
+            }
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(OpenError::Failed("channel open abandoned".into())),
             Err(_) => {

@@ -44,6 +44,7 @@
 mod descriptors;
 mod error;
 mod listener;
+mod moves;
 mod persist;
 mod wallet;
 
@@ -51,6 +52,7 @@ mod wallet;
 pub use bdk_wallet::chain::Merge;
 pub use descriptors::{descriptor, AddressType};
 pub use error::{SpendError, WalletError};
+pub use moves::TxMoves;
 pub use persist::{PersistError, Record, WalletStore};
 pub use wallet::{
     Output, OutputStatus, Reservation, Spend, SpendRequest, Wallet, WalletTransaction,

@@ -111,7 +111,7 @@ pub struct Wallet {
     inner: Mutex<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     network: Network,
     master: Xpriv,
     bech32: bdk_wallet::Wallet,
@@ -189,6 +189,10 @@ impl Wallet {
 
     pub fn network(&self) -> Network {
         self.network
+    }
+
+    pub(crate) fn lock_inner(&self) -> MutexGuard<'_, Inner> {
+        self.lock()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -586,6 +590,10 @@ fn input_weight(ty: AddressType) -> Weight {
 }
 
 impl Inner {
+    pub(crate) fn wallet_ref(&self, ty: AddressType) -> &bdk_wallet::Wallet {
+        self.wallet(ty)
+    }
+
     fn wallet(&self, ty: AddressType) -> &bdk_wallet::Wallet {
         match ty {
             AddressType::Bech32 => &self.bech32,

@@ -212,6 +212,11 @@ impl Command for Close {
                     }
                 }
             };
+            for tx in &closing.txs {
+                ln.broadcaster.sent(tx).await.map_err(|e| {
+                    RpcError::daemon(format!("Error broadcasting transaction: {e}"))
+                })?;
+            }
             let txs: Vec<String> = closing.txs.iter().map(serialize_hex).collect();
             let txids: Vec<String> = closing
                 .txs

@@ -7,11 +7,11 @@
 use std::sync::Arc;
 
 use bitcoin::consensus::encode::serialize_hex;
-use bitcoin::OutPoint;
 use jsonrpc::{Param, RpcError};
 use ln::{FundAmount, OpenError, OpenRequest};
 use serde_json::{json, Value};
 
+use super::wallet_params;
 use crate::channels::Channels;
 use crate::peering::{parse_node_id, Peering};
 use crate::rpc::{BoxFut, CmdResult, Command, Context, Reply};
@@ -35,26 +35,7 @@ const PARAMS: &[Param] = &[
 pub struct Fundchannel {
     pub channels: Arc<Channels>,
     pub peering: Arc<Peering>,
-}
-
-/// `<n>`, `"<n>"`, `"<n>sat"`, `"<n>msat"` (whole sats) → sats.
-pub fn sat_param(name: &str, v: &Value) -> Result<u64, RpcError> {
-    let bad = || jsonrpc::params::bad_token(name, "should be a satoshi amount", v);
-    if let Some(n) = v.as_u64() {
-        return Ok(n);
-    }
-    let s = v.as_str().ok_or_else(bad)?;
-    if let Some(m) = s.strip_suffix("msat") {
-        let m: u64 = m.parse().map_err(|_| bad())?;
-        if !m.is_multiple_of(1000) {
-            return Err(bad());
-        }
-        return Ok(m / 1000);
-    }
-    s.strip_suffix("sat")
-        .unwrap_or(s)
-        .parse()
-        .map_err(|_| bad())
+    pub spender: Arc<crate::wallet_wiring::Spender>,
 }
 
 /// `<n>`, `"<n>msat"`, `"<n>sat"` → msat.
@@ -77,45 +58,6 @@ pub fn msat_param(name: &str, v: &Value) -> Result<u64, RpcError> {
     s.parse().map_err(|_| bad())
 }
 
-/// Core Lightning's feerate parameter: a name (`opening`, `mutual_close`, `urgent`,
-/// `normal`, `slow`, `minimum`) or `<n>perkw`/`<n>perkb` (a bare number is perkb).
-pub fn feerate_param(fees: &chain::Fees, name: &str, v: &Value) -> Result<u32, RpcError> {
-    let bad = || jsonrpc::params::bad_token(name, "should be a feerate", v);
-    let text = match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => return Err(bad()),
-    };
-    let named = match text.as_str() {
-        "opening" => Some(fees.opening()),
-        "mutual_close" => Some(fees.mutual_close()),
-        "urgent" => Some(fees.feerate_for_deadline(6)),
-        "normal" => Some(fees.feerate_for_deadline(12)),
-        "slow" => Some(fees.feerate_for_deadline(100)),
-        "minimum" => Some(Some(fees.min_acceptable())),
-        _ => None,
-    };
-    if let Some(f) = named {
-        return f.ok_or_else(|| RpcError::daemon("Cannot estimate fees"));
-    }
-    if let Some(n) = text.strip_suffix("perkw") {
-        return n.parse().map_err(|_| bad());
-    }
-    let n = text.strip_suffix("perkb").unwrap_or(&text);
-    n.parse::<u32>()
-        .map(chain::fees::perkb_to_perkw)
-        .map_err(|_| bad())
-}
-
-fn outpoints(v: &Value) -> Result<Vec<OutPoint>, RpcError> {
-    let bad = || jsonrpc::params::bad_token("utxos", "should be an array of outpoints", v);
-    v.as_array()
-        .ok_or_else(bad)?
-        .iter()
-        .map(|o| o.as_str().and_then(|s| s.parse().ok()).ok_or_else(bad))
-        .collect()
-}
-
 struct Args {
     req: OpenRequest,
 }
@@ -131,7 +73,7 @@ fn parse(b: &jsonrpc::Bound, fees: &chain::Fees) -> Result<Args, RpcError> {
         .ok_or_else(|| jsonrpc::params::bad_token("id", "should be a node id", idv))?;
     let amount = match b.get("amount") {
         Some(Value::String(s)) if s == "all" => FundAmount::All,
-        Some(v) => FundAmount::Sat(sat_param("amount", v)?),
+        Some(v) => FundAmount::Sat(wallet_params::amount("amount", v)?.to_sat()),
         None => {
             return Err(RpcError::invalid_params(
                 "missing required parameter: amount",
@@ -140,7 +82,7 @@ fn parse(b: &jsonrpc::Bound, fees: &chain::Fees) -> Result<Args, RpcError> {
     };
     let feerate = b
         .get("feerate")
-        .map(|v| feerate_param(fees, "feerate", v))
+        .map(|v| wallet_params::feerate("feerate", v, fees))
         .transpose()?;
     if b.get("request_amt").is_some() && b.get("compact_lease").is_none() {
         return Err(RpcError::invalid_params(
@@ -176,28 +118,30 @@ fn parse(b: &jsonrpc::Bound, fees: &chain::Fees) -> Result<Args, RpcError> {
             feerate_per_kw: feerate,
             minconf: u32::try_from(minconf)
                 .map_err(|_| RpcError::invalid_params("minconf: too large"))?,
-            utxos: b.get("utxos").map(outpoints).transpose()?,
+            utxos: b
+                .get("utxos")
+                .map(|v| wallet_params::outpoints("utxos", v))
+                .transpose()?,
             reserve_sat: b
                 .get("reserve")
-                .map(|v| sat_param("reserve", v))
+                .map(|v| wallet_params::amount("reserve", v).map(|a| a.to_sat()))
                 .transpose()?,
         },
     })
 }
 
-fn open_error(id: &str, e: OpenError) -> RpcError {
+fn open_error(id: &str, e: OpenError, synced: bool) -> RpcError {
+    let e = match e {
+        OpenError::Spend(s) => {
+            return wallet_params::spend_error(s, synced)
+                .with_data(json!({"id": id, "method": "fundchannel_complete"}))
+        }
+        other => other,
+    };
     let code = match &e {
         OpenError::NotConnected => 305,
         OpenError::TooLarge(_) => 300,
         OpenError::PushTooLarge { .. } => 301,
-        OpenError::Spend(wallet::SpendError::CannotAfford { .. })
-        | OpenError::Spend(wallet::SpendError::AllCannotAffordFees(_)) => 301,
-        OpenError::Spend(
-            wallet::SpendError::UnknownUtxo(_)
-            | wallet::SpendError::AlreadySpent(_)
-            | wallet::SpendError::AlreadyReserved(_)
-            | wallet::SpendError::Dust(_),
-        ) => -32602,
         _ => -1,
     };
     let method = match &e {
@@ -220,9 +164,11 @@ impl Command for Fundchannel {
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let channels = self.channels.clone();
         let peering = self.peering.clone();
+        let spender = self.spender.clone();
         Box::pin(async move {
             let Args { req } = parse(&ctx.bind(PARAMS)?, &channels.ln_fees())?;
             let id = req.peer.to_string();
+            let synced = spender.synced();
             if !peering.peers.is_connected(&req.peer) {
                 return Err(
                     RpcError::new(400, "Unable to connect, no address known for peer")
@@ -233,7 +179,7 @@ impl Command for Fundchannel {
                 .ln
                 .open_channel(req)
                 .await
-                .map_err(|e| open_error(&id, e))?;
+                .map_err(|e| open_error(&id, e, synced))?;
             let mut r = json!({
                 "tx": serialize_hex(&opened.tx),
                 "txid": opened.txid.to_string(),

@@ -25,20 +25,29 @@ pub mod feerates;
 pub mod fundchannel;
 pub mod getinfo;
 pub mod help;
+pub mod listaddresses;
 pub mod listclosedchannels;
 pub mod listconfigs;
 pub mod listdatastore;
 pub mod listfunds;
 pub mod listpeerchannels;
 pub mod listpeers;
+pub mod listtransactions;
 pub mod newaddr;
 pub mod notifications;
 pub mod plugin;
+pub mod reserveinputs;
 pub mod sendcustommsg;
 pub mod setchannel;
 pub mod setconfig;
 pub mod showrunes;
 pub mod stop;
+pub mod txdiscard;
+pub mod txprepare;
+pub mod txsend;
+pub mod unreserveinputs;
+pub mod wallet_params;
+pub mod withdraw;
 
 /// The JSON text of parameter `name` (position `pos` when params is an array) exactly as
 /// the client sent it. CLN reads some parameters from the token's characters (hex given
@@ -131,6 +140,7 @@ pub const TABLE: &[(&str, Build)] = &[
         Arc::new(fundchannel::Fundchannel {
             channels: s.channels.clone(),
             peering: s.peering.clone(),
+            spender: s.spender.clone(),
         })
     }),
     ("getinfo", |s| {
@@ -145,6 +155,11 @@ pub const TABLE: &[(&str, Build)] = &[
         Arc::new(createrune::Createrune {
             book: s.runes.clone(),
             name: "invokerune",
+        })
+    }),
+    ("listaddresses", |s| {
+        Arc::new(listaddresses::Listaddresses {
+            wallet: s.wallet.clone(),
         })
     }),
     ("listclosedchannels", |s| {
@@ -177,6 +192,11 @@ pub const TABLE: &[(&str, Build)] = &[
             channels: s.channels.clone(),
         })
     }),
+    ("listtransactions", |s| {
+        Arc::new(listtransactions::Listtransactions {
+            wallet: s.wallet.clone(),
+        })
+    }),
     ("newaddr", |s| {
         Arc::new(newaddr::Newaddr {
             wallet: s.wallet.clone(),
@@ -186,6 +206,11 @@ pub const TABLE: &[(&str, Build)] = &[
     ("plugin", |s| {
         Arc::new(plugin::PluginCmd {
             host: s.plugins.clone(),
+        })
+    }),
+    ("reserveinputs", |s| {
+        Arc::new(reserveinputs::Reserveinputs {
+            wallet: s.wallet.clone(),
         })
     }),
     ("sendcustommsg", |s| {
@@ -210,6 +235,33 @@ pub const TABLE: &[(&str, Build)] = &[
         })
     }),
     ("stop", |_| Arc::new(stop::Stop)),
+    ("txdiscard", |s| {
+        Arc::new(txdiscard::Txdiscard {
+            spender: s.spender.clone(),
+        })
+    }),
+    ("txprepare", |s| {
+        Arc::new(txprepare::Txprepare {
+            spender: s.spender.clone(),
+            fees: s.chain.fees.clone(),
+        })
+    }),
+    ("txsend", |s| {
+        Arc::new(txsend::Txsend {
+            spender: s.spender.clone(),
+        })
+    }),
+    ("unreserveinputs", |s| {
+        Arc::new(unreserveinputs::Unreserveinputs {
+            wallet: s.wallet.clone(),
+        })
+    }),
+    ("withdraw", |s| {
+        Arc::new(withdraw::Withdraw {
+            spender: s.spender.clone(),
+            fees: s.chain.fees.clone(),
+        })
+    }),
 ];
 
 /// The builtin names, known before any service exists (plugin manifests are checked
