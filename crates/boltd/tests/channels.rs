@@ -204,3 +204,49 @@ fn open_lock_in_restart_and_mutual_close() {
     );
     assert_eq!(lc["closedchannels"][0]["closer"], "local", "{lc}");
 }
+
+#[test]
+fn unilateral_close_resolves_into_the_wallet_after_to_self_delay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dc = devchain::DevChain::spawn(&tmp.path().join("chain")).unwrap();
+    dc.mine(101).unwrap();
+    let a = start_with(&dc, &[]);
+    let mut b = start_with(&dc, &[]);
+    fund(&a, &dc, 1_000_000);
+    open(&a, &b, &dc);
+    let delay = channels(&a)[0]["their_to_self_delay"].as_u64().unwrap();
+    let b_id = id(&b);
+
+    // The peer is gone: the mutual close times out and we force it.
+    b.signal(libc::SIGKILL);
+    let _ = b.wait_exit(Duration::from_secs(10));
+    wait_until(&a, "peer gone", 30, || {
+        channels(&a)[0]["peer_connected"] == json!(false)
+    });
+    let closed = result(&a, "close", json!({"id": b_id, "unilateraltimeout": 1}));
+    assert_eq!(closed["type"], "unilateral", "{closed}");
+    assert!(!closed["txs"].as_array().unwrap().is_empty(), "{closed}");
+    let before: u64 = result(&a, "listfunds", json!({}))["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["amount_msat"].as_u64().unwrap())
+        .sum();
+    dc.mine(1).unwrap();
+    wait_state(&a, "ONCHAIN");
+    // BIP68: our output waits to_self_delay blocks, then the sweep confirms.
+    dc.mine(delay as u32).unwrap();
+    let t = Instant::now();
+    wait_until(&a, "the swept output in listfunds", 120, || {
+        let _ = dc.mine(1);
+        let now: u64 = result(&a, "listfunds", json!({}))["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["status"] == "confirmed")
+            .map(|o| o["amount_msat"].as_u64().unwrap())
+            .sum();
+        now > before + 400_000_000
+    });
+    eprintln!("swept after {:?}", t.elapsed());
+}
