@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use bitcoin::Amount;
@@ -283,6 +284,63 @@ fn withdraw_txprepare_reservations_and_bad_input_through_the_rpc() {
     let (sent, _): (TxsendResponse, _) = typed(&d, "txsend", json!({"txid": prep.txid}));
     assert_eq!(sent.txid, prep.txid);
 
+    // PSBT round trip: fundpsbt (with change) + the caller's output, signpsbt, sendpsbt.
+    let (funded, raw): (FundpsbtResponse, _) = typed(
+        &d,
+        "fundpsbt",
+        json!({"satoshi": 200_000, "feerate": "2000perkw", "startweight": 172, "excess_as_change": true}),
+    );
+    assert_eq!(funded.change_outnum, Some(0), "{raw}");
+    assert_eq!(funded.reservations.as_ref().map(Vec::len), Some(1), "{raw}");
+    let mut psbt: bitcoin::Psbt = funded.psbt.parse().unwrap();
+    let theirs_script = bitcoin::Address::from_str(&theirs)
+        .unwrap()
+        .assume_checked()
+        .script_pubkey();
+    psbt.unsigned_tx.output.push(bitcoin::TxOut {
+        value: Amount::from_sat(200_000),
+        script_pubkey: theirs_script,
+    });
+    psbt.outputs.push(Default::default());
+    let (signed, _): (SignpsbtResponse, _) =
+        typed(&d, "signpsbt", json!({"psbt": psbt.to_string()}));
+    let (code, msg) = error(&d, "sendpsbt", json!({"psbt": psbt.to_string()}));
+    assert_eq!(code, -1, "unsigned: {msg}");
+    assert!(msg.starts_with("PSBT not finalizeable"), "{msg}");
+    let (sent_psbt, _): (SendpsbtResponse, _) =
+        typed(&d, "sendpsbt", json!({"psbt": signed.signed_psbt}));
+    assert_eq!(sent_psbt.txid, psbt.unsigned_tx.compute_txid().to_string());
+    // An unreserved coin is not signed; utxopsbt names what it cannot afford.
+    let coin = outputs(&d)
+        .into_iter()
+        .find(|o| o["reserved"] == false && o["status"] == "confirmed")
+        .unwrap();
+    let op = format!("{}:{}", coin["txid"].as_str().unwrap(), coin["output"]);
+    let (u, _): (UtxopsbtResponse, _) = typed(
+        &d,
+        "utxopsbt",
+        json!({"satoshi": 1000, "feerate": "253perkw", "startweight": 0, "utxos": [op], "reserve": 0}),
+    );
+    assert!(u.reservations.is_none());
+    let (code, msg) = error(&d, "signpsbt", json!({"psbt": u.psbt}));
+    assert_eq!(
+        (code, msg),
+        (
+            -1,
+            format!("Aborting PSBT signing. UTXO {op} is not reserved")
+        )
+    );
+    let (code, msg) = error(
+        &d,
+        "utxopsbt",
+        json!({"satoshi": "10btc", "feerate": "253perkw", "startweight": 0, "utxos": [op]}),
+    );
+    assert_eq!(code, 301);
+    assert!(
+        msg.starts_with("Could not afford 1000000000sat using UTXOs totalling"),
+        "{msg}"
+    );
+
     // withdraw, then everything: the coins spent are gone once mined.
     let (w, _): (WithdrawResponse, _) = typed(
         &d,
@@ -305,7 +363,7 @@ fn withdraw_txprepare_reservations_and_bad_input_through_the_rpc() {
     assert!(outputs(&d).is_empty(), "{:?}", outputs(&d));
     let (txs, _): (ListtransactionsResponse, _) = typed(&d, "listtransactions", json!({}));
     let hashes: Vec<&str> = txs.transactions.iter().map(|t| t.hash.as_str()).collect();
-    for t in [&sent.txid, &w.txid, &all.txid] {
+    for t in [&sent.txid, &w.txid, &all.txid, &sent_psbt.txid] {
         assert!(hashes.contains(&t.as_str()), "{t} in {hashes:?}");
     }
     assert!(txs.transactions.iter().all(|t| t.blockheight > 0));

@@ -46,6 +46,7 @@ mod error;
 mod listener;
 mod moves;
 mod persist;
+mod psbt;
 mod wallet;
 
 /// Records merge with BDK's trait (re-exported so the daemon needs no BDK dependency).
@@ -54,6 +55,7 @@ pub use descriptors::{descriptor, AddressType};
 pub use error::{SpendError, WalletError};
 pub use moves::TxMoves;
 pub use persist::{PersistError, Record, WalletStore};
+pub use psbt::{FundRequest, Funded, SignError};
 pub use wallet::{
     Output, OutputStatus, Reservation, Spend, SpendRequest, Wallet, WalletTransaction,
     DEFAULT_RESERVE, MAX_FEERATE_PER_KW, MIN_FEERATE_PER_KW,

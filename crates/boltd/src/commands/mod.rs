@@ -23,6 +23,7 @@ pub mod deprecations;
 pub mod disconnect;
 pub mod feerates;
 pub mod fundchannel;
+pub mod fundpsbt;
 pub mod getinfo;
 pub mod help;
 pub mod listaddresses;
@@ -38,14 +39,17 @@ pub mod notifications;
 pub mod plugin;
 pub mod reserveinputs;
 pub mod sendcustommsg;
+pub mod sendpsbt;
 pub mod setchannel;
 pub mod setconfig;
 pub mod showrunes;
+pub mod signpsbt;
 pub mod stop;
 pub mod txdiscard;
 pub mod txprepare;
 pub mod txsend;
 pub mod unreserveinputs;
+pub mod utxopsbt;
 pub mod wallet_params;
 pub mod withdraw;
 
@@ -143,6 +147,12 @@ pub const TABLE: &[(&str, Build)] = &[
             spender: s.spender.clone(),
         })
     }),
+    ("fundpsbt", |s| {
+        Arc::new(fundpsbt::Fundpsbt {
+            spender: s.spender.clone(),
+            fees: s.chain.fees.clone(),
+        })
+    }),
     ("getinfo", |s| {
         Arc::new(getinfo::Getinfo {
             chain: s.chain.status.clone(),
@@ -218,6 +228,11 @@ pub const TABLE: &[(&str, Build)] = &[
             peering: s.peering.clone(),
         })
     }),
+    ("sendpsbt", |s| {
+        Arc::new(sendpsbt::Sendpsbt {
+            spender: s.spender.clone(),
+        })
+    }),
     ("setchannel", |s| {
         Arc::new(setchannel::Setchannel {
             channels: s.channels.clone(),
@@ -232,6 +247,11 @@ pub const TABLE: &[(&str, Build)] = &[
     ("showrunes", |s| {
         Arc::new(showrunes::Showrunes {
             book: s.runes.clone(),
+        })
+    }),
+    ("signpsbt", |s| {
+        Arc::new(signpsbt::Signpsbt {
+            wallet: s.wallet.clone(),
         })
     }),
     ("stop", |_| Arc::new(stop::Stop)),
@@ -254,6 +274,12 @@ pub const TABLE: &[(&str, Build)] = &[
     ("unreserveinputs", |s| {
         Arc::new(unreserveinputs::Unreserveinputs {
             wallet: s.wallet.clone(),
+        })
+    }),
+    ("utxopsbt", |s| {
+        Arc::new(utxopsbt::Utxopsbt {
+            spender: s.spender.clone(),
+            fees: s.chain.fees.clone(),
         })
     }),
     ("withdraw", |s| {

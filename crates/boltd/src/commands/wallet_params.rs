@@ -137,9 +137,9 @@ pub fn spend_error(e: SpendError, synced: bool) -> RpcError {
                 "Cannot afford: still syncing with bitcoin network...",
             )
         }
-        SpendError::CannotAfford { .. } | SpendError::AllCannotAffordFees(_) => {
-            RpcError::new(FUND_CANNOT_AFFORD, msg)
-        }
+        SpendError::CannotAfford { .. }
+        | SpendError::AllCannotAffordFees(_)
+        | SpendError::CannotAffordUtxos { .. } => RpcError::new(FUND_CANNOT_AFFORD, msg),
         SpendError::Dust(_) => RpcError::new(FUND_OUTPUT_IS_DUST, msg),
         SpendError::TooMuch(_) => RpcError::new(FUND_MAX_EXCEEDED, msg),
         SpendError::UnknownUtxo(_)
