@@ -369,6 +369,7 @@ impl Ln {
                     p.answer(Err(OpenError::Failed(reason.to_string())));
                 }
             }
+            Event::BumpTransaction(e) => self.bump.handle_event(e),
             Event::SpendableOutputs {
                 outputs,
                 channel_id,

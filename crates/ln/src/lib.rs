@@ -14,6 +14,7 @@
 //! hooks and notifications.
 
 mod broadcast;
+mod bump;
 mod config;
 mod driver;
 mod error;

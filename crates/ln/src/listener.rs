@@ -52,6 +52,9 @@ impl Ln {
         self.manager.block_connected(block, height);
         self.chain_monitor.block_connected(block, height);
         self.sweeper.block_connected(block, height);
+        // A block may mature an output (to_self_delay): sweep it now, not at the next
+        // timer tick.
+        let _ = self.sweeper.regenerate_and_broadcast_spend_if_necessary();
     }
 
     /// Every block above `fork_point` is gone.

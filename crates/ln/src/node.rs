@@ -38,8 +38,8 @@ use crate::funding::PendingOpen;
 use crate::logger::LdkLogger;
 use crate::sweep::WalletDestination;
 use crate::types::{
-    ChainMonitor, ChannelManager, GossipSync, Graph, Kv, MessageRouter, OnionMessenger, Scorer,
-    Sweeper,
+    BumpHandler, ChainMonitor, ChannelManager, GossipSync, Graph, Kv, MessageRouter,
+    OnionMessenger, Scorer, Sweeper,
 };
 
 /// Monitor updates kept as deltas before the whole monitor is written again.
@@ -69,6 +69,8 @@ pub struct Ln {
     pub gossip: Arc<GossipSync>,
     pub onion: Arc<OnionMessenger>,
     pub sweeper: Arc<Sweeper>,
+    /// Fee bumps of anchor channels' transactions, paid from the wallet.
+    pub(crate) bump: BumpHandler,
     pub(crate) kv: Kv,
     /// LDK's broadcaster, which remembers closing transactions.
     pub broadcaster: Arc<TapBroadcaster>,
@@ -293,6 +295,15 @@ impl Ln {
             lightning::ln::peer_handler::IgnoringMessageHandler {},
             lightning::ln::peer_handler::IgnoringMessageHandler {},
         ));
+        let bump = BumpHandler::new(
+            broadcaster.clone(),
+            Arc::new(lightning::util::wallet_utils::WalletSync::new(
+                Arc::new(crate::bump::WalletSource(wallet.clone())),
+                logger.clone(),
+            )),
+            keys.clone(),
+            logger.clone(),
+        );
         let (tx, rx) = mpsc::unbounded_channel();
         let ln = Arc::new(Ln {
             manager,
@@ -302,6 +313,7 @@ impl Ln {
             gossip,
             onion,
             sweeper: Arc::new(sweeper),
+            bump,
             kv,
             broadcaster,
             keys,

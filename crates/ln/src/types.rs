@@ -84,6 +84,13 @@ pub type OnionMessenger = lightning::onion_message::messenger::OnionMessenger<
 pub type GossipSync =
     gossip::P2PGossipSync<Arc<Graph>, Arc<dyn UtxoLookup + Send + Sync>, Arc<Logger>>;
 
+pub type BumpHandler = lightning::events::bump_transaction::sync::BumpTransactionEventHandlerSync<
+    Arc<Broadcaster>,
+    Arc<lightning::util::wallet_utils::WalletSync<Arc<crate::bump::WalletSource>, Arc<Logger>>>,
+    Arc<KeysManager>,
+    Arc<Logger>,
+>;
+
 pub type Sweeper = OutputSweeperSync<
     Arc<Broadcaster>,
     Arc<WalletDestination>,
