@@ -147,7 +147,12 @@ impl Ln {
     }
 
     /// Opens a channel we fund; returns once the funding transaction is broadcast.
-    pub async fn open_channel(&self, req: OpenRequest) -> Result<Opened, OpenError> {
+    /// `connected` says whether the peer is still connected (the peer layer knows).
+    pub async fn open_channel(
+        &self,
+        req: OpenRequest,
+        connected: impl Fn(&PublicKey) -> bool,
+    ) -> Result<Opened, OpenError> {
         let feerate = match req.feerate_per_kw {
             Some(f) => f,
             None => self.fees.opening().ok_or(OpenError::NoFees)?,
@@ -220,36 +225,51 @@ impl Ln {
             self.lock_opens().remove(&user_channel_id);
             return Err(api_error(e));
         }
-        let r = tokio::time::timeout(OPEN_TIMEOUT, rx).await;
-        let pending = self.lock_opens().remove(&user_channel_id);
-        match r {
-            Ok(Ok(Ok(opened))) => {
-                self.broadcaster.sent(&opened.tx).await.map_err(|e| {
-                    OpenError::Failed(format!("Error broadcasting transaction: {e}"))
-                })?;
-                Ok(opened)
-            }
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(OpenError::Failed("channel open abandoned".into())),
-            Err(_) => {
-                // Not broadcast yet (else we would have the reply): close it so the peer
-                // and LDK forget it; DiscardFunding releases any inputs.
-                if pending.is_some_and(|p| p.funding.is_none()) {
-                    for c in self.manager.list_channels_with_counterparty(&req.peer) {
-                        if c.user_channel_id == user_channel_id {
-                            let _ = self.manager.force_close_broadcasting_latest_txn(
-                                &c.channel_id,
-                                &req.peer,
-                                "Channel open timed out".into(),
-                            );
+        // Wait for the outcome; give up if the peer goes away before the funding is
+        // signed (LDK would keep the open to retry on reconnect) or takes too long.
+        let deadline = tokio::time::Instant::now() + OPEN_TIMEOUT;
+        let mut rx = rx;
+        let mut check = tokio::time::interval(Duration::from_millis(250));
+        let failure = loop {
+            tokio::select! {
+                r = &mut rx => {
+                    self.lock_opens().remove(&user_channel_id);
+                    return match r {
+                        Ok(Ok(opened)) => {
+                            self.broadcaster.sent(&opened.tx).await.map_err(|e| {
+                                OpenError::Failed(format!("Error broadcasting transaction: {e}"))
+                            })?;
+                            Ok(opened)
                         }
+                        Ok(Err(e)) => Err(e),
+                        Err(_) => Err(OpenError::Failed("channel open abandoned".into())),
+                    };
+                }
+                _ = check.tick() => {
+                    if tokio::time::Instant::now() >= deadline {
+                        break "Timed out waiting for the peer to complete the channel open";
+                    }
+                    if !connected(&req.peer) {
+                        break "Peer disconnected during the channel open";
                     }
                 }
-                Err(OpenError::Failed(
-                    "Timed out waiting for the peer to complete the channel open".into(),
-                ))
+            }
+        };
+        let pending = self.lock_opens().remove(&user_channel_id);
+        // Not broadcast (else we would have the reply): close it so the peer and LDK
+        // forget it; DiscardFunding releases the inputs of a funding already built.
+        if pending.is_some() {
+            for c in self.manager.list_channels_with_counterparty(&req.peer) {
+                if c.user_channel_id == user_channel_id {
+                    let _ = self.manager.force_close_broadcasting_latest_txn(
+                        &c.channel_id,
+                        &req.peer,
+                        failure.into(),
+                    );
+                }
             }
         }
+        Err(OpenError::Failed(failure.into()))
     }
 
     fn lock_opens(

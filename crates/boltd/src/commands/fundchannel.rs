@@ -177,7 +177,7 @@ impl Command for Fundchannel {
             }
             let opened = channels
                 .ln
-                .open_channel(req)
+                .open_channel(req, |p| peering.peers.is_connected(p))
                 .await
                 .map_err(|e| open_error(&id, e, synced))?;
             let mut r = json!({
