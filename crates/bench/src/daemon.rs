@@ -29,6 +29,11 @@ pub fn default_binary() -> PathBuf {
 impl Daemon {
     pub async fn start(binary: &Path, extra: &[String]) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("bench-boltd-").tempdir()?;
+        Self::start_in(binary, dir, extra).await
+    }
+
+    /// Starts boltd on an existing lightning-dir (a restart).
+    pub async fn start_in(binary: &Path, dir: tempfile::TempDir, extra: &[String]) -> Result<Self> {
         let log = dir.path().join("log");
         let child = Command::new(binary)
             .arg(format!("--lightning-dir={}", dir.path().display()))
@@ -62,7 +67,23 @@ impl Daemon {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops it and keeps its lightning-dir (for a restart).
+    pub async fn stop_keep(mut self) -> Result<tempfile::TempDir> {
+        self.stop_child().await;
+        // Swap the real dir out before `self` drops (Drop only touches the child).
+        let spare = tempfile::Builder::new().tempdir()?;
+        Ok(std::mem::replace(&mut self.dir, spare))
+    }
+
     pub async fn stop(mut self) {
+        self.stop_child().await;
+    }
+
+    async fn stop_child(&mut self) {
         if let Ok(mut c) = RpcClient::connect(&self.socket, "bench-stop").await {
             let _ = tokio::time::timeout(Duration::from_secs(10), c.call("stop", json!([]))).await;
         }
