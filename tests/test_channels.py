@@ -173,3 +173,17 @@ def test_node_restored_from_db_write_backup_has_its_channels(node_factory, chain
     wait_for(lambda: a.rpc.listpeerchannels()["channels"][0].get("reestablished"),
              what="reestablished")
     assert a.rpc.close(b_id)["type"] == "mutual"
+
+
+def test_fundchannel_keeps_the_anchor_reserve(node_factory, chain):
+    a = node_factory.get_node(options=options(chain))
+    b = node_factory.get_node(options=options(chain))
+    fund(a, chain, 100_000)
+    b_id = connect(a, b)
+    with pytest.raises(RpcError, match="25000sat on-chain reserve for fee-bumping anchor"):
+        a.rpc.fundchannel(b_id, 90_000)
+    assert not any(o["reserved"] for o in a.rpc.listfunds()["outputs"])
+    assert a.rpc.listpeerchannels()["channels"] == []
+    # Within the reserve's limit it opens.
+    a.rpc.fundchannel(b_id, 60_000)
+    wait_state(a, "CHANNELD_AWAITING_LOCKIN")
