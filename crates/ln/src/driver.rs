@@ -72,7 +72,7 @@ impl Ln {
 
     /// One event: funding first, then to the daemon.
     fn dispatch(&self, event: Event) -> Result<(), ReplayEvent> {
-        self.handle_funding_event(&event);
+        self.handle_funding_event(&event)?;
         // A daemon that went away (shutdown) no longer needs events.
         let _ = self.events.send(event);
         Ok(())

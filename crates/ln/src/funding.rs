@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, Txid};
-use lightning::events::{Event, FundingInfo};
+use lightning::events::{Event, FundingInfo, ReplayEvent};
 use lightning::ln::types::ChannelId;
 use lightning::util::config::ChannelConfigUpdate;
 use lightning_types::features::ChannelTypeFeatures;
@@ -279,8 +279,8 @@ impl Ln {
     }
 
     /// The funding events; everything else (and these too, for notifications) goes to the
-    /// daemon.
-    pub(crate) fn handle_funding_event(&self, event: &Event) {
+    /// daemon. `Err`: LDK should hand the event again later.
+    pub(crate) fn handle_funding_event(&self, event: &Event) -> Result<(), ReplayEvent> {
         match event {
             Event::FundingGenerationReady {
                 temporary_channel_id,
@@ -298,8 +298,14 @@ impl Ln {
                         counterparty_node_id,
                         "Channel open abandoned".into(),
                     );
-                    return;
+                    return Ok(());
                 };
+                // The wallet sets nLockTime to its tip; LDK refuses a funding transaction
+                // not final at its own best block, which trails the wallet's while a block
+                // is being delivered. Ask again once the block has reached LDK.
+                if self.wallet.tip().height > self.manager.current_best_block().height {
+                    return Err(ReplayEvent());
+                }
                 let spend = self.wallet.spend(&SpendRequest {
                     outputs: vec![(
                         output_script.clone(),
@@ -321,7 +327,7 @@ impl Ln {
                             counterparty_node_id,
                             "Funding transaction could not be built".into(),
                         );
-                        return;
+                        return Ok(());
                     }
                 };
                 let outnum = spend
@@ -408,6 +414,7 @@ impl Ln {
             }
             _ => {}
         }
+        Ok(())
     }
 
     /// `setchannel`'s fee and HTLC limits for the given channels of one peer.
