@@ -42,7 +42,12 @@ impl Daemon {
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // Kept next to the log: a panic's message goes to stderr.
+            .stderr(
+                std::fs::File::create(dir.path().join("stderr"))
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            )
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let socket = dir.path().join("regtest").join("lightning-rpc");

@@ -32,7 +32,11 @@ pub struct Args {
 
 async fn call(socket: &Path, method: &str, params: Value) -> anyhow::Result<Value> {
     let mut c = RpcClient::connect(socket, "bench-channels").await?;
-    match c.call(method, params).await? {
+    match c
+        .call(method, params.clone())
+        .await
+        .with_context(|| format!("{method} {params}"))?
+    {
         Ok(v) => Ok(v),
         Err(e) => bail!("{method}: {e}"),
     }

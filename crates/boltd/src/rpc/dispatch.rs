@@ -282,10 +282,15 @@ fn at_least(v: &Value, limit: usize) -> bool {
             }
             Value::Object(m) => {
                 for (k, x) in m {
-                    if k.len() + 4 >= *left || walk(x, left) {
+                    // The key first: its value's walk may use up what is left.
+                    let key = k.len() + 4;
+                    if key >= *left {
                         return true;
                     }
-                    *left -= k.len() + 4;
+                    *left -= key;
+                    if walk(x, left) {
+                        return true;
+                    }
                 }
                 2
             }
@@ -314,4 +319,20 @@ pub fn frame(id: &RawValue, out: CmdResult) -> Vec<u8> {
 /// The error in-flight commands get when the daemon closes connections.
 pub fn shutting_down() -> RpcError {
     RpcError::new(codes::LIGHTNINGD_SHUTDOWN, "Shutting down")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A member whose value uses up the budget left no room for its key: the size count
+    /// went below zero (a debug build panicked on a 4-channel `listpeerchannels`).
+    #[test]
+    fn at_least_survives_a_value_that_fills_the_budget_before_its_key_is_counted() {
+        let v = json!({"k": "x".repeat(58)});
+        assert!(at_least(&v, 64));
+        assert!(!at_least(&json!({"k": "x"}), 64));
+        assert!(at_least(&json!([{"a": "x".repeat(100)}]), 64));
+    }
 }
