@@ -206,11 +206,11 @@ fn open_lock_in_restart_and_mutual_close() {
 }
 
 #[test]
-fn unilateral_close_resolves_into_the_wallet_after_to_self_delay() {
+fn unilateral_close_survives_kill_9_and_resolves_into_the_wallet_after_to_self_delay() {
     let tmp = tempfile::tempdir().unwrap();
     let dc = devchain::DevChain::spawn(&tmp.path().join("chain")).unwrap();
     dc.mine(101).unwrap();
-    let a = start_with(&dc, &[]);
+    let mut a = start_with(&dc, &[]);
     let mut b = start_with(&dc, &[]);
     fund(&a, &dc, 1_000_000);
     open(&a, &b, &dc);
@@ -226,6 +226,10 @@ fn unilateral_close_resolves_into_the_wallet_after_to_self_delay() {
     let closed = result(&a, "close", json!({"id": b_id, "unilateraltimeout": 1}));
     assert_eq!(closed["type"], "unilateral", "{closed}");
     assert!(!closed["txs"].as_array().unwrap().is_empty(), "{closed}");
+    // kill -9 right after the force close: the restarted node still resolves it.
+    a.signal(libc::SIGKILL);
+    let _ = a.wait_exit(Duration::from_secs(10));
+    restart(&mut a, &dc);
     let before: u64 = result(&a, "listfunds", json!({}))["outputs"]
         .as_array()
         .unwrap()

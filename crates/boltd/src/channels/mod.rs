@@ -27,6 +27,8 @@ use state::Change;
 
 /// The kv namespace of our records of closed channels (`listclosedchannels`).
 const CLOSED_NS: &str = "boltd_closed_channels";
+/// The kv namespace of what a restart needs of channels still resolving on chain.
+const CLOSING_NS: &str = "boltd_closing_channels";
 /// How often channel states are compared with what was last notified.
 const REFRESH: Duration = Duration::from_millis(500);
 
@@ -161,8 +163,34 @@ impl Channels {
                 continue;
             };
             let record = self.closed_record(&id);
+            let internal = self.internal_record(&id);
             let balances = m.get_claimable_balances();
-            let st = state::onchain_state(Some(&balances)).unwrap_or(state::ONCHAIN);
+            let closed_into = internal
+                .as_ref()
+                .and_then(|r| r.get("close_state"))
+                .and_then(Value::as_str)
+                .and_then(|s| {
+                    [
+                        state::CLOSING_COMPLETE,
+                        state::AWAITING_UNILATERAL,
+                        state::FUNDING_SPEND_SEEN,
+                    ]
+                    .into_iter()
+                    .find(|k| *k == s)
+                })
+                .unwrap_or(state::AWAITING_UNILATERAL);
+            let st = state::onchain_state(Some(&balances)).unwrap_or(closed_into);
+            let last = internal
+                .as_ref()
+                .and_then(|r| r.get("details"))
+                .and_then(Value::as_str)
+                .and_then(|h| hex::decode(h).ok())
+                .and_then(|b| {
+                    <ChannelDetails as lightning::util::ser::Readable>::read(
+                        &mut std::io::Cursor::new(b),
+                    )
+                    .ok()
+                });
             t.insert(
                 id,
                 Tracked {
@@ -175,7 +203,7 @@ impl Channels {
                         .and_then(Value::as_str)
                         .map(|s| if s == "local" { "local" } else { "remote" }),
                     changes: Vec::new(),
-                    last: None,
+                    last,
                     close_cause: record
                         .as_ref()
                         .and_then(|r| r.get("close_cause"))
@@ -336,8 +364,10 @@ impl Channels {
         };
         let notes = transition(entry, new_state, cause, Some(msg));
         let record = closed_json(&id, entry, peer);
+        let internal = closed_internal(entry);
         drop(t);
         self.save_closed(&id, &record);
+        self.save_internal(&id, &internal);
         self.emit(notes.into_iter().collect());
     }
 
@@ -382,6 +412,7 @@ impl Channels {
             .filter(|id| !live.iter().any(|c| &c.channel_id == *id))
             .copied()
             .collect();
+        let mut forgotten = Vec::new();
         for id in gone {
             let Some(entry) = t.get_mut(&id) else {
                 continue;
@@ -427,9 +458,13 @@ impl Channels {
             if new == state::CLOSED {
                 notes.extend(transition(entry, state::CLOSED, "unknown", None));
                 t.remove(&id);
+                forgotten.push(id);
             }
         }
         drop(t);
+        for id in forgotten {
+            let _ = self.kv.remove(CLOSING_NS, "", &id.to_string(), false);
+        }
         self.emit(notes);
     }
 
@@ -453,6 +488,18 @@ impl Channels {
 
     fn closed_record(&self, id: &ChannelId) -> Option<Value> {
         let bytes = self.kv.read(CLOSED_NS, "", &id.to_string()).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn save_internal(&self, id: &ChannelId, v: &Value) {
+        let bytes = serde_json::to_vec(v).unwrap_or_default();
+        if let Err(e) = self.kv.write(CLOSING_NS, "", &id.to_string(), bytes) {
+            tracing::warn!("recording closing channel {id}: {e}");
+        }
+    }
+
+    fn internal_record(&self, id: &ChannelId) -> Option<Value> {
+        let bytes = self.kv.read(CLOSING_NS, "", &id.to_string()).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
@@ -552,6 +599,16 @@ fn transition(
         }
     }
     Some(n)
+}
+
+/// What a restart needs of a closed channel still resolving on chain (not shown by
+/// `listclosedchannels`): the state it closed into and LDK's last listing of it.
+fn closed_internal(e: &Tracked) -> Value {
+    use lightning::util::ser::Writeable;
+    json!({
+        "close_state": e.state,
+        "details": e.last.as_ref().map(|c| hex::encode(c.encode())),
+    })
 }
 
 fn closed_json(id: &ChannelId, e: &Tracked, peer: Option<PublicKey>) -> Value {
