@@ -81,8 +81,9 @@ def test_bookkeeper_sums_equal_listfunds_after_deposits_withdrawals_and_a_reorg(
     assert deposit["primary_tag"] == "deposit" and deposit["tags"] == ["deposit"]
     assert deposit["blockheight"] == 102 and deposit["debit_msat"] == 0
     assert deposit["utxo"] == f"{deposit['utxo_txid']}:{deposit['vout']}"
-    # The process's one balance_snapshot: the first block once polling runs.
-    snaps = sums["snapshots"]
+    # The process's one balance_snapshot: the first block once polling runs (sent after
+    # that block's movements).
+    snaps = wait_for(lambda: node.rpc.call("bkpr-sums")["snapshots"], what="balance_snapshot")
     assert len(snaps) == 1, snaps
     assert snaps[0]["accounts"] == [{"account_id": "wallet", "balance_msat": 600_000_000,
                                      "coin_type": "bcrt"}]

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Daemon {
-    child: Child,
+    child: Guard,
     /// Kept so the directory lives as long as the daemon.
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
@@ -29,11 +29,12 @@ pub fn default_binary() -> PathBuf {
 impl Daemon {
     pub async fn start(binary: &Path, extra: &[String]) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("bench-boltd-").tempdir()?;
-        Self::start_in(binary, dir, extra).await
+        Self::start_in(dir, binary, extra).await
     }
 
-    /// Starts boltd on an existing lightning-dir (a restart).
-    pub async fn start_in(binary: &Path, dir: tempfile::TempDir, extra: &[String]) -> Result<Self> {
+    /// Starts boltd on `dir` (a directory [`Daemon::stop_keeping_dir`] gave back: a
+    /// restart of the same node).
+    pub async fn start_in(dir: tempfile::TempDir, binary: &Path, extra: &[String]) -> Result<Self> {
         let log = dir.path().join("log");
         let child = Command::new(binary)
             .arg(format!("--lightning-dir={}", dir.path().display()))
@@ -42,16 +43,15 @@ impl Daemon {
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            // Kept next to the log: a panic's message goes to stderr.
-            .stderr(
-                std::fs::File::create(dir.path().join("stderr"))
-                    .map(Stdio::from)
-                    .unwrap_or_else(|_| Stdio::null()),
-            )
+            .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let socket = dir.path().join("regtest").join("lightning-rpc");
-        let mut d = Daemon { child, dir, socket };
+        let mut d = Daemon {
+            child: Guard(child),
+            dir,
+            socket,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = d.child.try_wait()? {
@@ -72,44 +72,56 @@ impl Daemon {
         }
     }
 
+    pub async fn stop(self) {
+        self.stop_keeping_dir().await;
+    }
+
+    /// The process id (RSS figures).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// Stops it and keeps its lightning-dir (for a restart).
-    pub async fn stop_keep(mut self) -> Result<tempfile::TempDir> {
-        self.stop_child().await;
-        // Swap the real dir out before `self` drops (Drop only touches the child).
-        let spare = tempfile::Builder::new().tempdir()?;
-        Ok(std::mem::replace(&mut self.dir, spare))
-    }
-
-    pub async fn stop(mut self) {
-        self.stop_child().await;
-    }
-
-    async fn stop_child(&mut self) {
+    /// Stops the daemon and hands its directory back (for [`Daemon::start_in`]).
+    pub async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
         if let Ok(mut c) = RpcClient::connect(&self.socket, "bench-stop").await {
             let _ = tokio::time::timeout(Duration::from_secs(10), c.call("stop", json!([]))).await;
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                return self.dir;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.dir
     }
 }
 
-impl Drop for Daemon {
+/// The boltd process, killed if dropped while running (the daemon's fields can still be
+/// moved out, e.g. its directory for a restart).
+struct Guard(Child);
+
+impl std::ops::Deref for Guard {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Guard {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Guard {
     fn drop(&mut self) {
         // Only reached without `stop` on an error path: never leave a daemon behind.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
     }
 }

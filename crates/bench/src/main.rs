@@ -36,6 +36,8 @@ enum Command {
     /// Channels between two boltds on a devchain: opens/min, start-up time and RSS with
     /// 1, 10 and 100 channels (starts its own devchain and boltds).
     Channels(scenarios::channels::Args),
+    /// The on-chain wallet with many outputs: listfunds, withdraw, catch-up after a restart.
+    Wallet(scenarios::wallet::Args),
     /// Every scenario with its defaults (each starts its own throw-away boltds).
     All {
         /// The boltd binary [default: $BOLTD_BIN, else next to this executable].
@@ -122,6 +124,9 @@ async fn main() {
             .await
             .map(|t| print!("{}", t.render())),
         Command::Channels(args) => scenarios::channels::run(&args)
+            .await
+            .map(|t| print!("{}", t.render())),
+        Command::Wallet(args) => scenarios::wallet::run(&args)
             .await
             .map(|t| print!("{}", t.render())),
         Command::All { boltd, seconds } => all(boltd, seconds).await,

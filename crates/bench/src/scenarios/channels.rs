@@ -171,9 +171,9 @@ pub async fn run(args: &Args) -> anyhow::Result<Table> {
         dc.mine(6)?;
         wait_normal(&a.socket, open).await?;
         // Restart the funder on the same directory: start-up time and RSS.
-        let dir = a.stop_keep().await?;
+        let dir = a.stop_keeping_dir().await;
         let t = Instant::now();
-        a = Daemon::start_in(&bin, dir, &opts).await?;
+        a = Daemon::start_in(dir, &bin, &opts).await?;
         let startup = t.elapsed();
         wait_normal_count(&a.socket, open).await?;
         table.row(vec![

@@ -282,7 +282,7 @@ fn at_least(v: &Value, limit: usize) -> bool {
             }
             Value::Object(m) => {
                 for (k, x) in m {
-                    // The key first: its value's walk may use up what is left.
+                    // The key's share first: the value's walk spends from what is left.
                     let key = k.len() + 4;
                     if key >= *left {
                         return true;
@@ -323,16 +323,22 @@ pub fn shutting_down() -> RpcError {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::at_least;
     use serde_json::json;
 
-    /// A member whose value uses up the budget left no room for its key: the size count
-    /// went below zero (a debug build panicked on a 4-channel `listpeerchannels`).
+    /// A member whose value uses up what is left must not make the key's share underflow
+    /// (a listfunds of ~150 outputs panicked the connection task and never answered).
     #[test]
-    fn at_least_survives_a_value_that_fills_the_budget_before_its_key_is_counted() {
-        let v = json!({"k": "x".repeat(58)});
-        assert!(at_least(&v, 64));
-        assert!(!at_least(&json!({"k": "x"}), 64));
-        assert!(at_least(&json!([{"a": "x".repeat(100)}]), 64));
+    fn at_least_counts_objects_whose_values_fill_the_limit() {
+        let rows: Vec<_> = (0..40)
+            .map(|i| json!({"txid": "ab".repeat(32), "output": i, "status": "confirmed"}))
+            .collect();
+        let v = json!({ "outputs": rows, "channels": [] });
+        let size = serde_json::to_string(&v).unwrap().len();
+        for limit in 1..size + 200 {
+            at_least(&v, limit);
+        }
+        assert!(at_least(&v, size / 2));
+        assert!(!at_least(&v, size * 2));
     }
 }
