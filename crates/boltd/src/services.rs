@@ -31,6 +31,8 @@ pub struct Services {
     pub chain: Arc<Chain>,
     /// The on-chain wallet (fed by the chain poller).
     pub wallet: Arc<wallet::Wallet>,
+    /// Lightning channels (LDK) and what they mean to plugins and clients.
+    pub channels: Arc<crate::channels::Channels>,
     /// Coin movements and the balance snapshot (`coin_movement`, `balance_snapshot`).
     pub coin_moves: Arc<crate::coin_moves::CoinMoves>,
     /// Broadcasting the wallet's spends; `txprepare`'s held transactions.

@@ -12,6 +12,7 @@ use crate::services::Services;
 pub mod blacklistrune;
 pub mod check;
 pub mod checkrune;
+pub mod close;
 pub mod commando;
 pub mod connect;
 pub mod createrune;
@@ -21,13 +22,16 @@ pub mod deldatastore;
 pub mod deprecations;
 pub mod disconnect;
 pub mod feerates;
+pub mod fundchannel;
 pub mod fundpsbt;
 pub mod getinfo;
 pub mod help;
 pub mod listaddresses;
+pub mod listclosedchannels;
 pub mod listconfigs;
 pub mod listdatastore;
 pub mod listfunds;
+pub mod listpeerchannels;
 pub mod listpeers;
 pub mod listtransactions;
 pub mod newaddr;
@@ -36,6 +40,7 @@ pub mod plugin;
 pub mod reserveinputs;
 pub mod sendcustommsg;
 pub mod sendpsbt;
+pub mod setchannel;
 pub mod setconfig;
 pub mod showrunes;
 pub mod signpsbt;
@@ -76,6 +81,12 @@ pub const TABLE: &[(&str, Build)] = &[
     ("checkrune", |s| {
         Arc::new(checkrune::Checkrune {
             book: s.runes.clone(),
+        })
+    }),
+    ("close", |s| {
+        Arc::new(close::Close {
+            channels: s.channels.clone(),
+            peering: s.peering.clone(),
         })
     }),
     ("commando", |s| {
@@ -120,12 +131,20 @@ pub const TABLE: &[(&str, Build)] = &[
     ("disconnect", |s| {
         Arc::new(disconnect::Disconnect {
             peering: s.peering.clone(),
+            channels: s.channels.clone(),
         })
     }),
     ("feerates", |s| {
         Arc::new(feerates::Feerates {
             fees: s.chain.fees.clone(),
             anchors: true,
+        })
+    }),
+    ("fundchannel", |s| {
+        Arc::new(fundchannel::Fundchannel {
+            channels: s.channels.clone(),
+            peering: s.peering.clone(),
+            spender: s.spender.clone(),
         })
     }),
     ("fundpsbt", |s| {
@@ -137,6 +156,8 @@ pub const TABLE: &[(&str, Build)] = &[
     ("getinfo", |s| {
         Arc::new(getinfo::Getinfo {
             chain: s.chain.status.clone(),
+            channels: s.channels.clone(),
+            peering: s.peering.clone(),
         })
     }),
     ("help", |_| Arc::new(help::Help)),
@@ -151,6 +172,11 @@ pub const TABLE: &[(&str, Build)] = &[
             wallet: s.wallet.clone(),
         })
     }),
+    ("listclosedchannels", |s| {
+        Arc::new(listclosedchannels::Listclosedchannels {
+            channels: s.channels.clone(),
+        })
+    }),
     ("listconfigs", |_| Arc::new(listconfigs::Listconfigs)),
     ("listdatastore", |s| {
         Arc::new(listdatastore::Listdatastore {
@@ -160,11 +186,20 @@ pub const TABLE: &[(&str, Build)] = &[
     ("listfunds", |s| {
         Arc::new(listfunds::Listfunds {
             wallet: s.wallet.clone(),
+            channels: s.channels.clone(),
+            peering: s.peering.clone(),
+        })
+    }),
+    ("listpeerchannels", |s| {
+        Arc::new(listpeerchannels::Listpeerchannels {
+            channels: s.channels.clone(),
+            peering: s.peering.clone(),
         })
     }),
     ("listpeers", |s| {
         Arc::new(listpeers::Listpeers {
             peering: s.peering.clone(),
+            channels: s.channels.clone(),
         })
     }),
     ("listtransactions", |s| {
@@ -196,6 +231,11 @@ pub const TABLE: &[(&str, Build)] = &[
     ("sendpsbt", |s| {
         Arc::new(sendpsbt::Sendpsbt {
             spender: s.spender.clone(),
+        })
+    }),
+    ("setchannel", |s| {
+        Arc::new(setchannel::Setchannel {
+            channels: s.channels.clone(),
         })
     }),
     ("setconfig", |s| {
