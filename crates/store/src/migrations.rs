@@ -23,6 +23,12 @@
 //! - `blocks`: the last ~100 blocks of our chain (`height`, 32-byte `hash` in internal byte
 //!   order), so a restart resumes at our tip and finds the fork point of a reorg that
 //!   happened while we were down.
+//! - `invoices`: invoices `invoice` issued, with our preimage for each (LDK knows only
+//!   the hash). `created_index` is the key; `label` and `payment_hash` are unique;
+//!   `amount_msat` NULL for "any"; `description` NULL once `delinvoice desconly` removed
+//!   it; `pay_index`, `amount_received_msat`, `paid_at` set once paid; `updated_index`
+//!   by the first change. Counters `invoice_created_index`, `invoice_updated_index`,
+//!   `invoice_pay_index` in `vars`.
 
 /// All migrations; the schema version of a database is how many of them it has run.
 pub const MIGRATIONS: &[&[&str]] = &[
@@ -48,6 +54,27 @@ pub const MIGRATIONS: &[&[&str]] = &[
         PRIMARY KEY (primary_namespace, secondary_namespace, key))"],
     // 4: our chain's recent blocks.
     &["CREATE TABLE blocks (height BIGINT PRIMARY KEY, hash BLOB NOT NULL)"],
+    // 6: invoices and our preimages (5 is the wallet's).
+    &[
+        "CREATE TABLE invoices (\
+        created_index BIGINT PRIMARY KEY, \
+        label TEXT NOT NULL UNIQUE, \
+        bolt11 TEXT NOT NULL, \
+        payment_hash BLOB NOT NULL UNIQUE, \
+        preimage BLOB NOT NULL, \
+        payment_secret BLOB NOT NULL, \
+        amount_msat BIGINT, \
+        description TEXT, \
+        expires_at BIGINT NOT NULL, \
+        pay_index BIGINT UNIQUE, \
+        amount_received_msat BIGINT, \
+        paid_at BIGINT, \
+        updated_index BIGINT)",
+        "CREATE INDEX invoices_updated ON invoices (updated_index)",
+        "INSERT INTO vars (name, intval) VALUES ('invoice_created_index', 0)",
+        "INSERT INTO vars (name, intval) VALUES ('invoice_updated_index', 0)",
+        "INSERT INTO vars (name, intval) VALUES ('invoice_pay_index', 0)",
+    ],
 ];
 
 /// The schema version this build writes.
