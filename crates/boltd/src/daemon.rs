@@ -314,6 +314,14 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
     let runes = crate::rune_book::start(node, storage.clone()).await?;
     let commando = crate::commando::start(node.clone(), runes.clone(), &peering);
     let chain = Arc::new(crate::chain_wiring::start(node, &host, storage.clone()).await?);
+    let network = crate::invoices::create::network_of(&node.settings.network)
+        .ok_or_else(|| format!("unknown network {}", node.settings.network))?;
+    let invoices = Arc::new(crate::invoices::Invoices::new(
+        storage.clone(),
+        node.keys.clone(),
+        network,
+        host.clone(),
+    ));
     Ok(Services {
         node: node.clone(),
         storage,
@@ -322,6 +330,7 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         runes,
         commando,
         chain,
+        invoices,
     })
 }
 

@@ -9,6 +9,7 @@ use plugins::PluginHost;
 
 use crate::chain_wiring::Chain;
 use crate::commando::Commando;
+use crate::invoices::Invoices;
 use crate::node::Node;
 use crate::peering::Peering;
 use crate::rune_book::RuneBook;
@@ -29,4 +30,6 @@ pub struct Services {
     pub commando: Arc<Commando>,
     /// The chain: tip and sync state, fees, the broadcaster.
     pub chain: Arc<Chain>,
+    /// Invoices we issued: creation, listing, waits, our preimages.
+    pub invoices: Arc<Invoices>,
 }

@@ -17,14 +17,18 @@ pub mod connect;
 pub mod createrune;
 pub mod datastore;
 pub mod datastoreusage;
+pub mod decode;
 pub mod deldatastore;
+pub mod delinvoice;
 pub mod deprecations;
 pub mod disconnect;
 pub mod feerates;
 pub mod getinfo;
 pub mod help;
+pub mod invoice;
 pub mod listconfigs;
 pub mod listdatastore;
+pub mod listinvoices;
 pub mod listpeers;
 pub mod notifications;
 pub mod plugin;
@@ -32,6 +36,8 @@ pub mod sendcustommsg;
 pub mod setconfig;
 pub mod showrunes;
 pub mod stop;
+pub mod waitanyinvoice;
+pub mod waitinvoice;
 
 /// The JSON text of parameter `name` (position `pos` when params is an array) exactly as
 /// the client sent it. CLN reads some parameters from the token's characters (hex given
@@ -90,9 +96,15 @@ pub const TABLE: &[(&str, Build)] = &[
             storage: s.storage.clone(),
         })
     }),
+    ("decode", |_| Arc::new(decode::Decode)),
     ("deldatastore", |s| {
         Arc::new(deldatastore::Deldatastore {
             storage: s.storage.clone(),
+        })
+    }),
+    ("delinvoice", |s| {
+        Arc::new(delinvoice::Delinvoice {
+            invoices: s.invoices.clone(),
         })
     }),
     ("deprecations", |_| Arc::new(deprecations::Deprecations)),
@@ -119,6 +131,11 @@ pub const TABLE: &[(&str, Build)] = &[
         })
     }),
     ("help", |_| Arc::new(help::Help)),
+    ("invoice", |s| {
+        Arc::new(invoice::Invoice {
+            invoices: s.invoices.clone(),
+        })
+    }),
     ("invokerune", |s| {
         Arc::new(createrune::Createrune {
             book: s.runes.clone(),
@@ -129,6 +146,11 @@ pub const TABLE: &[(&str, Build)] = &[
     ("listdatastore", |s| {
         Arc::new(listdatastore::Listdatastore {
             storage: s.storage.clone(),
+        })
+    }),
+    ("listinvoices", |s| {
+        Arc::new(listinvoices::Listinvoices {
+            invoices: s.invoices.clone(),
         })
     }),
     ("listpeers", |s| {
@@ -159,6 +181,16 @@ pub const TABLE: &[(&str, Build)] = &[
         })
     }),
     ("stop", |_| Arc::new(stop::Stop)),
+    ("waitanyinvoice", |s| {
+        Arc::new(waitanyinvoice::Waitanyinvoice {
+            invoices: s.invoices.clone(),
+        })
+    }),
+    ("waitinvoice", |s| {
+        Arc::new(waitinvoice::Waitinvoice {
+            invoices: s.invoices.clone(),
+        })
+    }),
 ];
 
 /// The builtin names, known before any service exists (plugin manifests are checked

@@ -1,0 +1,470 @@
+//! Invoices we issue and their life: created (real BOLT 11, LDK's payment secret, our
+//! preimage stored before the client hears of the invoice), listed, waited on, deleted,
+//! expired by the clock, paid once. The commands in `commands/` parse and render; this
+//! holds the rules and the waiters. The `ln` side plugs in twice: route hints for
+//! private channels ([`RouteHintSource`]) and, on a claimable payment, [`Invoices::preimage`]
+//! then [`Invoices::mark_paid`].
+//!
+//! Why here and not in `ln`: invoices need the store, the node key and the plugin host
+//! (the `invoice_creation` notification) but no channel state, and must work (create,
+//! list, wait, expire) whether or not channels exist; `ln` depends on this, not the
+//! reverse.
+
+pub mod amount;
+pub mod create;
+pub mod decode;
+pub mod render;
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bitcoin::{Address, Network};
+use jsonrpc::RpcError;
+use lightning::sign::EntropySource;
+use lightning_invoice::{Fallback, RouteHint};
+use plugins::PluginHost;
+use serde_json::{json, Value};
+use store::{InvoiceError, InvoiceOrder, NewInvoice, StoredInvoice};
+use tokio::sync::watch;
+
+use crate::storage::{store_rpc_error, Storage};
+
+/// Core Lightning's invoice error codes (common/jsonrpc_errors.h).
+pub mod codes {
+    pub const LABEL_ALREADY_EXISTS: i64 = 900;
+    pub const PREIMAGE_ALREADY_EXISTS: i64 = 901;
+    pub const HINTS_GAVE_NO_ROUTES: i64 = 902;
+    pub const EXPIRED_DURING_WAIT: i64 = 903;
+    pub const WAIT_TIMED_OUT: i64 = 904;
+    pub const NOT_FOUND: i64 = 905;
+    pub const STATUS_UNEXPECTED: i64 = 906;
+    pub const NO_DESCRIPTION: i64 = 908;
+}
+
+/// lightningd's `cltv-final` default (the invoice's `c` is raised to LDK's minimum, see
+/// [`create::final_cltv`]).
+pub const DEFAULT_CLTV: u32 = 18;
+
+/// `exposeprivatechannels` as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expose {
+    /// Not given: private channels only when there is nothing better (CLN's default).
+    Default,
+    /// `true` / `false`.
+    All(bool),
+    /// Only these channels (short channel ids).
+    Only(Vec<u64>),
+}
+
+/// What a [`RouteHintSource`] found for one invoice.
+#[derive(Debug, Clone, Default)]
+pub struct Hints {
+    pub hints: Vec<RouteHint>,
+    /// CLN's `warning_*` fields (name, fixed text), in its order.
+    pub warnings: Vec<(&'static str, &'static str)>,
+}
+
+/// CLN's text for "no incoming capacity" (also: no channels at all).
+pub const WARNING_CAPACITY: (&str, &str) = (
+    "warning_capacity",
+    "Insufficient incoming channel capacity to pay invoice",
+);
+
+/// Route hints for `invoice` from our channels: the `ln` crate implements it once
+/// channels exist. `Err(())`: `Expose::Only` named channels none of which can be used.
+pub trait RouteHintSource: Send + Sync {
+    fn route_hints(&self, amount_msat: Option<u64>, expose: &Expose) -> Result<Hints, ()>;
+}
+
+/// `invoice`'s parameters after parsing.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    pub amount_msat: Option<u64>,
+    pub label: String,
+    pub description: String,
+    pub expiry: u64,
+    pub fallbacks: Vec<String>,
+    pub preimage: Option<[u8; 32]>,
+    pub expose: Expose,
+    pub cltv: u32,
+    pub deschashonly: bool,
+}
+
+/// Which invoices `listinvoices` wants.
+#[derive(Debug, Clone)]
+pub enum Select {
+    All {
+        order: InvoiceOrder,
+        start: u64,
+        limit: Option<u64>,
+    },
+    Label(String),
+    Hash([u8; 32]),
+    /// A selector that can match nothing we store (a BOLT 12 `offer_id`).
+    Nothing,
+}
+
+/// Seconds since the epoch, now.
+pub fn now() -> u64 {
+    now_exact().as_secs()
+}
+
+fn now_exact() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// How long until second `at` begins (zero if it has).
+fn until(at: u64) -> Duration {
+    Duration::from_secs(at).saturating_sub(now_exact())
+}
+
+fn invoice_rpc_error(e: &InvoiceError) -> RpcError {
+    let code = match e {
+        InvoiceError::PreimageUsed => codes::PREIMAGE_ALREADY_EXISTS,
+        InvoiceError::DuplicateLabel(_) => codes::LABEL_ALREADY_EXISTS,
+        InvoiceError::NotFound => codes::NOT_FOUND,
+        InvoiceError::NoDescription => codes::NO_DESCRIPTION,
+        InvoiceError::NotUnpaid => jsonrpc::codes::LIGHTNINGD,
+        InvoiceError::Store(s) => return store_rpc_error(s),
+    };
+    RpcError::new(code, e.to_string())
+}
+
+/// The invoices service: one per daemon, shared by the commands and (later) `ln`.
+pub struct Invoices {
+    storage: Storage,
+    keys: keys::Keys,
+    network: Network,
+    plugins: PluginHost,
+    /// Bumped after every change a waiter may be waiting for (paid, deleted); waiters
+    /// re-read the store when it moves, so no change between a read and the wait is lost.
+    changed: watch::Sender<u64>,
+    /// Route hints from our channels, once `ln` provides them.
+    hints: RwLock<Option<Arc<dyn RouteHintSource>>>,
+}
+
+impl Invoices {
+    pub fn new(storage: Storage, keys: keys::Keys, network: Network, plugins: PluginHost) -> Self {
+        Invoices {
+            storage,
+            keys,
+            network,
+            plugins,
+            changed: watch::channel(0).0,
+            hints: RwLock::new(None),
+        }
+    }
+
+    /// Lets `ln` supply route hints for private channels.
+    pub fn set_route_hints(&self, source: Arc<dyn RouteHintSource>) {
+        if let Ok(mut h) = self.hints.write() {
+            *h = Some(source);
+        }
+    }
+
+    pub fn network(&self) -> Network {
+        self.network
+    }
+
+    fn route_hints(&self, amount_msat: Option<u64>, expose: &Expose) -> Result<Hints, RpcError> {
+        let source = self.hints.read().ok().and_then(|h| h.clone());
+        let found = match source {
+            Some(s) => s.route_hints(amount_msat, expose),
+            // No channels: named ones cannot be used, and nobody can pay us yet.
+            None if matches!(expose, Expose::Only(_)) => Err(()),
+            None => Ok(Hints {
+                hints: vec![],
+                warnings: vec![WARNING_CAPACITY],
+            }),
+        };
+        found.map_err(|()| {
+            RpcError::new(
+                codes::HINTS_GAVE_NO_ROUTES,
+                "None of those hints were suitable local channels",
+            )
+        })
+    }
+
+    fn fallbacks(&self, given: &[String]) -> Result<Vec<Fallback>, RpcError> {
+        given
+            .iter()
+            .map(|a| {
+                let unchecked = a
+                    .parse::<Address<_>>()
+                    .map_err(|_| RpcError::daemon("Fallback address not valid"))?;
+                let addr = unchecked.require_network(self.network).map_err(|_| {
+                    RpcError::daemon(format!(
+                        "Fallback address does not match our network {}",
+                        network_name(self.network)
+                    ))
+                })?;
+                create::fallback_of(&addr)
+                    .ok_or_else(|| RpcError::daemon("Fallback address not valid"))
+            })
+            .collect()
+    }
+
+    /// `invoice`: builds, stores (durably) and announces a new invoice; the result object.
+    pub async fn create(&self, req: CreateRequest) -> Result<Value, RpcError> {
+        let fallbacks = self.fallbacks(&req.fallbacks)?;
+        let hints = self.route_hints(req.amount_msat, &req.expose)?;
+        let manager = self.keys.manager();
+        let preimage = req
+            .preimage
+            .unwrap_or_else(|| manager.get_secure_random_bytes());
+        let spec = create::InvoiceSpec {
+            amount_msat: req.amount_msat,
+            description: req.description.clone(),
+            deschashonly: req.deschashonly,
+            expiry: req.expiry,
+            preimage,
+            cltv: req.cltv,
+            fallbacks,
+            route_hints: hints.hints,
+        };
+        let network = self.network;
+        let built = create::build(&manager, network, &spec, now())
+            .map_err(|e| RpcError::daemon(e.to_string()))?;
+        let new = NewInvoice {
+            label: req.label.clone(),
+            bolt11: built.bolt11.clone(),
+            payment_hash: built.payment_hash,
+            preimage,
+            payment_secret: built.payment_secret,
+            amount_msat: req.amount_msat,
+            description: Some(req.description),
+            expires_at: built.expires_at,
+        };
+        let stored = self
+            .storage
+            .call(move |s| s.invoice_insert(&new))
+            .await
+            .map_err(|e| store_rpc_error(&e))?
+            .map_err(|e| invoice_rpc_error(&e))?;
+        if self.plugins.anyone_cares("invoice_creation") {
+            let mut n = serde_json::Map::new();
+            if let Some(a) = req.amount_msat {
+                n.insert("msat".into(), json!(a));
+            }
+            n.insert("preimage".into(), json!(hex::encode(preimage)));
+            n.insert("label".into(), json!(req.label));
+            self.plugins.notify("invoice_creation", Value::Object(n));
+        }
+        let mut out = serde_json::Map::new();
+        out.insert(
+            "payment_hash".into(),
+            json!(hex::encode(built.payment_hash)),
+        );
+        out.insert("expires_at".into(), json!(built.expires_at));
+        out.insert("bolt11".into(), json!(built.bolt11));
+        out.insert(
+            "payment_secret".into(),
+            json!(hex::encode(built.payment_secret)),
+        );
+        out.insert("created_index".into(), json!(stored.created_index));
+        for (k, v) in hints.warnings {
+            out.insert(k.into(), json!(v));
+        }
+        Ok(Value::Object(out))
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, RpcError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut store::Store) -> Result<T, store::StoreError> + Send + 'static,
+    {
+        self.storage
+            .call(f)
+            .await
+            .and_then(|r| r)
+            .map_err(|e| store_rpc_error(&e))
+    }
+
+    /// `listinvoices`.
+    pub async fn list(&self, select: Select) -> Result<Vec<StoredInvoice>, RpcError> {
+        match select {
+            Select::All {
+                order,
+                start,
+                limit,
+            } => {
+                self.read(move |s| s.invoices_list(order, start, limit))
+                    .await
+            }
+            Select::Label(l) => {
+                let found = self.read(move |s| s.invoice_by_label(&l)).await?;
+                Ok(found.into_iter().collect())
+            }
+            Select::Hash(h) => {
+                let found = self.read(move |s| s.invoice_by_hash(&h)).await?;
+                Ok(found.into_iter().collect())
+            }
+            Select::Nothing => Ok(vec![]),
+        }
+    }
+
+    pub async fn by_label(&self, label: String) -> Result<Option<StoredInvoice>, RpcError> {
+        self.read(move |s| s.invoice_by_label(&label)).await
+    }
+
+    /// `delinvoice`: checks the status the caller expects, then deletes the invoice (or
+    /// only its description) and returns it.
+    pub async fn delete(
+        &self,
+        label: String,
+        expected: String,
+        desconly: bool,
+    ) -> Result<Value, RpcError> {
+        let inv = self
+            .by_label(label.clone())
+            .await?
+            .ok_or_else(|| invoice_rpc_error(&InvoiceError::NotFound))?;
+        let now = now();
+        let actual = render::status(&inv, now);
+        if actual != expected {
+            return Err(RpcError::new(
+                codes::STATUS_UNEXPECTED,
+                format!("Invoice status is {actual} not {expected}"),
+            )
+            .with_data(json!({"current_status": actual, "expected_status": expected})));
+        }
+        let done = self
+            .storage
+            .call(move |s| {
+                if desconly {
+                    s.invoice_delete_description(&label)
+                } else {
+                    s.invoice_delete(&label)
+                }
+            })
+            .await
+            .map_err(|e| store_rpc_error(&e))?
+            .map_err(|e| invoice_rpc_error(&e))?;
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(render::invoice_json(&done, now))
+    }
+
+    /// `waitinvoice`: the invoice once paid; 903 once expired; an error if deleted.
+    pub async fn wait_label(&self, label: String) -> Result<Value, RpcError> {
+        let mut rx = self.changed.subscribe();
+        let mut first = true;
+        loop {
+            rx.borrow_and_update();
+            let Some(inv) = self.by_label(label.clone()).await? else {
+                return Err(RpcError::daemon(if first {
+                    "Label not found"
+                } else {
+                    "Invoice deleted during wait"
+                }));
+            };
+            first = false;
+            let now = now();
+            match render::status(&inv, now) {
+                "paid" => return Ok(render::invoice_json(&inv, now)),
+                "expired" => {
+                    return Err(RpcError::new(
+                        codes::EXPIRED_DURING_WAIT,
+                        "invoice expired during wait",
+                    )
+                    .with_data(render::invoice_json(&inv, now)))
+                }
+                _ => {}
+            }
+            // Long expiries are waited for in steps (a timer far in the future is
+            // pointless: something will change first, or we check again).
+            let nap = until(inv.expires_at).min(Duration::from_secs(3600));
+            tokio::select! {
+                r = rx.changed() => if r.is_err() {
+                    return Err(RpcError::daemon("Invoice deleted during wait"));
+                },
+                _ = tokio::time::sleep(nap) => {}
+            }
+        }
+    }
+
+    /// `waitanyinvoice`: the first invoice paid with `pay_index` above `lastpay_index`.
+    pub async fn wait_any(
+        &self,
+        lastpay_index: u64,
+        timeout: Option<u64>,
+    ) -> Result<Value, RpcError> {
+        let mut rx = self.changed.subscribe();
+        let deadline = timeout
+            .map(|t| tokio::time::Instant::now() + Duration::from_secs(t.min(u64::from(u32::MAX))));
+        loop {
+            rx.borrow_and_update();
+            if let Some(inv) = self
+                .read(move |s| s.invoice_paid_after(lastpay_index))
+                .await?
+            {
+                return Ok(render::invoice_json(&inv, now()));
+            }
+            let timed_out = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = rx.changed() => if r.is_err() {
+                    return Err(RpcError::daemon("Shutting down"));
+                },
+                _ = timed_out => {
+                    return Err(RpcError::new(
+                        codes::WAIT_TIMED_OUT,
+                        "Timed out while waiting for invoice to be paid",
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Our preimage for a payment hash we issued (what `ln` claims a payment with).
+    pub async fn preimage(&self, payment_hash: [u8; 32]) -> Result<Option<[u8; 32]>, RpcError> {
+        Ok(self
+            .read(move |s| s.invoice_by_hash(&payment_hash))
+            .await?
+            .map(|i| i.preimage))
+    }
+
+    /// Records that the invoice with this hash was paid `amount_msat` (durable before it
+    /// returns; at most once: a second call fails), wakes the waiters and sends the
+    /// `invoice_payment` notification. `ln` calls it once the claim is decided.
+    pub async fn mark_paid(
+        &self,
+        payment_hash: [u8; 32],
+        amount_msat: u64,
+    ) -> Result<StoredInvoice, InvoiceError> {
+        let at = now();
+        let inv = self
+            .storage
+            .call(move |s| s.invoice_mark_paid(&payment_hash, amount_msat, at))
+            .await
+            .map_err(InvoiceError::Store)??;
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        if self.plugins.anyone_cares("invoice_payment") {
+            self.plugins.notify(
+                "invoice_payment",
+                json!({
+                    "msat": amount_msat,
+                    "preimage": hex::encode(inv.preimage),
+                    "label": inv.label,
+                }),
+            );
+        }
+        Ok(inv)
+    }
+}
+
+/// lightningd's name for a network (messages).
+pub fn network_name(n: Network) -> &'static str {
+    match n {
+        Network::Bitcoin => "bitcoin",
+        Network::Testnet => "testnet",
+        Network::Testnet4 => "testnet4",
+        Network::Signet => "signet",
+        _ => "regtest",
+    }
+}
