@@ -30,6 +30,8 @@ pub struct Services {
     pub commando: Arc<Commando>,
     /// The chain: tip and sync state, fees, the broadcaster.
     pub chain: Arc<Chain>,
+    /// The on-chain wallet (fed by the chain poller).
+    pub wallet: Arc<wallet::Wallet>,
     /// Invoices we issued: creation, listing, waits, our preimages.
     pub invoices: Arc<Invoices>,
 }

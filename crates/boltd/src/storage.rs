@@ -150,6 +150,16 @@ impl Storage {
         self.store.call(f).await?
     }
 
+    /// [`Storage::run`] for synchronous callers (the wallet's `WalletStore`): blocks the
+    /// calling thread, never a runtime worker's other tasks (see `StoreHandle::call_blocking`).
+    pub fn run_blocking<T, F>(&self, f: F) -> Result<T, DatastoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, DatastoreError> + Send + 'static,
+    {
+        self.store.call_blocking(f)?
+    }
+
     /// Runs `f` on the store thread; `Err` only when the store itself is gone (the
     /// caller's own errors come back inside `T`).
     pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>

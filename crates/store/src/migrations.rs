@@ -23,6 +23,10 @@
 //! - `blocks`: the last ~100 blocks of our chain (`height`, 32-byte `hash` in internal byte
 //!   order), so a restart resumes at our tip and finds the fork point of a reorg that
 //!   happened while we were down.
+//! - `wallet_records`: the on-chain wallet's durable changes (the wallet crate's `Record`,
+//!   JSON: BDK changesets and coin reservations), appended in `id` order; their merge in
+//!   that order is the wallet. Compaction replaces every row by their merge, in one
+//!   transaction.
 //! - `invoices`: invoices `invoice` issued, with our preimage for each (LDK knows only
 //!   the hash). `created_index` is the key; `label` and `payment_hash` are unique;
 //!   `amount_msat` NULL for "any"; `description` NULL once `delinvoice desconly` removed
@@ -54,7 +58,9 @@ pub const MIGRATIONS: &[&[&str]] = &[
         PRIMARY KEY (primary_namespace, secondary_namespace, key))"],
     // 4: our chain's recent blocks.
     &["CREATE TABLE blocks (height BIGINT PRIMARY KEY, hash BLOB NOT NULL)"],
-    // 6: invoices and our preimages (5 is the wallet's).
+    // 5: the on-chain wallet's records.
+    &["CREATE TABLE wallet_records (id BIGINT PRIMARY KEY, record BLOB NOT NULL)"],
+    // 6: invoices and our preimages.
     &[
         "CREATE TABLE invoices (\
         created_index BIGINT PRIMARY KEY, \

@@ -28,8 +28,10 @@ pub mod help;
 pub mod invoice;
 pub mod listconfigs;
 pub mod listdatastore;
+pub mod listfunds;
 pub mod listinvoices;
 pub mod listpeers;
+pub mod newaddr;
 pub mod notifications;
 pub mod plugin;
 pub mod sendcustommsg;
@@ -148,6 +150,11 @@ pub const TABLE: &[(&str, Build)] = &[
             storage: s.storage.clone(),
         })
     }),
+    ("listfunds", |s| {
+        Arc::new(listfunds::Listfunds {
+            wallet: s.wallet.clone(),
+        })
+    }),
     ("listinvoices", |s| {
         Arc::new(listinvoices::Listinvoices {
             invoices: s.invoices.clone(),
@@ -156,6 +163,11 @@ pub const TABLE: &[(&str, Build)] = &[
     ("listpeers", |s| {
         Arc::new(listpeers::Listpeers {
             peering: s.peering.clone(),
+        })
+    }),
+    ("newaddr", |s| {
+        Arc::new(newaddr::Newaddr {
+            wallet: s.wallet.clone(),
         })
     }),
     ("notifications", |_| Arc::new(notifications::Notifications)),
