@@ -70,7 +70,7 @@ pub enum InvoiceError {
     /// `desconly` on an invoice whose description is gone (908).
     #[error("Invoice description already removed")]
     NoDescription,
-    /// The invoice is paid already (or gone): a second payment must not be recorded.
+    /// The invoice is paid already or expired: a payment must not be recorded.
     #[error("Invoice is not unpaid")]
     NotUnpaid,
     #[error(transparent)]
@@ -140,7 +140,10 @@ fn rows(rs: Vec<Vec<SqlValue>>) -> Result<Vec<StoredInvoice>, StoreError> {
 /// Bumps counter `name` in `vars` and returns its new value.
 fn next(tx: &mut Tx<'_>, name: &str) -> Result<u64, StoreError> {
     let name = SqlValue::Text(name.to_string());
-    let cur = tx.query("SELECT intval FROM vars WHERE name = ?", &[name.clone()])?;
+    let cur = tx.query(
+        "SELECT intval FROM vars WHERE name = ?",
+        std::slice::from_ref(&name),
+    )?;
     let cur = match cur.first().and_then(|r| r.first()) {
         Some(v) => uint(v)?,
         None => return Err(StoreError::Corrupt("vars has no invoice counter".into())),
@@ -304,8 +307,8 @@ impl Store {
     }
 
     /// Records the payment of the unpaid invoice with this hash (durable when this
-    /// returns): assigns `pay_index` and `updated_index`. Refused if it is paid already,
-    /// so an invoice is paid at most once.
+    /// returns): assigns `pay_index` and `updated_index`. Refused if it is paid already
+    /// (so an invoice is paid at most once) or expired at `paid_at`.
     pub fn invoice_mark_paid(
         &mut self,
         hash: &[u8; 32],
@@ -314,7 +317,9 @@ impl Store {
     ) -> Result<StoredInvoice, InvoiceError> {
         self.transaction(|tx| {
             let mut inv = by_hash(tx, hash)?.ok_or(InvoiceError::NotFound)?;
-            if inv.pay_index.is_some() {
+            // Expired by the time the payment is decided: refused like a paid one
+            // (the HTLCs are failed), as Core Lightning re-checks after its hook.
+            if inv.pay_index.is_some() || paid_at >= inv.expires_at {
                 return Err(InvoiceError::NotUnpaid);
             }
             let pay_index = next(tx, "invoice_pay_index")?;
@@ -419,6 +424,15 @@ mod tests {
         assert_eq!(
             s.invoice_mark_paid(&[9; 32], 1, 1).unwrap_err(),
             InvoiceError::NotFound
+        );
+        // Expired (expires_at 1001) by the time it would be marked.
+        assert_eq!(
+            s.invoice_mark_paid(&[1; 32], 1000, 1001).unwrap_err(),
+            InvoiceError::NotUnpaid
+        );
+        assert_eq!(
+            s.invoice_by_hash(&[1; 32]).unwrap().unwrap().pay_index,
+            None
         );
         let a = s.invoice_mark_paid(&[1; 32], 1000, 80).unwrap();
         assert_eq!((a.pay_index, a.updated_index), (Some(2), Some(2)));

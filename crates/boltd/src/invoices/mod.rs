@@ -70,10 +70,19 @@ pub const WARNING_CAPACITY: (&str, &str) = (
     "Insufficient incoming channel capacity to pay invoice",
 );
 
+/// `Expose::Only` named channels none of which can be used (902).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("None of those hints were suitable local channels")]
+pub struct NoSuitableHints;
+
 /// Route hints for `invoice` from our channels: the `ln` crate implements it once
-/// channels exist. `Err(())`: `Expose::Only` named channels none of which can be used.
+/// channels exist.
 pub trait RouteHintSource: Send + Sync {
-    fn route_hints(&self, amount_msat: Option<u64>, expose: &Expose) -> Result<Hints, ()>;
+    fn route_hints(
+        &self,
+        amount_msat: Option<u64>,
+        expose: &Expose,
+    ) -> Result<Hints, NoSuitableHints>;
 }
 
 /// `invoice`'s parameters after parsing.
@@ -173,18 +182,13 @@ impl Invoices {
         let found = match source {
             Some(s) => s.route_hints(amount_msat, expose),
             // No channels: named ones cannot be used, and nobody can pay us yet.
-            None if matches!(expose, Expose::Only(_)) => Err(()),
+            None if matches!(expose, Expose::Only(_)) => Err(NoSuitableHints),
             None => Ok(Hints {
                 hints: vec![],
                 warnings: vec![WARNING_CAPACITY],
             }),
         };
-        found.map_err(|()| {
-            RpcError::new(
-                codes::HINTS_GAVE_NO_ROUTES,
-                "None of those hints were suitable local channels",
-            )
-        })
+        found.map_err(|e| RpcError::new(codes::HINTS_GAVE_NO_ROUTES, e.to_string()))
     }
 
     fn fallbacks(&self, given: &[String]) -> Result<Vec<Fallback>, RpcError> {
@@ -466,5 +470,120 @@ pub fn network_name(n: Network) -> &'static str {
         Network::Testnet4 => "testnet4",
         Network::Signet => "signet",
         _ => "regtest",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::hashes::{sha256, Hash};
+
+    async fn service(dir: &std::path::Path) -> Arc<Invoices> {
+        let storage = Storage::open(
+            dir.join("lightningd.sqlite3"),
+            None,
+            crate::shutdown::Shutdown::new(),
+        )
+        .await
+        .unwrap();
+        let (host, _events) =
+            PluginHost::new(plugins::HostConfig::new(dir.to_path_buf(), "regtest"));
+        Arc::new(Invoices::new(
+            storage,
+            keys::Keys::from_secret([9; 32]),
+            Network::Regtest,
+            host,
+        ))
+    }
+
+    fn req(label: &str, expiry: u64) -> CreateRequest {
+        CreateRequest {
+            amount_msat: Some(5000),
+            label: label.into(),
+            description: "d".into(),
+            expiry,
+            fallbacks: vec![],
+            preimage: None,
+            expose: Expose::Default,
+            cltv: DEFAULT_CLTV,
+            deschashonly: false,
+        }
+    }
+
+    fn hash_of(created: &Value) -> [u8; 32] {
+        hex::decode(created["payment_hash"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap()
+    }
+
+    /// The path `ln` takes on a claimable payment: our preimage for the hash, then the
+    /// invoice marked paid once; both kinds of waiter wake with the paid invoice.
+    #[tokio::test]
+    async fn paid_once_wakes_waiters_and_stays_paid() {
+        let d = tempfile::tempdir().unwrap();
+        let inv = service(d.path()).await;
+        let created = inv.create(req("x", 3600)).await.unwrap();
+        let hash = hash_of(&created);
+        let pre = inv.preimage(hash).await.unwrap().unwrap();
+        assert_eq!(sha256::Hash::hash(&pre).to_byte_array(), hash);
+        assert_eq!(inv.preimage([0; 32]).await.unwrap(), None);
+
+        let w1 = tokio::spawn({
+            let inv = inv.clone();
+            async move { inv.wait_label("x".into()).await }
+        });
+        let w2 = tokio::spawn({
+            let inv = inv.clone();
+            async move { inv.wait_any(0, None).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!w1.is_finished() && !w2.is_finished());
+
+        let paid = inv.mark_paid(hash, 5001).await.unwrap();
+        assert_eq!(paid.pay_index, Some(1));
+        for w in [w1, w2] {
+            let v = tokio::time::timeout(Duration::from_secs(5), w)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            assert_eq!(v["status"], "paid");
+            assert_eq!(v["pay_index"], 1);
+            assert_eq!(v["amount_received_msat"], 5001);
+            assert_eq!(v["payment_preimage"], hex::encode(pre));
+        }
+        assert!(matches!(
+            inv.mark_paid(hash, 5001).await,
+            Err(InvoiceError::NotUnpaid)
+        ));
+        let e = inv.wait_any(1, Some(0)).await.unwrap_err();
+        assert_eq!(e.code, codes::WAIT_TIMED_OUT);
+        // Already paid: waitinvoice answers at once.
+        assert_eq!(inv.wait_label("x".into()).await.unwrap()["status"], "paid");
+        let e = inv
+            .delete("x".into(), "unpaid".into(), false)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, codes::STATUS_UNEXPECTED);
+        inv.delete("x".into(), "paid".into(), false).await.unwrap();
+    }
+
+    /// An invoice expiring ends its waits with 903, and can no longer be marked paid
+    /// (`ln` then fails the HTLCs, as CLN does).
+    #[tokio::test]
+    async fn an_invoice_expiring_while_waited_on_ends_the_wait_and_cannot_be_paid() {
+        let d = tempfile::tempdir().unwrap();
+        let inv = service(d.path()).await;
+        let created = inv.create(req("soon", 1)).await.unwrap();
+        let e = tokio::time::timeout(Duration::from_secs(5), inv.wait_label("soon".into()))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.code, codes::EXPIRED_DURING_WAIT);
+        assert!(matches!(
+            inv.mark_paid(hash_of(&created), 5000).await,
+            Err(InvoiceError::NotUnpaid)
+        ));
     }
 }
