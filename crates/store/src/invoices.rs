@@ -70,7 +70,7 @@ pub enum InvoiceError {
     /// `desconly` on an invoice whose description is gone (908).
     #[error("Invoice description already removed")]
     NoDescription,
-    /// The invoice is paid already or expired: a payment must not be recorded.
+    /// The invoice is paid already: a second payment must not be recorded.
     #[error("Invoice is not unpaid")]
     NotUnpaid,
     #[error(transparent)]
@@ -306,9 +306,10 @@ impl Store {
         })
     }
 
-    /// Records the payment of the unpaid invoice with this hash (durable when this
-    /// returns): assigns `pay_index` and `updated_index`. Refused if it is paid already
-    /// (so an invoice is paid at most once) or expired at `paid_at`.
+    /// Records the payment of the invoice with this hash (durable when this returns):
+    /// assigns `pay_index` and `updated_index`. Refused if it is paid already, so an
+    /// invoice is paid at most once. Expiry is not looked at: whether to take a payment
+    /// is decided before it is claimed, and a claimed payment must be recorded.
     pub fn invoice_mark_paid(
         &mut self,
         hash: &[u8; 32],
@@ -317,9 +318,7 @@ impl Store {
     ) -> Result<StoredInvoice, InvoiceError> {
         self.transaction(|tx| {
             let mut inv = by_hash(tx, hash)?.ok_or(InvoiceError::NotFound)?;
-            // Expired by the time the payment is decided: refused like a paid one
-            // (the HTLCs are failed), as Core Lightning re-checks after its hook.
-            if inv.pay_index.is_some() || paid_at >= inv.expires_at {
+            if inv.pay_index.is_some() {
                 return Err(InvoiceError::NotUnpaid);
             }
             let pay_index = next(tx, "invoice_pay_index")?;
@@ -434,7 +433,8 @@ mod tests {
             s.invoice_by_hash(&[1; 32]).unwrap().unwrap().pay_index,
             None
         );
-        let a = s.invoice_mark_paid(&[1; 32], 1000, 80).unwrap();
+        // Claimed payments are recorded even past the expiry (1001 here).
+        let a = s.invoice_mark_paid(&[1; 32], 1000, 5000).unwrap();
         assert_eq!((a.pay_index, a.updated_index), (Some(2), Some(2)));
         assert_eq!(s.invoice_paid_after(0).unwrap().unwrap().label, "b");
         assert_eq!(s.invoice_paid_after(1).unwrap().unwrap().label, "a");

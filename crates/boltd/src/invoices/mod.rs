@@ -13,10 +13,12 @@
 pub mod amount;
 pub mod create;
 pub mod decode;
+pub mod receive;
 pub mod render;
 
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bitcoin::{Address, Network};
 use jsonrpc::RpcError;
@@ -152,7 +154,15 @@ pub struct Invoices {
     changed: watch::Sender<u64>,
     /// Route hints from our channels, once `ln` provides them.
     hints: RwLock<Option<Arc<dyn RouteHintSource>>>,
+    /// Payment hashes decided for claiming and not yet recorded, with when: a second
+    /// payment for the same invoice meanwhile is refused. An entry older than
+    /// [`CLAIM_WINDOW`] is stale (LDK gave up the claim) and ignored.
+    claiming: Mutex<HashMap<[u8; 32], Instant>>,
 }
+
+/// How long a decided claim may take to be confirmed by LDK before another payment for
+/// the same invoice is considered again.
+const CLAIM_WINDOW: Duration = Duration::from_secs(600);
 
 impl Invoices {
     pub fn new(storage: Storage, keys: keys::Keys, network: Network, plugins: PluginHost) -> Self {
@@ -163,6 +173,27 @@ impl Invoices {
             plugins,
             changed: watch::channel(0).0,
             hints: RwLock::new(None),
+            claiming: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Marks `hash` as being claimed; false if it already is (and not stale).
+    fn claiming_start(&self, hash: [u8; 32]) -> bool {
+        let Ok(mut c) = self.claiming.lock() else {
+            return false;
+        };
+        c.retain(|_, at| at.elapsed() < CLAIM_WINDOW);
+        if c.contains_key(&hash) {
+            return false;
+        }
+        c.insert(hash, Instant::now());
+        true
+    }
+
+    /// The claim of `hash` ended (recorded, or refused before it was claimed).
+    fn claiming_done(&self, hash: &[u8; 32]) {
+        if let Ok(mut c) = self.claiming.lock() {
+            c.remove(hash);
         }
     }
 
@@ -569,10 +600,9 @@ mod tests {
         inv.delete("x".into(), "paid".into(), false).await.unwrap();
     }
 
-    /// An invoice expiring ends its waits with 903, and can no longer be marked paid
-    /// (`ln` then fails the HTLCs, as CLN does).
+    /// An invoice expiring ends its waits with 903; a payment arriving then is refused.
     #[tokio::test]
-    async fn an_invoice_expiring_while_waited_on_ends_the_wait_and_cannot_be_paid() {
+    async fn an_invoice_expiring_while_waited_on_ends_the_wait_and_is_not_taken() {
         let d = tempfile::tempdir().unwrap();
         let inv = service(d.path()).await;
         let created = inv.create(req("soon", 1)).await.unwrap();
@@ -581,9 +611,149 @@ mod tests {
             .unwrap()
             .unwrap_err();
         assert_eq!(e.code, codes::EXPIRED_DURING_WAIT);
+        let d = inv
+            .on_claimable(hash_of(&created), 5000, Duration::from_secs(5))
+            .await;
         assert!(matches!(
-            inv.mark_paid(hash_of(&created), 5000).await,
-            Err(InvoiceError::NotUnpaid)
+            d,
+            receive::Decision::Fail {
+                why: receive::Refusal::Expired(_),
+                ..
+            }
+        ));
+    }
+
+    /// `ln`'s path: decide (no plugin: claim), one payment at a time per invoice,
+    /// record once on the claim, refuse later payments, replays change nothing.
+    #[tokio::test]
+    async fn claimable_then_claimed_records_once() {
+        let d = tempfile::tempdir().unwrap();
+        let inv = service(d.path()).await;
+        let created = inv.create(req("c", 3600)).await.unwrap();
+        let hash = hash_of(&created);
+        let long = Duration::from_secs(5);
+        let pre = match inv.on_claimable(hash, 5000, long).await {
+            receive::Decision::Claim { preimage } => preimage,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(sha256::Hash::hash(&pre).to_byte_array(), hash);
+        assert!(matches!(
+            inv.on_claimable(hash, 5000, long).await,
+            receive::Decision::Fail {
+                why: receive::Refusal::Claiming(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            inv.on_claimable(hash, 4999, long).await,
+            receive::Decision::Fail {
+                why: receive::Refusal::Underpaid { .. },
+                ..
+            }
+        ));
+        assert!(matches!(
+            inv.on_claimable([5; 32], 4999, long).await,
+            receive::Decision::Fail {
+                why: receive::Refusal::Unknown,
+                ..
+            }
+        ));
+        inv.on_claimed(hash, 5000, 2).await.unwrap();
+        // Replayed after a restart: nothing changes.
+        inv.on_claimed(hash, 5000, 2).await.unwrap();
+        let [row] = &inv.list(Select::Label("c".into())).await.unwrap()[..] else {
+            panic!()
+        };
+        assert_eq!(
+            (row.pay_index, row.amount_received_msat),
+            (Some(1), Some(5000))
+        );
+        assert!(matches!(
+            inv.on_claimable(hash, 5000, long).await,
+            receive::Decision::Fail {
+                why: receive::Refusal::Paid(_),
+                ..
+            }
+        ));
+    }
+
+    /// A plugin with the `invoice_payment` hook, in a mode of `invoice_payment_hook.py`
+    /// (None without the test venv).
+    async fn with_hook_plugin(inv: &Invoices, dir: &std::path::Path, mode: &str) -> Option<()> {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let python = repo.join(".venv/bin/python3");
+        if !python.exists() {
+            eprintln!("skipped: no test venv");
+            return None;
+        }
+        let copy = dir.join("payhook.py");
+        std::fs::copy(repo.join("tests/plugins/invoice_payment_hook.py"), &copy).unwrap();
+        std::fs::write(dir.join("payhook.py.mode"), mode).unwrap();
+        let path = dir.join("payhook");
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\nexec {} {} \"$@\"\n",
+                python.display(),
+                copy.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        inv.plugins
+            .load_startup(vec![plugins::PluginSpec {
+                path,
+                important: false,
+            }])
+            .await
+            .unwrap();
+        assert!(inv.plugins.init_all().await.is_empty());
+        Some(())
+    }
+
+    /// The hook decides: reject and failure_message fail the payment (mapped to what
+    /// LDK can send); a plugin slower than the deadline fails it, naming the plugin;
+    /// continue claims it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn invoice_payment_hook_decides_within_the_deadline() {
+        let d = tempfile::tempdir().unwrap();
+        let inv = service(d.path()).await;
+        if with_hook_plugin(&inv, d.path(), "reject").await.is_none() {
+            return;
+        }
+        let hash = hash_of(&inv.create(req("h", 3600)).await.unwrap());
+        let long = Duration::from_secs(20);
+        match inv.on_claimable(hash, 5000, long).await {
+            receive::Decision::Fail { code, why } => {
+                assert_eq!(code, receive::FailWith::IncorrectOrUnknownPaymentDetails);
+                assert_eq!(why, receive::Refusal::Rejected("h".into()));
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(d.path().join("payhook.py.mode"), "fail:2002").unwrap();
+        match inv.on_claimable(hash, 5000, long).await {
+            receive::Decision::Fail { code, .. } => {
+                assert_eq!(code, receive::FailWith::TemporaryNodeFailure)
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(d.path().join("payhook.py.mode"), "slow:3").unwrap();
+        match inv
+            .on_claimable(hash, 5000, Duration::from_millis(500))
+            .await
+        {
+            receive::Decision::Fail {
+                why: receive::Refusal::HookTimeout { plugins, .. },
+                ..
+            } => assert!(plugins.contains("payhook"), "{plugins}"),
+            other => panic!("{other:?}"),
+        }
+        // The slow reply arrives late and is ignored; a later payment is decided anew.
+        std::fs::write(d.path().join("payhook.py.mode"), "continue").unwrap();
+        assert!(matches!(
+            inv.on_claimable(hash, 5000, long).await,
+            receive::Decision::Claim { .. }
         ));
     }
 }

@@ -38,11 +38,15 @@ pub const KNOWN_HOOKS: [&str; 15] = [
 
 mod custommsg;
 mod db_write;
+mod invoice_payment;
 mod peer_connected;
 mod rpc_command;
 
 pub use custommsg::{CustomMsg, CustomMsgPayload};
 pub use db_write::{DbWrite, DbWriteOutcome, DbWritePayload};
+pub use invoice_payment::{
+    ExtraTlv, InvoicePayment, InvoicePaymentInfo, InvoicePaymentOutcome, InvoicePaymentPayload,
+};
 pub use peer_connected::{PeerConnected, PeerConnectedOutcome, PeerConnectedPayload, PeerInfo};
 pub use rpc_command::{
     validate_replace, MethodStatus, RpcCommand, RpcCommandAcc, RpcCommandOutcome, RpcCommandPayload,
