@@ -366,3 +366,28 @@ def test_invoice_creation_notification(node_factory):
         ["invoice_creation", {"preimage": "44" * 32, "label": "n2"}],
     ]
     assert list(s[0][1]) == ["msat", "preimage", "label"]
+
+
+def test_waiters_do_not_hold_up_stop(node_factory):
+    n = node_factory.get_node()
+    rpc = n.rpc
+    rpc.invoice(1000, "w", "d")
+    errors = []
+
+    def wait(method, *args):
+        try:
+            type(rpc)(rpc.socket_path).call(method, list(args))
+        except Exception as ex:  # noqa: BLE001 -- whatever the stop does to the call
+            errors.append(ex)
+
+    threads = [threading.Thread(target=wait, args=("waitanyinvoice",)),
+               threading.Thread(target=wait, args=("waitinvoice", "w"))]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    t0 = time.time()
+    assert n.stop() in (0, None)
+    assert time.time() - t0 < 10
+    for t in threads:
+        t.join(10)
+        assert not t.is_alive()
