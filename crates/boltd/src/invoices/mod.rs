@@ -115,12 +115,16 @@ pub enum Select {
     Nothing,
 }
 
+/// How long the invoice made for a received keysend is valid (it is paid at once; one
+/// week like any invoice, so a payment LDK replays after a restart still finds it).
+pub const KEYSEND_EXPIRY: u64 = 604_800;
+
 /// Seconds since the epoch, now.
 pub fn now() -> u64 {
     now_exact().as_secs()
 }
 
-fn now_exact() -> Duration {
+pub(crate) fn now_exact() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -670,6 +674,54 @@ mod tests {
         );
         assert!(matches!(
             inv.on_claimable(hash, 5000, long).await,
+            receive::Decision::Fail {
+                why: receive::Refusal::Paid(_),
+                ..
+            }
+        ));
+    }
+
+    /// A received keysend becomes an invoice (CLN's label and description), is decided
+    /// and recorded like any payment; LDK replaying it reuses that invoice.
+    #[tokio::test]
+    async fn keysend_becomes_an_invoice_then_is_paid_once() {
+        let d = tempfile::tempdir().unwrap();
+        let inv = service(d.path()).await;
+        let long = Duration::from_secs(5);
+        let pre = [0x5a; 32];
+        let hash = sha256::Hash::hash(&pre).to_byte_array();
+        let dec = inv.on_keysend(pre, 777, Some("hello".into()), long).await;
+        assert_eq!(dec, receive::Decision::Claim { preimage: pre });
+        let all = inv
+            .list(Select::All {
+                order: InvoiceOrder::Created,
+                start: 0,
+                limit: None,
+            })
+            .await
+            .unwrap();
+        let [k] = &all[..] else { panic!("{all:?}") };
+        assert!(k.label.starts_with("keysend-"), "{}", k.label);
+        let (secs, nanos) = k.label["keysend-".len()..].split_once('.').unwrap();
+        assert!(secs.parse::<u64>().is_ok() && nanos.len() == 9);
+        assert_eq!(k.description.as_deref(), Some("keysend: hello"));
+        assert_eq!((k.amount_msat, k.payment_hash), (None, hash));
+        // Replayed before the claim was recorded: same invoice, still being claimed.
+        assert!(matches!(
+            inv.on_keysend(pre, 777, None, long).await,
+            receive::Decision::Fail {
+                why: receive::Refusal::Claiming(_),
+                ..
+            }
+        ));
+        inv.on_claimed(hash, 777, 1).await.unwrap();
+        let [k] = &inv.list(Select::Hash(hash)).await.unwrap()[..] else {
+            panic!()
+        };
+        assert_eq!(k.amount_received_msat, Some(777));
+        assert_eq!(inv.list(Select::Hash(hash)).await.unwrap().len(), 1);
+        assert!(matches!(
+            inv.on_keysend(pre, 777, None, long).await,
             receive::Decision::Fail {
                 why: receive::Refusal::Paid(_),
                 ..

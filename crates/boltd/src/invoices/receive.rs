@@ -13,6 +13,8 @@
 
 use std::time::Duration;
 
+use bitcoin::hashes::Hash;
+
 use lightning::ln::channelmanager::FailureCode;
 use plugins::hooks::{
     InvoicePayment, InvoicePaymentInfo, InvoicePaymentOutcome, InvoicePaymentPayload,
@@ -242,6 +244,40 @@ impl Invoices {
             },
             Err(why) => fail(why),
         }
+    }
+
+    /// A keysend (a spontaneous payment: the payer chose the preimage) has fully
+    /// arrived. As Core Lightning's keysend plugin does, it first becomes an invoice
+    /// (label `keysend-<sec>.<nsec>`, amount "any", description `keysend` or `keysend:
+    /// <note>`, our preimage table gets its preimage; `invoice_creation` fires), then it
+    /// is decided like any payment. The same preimage again (LDK replaying the payment
+    /// after a restart) reuses that invoice.
+    pub async fn on_keysend(
+        &self,
+        preimage: [u8; 32],
+        amount_msat: u64,
+        note: Option<String>,
+        deadline: Duration,
+    ) -> Decision {
+        let at = super::now_exact();
+        let req = super::CreateRequest {
+            amount_msat: None,
+            label: format!("keysend-{}.{:09}", at.as_secs(), at.subsec_nanos()),
+            description: note.map_or_else(|| "keysend".to_string(), |n| format!("keysend: {n}")),
+            expiry: super::KEYSEND_EXPIRY,
+            fallbacks: vec![],
+            preimage: Some(preimage),
+            expose: super::Expose::Default,
+            cltv: super::DEFAULT_CLTV,
+            deschashonly: false,
+        };
+        match self.create(req).await {
+            Ok(_) => {}
+            Err(e) if e.code == super::codes::PREIMAGE_ALREADY_EXISTS => {}
+            Err(e) => return fail(Refusal::Store(e.message)),
+        }
+        let hash = bitcoin::hashes::sha256::Hash::hash(&preimage).to_byte_array();
+        self.on_claimable(hash, amount_msat, deadline).await
     }
 
     /// The claimed payment (`htlcs` parts) is ours: records the invoice as paid
