@@ -391,3 +391,67 @@ def test_waiters_do_not_hold_up_stop(node_factory):
     for t in threads:
         t.join(10)
         assert not t.is_alive()
+
+
+def test_concurrent_same_label_or_preimage_one_wins(node_factory):
+    n = node_factory.get_node()
+    results = []
+    lock = threading.Lock()
+
+    def make(label, preimage):
+        try:
+            r = type(n.rpc)(n.rpc.socket_path).invoice(1000, label, "d", preimage=preimage)
+            out = ("ok", r["payment_hash"])
+        except RpcError as ex:
+            out = ("err", ex.error["code"])
+        with lock:
+            results.append(out)
+
+    threads = [threading.Thread(target=make, args=("same", f"{i:064x}")) for i in range(10)]
+    threads += [threading.Thread(target=make, args=(f"l{i}", "ab" * 32)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    oks = [r for r in results if r[0] == "ok"]
+    errs = sorted(r[1] for r in results if r[0] == "err")
+    assert len(results) == 20
+    # One invoice took the label, one took the preimage (possibly the same one).
+    assert 1 <= len(oks) <= 2
+    assert set(errs) <= {900, 901}
+    invs = n.rpc.listinvoices()["invoices"]
+    assert len(invs) == len(oks)
+    assert len([i for i in invs if i["label"] == "same"]) == 1
+    hashes = [i["payment_hash"] for i in invs]
+    assert hashes.count(hashlib.sha256(bytes.fromhex("ab" * 32)).hexdigest()) == 1
+
+
+def test_absurd_and_wrong_typed_inputs(node_factory):
+    rpc = node_factory.get_node().rpc
+    for amount in ("21000001btc", 2**64, "18446744073709551616msat", {"a": 1}, [1]):
+        with pytest.raises(RpcError) as e:
+            rpc.call("invoice", {"amount_msat": amount, "label": "x", "description": "d"})
+        assert e.value.error["code"] == -32602
+    for bad in ({"label": ["x"], "amount_msat": 1, "description": "d"},
+                {"label": "x", "amount_msat": 1, "description": 5},
+                {"label": "x", "amount_msat": 1, "description": "d", "expiry": -1},
+                {"label": "x", "amount_msat": 1, "description": "d", "cltv": 2**32},
+                {"label": "x", "amount_msat": 1, "description": "d", "fallbacks": "addr"},
+                {"label": "x", "amount_msat": 1, "description": "d",
+                 "exposeprivatechannels": "1x2"},
+                {"label": "x", "amount_msat": 1, "description": "d", "deschashonly": "yes"}):
+        with pytest.raises(RpcError) as e:
+            rpc.call("invoice", bad)
+        assert e.value.error["code"] == -32602, bad
+    for method, params in (("decode", {"string": 5}), ("decode", {}),
+                           ("listinvoices", {"invstring": 5}),
+                           ("listinvoices", {"index": "sideways"}),
+                           ("waitanyinvoice", {"timeout": "soon"}),
+                           ("delinvoice", {"label": "x"}),
+                           ("waitinvoice", {})):
+        with pytest.raises(RpcError) as e:
+            rpc.call(method, params)
+        assert e.value.error["code"] == -32602, (method, params)
+    assert rpc.listinvoices()["invoices"] == []
+    # Still serving.
+    assert rpc.invoice("18000000btc", "max", "d")["bolt11"].startswith("lnbcrt18")

@@ -31,8 +31,9 @@ const DEFAULT_EXPIRY: u64 = 604_800;
 const MAX_DESCRIPTION: usize = 639;
 /// lightningd's limit on labels.
 const MAX_LABEL: usize = 128;
-/// Every bitcoin there will ever be, in msat: more cannot be asked for (LDK refuses it).
-const MAX_MSAT: u64 = 21_000_000 * 100_000_000_000;
+/// The most an invoice can ask for: its amount is written in pico-bitcoin, which must
+/// fit 64 bits (about 18.4 million BTC; lightning-invoice refuses more).
+const MAX_MSAT: u64 = u64::MAX / 10;
 
 pub struct Invoice {
     pub invoices: Arc<Invoices>,
