@@ -435,6 +435,7 @@ def test_absurd_and_wrong_typed_inputs(node_factory):
     for bad in ({"label": ["x"], "amount_msat": 1, "description": "d"},
                 {"label": "x", "amount_msat": 1, "description": 5},
                 {"label": "x", "amount_msat": 1, "description": "d", "expiry": -1},
+                {"label": "x", "amount_msat": 1, "description": "d", "expiry": 2**63},
                 {"label": "x", "amount_msat": 1, "description": "d", "cltv": 2**32},
                 {"label": "x", "amount_msat": 1, "description": "d", "fallbacks": "addr"},
                 {"label": "x", "amount_msat": 1, "description": "d",

@@ -27,6 +27,8 @@ const PARAMS: &[Param] = &[
 
 /// One week, lightningd's default.
 const DEFAULT_EXPIRY: u64 = 604_800;
+/// Far beyond any use (about 146 billion years), and `now + expiry` still fits the store.
+const MAX_EXPIRY: u64 = 1 << 62;
 /// BOLT 11's limit on the `d` field.
 const MAX_DESCRIPTION: usize = 639;
 /// lightningd's limit on labels.
@@ -120,6 +122,12 @@ fn parse(ctx: &Context, b: &Bound) -> Result<CreateRequest, RpcError> {
         }
     };
     let expiry = b.u64("expiry")?.unwrap_or(DEFAULT_EXPIRY);
+    // `expires_at` (now + expiry) is stored as a signed 64-bit number.
+    if expiry > MAX_EXPIRY {
+        return Err(RpcError::invalid_params(format!(
+            "expiry: {expiry} is too large (at most {MAX_EXPIRY})"
+        )));
+    }
     let fallbacks = match b.get("fallbacks") {
         None => vec![],
         Some(Value::Array(a)) => a
