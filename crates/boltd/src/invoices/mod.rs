@@ -13,6 +13,7 @@
 pub mod amount;
 pub mod create;
 pub mod decode;
+pub mod ldk_events;
 pub mod receive;
 pub mod render;
 
@@ -513,7 +514,7 @@ mod tests {
     use super::*;
     use bitcoin::hashes::{sha256, Hash};
 
-    async fn service(dir: &std::path::Path) -> Arc<Invoices> {
+    pub(super) async fn service(dir: &std::path::Path) -> Arc<Invoices> {
         let storage = Storage::open(
             dir.join("lightningd.sqlite3"),
             None,
@@ -531,7 +532,7 @@ mod tests {
         ))
     }
 
-    fn req(label: &str, expiry: u64) -> CreateRequest {
+    pub(super) fn req(label: &str, expiry: u64) -> CreateRequest {
         CreateRequest {
             amount_msat: Some(5000),
             label: label.into(),
@@ -545,7 +546,7 @@ mod tests {
         }
     }
 
-    fn hash_of(created: &Value) -> [u8; 32] {
+    pub(super) fn hash_of(created: &Value) -> [u8; 32] {
         hex::decode(created["payment_hash"].as_str().unwrap())
             .unwrap()
             .try_into()
