@@ -456,3 +456,30 @@ def test_absurd_and_wrong_typed_inputs(node_factory):
     assert rpc.listinvoices()["invoices"] == []
     # Still serving.
     assert rpc.invoice("18000000btc", "max", "d")["bolt11"].startswith("lnbcrt18")
+
+
+def test_cli_and_check(node_factory):
+    n = node_factory.get_node()
+    r = n.cli("invoice", "1000", "01", "from the cli")
+    assert r.returncode == 0, r.stderr
+    r = n.cli("invoice", "1000", "1", "numeric")
+    assert r.returncode == 0, r.stderr
+    labels = [i["label"] for i in n.rpc.listinvoices()["invoices"]]
+    assert labels == ["01", "1"]
+    r = n.cli("-k", "listinvoices", "label=01")
+    assert r.returncode == 0 and r.json["invoices"][0]["description"] == "from the cli"
+    r = n.cli("decode", r.json["invoices"][0]["bolt11"])
+    assert r.returncode == 0 and r.json["description"] == "from the cli"
+    # `check` validates without creating.
+    assert n.rpc.check("invoice", amount_msat=5, label="c", description="d")["command_to_check"] == "invoice"
+    with pytest.raises(RpcError) as e:
+        n.rpc.check("invoice", amount_msat=0, label="c", description="d")
+    assert e.value.error["code"] == -32602
+    assert len(n.rpc.listinvoices()["invoices"]) == 2
+    helps = {h["command"] for h in n.rpc.help()["help"]}
+    for c in ("invoice amount_msat label description [expiry] [fallbacks] [preimage] "
+              "[exposeprivatechannels] [cltv] [deschashonly]",
+              "listinvoices [label] [invstring] [payment_hash] [offer_id] [index] [start] [limit]",
+              "waitinvoice label", "waitanyinvoice [lastpay_index] [timeout]",
+              "delinvoice label status [desconly]", "decode string"):
+        assert c in helps, c
