@@ -12,8 +12,10 @@ use bitcoin::{Address, Network};
 use lightning::ln::channelmanager::MIN_FINAL_CLTV_EXPIRY_DELTA;
 use lightning::ln::inbound_payment;
 use lightning::sign::{NodeSigner, Recipient};
+use lightning::types::features::Bolt11InvoiceFeatures;
 use lightning_invoice::{
-    Bolt11Invoice, Currency, Fallback, InvoiceBuilder, PaymentHash, RouteHint,
+    Bolt11Invoice, Currency, Fallback, InvoiceBuilder, PaymentHash, RawTaggedField, RouteHint,
+    TaggedField,
 };
 
 /// Everything an invoice is made of, after the `invoice` command checked its params.
@@ -31,6 +33,28 @@ pub struct InvoiceSpec {
     pub cltv: u32,
     pub fallbacks: Vec<Fallback>,
     pub route_hints: Vec<RouteHint>,
+    /// Invoice feature bits plugins added (big-endian, as manifests give them), set on
+    /// top of ours.
+    pub plugin_features: Vec<u8>,
+}
+
+/// Our own invoice feature bits, big-endian: var_onion_optin (8) and payment_secret (14)
+/// required, basic_mpp (17) optional; what getinfo's `our_features.invoice` starts from.
+pub const INVOICE_FEATURES: [u8; 3] = [0x02, 0x41, 0x00];
+
+/// `a | b` for big-endian bit fields of any lengths.
+pub fn or_features(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let n = a.len().max(b.len());
+    let at = |v: &[u8], i: usize| {
+        (i + v.len())
+            .checked_sub(n)
+            .and_then(|j| v.get(j))
+            .copied()
+            .unwrap_or(0)
+    };
+    let out: Vec<u8> = (0..n).map(|i| at(a, i) | at(b, i)).collect();
+    let zeros = out.iter().take_while(|b| **b == 0).count();
+    out[zeros..].to_vec()
 }
 
 /// The signed invoice and what the store keeps of it.
@@ -139,16 +163,30 @@ pub fn build(
     for h in &spec.route_hints {
         builder = builder.private_route(h.clone());
     }
-    let raw = builder.build_raw().map_err(BuildError::Creation)?;
+    let mut raw = builder.build_raw().map_err(BuildError::Creation)?;
+    if !spec.plugin_features.is_empty() {
+        for f in raw.data.tagged_fields.iter_mut() {
+            if let RawTaggedField::KnownSemantics(TaggedField::Features(ours)) = f {
+                let mut be = ours.le_flags().to_vec();
+                be.reverse();
+                *ours =
+                    Bolt11InvoiceFeatures::from_be_bytes(or_features(&be, &spec.plugin_features));
+            }
+        }
+    }
     let sig = keys
         .sign_invoice(&raw, Recipient::Node)
         .map_err(|()| BuildError::Sign)?;
     let signed = raw
         .sign::<_, ()>(|_| Ok(sig))
         .map_err(|()| BuildError::Sign)?;
-    let invoice = Bolt11Invoice::from_signed(signed).map_err(BuildError::Semantic)?;
+    // Checked as a payer would check it, unless a plugin added required bits LDK does not
+    // know (CLN issues such an invoice as asked: the plugin means it).
+    if spec.plugin_features.is_empty() {
+        Bolt11Invoice::from_signed(signed.clone()).map_err(BuildError::Semantic)?;
+    }
     Ok(Built {
-        bolt11: invoice.to_string(),
+        bolt11: signed.to_string(),
         payment_hash,
         payment_secret: secret.0,
         created_at: now,
@@ -171,6 +209,7 @@ mod tests {
             cltv: 18,
             fallbacks: vec![],
             route_hints: vec![],
+            plugin_features: vec![],
         }
     }
 
@@ -266,6 +305,39 @@ mod tests {
             b.payment_secret,
             ldk_secret(&k, b.payment_hash, None, 141, 1_750_000_000)
         );
+    }
+
+    #[test]
+    fn plugin_feature_bits_join_ours() {
+        assert_eq!(
+            or_features(&INVOICE_FEATURES, &[]),
+            INVOICE_FEATURES.to_vec()
+        );
+        assert_eq!(
+            or_features(&INVOICE_FEATURES, &[0x80, 0, 0, 0]),
+            vec![0x80, 0x02, 0x41, 0x00]
+        );
+        assert_eq!(or_features(&[0, 1], &[0, 0, 2]), vec![3]);
+        let k = keys::Keys::from_secret([3; 32]);
+        let s = InvoiceSpec {
+            // Bit 103 (odd: optional) and bit 100 (even: required, unknown to LDK).
+            plugin_features: {
+                let mut v = vec![0u8; 13];
+                v[0] = 0x80 | 0x10;
+                v
+            },
+            ..spec()
+        };
+        let b = build(&k.manager(), Network::Regtest, &s, 1_750_000_000).unwrap();
+        let d = super::super::decode::decode(&b.bolt11).unwrap();
+        let f = super::super::decode::decode_json(&d)["features"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // 104 bits: 21 words, 14 bytes; ours at the bottom.
+        assert!(f.ends_with("024100"), "{f}");
+        assert!(f.starts_with("0090"), "{f}");
+        assert_eq!(d.payee, k.node_id());
     }
 
     #[test]

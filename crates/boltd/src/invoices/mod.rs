@@ -263,6 +263,7 @@ impl Invoices {
             cltv: req.cltv,
             fallbacks,
             route_hints: hints.hints,
+            plugin_features: self.plugins.features().get("invoice").to_vec(),
         };
         let network = self.network;
         let built = create::build(&manager, network, &spec, now())
