@@ -358,31 +358,33 @@ impl Invoices {
         expected: String,
         desconly: bool,
     ) -> Result<Value, RpcError> {
-        let inv = self
-            .by_label(label.clone())
-            .await?
-            .ok_or_else(|| invoice_rpc_error(&InvoiceError::NotFound))?;
         let now = now();
-        let actual = render::status(&inv, now);
-        if actual != expected {
-            return Err(RpcError::new(
-                codes::STATUS_UNEXPECTED,
-                format!("Invoice status is {actual} not {expected}"),
-            )
-            .with_data(json!({"current_status": actual, "expected_status": expected})));
-        }
+        // Look, check and delete in one store job: no payment can be recorded between the
+        // status check and the delete.
         let done = self
             .storage
-            .call(move |s| {
+            .call(move |s| -> Result<StoredInvoice, RpcError> {
+                let inv = s
+                    .invoice_by_label(&label)
+                    .map_err(|e| store_rpc_error(&e))?
+                    .ok_or_else(|| invoice_rpc_error(&InvoiceError::NotFound))?;
+                let actual = render::status(&inv, now);
+                if actual != expected {
+                    return Err(RpcError::new(
+                        codes::STATUS_UNEXPECTED,
+                        format!("Invoice status is {actual} not {expected}"),
+                    )
+                    .with_data(json!({"current_status": actual, "expected_status": expected})));
+                }
                 if desconly {
                     s.invoice_delete_description(&label)
                 } else {
                     s.invoice_delete(&label)
                 }
+                .map_err(|e| invoice_rpc_error(&e))
             })
             .await
-            .map_err(|e| store_rpc_error(&e))?
-            .map_err(|e| invoice_rpc_error(&e))?;
+            .map_err(|e| store_rpc_error(&e))??;
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
         Ok(render::invoice_json(&done, now))
     }
