@@ -350,6 +350,14 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
     );
     let runes = crate::rune_book::start(node, storage.clone()).await?;
     let commando = crate::commando::start(node.clone(), runes.clone(), &peering);
+    let network = crate::invoices::create::network_of(&node.settings.network)
+        .ok_or_else(|| format!("unknown network {}", node.settings.network))?;
+    let invoices = Arc::new(crate::invoices::Invoices::new(
+        storage.clone(),
+        node.keys.clone(),
+        network,
+        host.clone(),
+    ));
     Ok(Services {
         node: node.clone(),
         storage,
@@ -362,6 +370,7 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         channels,
         coin_moves,
         spender,
+        invoices,
     })
 }
 

@@ -9,6 +9,7 @@ use plugins::PluginHost;
 
 use crate::chain_wiring::Chain;
 use crate::commando::Commando;
+use crate::invoices::Invoices;
 use crate::node::Node;
 use crate::peering::Peering;
 use crate::rune_book::RuneBook;
@@ -37,4 +38,6 @@ pub struct Services {
     pub coin_moves: Arc<crate::coin_moves::CoinMoves>,
     /// Broadcasting the wallet's spends; `txprepare`'s held transactions.
     pub spender: Arc<crate::wallet_wiring::Spender>,
+    /// Invoices we issued: creation, listing, waits, our preimages.
+    pub invoices: Arc<Invoices>,
 }

@@ -18,7 +18,9 @@ pub mod connect;
 pub mod createrune;
 pub mod datastore;
 pub mod datastoreusage;
+pub mod decode;
 pub mod deldatastore;
+pub mod delinvoice;
 pub mod deprecations;
 pub mod disconnect;
 pub mod feerates;
@@ -26,11 +28,13 @@ pub mod fundchannel;
 pub mod fundpsbt;
 pub mod getinfo;
 pub mod help;
+pub mod invoice;
 pub mod listaddresses;
 pub mod listclosedchannels;
 pub mod listconfigs;
 pub mod listdatastore;
 pub mod listfunds;
+pub mod listinvoices;
 pub mod listpeerchannels;
 pub mod listpeers;
 pub mod listtransactions;
@@ -50,6 +54,8 @@ pub mod txprepare;
 pub mod txsend;
 pub mod unreserveinputs;
 pub mod utxopsbt;
+pub mod waitanyinvoice;
+pub mod waitinvoice;
 pub mod wallet_params;
 pub mod withdraw;
 
@@ -116,9 +122,15 @@ pub const TABLE: &[(&str, Build)] = &[
             storage: s.storage.clone(),
         })
     }),
+    ("decode", |_| Arc::new(decode::Decode)),
     ("deldatastore", |s| {
         Arc::new(deldatastore::Deldatastore {
             storage: s.storage.clone(),
+        })
+    }),
+    ("delinvoice", |s| {
+        Arc::new(delinvoice::Delinvoice {
+            invoices: s.invoices.clone(),
         })
     }),
     ("deprecations", |_| Arc::new(deprecations::Deprecations)),
@@ -161,6 +173,11 @@ pub const TABLE: &[(&str, Build)] = &[
         })
     }),
     ("help", |_| Arc::new(help::Help)),
+    ("invoice", |s| {
+        Arc::new(invoice::Invoice {
+            invoices: s.invoices.clone(),
+        })
+    }),
     ("invokerune", |s| {
         Arc::new(createrune::Createrune {
             book: s.runes.clone(),
@@ -194,6 +211,11 @@ pub const TABLE: &[(&str, Build)] = &[
         Arc::new(listpeerchannels::Listpeerchannels {
             channels: s.channels.clone(),
             peering: s.peering.clone(),
+        })
+    }),
+    ("listinvoices", |s| {
+        Arc::new(listinvoices::Listinvoices {
+            invoices: s.invoices.clone(),
         })
     }),
     ("listpeers", |s| {
@@ -280,6 +302,16 @@ pub const TABLE: &[(&str, Build)] = &[
         Arc::new(utxopsbt::Utxopsbt {
             spender: s.spender.clone(),
             fees: s.chain.fees.clone(),
+        })
+    }),
+    ("waitanyinvoice", |s| {
+        Arc::new(waitanyinvoice::Waitanyinvoice {
+            invoices: s.invoices.clone(),
+        })
+    }),
+    ("waitinvoice", |s| {
+        Arc::new(waitinvoice::Waitinvoice {
+            invoices: s.invoices.clone(),
         })
     }),
     ("withdraw", |s| {
