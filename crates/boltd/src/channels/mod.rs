@@ -35,6 +35,7 @@ const REFRESH: Duration = Duration::from_millis(500);
 /// What we know of one channel beyond LDK's own view.
 #[derive(Debug, Clone)]
 pub struct Tracked {
+    pub id: ChannelId,
     pub peer: PublicKey,
     pub state: &'static str,
     /// The last cause (CLN reports it for transitions that have none of their own).
@@ -144,6 +145,7 @@ impl Channels {
             t.insert(
                 c.channel_id,
                 Tracked {
+                    id: c.channel_id,
                     peer: c.counterparty.node_id,
                     state: state::live_state(&c),
                     cause: if c.is_outbound { "user" } else { "remote" },
@@ -194,6 +196,7 @@ impl Channels {
             t.insert(
                 id,
                 Tracked {
+                    id,
                     peer: m.get_counterparty_node_id(),
                     state: st,
                     cause: "unknown",
@@ -379,6 +382,7 @@ impl Channels {
         for c in &live {
             let new = state::live_state(c);
             let entry = t.entry(c.channel_id).or_insert_with(|| Tracked {
+                id: c.channel_id,
                 peer: c.counterparty.node_id,
                 state: state::OPENINGD,
                 cause: if c.is_outbound { "user" } else { "remote" },
@@ -579,10 +583,12 @@ fn transition(
         cause,
         message: message.clone(),
     });
-    let (channel_id, scid) = match &entry.last {
-        Some(c) => (c.channel_id.to_string(), c.short_channel_id.map(json::scid)),
-        None => (String::new(), None),
-    };
+    let channel_id = entry.id.to_string();
+    let scid = entry
+        .last
+        .as_ref()
+        .and_then(|c| c.short_channel_id)
+        .map(json::scid);
     tracing::info!("{channel_id}: State changed from {old} to {new}");
     let mut n = json!({
         "peer_id": entry.peer.to_string(),

@@ -73,13 +73,33 @@ impl Command for Listpeerchannels {
                 if live.iter().any(|c| &c.channel_id == cid) {
                     continue;
                 }
-                if let Some(c) = &t.last {
-                    rows.push(crate::channels::json::row(
-                        &our,
-                        c,
-                        Some(t),
-                        peering.peers.is_connected(&t.peer),
-                    ));
+                let connected = peering.peers.is_connected(&t.peer);
+                match &t.last {
+                    Some(c) => rows.push(crate::channels::json::row(&our, c, Some(t), connected)),
+                    // Closed before its listing was recorded (a crash right after the
+                    // close): what its monitor knows.
+                    None => {
+                        let m = channels.ln.chain_monitor.get_monitor(*cid).ok();
+                        let mut r = json!({
+                            "peer_id": t.peer.to_string(),
+                            "peer_connected": connected,
+                            "channel_type": crate::channels::json::channel_type(
+                                m.as_ref().map(|m| m.channel_type_features()).as_ref(),
+                            ),
+                            "state": t.state,
+                            "owner": "onchaind",
+                            "channel_id": cid.to_string(),
+                        });
+                        if let (Some(m), Some(o)) = (&m, r.as_object_mut()) {
+                            let f = m.get_funding_txo();
+                            o.insert("funding_txid".into(), json!(f.txid.to_string()));
+                            o.insert("funding_outnum".into(), json!(f.index));
+                        }
+                        if let (Some(c), Some(o)) = (t.closer, r.as_object_mut()) {
+                            o.insert("closer".into(), json!(c));
+                        }
+                        rows.push(r);
+                    }
                 }
             }
             rows.retain(|r| {
