@@ -18,6 +18,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod driver;
+pub mod gossip_store;
 pub mod lock;
 pub mod logging;
 pub mod memory;
