@@ -328,7 +328,16 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
     let peering = crate::peering::Peering::start(node).await?;
     let runes = crate::rune_book::start(node, storage.clone()).await?;
     let commando = crate::commando::start(node.clone(), runes.clone(), &peering);
-    let chain = Arc::new(crate::chain_wiring::start(node, &host, storage.clone()).await?);
+    let wallet = crate::wallet_wiring::open(node, storage.clone())?;
+    let chain = Arc::new(
+        crate::chain_wiring::start(
+            node,
+            &host,
+            storage.clone(),
+            vec![crate::wallet_wiring::as_listener(&wallet)],
+        )
+        .await?,
+    );
     Ok(Services {
         node: node.clone(),
         storage,
@@ -337,6 +346,7 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         runes,
         commando,
         chain,
+        wallet,
     })
 }
 

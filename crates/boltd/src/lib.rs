@@ -30,5 +30,6 @@ pub mod rune_book;
 pub mod services;
 pub mod shutdown;
 pub mod storage;
+pub mod wallet_wiring;
 
 pub use daemon::run;

@@ -29,4 +29,6 @@ pub struct Services {
     pub commando: Arc<Commando>,
     /// The chain: tip and sync state, fees, the broadcaster.
     pub chain: Arc<Chain>,
+    /// The on-chain wallet (fed by the chain poller).
+    pub wallet: Arc<wallet::Wallet>,
 }

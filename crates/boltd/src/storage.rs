@@ -150,6 +150,16 @@ impl Storage {
         self.store.call(f).await?
     }
 
+    /// [`Storage::run`] for synchronous callers (the wallet's `WalletStore`): blocks the
+    /// calling thread, never a runtime worker's other tasks (see `StoreHandle::call_blocking`).
+    pub fn run_blocking<T, F>(&self, f: F) -> Result<T, DatastoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, DatastoreError> + Send + 'static,
+    {
+        self.store.call_blocking(f)?
+    }
+
     /// LDK's key-value store on this database (every write goes through `db_write`).
     pub fn kv_store(&self) -> KvStore {
         KvStore::new(self.store.clone())

@@ -75,11 +75,23 @@ pub enum ChainError {
     Store(#[from] HashStoreError),
 }
 
+/// A listener and the last block it has (`None`: it takes the chain from whenever it
+/// joined). Tracking it per listener lets a listener that persists on its own schedule
+/// (LDK's ChannelManager, the wallet) join at its own block: behind our tip it is caught
+/// up, one block ahead (a crash between its write and ours) it is not told that block
+/// twice.
+struct Follower {
+    listener: Arc<dyn ChainListener>,
+    best: Option<BlockRef>,
+}
+
 /// Polls a [`Backend`] and applies its chain to the listeners.
 pub struct Poller<B> {
     backend: Arc<B>,
     store: Box<dyn HashStore>,
-    listeners: Vec<Arc<dyn ChainListener>>,
+    listeners: Vec<Follower>,
+    /// Joined at their own best block and not yet brought to our tip.
+    behind: Vec<Follower>,
     /// Our chain's last `keep` blocks, contiguous, ascending; the back is the tip.
     recent: VecDeque<BlockRef>,
     fees: Arc<Fees>,
@@ -113,6 +125,7 @@ impl<B: Backend> Poller<B> {
             backend,
             store,
             listeners: Vec::new(),
+            behind: Vec::new(),
             recent,
             fees,
             status,
@@ -120,8 +133,26 @@ impl<B: Backend> Poller<B> {
         })
     }
 
+    /// A listener that takes the chain from now on (it has no blocks of its own).
     pub fn add_listener(&mut self, listener: Arc<dyn ChainListener>) {
-        self.listeners.push(listener);
+        self.listeners.push(Follower {
+            listener,
+            best: None,
+        });
+    }
+
+    /// A listener that has applied every block up to `best` (its own persisted best
+    /// block). Before the next block reaches anyone, [`Poller::sync`] brings it to our
+    /// tip: the blocks it lacks are fetched from the backend (`getrawblockbyheight`)
+    /// and replayed to it alone; if `best` is no longer on the backend's chain it is
+    /// first told the block below it is the fork point (all a lone best block can say;
+    /// LDK's listeners assume the same). Ahead of our tip (we crashed between its write
+    /// and ours) it is not told those blocks again.
+    pub fn add_listener_at(&mut self, listener: Arc<dyn ChainListener>, best: BlockRef) {
+        self.behind.push(Follower {
+            listener,
+            best: Some(best),
+        });
     }
 
     pub fn tip(&self) -> Option<BlockRef> {
@@ -203,6 +234,7 @@ impl<B: Backend> Poller<B> {
                     .await?
             }
         };
+        self.catch_up(tip).await?;
         if info.blockcount < tip.height {
             tracing::warn!(
                 "bitcoind has gone backwards from {} to {} blocks, waiting...",
@@ -271,6 +303,89 @@ impl<B: Backend> Poller<B> {
         Ok(Some(fetched))
     }
 
+    /// Brings every listener that joined at its own block to `tip` (see
+    /// [`Poller::add_listener_at`]). A listener stays behind (and is retried next round)
+    /// until it is caught up; what it was already told is remembered.
+    async fn catch_up(&mut self, tip: BlockRef) -> Result<(), ChainError> {
+        while let Some(mut f) = self.behind.pop() {
+            let result = self.catch_up_one(&mut f, tip).await;
+            match result {
+                Ok(()) => self.listeners.push(f),
+                Err(e) => {
+                    self.behind.push(f);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn catch_up_one(&self, f: &mut Follower, tip: BlockRef) -> Result<(), ChainError> {
+        let Some(best) = f.best else {
+            return Ok(());
+        };
+        if best == tip {
+            return Ok(());
+        }
+        if self.backend_hash(best.height).await? != Some(best.hash) {
+            // Its block is not on the chain any more.
+            let fork = if best.height > tip.height {
+                tip
+            } else {
+                let height = best.height.saturating_sub(1);
+                let hash = self
+                    .backend_hash(height)
+                    .await?
+                    .ok_or(ChainError::Missing(height))?;
+                BlockRef { height, hash }
+            };
+            tracing::info!(
+                "a listener's block {} ({}) is gone; fork point {}",
+                best.height,
+                best.hash,
+                fork.height
+            );
+            f.listener.blocks_disconnected(fork);
+            f.best = Some(fork);
+        }
+        let Some(mut have) = f.best else {
+            return Ok(());
+        };
+        if have.height < tip.height {
+            tracing::info!(
+                "catching a listener up from block {} to {}",
+                have.height,
+                tip.height
+            );
+        }
+        while have.height < tip.height {
+            let height = have.height + 1;
+            let fetched = self
+                .fetch(height)
+                .await?
+                .ok_or(ChainError::Missing(height))?;
+            if fetched.block.header.prev_blockhash != have.hash {
+                return Err(ChainError::Moved(height));
+            }
+            f.listener.block_connected(&fetched.block, height);
+            have = BlockRef {
+                height,
+                hash: fetched.hash,
+            };
+            f.best = Some(have);
+        }
+        Ok(())
+    }
+
+    /// The hash of the block at `height` on the backend's chain (our window when it has
+    /// the height: it is the backend's chain as of our last round).
+    async fn backend_hash(&self, height: u32) -> Result<Option<BlockHash>, ChainError> {
+        if let Some(h) = self.hash_at(height) {
+            return Ok(Some(h));
+        }
+        Ok(self.fetch(height).await?.map(|f| f.hash))
+    }
+
     fn hash_at(&self, height: u32) -> Option<BlockHash> {
         let first = self.recent.front()?.height;
         let i = usize::try_from(height.checked_sub(first)?).ok()?;
@@ -303,13 +418,27 @@ impl<B: Backend> Poller<B> {
     }
 
     fn connect(&mut self, height: u32, fetched: FetchedBlock) -> Result<(), ChainError> {
-        for l in &self.listeners {
-            l.block_connected(&fetched.block, height);
-        }
         let added = BlockRef {
             height,
             hash: fetched.hash,
         };
+        let parent = self.tip();
+        for f in &mut self.listeners {
+            match f.best {
+                // Ahead of us since before a crash: it has this height already.
+                Some(b) if b.height > height => continue,
+                Some(b) if b == added => continue,
+                // It has another block at this height (ours changed while it was ahead).
+                Some(b) if b.height == height => {
+                    if let Some(parent) = parent {
+                        f.listener.blocks_disconnected(parent);
+                    }
+                    f.listener.block_connected(&fetched.block, height);
+                }
+                _ => f.listener.block_connected(&fetched.block, height),
+            }
+            f.best = Some(added);
+        }
         let keep = self.config.keep.max(1);
         // The window slides: the store keeps exactly what `recent` keeps.
         let span = u32::try_from(keep - 1).unwrap_or(u32::MAX);
@@ -340,8 +469,11 @@ impl<B: Backend> Poller<B> {
                 fork.hash
             );
         }
-        for l in &self.listeners {
-            l.blocks_disconnected(fork);
+        for f in &mut self.listeners {
+            if f.best.is_none_or(|b| b.height > fork.height) {
+                f.listener.blocks_disconnected(fork);
+                f.best = Some(fork);
+            }
         }
         self.store.apply(&HashChange {
             remove_above: Some(fork.height),

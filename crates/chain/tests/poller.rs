@@ -427,3 +427,132 @@ async fn run_logs_a_bad_round_and_catches_up_by_itself() {
     task.await.unwrap();
     assert!(rec.problems().is_empty());
 }
+
+/// A recorder that already has the chain up to `best` (as a listener persisted it).
+fn recorder_at(best: chain::BlockRef) -> Arc<Recorder> {
+    let rec = Arc::new(Recorder::default());
+    rec.state.lock().unwrap().chain.push(best);
+    rec
+}
+
+#[tokio::test]
+async fn a_listener_behind_the_tip_is_caught_up_from_the_backend_before_new_blocks() {
+    let plugin = TestPlugin::new(11);
+    let store = MemoryHashStore::default();
+    {
+        let (mut p, _rec) = poller_with(&plugin, store.clone(), 100);
+        p.sync().await.unwrap();
+        plugin.mine(30, 1, 0);
+        p.sync().await.unwrap();
+    }
+    // Restart: the poller is at 40, the listener persisted block 15 last.
+    plugin.mine(2, 1, 0);
+    let best = chain::BlockRef {
+        height: 15,
+        hash: plugin.hash_at(15),
+    };
+    let (mut p, rec) = poller_with(&plugin, store.clone(), 100);
+    let lagging = recorder_at(best);
+    p.add_listener_at(lagging.clone(), best);
+    assert_eq!(p.sync().await.unwrap(), 2);
+    let expected: Vec<String> = (16..=42).map(|h| format!("connect {h}")).collect();
+    assert_eq!(lagging.events(), expected);
+    assert!(lagging.problems().is_empty(), "{:?}", lagging.problems());
+    assert_eq!(lagging.tip(), Some(plugin.tip()));
+    // The others only hear the new blocks.
+    assert_eq!(rec.events(), ["connect 41", "connect 42"]);
+    // Next rounds: everyone together, nobody twice.
+    plugin.reorg(2, 7);
+    p.sync().await.unwrap();
+    assert_eq!(lagging.tip(), Some(plugin.tip()));
+    assert!(lagging.problems().is_empty(), "{:?}", lagging.problems());
+    assert_eq!(lagging.events()[expected.len()], "disconnect to 40");
+}
+
+#[tokio::test]
+async fn a_listener_at_the_tip_or_one_ahead_is_not_told_a_block_twice() {
+    let plugin = TestPlugin::new(11);
+    let store = MemoryHashStore::default();
+    {
+        let (mut p, _rec) = poller_with(&plugin, store.clone(), 100);
+        p.sync().await.unwrap();
+        plugin.mine(5, 1, 0);
+        p.sync().await.unwrap();
+    }
+    // The listener applied block 16 but we crashed before storing it.
+    plugin.mine(1, 1, 0);
+    let ahead = chain::BlockRef {
+        height: 16,
+        hash: plugin.hash_at(16),
+    };
+    let at_tip = chain::BlockRef {
+        height: 15,
+        hash: plugin.hash_at(15),
+    };
+    store
+        .clone()
+        .apply(&chain::HashChange {
+            remove_above: Some(15),
+            ..Default::default()
+        })
+        .unwrap();
+    let (mut p, _rec) = poller_with(&plugin, store.clone(), 100);
+    let (a, t) = (recorder_at(ahead), recorder_at(at_tip));
+    p.add_listener_at(a.clone(), ahead);
+    p.add_listener_at(t.clone(), at_tip);
+    plugin.mine(1, 1, 0);
+    p.sync().await.unwrap();
+    assert_eq!(a.events(), ["connect 17"]);
+    assert_eq!(t.events(), ["connect 16", "connect 17"]);
+    assert!(a.problems().is_empty() && t.problems().is_empty());
+}
+
+#[tokio::test]
+async fn a_listener_on_a_dead_branch_is_disconnected_then_caught_up() {
+    let plugin = TestPlugin::new(21);
+    let store = MemoryHashStore::default();
+    let stale = {
+        let (mut p, _rec) = poller_with(&plugin, store.clone(), 100);
+        p.sync().await.unwrap();
+        plugin.mine(3, 1, 0);
+        p.sync().await.unwrap();
+        let stale = plugin.tip();
+        plugin.reorg(1, 5);
+        p.sync().await.unwrap();
+        plugin.mine(2, 1, 0);
+        p.sync().await.unwrap();
+        stale
+    };
+    let (mut p, _rec) = poller_with(&plugin, store, 100);
+    let rec = recorder_at(chain::BlockRef {
+        height: stale.height - 1,
+        hash: plugin.hash_at(stale.height - 1),
+    });
+    // Its chain: ..., 22, the stale 23.
+    rec.state.lock().unwrap().chain.push(stale);
+    p.add_listener_at(rec.clone(), stale);
+    p.sync().await.unwrap();
+    let mut expected = vec![format!("disconnect to {}", stale.height - 1)];
+    expected.extend((stale.height..=plugin.tip().height).map(|h| format!("connect {h}")));
+    assert_eq!(rec.events(), expected);
+    assert_eq!(rec.tip(), Some(plugin.tip()));
+    assert!(rec.problems().is_empty(), "{:?}", rec.problems());
+}
+
+#[tokio::test]
+async fn a_catch_up_the_backend_cannot_serve_is_retried_next_round() {
+    let plugin = TestPlugin::new(31);
+    let (mut p, _rec, _store) = poller(&plugin);
+    p.sync().await.unwrap();
+    let best = chain::BlockRef {
+        height: 20,
+        hash: plugin.hash_at(20),
+    };
+    let rec = recorder_at(best);
+    p.add_listener_at(rec.clone(), best);
+    plugin.fault("getrawblockbyheight", Fault::Fail("backend down".into()));
+    assert!(p.sync().await.is_err());
+    p.sync().await.unwrap();
+    assert_eq!(rec.tip(), Some(plugin.tip()));
+    assert!(rec.problems().is_empty(), "{:?}", rec.problems());
+}

@@ -6,7 +6,7 @@
 //! `db_write` plugins *before* the commit, the thread that owns the connection
 //! ([`StoreHandle`]), and the tables that live here: the plugin datastore (Core
 //! Lightning semantics), known peer addresses, the runes `createrune` issued with the
-//! rune blacklist, the `kv` table under LDK's `KVStoreSync`/`KVStore` ([`KvStore`]), and
+//! rune blacklist, the on-chain wallet's records (opaque bytes), the `kv` table under LDK's `KVStoreSync`/`KVStore` ([`KvStore`]), and
 //! our chain's recent block hashes.
 //!
 //! Must not touch: JSON-RPC, plugins, peers, sockets. Of LDK it knows bytes and the
@@ -45,6 +45,7 @@ mod peer_addresses;
 mod runes;
 mod sqlite;
 mod tx;
+mod wallet_records;
 
 pub use actor::{StoreHandle, QUEUE_CAPACITY};
 pub use backend::{Backend, Executed, Row, SqlValue};

@@ -23,6 +23,10 @@
 //! - `blocks`: the last ~100 blocks of our chain (`height`, 32-byte `hash` in internal byte
 //!   order), so a restart resumes at our tip and finds the fork point of a reorg that
 //!   happened while we were down.
+//! - `wallet_records`: the on-chain wallet's durable changes (the wallet crate's `Record`,
+//!   JSON: BDK changesets and coin reservations), appended in `id` order; their merge in
+//!   that order is the wallet. Compaction replaces every row by their merge, in one
+//!   transaction.
 
 /// All migrations; the schema version of a database is how many of them it has run.
 pub const MIGRATIONS: &[&[&str]] = &[
@@ -48,6 +52,8 @@ pub const MIGRATIONS: &[&[&str]] = &[
         PRIMARY KEY (primary_namespace, secondary_namespace, key))"],
     // 4: our chain's recent blocks.
     &["CREATE TABLE blocks (height BIGINT PRIMARY KEY, hash BLOB NOT NULL)"],
+    // 5: the on-chain wallet's records.
+    &["CREATE TABLE wallet_records (id BIGINT PRIMARY KEY, record BLOB NOT NULL)"],
 ];
 
 /// The schema version this build writes.

@@ -47,6 +47,8 @@ mod listener;
 mod persist;
 mod wallet;
 
+/// Records merge with BDK's trait (re-exported so the daemon needs no BDK dependency).
+pub use bdk_wallet::chain::Merge;
 pub use descriptors::{descriptor, AddressType};
 pub use error::{SpendError, WalletError};
 pub use persist::{PersistError, Record, WalletStore};

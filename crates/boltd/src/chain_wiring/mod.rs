@@ -13,4 +13,4 @@ pub mod startup;
 pub use backend_calls::{HostCalls, BACKEND_METHODS};
 pub use hash_store::StoreHashes;
 pub use node_listener::NodeListener;
-pub use startup::{start, Chain, BACKEND_DIED, BCLI, DEVCHAIN};
+pub use startup::{start, Chain, Joining, BACKEND_DIED, BCLI, DEVCHAIN};

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chain::{
-    Broadcaster, ChainError, ChainStatus, FeeConfig, Fees, JsonBackend, Poller, PollerConfig,
+    BlockRef, Broadcaster, ChainError, ChainListener, ChainStatus, FeeConfig, Fees, JsonBackend,
+    Poller, PollerConfig,
 };
 use plugins::PluginHost;
 use tokio::sync::watch;
@@ -39,7 +40,28 @@ pub struct Chain {
     poller: Mutex<Option<Poller<HostBackend>>>,
 }
 
+/// A listener and the last block it has applied (`None`: it takes the chain from now on).
+/// With a block, the poller replays what it lacks before any new block reaches anyone.
+pub type Joining = (Arc<dyn ChainListener>, Option<BlockRef>);
+
 impl Chain {
+    /// Adds a listener before [`Chain::run`] (caught up at the first round); Err once the
+    /// poller runs (listeners join at start-up only).
+    pub fn add_listener(&self, (listener, best): Joining) -> Result<(), String> {
+        let mut poller = self
+            .poller
+            .lock()
+            .map_err(|_| "chain poller lock poisoned".to_string())?;
+        let poller = poller
+            .as_mut()
+            .ok_or_else(|| "the chain poller runs already".to_string())?;
+        match best {
+            Some(b) => poller.add_listener_at(listener, b),
+            None => poller.add_listener(listener),
+        }
+        Ok(())
+    }
+
     /// Starts the poller's rounds (once; later calls do nothing), until shutdown.
     pub fn run(&self, shutdown: Shutdown) {
         let poller = self.poller.lock().ok().and_then(|mut p| p.take());
@@ -121,8 +143,14 @@ async fn embedded_devchain(node: &Node, host: &PluginHost) -> Result<(), String>
     Ok(())
 }
 
-/// Everything up to the first round. Err is the message boltd prints before exiting 1.
-pub async fn start(node: &Arc<Node>, host: &PluginHost, storage: Storage) -> Result<Chain, String> {
+/// Everything up to the first round, `listeners` caught up to our tip in it. Err is the
+/// message boltd prints before exiting 1.
+pub async fn start(
+    node: &Arc<Node>,
+    host: &PluginHost,
+    storage: Storage,
+    listeners: Vec<Joining>,
+) -> Result<Chain, String> {
     let (developer, poll) = node
         .config
         .read()
@@ -172,6 +200,12 @@ pub async fn start(node: &Arc<Node>, host: &PluginHost, storage: Storage) -> Res
         node: node.clone(),
         plugins: host.clone(),
     }));
+    for (listener, best) in listeners {
+        match best {
+            Some(b) => poller.add_listener_at(listener, b),
+            None => poller.add_listener(listener),
+        }
+    }
     match poller.sync().await {
         Ok(_) => {}
         Err(e @ (ChainError::WrongNetwork { .. } | ChainError::Backend(_))) => {

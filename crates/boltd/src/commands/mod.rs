@@ -25,7 +25,9 @@ pub mod getinfo;
 pub mod help;
 pub mod listconfigs;
 pub mod listdatastore;
+pub mod listfunds;
 pub mod listpeers;
+pub mod newaddr;
 pub mod notifications;
 pub mod plugin;
 pub mod sendcustommsg;
@@ -131,9 +133,19 @@ pub const TABLE: &[(&str, Build)] = &[
             storage: s.storage.clone(),
         })
     }),
+    ("listfunds", |s| {
+        Arc::new(listfunds::Listfunds {
+            wallet: s.wallet.clone(),
+        })
+    }),
     ("listpeers", |s| {
         Arc::new(listpeers::Listpeers {
             peering: s.peering.clone(),
+        })
+    }),
+    ("newaddr", |s| {
+        Arc::new(newaddr::Newaddr {
+            wallet: s.wallet.clone(),
         })
     }),
     ("notifications", |_| Arc::new(notifications::Notifications)),

@@ -33,6 +33,16 @@ impl Daemon {
         d
     }
 
+    /// kill -9, then the same directory started again with `extra`.
+    pub fn restart(&mut self, extra: &[&str]) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.child = Some(spawn(self.dir.path(), extra));
+        self.wait_ready();
+    }
+
     pub fn net_dir(&self) -> PathBuf {
         self.dir.path().join("regtest")
     }
