@@ -83,3 +83,11 @@ def test_accepted_options_are_listed(node_factory):
     assert l1.daemon.is_in_log(r"Option --cltv-delta=6 accepted, no effect")
     assert l1.daemon.is_in_log(r"Option --dev-fast-gossip accepted, no effect")
     assert l1.rpc.getinfo()["version"].startswith("v26.06-boltd-")
+
+
+def test_plugin_takes_over_an_option_boltd_only_accepts(node_factory):
+    # pyln-testing always passes --grpc-port; with a plugin that registers it (cln-grpc
+    # does), the plugin gets the value and boltd no longer reports it as without effect.
+    l1 = node_factory.get_node(options={"plugin": str(Path(__file__).parent / "plugins" / "grpc_port.py")})
+    assert l1.rpc.grpcport() == {"grpc-port": l1.grpc_port}
+    assert not l1.daemon.is_in_log(r"Option --grpc-port=.* accepted, no effect")
