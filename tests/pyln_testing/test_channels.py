@@ -37,3 +37,11 @@ def test_channel_hooks_notifications_and_close(node_factory, bitcoind):
     wait_for(lambda: only_one(l1.rpc.listpeerchannels(l2.info["id"])["channels"])["state"]
              in ("CLOSINGD_COMPLETE", "ONCHAIN"))
     l2.daemon.wait_for_log(r"plugin-channel_logger.py: channel_state_changed .* to (CLOSINGD_COMPLETE|ONCHAIN)")
+
+
+def test_openchannel_helper(node_factory):
+    # LightningNode.openchannel: fundwallet, connect, fundchannel, a confirming block.
+    l1, l2 = node_factory.get_nodes(2)
+    res = l1.openchannel(l2, 200_000, wait_for_announce=False)
+    assert res["wallettxid"] and res["fundingtx"]
+    wait_for(lambda: l1.channel_state(l2) == "CHANNELD_NORMAL")

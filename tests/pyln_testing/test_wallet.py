@@ -1,7 +1,12 @@
 """On-chain funds the way pyln-testing's helpers move them: `newaddr`, bitcoind's
 `sendtoaddress`, a block, then `listfunds` (as `LightningNode.fundchannel` waits)."""
+from pathlib import Path
+
 from pyln.testing.fixtures import *  # noqa: F401,F403
 from pyln.testing.utils import only_one, wait_for
+import pytest
+
+_COMMANDS = Path(__file__).resolve().parents[2] / "crates/boltd/src/commands"
 
 
 def test_wallet_funded_from_bitcoind(node_factory, bitcoind):
@@ -23,3 +28,13 @@ def test_p2tr_and_bech32_addresses_both_receive(node_factory, bitcoind):
         bitcoind.rpc.sendtoaddress(addr, 0.001)
     bitcoind.generate_block(1, wait_for_mempool=2)
     wait_for(lambda: len(l1.rpc.listfunds()["outputs"]) == 2)
+
+
+# fundwallet waits for the deposit in listtransactions (issue 12's wallet RPCs).
+@pytest.mark.skipif(not (_COMMANDS / "listtransactions.rs").exists(),
+                    reason="boltd has no listtransactions yet")
+def test_fundwallet(node_factory):
+    l1 = node_factory.get_node()
+    addr, txid = l1.fundwallet(300_000)
+    out = only_one([o for o in l1.rpc.listfunds()["outputs"] if o["txid"] == txid])
+    assert out["address"] == addr and out["amount_msat"] == 300_000_000
