@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Daemon {
-    child: Child,
+    child: Guard,
     /// Kept so the directory lives as long as the daemon.
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
@@ -29,6 +29,12 @@ pub fn default_binary() -> PathBuf {
 impl Daemon {
     pub async fn start(binary: &Path, extra: &[String]) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("bench-boltd-").tempdir()?;
+        Self::start_in(dir, binary, extra).await
+    }
+
+    /// Starts boltd on `dir` (a directory [`Daemon::stop_keeping_dir`] gave back: a
+    /// restart of the same node).
+    pub async fn start_in(dir: tempfile::TempDir, binary: &Path, extra: &[String]) -> Result<Self> {
         let log = dir.path().join("log");
         let child = Command::new(binary)
             .arg(format!("--lightning-dir={}", dir.path().display()))
@@ -41,7 +47,11 @@ impl Daemon {
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let socket = dir.path().join("regtest").join("lightning-rpc");
-        let mut d = Daemon { child, dir, socket };
+        let mut d = Daemon {
+            child: Guard(child),
+            dir,
+            socket,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = d.child.try_wait()? {
@@ -62,28 +72,51 @@ impl Daemon {
         }
     }
 
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_keeping_dir().await;
+    }
+
+    /// Stops the daemon and hands its directory back (for [`Daemon::start_in`]).
+    pub async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
         if let Ok(mut c) = RpcClient::connect(&self.socket, "bench-stop").await {
             let _ = tokio::time::timeout(Duration::from_secs(10), c.call("stop", json!([]))).await;
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                return self.dir;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.dir
     }
 }
 
-impl Drop for Daemon {
+/// The boltd process, killed if dropped while running (the daemon's fields can still be
+/// moved out, e.g. its directory for a restart).
+struct Guard(Child);
+
+impl std::ops::Deref for Guard {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Guard {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Guard {
     fn drop(&mut self) {
         // Only reached without `stop` on an error path: never leave a daemon behind.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
     }
 }

@@ -33,6 +33,8 @@ enum Command {
     /// Runes: checkrune calls/s (5 restrictions), commando getinfo round trips/s between
     /// two boltds (starts its own boltds).
     Runes(scenarios::runes::Args),
+    /// The on-chain wallet with many outputs: listfunds, withdraw, catch-up after a restart.
+    Wallet(scenarios::wallet::Args),
     /// Every scenario with its defaults (each starts its own throw-away boltds).
     All {
         /// The boltd binary [default: $BOLTD_BIN, else next to this executable].
@@ -116,6 +118,9 @@ async fn main() {
             .await
             .map(|t| print!("{}", t.render())),
         Command::Runes(args) => scenarios::runes::run(&args)
+            .await
+            .map(|t| print!("{}", t.render())),
+        Command::Wallet(args) => scenarios::wallet::run(&args)
             .await
             .map(|t| print!("{}", t.render())),
         Command::All { boltd, seconds } => all(boltd, seconds).await,

@@ -280,6 +280,7 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     crate::plugin_host::init(&services).await;
     // Blocks from now on reach every plugin that subscribed (lightningd's begin_topology).
     services.chain.run(node.shutdown.clone());
+    services.coin_moves.arm_snapshot();
     // Peers: hooks and notifications go through the plugin host; accept inbound peers
     // from now on (after plugins' `init`, like connectd's activation).
     services.peering.set_host(services.plugins.clone());
@@ -329,15 +330,27 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
     let runes = crate::rune_book::start(node, storage.clone()).await?;
     let commando = crate::commando::start(node.clone(), runes.clone(), &peering);
     let wallet = crate::wallet_wiring::open(node, storage.clone())?;
+    let coin_moves = Arc::new(crate::coin_moves::CoinMoves::load(
+        node.id_hex(),
+        wallet.network(),
+        host.clone(),
+        storage.clone(),
+    )?);
     let chain = Arc::new(
         crate::chain_wiring::start(
             node,
             &host,
             storage.clone(),
-            vec![crate::wallet_wiring::as_listener(&wallet)],
+            vec![crate::wallet_wiring::as_listener(&wallet, &coin_moves)],
         )
         .await?,
     );
+    let spender = Arc::new(crate::wallet_wiring::Spender::new(
+        wallet.clone(),
+        chain.broadcaster.clone(),
+        coin_moves.clone(),
+        chain.status.clone(),
+    ));
     Ok(Services {
         node: node.clone(),
         storage,
@@ -347,6 +360,8 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         commando,
         chain,
         wallet,
+        coin_moves,
+        spender,
     })
 }
 

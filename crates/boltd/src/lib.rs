@@ -13,6 +13,7 @@
 //! behind `getinfo`. No process-global state: handles are passed through `Services`.
 
 pub mod chain_wiring;
+pub mod coin_moves;
 pub mod commando;
 pub mod commands;
 pub mod config;

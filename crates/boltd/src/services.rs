@@ -31,4 +31,8 @@ pub struct Services {
     pub chain: Arc<Chain>,
     /// The on-chain wallet (fed by the chain poller).
     pub wallet: Arc<wallet::Wallet>,
+    /// Coin movements and the balance snapshot (`coin_movement`, `balance_snapshot`).
+    pub coin_moves: Arc<crate::coin_moves::CoinMoves>,
+    /// Broadcasting the wallet's spends; `txprepare`'s held transactions.
+    pub spender: Arc<crate::wallet_wiring::Spender>,
 }

@@ -10,23 +10,29 @@ use bitcoin::{Transaction, Txid};
 use lightning::chain::chaininterface::{BroadcasterInterface, TransactionType};
 use tokio::sync::mpsc;
 
-use crate::backend::{Backend, SendOutcome};
+use crate::backend::{Backend, BackendError, SendOutcome};
 
 /// Sends what LDK broadcasts. Cheap to share (`Arc`); the worker ends when it is dropped.
 pub struct Broadcaster {
     /// Unbounded because LDK's call cannot wait; broadcasts are few.
-    queue: mpsc::UnboundedSender<Vec<Transaction>>,
+    queue: mpsc::UnboundedSender<Job>,
 }
+
+/// A package, and who waits for the verdict on it (the wallet's RPCs do; LDK does not).
+type Job = (Vec<Transaction>, Option<Verdict>);
+type Verdict = tokio::sync::oneshot::Sender<Result<SendOutcome, BackendError>>;
 
 impl Broadcaster {
     /// Starts the worker on the current tokio runtime.
     pub fn spawn<B: Backend>(backend: Arc<B>) -> Self {
-        let (queue, mut rx) = mpsc::unbounded_channel::<Vec<Transaction>>();
+        let (queue, mut rx) = mpsc::unbounded_channel::<Job>();
         tokio::spawn(async move {
-            while let Some(package) = rx.recv().await {
+            while let Some((package, verdict)) = rx.recv().await {
+                let mut last = Ok(SendOutcome::Accepted);
                 for tx in parents_first(package) {
                     let txid = tx.compute_txid();
-                    match backend.sendrawtransaction(&tx, false).await {
+                    last = backend.sendrawtransaction(&tx, false).await;
+                    match &last {
                         Ok(SendOutcome::Accepted) => tracing::info!("Broadcast {txid}"),
                         // Double spends and already-confirmed transactions are normal here.
                         Ok(SendOutcome::Refused { errmsg }) => {
@@ -35,6 +41,9 @@ impl Broadcaster {
                         Err(e) => tracing::warn!("Could not broadcast {txid}: {e}"),
                     }
                 }
+                if let Some(v) = verdict {
+                    let _ = v.send(last);
+                }
             }
         });
         Broadcaster { queue }
@@ -42,9 +51,27 @@ impl Broadcaster {
 
     /// Queue transactions (one package) for sending.
     pub fn send(&self, txs: Vec<Transaction>) {
-        if self.queue.send(txs).is_err() {
+        if self.queue.send((txs, None)).is_err() {
             tracing::warn!("broadcaster stopped; transactions not sent");
         }
+    }
+
+    /// Sends one transaction (in turn with everything queued before it) and returns the
+    /// backend's verdict on it.
+    pub async fn send_and_wait(&self, tx: Transaction) -> Result<SendOutcome, BackendError> {
+        let (v, verdict) = tokio::sync::oneshot::channel();
+        self.queue
+            .send((vec![tx], Some(v)))
+            .map_err(|_| BackendError::Call {
+                method: "sendrawtransaction",
+                reason: "broadcaster stopped".into(),
+            })?;
+        verdict.await.unwrap_or_else(|_| {
+            Err(BackendError::Call {
+                method: "sendrawtransaction",
+                reason: "broadcaster stopped".into(),
+            })
+        })
     }
 }
 

@@ -532,7 +532,7 @@ impl Node {
         match self.submit(tx, None) {
             Ok(txid) => Ok(txid),
             Err(SubmitError::Rejected(r)) => Err(r.message()),
-            Err(SubmitError::AlreadyInChain) => Err("transaction already in block chain".into()),
+            Err(SubmitError::AlreadyInChain) => Err("Transaction already in block chain".into()),
             Err(SubmitError::MaxFee) => {
                 Err("Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)".into())
             }

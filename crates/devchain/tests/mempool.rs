@@ -68,7 +68,7 @@ fn p2wpkh_spend_is_accepted_mined_and_reflected_everywhere() {
     // Sending it again: the outputs are in the chain.
     assert_eq!(
         c.send(&child),
-        Err((-27, "transaction already in block chain".into()))
+        Err((-27, "Transaction already in block chain".into()))
     );
 }
 

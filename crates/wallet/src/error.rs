@@ -27,6 +27,15 @@ pub enum SpendError {
         utxos: usize,
         short: u64,
     },
+    /// Code 301 (`utxopsbt`).
+    #[error("Could not afford {wanted} using UTXOs totalling {total}sat with weight {weight} at feerate {feerate}")]
+    CannotAffordUtxos {
+        /// `<n>sat`, or `anything`.
+        wanted: String,
+        total: u64,
+        weight: u64,
+        feerate: u64,
+    },
     /// Code 301: spending everything leaves less than dust after fees.
     #[error("All {0} inputs could not afford fees")]
     AllCannotAffordFees(usize),

@@ -44,14 +44,18 @@
 mod descriptors;
 mod error;
 mod listener;
+mod moves;
 mod persist;
+mod psbt;
 mod wallet;
 
 /// Records merge with BDK's trait (re-exported so the daemon needs no BDK dependency).
 pub use bdk_wallet::chain::Merge;
 pub use descriptors::{descriptor, AddressType};
 pub use error::{SpendError, WalletError};
+pub use moves::TxMoves;
 pub use persist::{PersistError, Record, WalletStore};
+pub use psbt::{FundRequest, Funded, SignError};
 pub use wallet::{
     Output, OutputStatus, Reservation, Spend, SpendRequest, Wallet, WalletTransaction,
     DEFAULT_RESERVE, MAX_FEERATE_PER_KW, MIN_FEERATE_PER_KW,

@@ -111,7 +111,7 @@ pub struct Wallet {
     inner: Mutex<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     network: Network,
     master: Xpriv,
     bech32: bdk_wallet::Wallet,
@@ -189,6 +189,10 @@ impl Wallet {
 
     pub fn network(&self) -> Network {
         self.network
+    }
+
+    pub(crate) fn lock_inner(&self) -> MutexGuard<'_, Inner> {
+        self.lock()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -586,14 +590,22 @@ fn input_weight(ty: AddressType) -> Weight {
 }
 
 impl Inner {
-    fn wallet(&self, ty: AddressType) -> &bdk_wallet::Wallet {
+    pub(crate) fn master(&self) -> &Xpriv {
+        &self.master
+    }
+
+    pub(crate) fn wallet_ref(&self, ty: AddressType) -> &bdk_wallet::Wallet {
+        self.wallet(ty)
+    }
+
+    pub(crate) fn wallet(&self, ty: AddressType) -> &bdk_wallet::Wallet {
         match ty {
             AddressType::Bech32 => &self.bech32,
             AddressType::P2tr => &self.p2tr,
         }
     }
 
-    fn wallet_mut(&mut self, ty: AddressType) -> &mut bdk_wallet::Wallet {
+    pub(crate) fn wallet_mut(&mut self, ty: AddressType) -> &mut bdk_wallet::Wallet {
         match ty {
             AddressType::Bech32 => &mut self.bech32,
             AddressType::P2tr => &mut self.p2tr,
@@ -601,7 +613,7 @@ impl Inner {
     }
 
     /// Makes everything staged durable; on failure it stays queued for the next call.
-    fn commit(&mut self) -> Result<(), crate::PersistError> {
+    pub(crate) fn commit(&mut self) -> Result<(), crate::PersistError> {
         for ty in AddressType::ALL {
             if let Some(cs) = self.wallet_mut(ty).take_staged() {
                 self.unsaved.changeset_mut(ty).merge(cs);
@@ -615,22 +627,22 @@ impl Inner {
         Ok(())
     }
 
-    fn set_reservation(&mut self, op: OutPoint, to: u32) {
+    pub(crate) fn set_reservation(&mut self, op: OutPoint, to: u32) {
         self.reservations.insert(op, to);
         self.unsaved.reservations.insert(op, Some(to));
     }
 
-    fn release(&mut self, op: OutPoint) {
+    pub(crate) fn release(&mut self, op: OutPoint) {
         if self.reservations.remove(&op).is_some() {
             self.unsaved.reservations.insert(op, None);
         }
     }
 
-    fn reserved_to(&self, op: OutPoint, tip: u32) -> Option<u32> {
+    pub(crate) fn reserved_to(&self, op: OutPoint, tip: u32) -> Option<u32> {
         self.reservations.get(&op).copied().filter(|to| *to > tip)
     }
 
-    fn utxo(&self, op: OutPoint) -> Option<(AddressType, LocalOutput)> {
+    pub(crate) fn utxo(&self, op: OutPoint) -> Option<(AddressType, LocalOutput)> {
         AddressType::ALL
             .into_iter()
             .find_map(|ty| self.wallet(ty).get_utxo(op).map(|lo| (ty, lo)))
@@ -645,7 +657,12 @@ impl Inner {
             })
     }
 
-    fn status(&self, ty: AddressType, lo: &LocalOutput, tip: u32) -> (OutputStatus, Option<u32>) {
+    pub(crate) fn status(
+        &self,
+        ty: AddressType,
+        lo: &LocalOutput,
+        tip: u32,
+    ) -> (OutputStatus, Option<u32>) {
         if lo.is_spent {
             return (OutputStatus::Spent, None);
         }
@@ -669,7 +686,7 @@ impl Inner {
     }
 
     /// The coins a spend may use, largest first.
-    fn candidates(
+    pub(crate) fn candidates(
         &self,
         req: &SpendRequest,
         tip: u32,
@@ -749,7 +766,7 @@ impl Inner {
         b.finish()
     }
 
-    fn sign(&self, mut psbt: Psbt) -> Result<(Psbt, Transaction), SpendError> {
+    pub(crate) fn sign(&self, mut psbt: Psbt) -> Result<(Psbt, Transaction), SpendError> {
         // Every input carries its BIP32 origin (BDK put it there), so the master signs them
         // all, p2wpkh and taproot alike.
         psbt.sign(&self.master, self.p2tr.secp_ctx())

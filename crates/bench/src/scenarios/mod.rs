@@ -16,6 +16,7 @@ pub mod peerwire;
 pub mod plugins;
 pub mod rpc;
 pub mod runes;
+pub mod wallet;
 
 use crate::stats::{Samples, Summary};
 use std::future::Future;

@@ -21,19 +21,32 @@ pub mod deldatastore;
 pub mod deprecations;
 pub mod disconnect;
 pub mod feerates;
+pub mod fundpsbt;
 pub mod getinfo;
 pub mod help;
+pub mod listaddresses;
 pub mod listconfigs;
 pub mod listdatastore;
 pub mod listfunds;
 pub mod listpeers;
+pub mod listtransactions;
 pub mod newaddr;
 pub mod notifications;
 pub mod plugin;
+pub mod reserveinputs;
 pub mod sendcustommsg;
+pub mod sendpsbt;
 pub mod setconfig;
 pub mod showrunes;
+pub mod signpsbt;
 pub mod stop;
+pub mod txdiscard;
+pub mod txprepare;
+pub mod txsend;
+pub mod unreserveinputs;
+pub mod utxopsbt;
+pub mod wallet_params;
+pub mod withdraw;
 
 /// The JSON text of parameter `name` (position `pos` when params is an array) exactly as
 /// the client sent it. CLN reads some parameters from the token's characters (hex given
@@ -115,6 +128,12 @@ pub const TABLE: &[(&str, Build)] = &[
             anchors: true,
         })
     }),
+    ("fundpsbt", |s| {
+        Arc::new(fundpsbt::Fundpsbt {
+            spender: s.spender.clone(),
+            fees: s.chain.fees.clone(),
+        })
+    }),
     ("getinfo", |s| {
         Arc::new(getinfo::Getinfo {
             chain: s.chain.status.clone(),
@@ -125,6 +144,11 @@ pub const TABLE: &[(&str, Build)] = &[
         Arc::new(createrune::Createrune {
             book: s.runes.clone(),
             name: "invokerune",
+        })
+    }),
+    ("listaddresses", |s| {
+        Arc::new(listaddresses::Listaddresses {
+            wallet: s.wallet.clone(),
         })
     }),
     ("listconfigs", |_| Arc::new(listconfigs::Listconfigs)),
@@ -143,6 +167,11 @@ pub const TABLE: &[(&str, Build)] = &[
             peering: s.peering.clone(),
         })
     }),
+    ("listtransactions", |s| {
+        Arc::new(listtransactions::Listtransactions {
+            wallet: s.wallet.clone(),
+        })
+    }),
     ("newaddr", |s| {
         Arc::new(newaddr::Newaddr {
             wallet: s.wallet.clone(),
@@ -154,9 +183,19 @@ pub const TABLE: &[(&str, Build)] = &[
             host: s.plugins.clone(),
         })
     }),
+    ("reserveinputs", |s| {
+        Arc::new(reserveinputs::Reserveinputs {
+            wallet: s.wallet.clone(),
+        })
+    }),
     ("sendcustommsg", |s| {
         Arc::new(sendcustommsg::Sendcustommsg {
             peering: s.peering.clone(),
+        })
+    }),
+    ("sendpsbt", |s| {
+        Arc::new(sendpsbt::Sendpsbt {
+            spender: s.spender.clone(),
         })
     }),
     ("setconfig", |s| {
@@ -170,7 +209,45 @@ pub const TABLE: &[(&str, Build)] = &[
             book: s.runes.clone(),
         })
     }),
+    ("signpsbt", |s| {
+        Arc::new(signpsbt::Signpsbt {
+            wallet: s.wallet.clone(),
+        })
+    }),
     ("stop", |_| Arc::new(stop::Stop)),
+    ("txdiscard", |s| {
+        Arc::new(txdiscard::Txdiscard {
+            spender: s.spender.clone(),
+        })
+    }),
+    ("txprepare", |s| {
+        Arc::new(txprepare::Txprepare {
+            spender: s.spender.clone(),
+            fees: s.chain.fees.clone(),
+        })
+    }),
+    ("txsend", |s| {
+        Arc::new(txsend::Txsend {
+            spender: s.spender.clone(),
+        })
+    }),
+    ("unreserveinputs", |s| {
+        Arc::new(unreserveinputs::Unreserveinputs {
+            wallet: s.wallet.clone(),
+        })
+    }),
+    ("utxopsbt", |s| {
+        Arc::new(utxopsbt::Utxopsbt {
+            spender: s.spender.clone(),
+            fees: s.chain.fees.clone(),
+        })
+    }),
+    ("withdraw", |s| {
+        Arc::new(withdraw::Withdraw {
+            spender: s.spender.clone(),
+            fees: s.chain.fees.clone(),
+        })
+    }),
 ];
 
 /// The builtin names, known before any service exists (plugin manifests are checked

@@ -282,10 +282,15 @@ fn at_least(v: &Value, limit: usize) -> bool {
             }
             Value::Object(m) => {
                 for (k, x) in m {
-                    if k.len() + 4 >= *left || walk(x, left) {
+                    // The key's share first: the value's walk spends from what is left.
+                    let key = k.len() + 4;
+                    if key >= *left {
                         return true;
                     }
-                    *left -= k.len() + 4;
+                    *left -= key;
+                    if walk(x, left) {
+                        return true;
+                    }
                 }
                 2
             }
@@ -314,4 +319,26 @@ pub fn frame(id: &RawValue, out: CmdResult) -> Vec<u8> {
 /// The error in-flight commands get when the daemon closes connections.
 pub fn shutting_down() -> RpcError {
     RpcError::new(codes::LIGHTNINGD_SHUTDOWN, "Shutting down")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::at_least;
+    use serde_json::json;
+
+    /// A member whose value uses up what is left must not make the key's share underflow
+    /// (a listfunds of ~150 outputs panicked the connection task and never answered).
+    #[test]
+    fn at_least_counts_objects_whose_values_fill_the_limit() {
+        let rows: Vec<_> = (0..40)
+            .map(|i| json!({"txid": "ab".repeat(32), "output": i, "status": "confirmed"}))
+            .collect();
+        let v = json!({ "outputs": rows, "channels": [] });
+        let size = serde_json::to_string(&v).unwrap().len();
+        for limit in 1..size + 200 {
+            at_least(&v, limit);
+        }
+        assert!(at_least(&v, size / 2));
+        assert!(!at_least(&v, size * 2));
+    }
 }

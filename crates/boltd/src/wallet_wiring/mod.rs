@@ -3,6 +3,8 @@
 //! each), opening the wallet with the node's keys, and how it joins the chain poller (at
 //! its own best block, so blocks it missed while we were down are replayed to it).
 
+mod listener;
+pub mod spender;
 mod store;
 
 use std::sync::Arc;
@@ -11,9 +13,12 @@ use bitcoin::Network;
 use chain::{BlockRef, ChainListener};
 use wallet::Wallet;
 
+use crate::coin_moves::CoinMoves;
 use crate::node::Node;
 use crate::storage::Storage;
 
+pub use listener::WalletListener;
+pub use spender::Spender;
 pub use store::StoreRecords;
 
 /// lightningd's `--network` names as rust-bitcoin networks.
@@ -40,15 +45,23 @@ pub fn open(node: &Node, storage: Storage) -> Result<Arc<Wallet>, String> {
     Ok(Arc::new(w))
 }
 
-/// The wallet as a chain listener, with the block it has (`None` for a new wallet, which
-/// starts at our tip: it has no address anyone could have paid before).
-pub fn as_listener(w: &Arc<Wallet>) -> (Arc<dyn ChainListener>, Option<BlockRef>) {
+/// The wallet as a chain listener (with its coin movements), with the block it has
+/// (`None` for a new wallet, which starts at our tip: it has no address anyone could
+/// have paid before).
+pub fn as_listener(
+    w: &Arc<Wallet>,
+    moves: &Arc<CoinMoves>,
+) -> (Arc<dyn ChainListener>, Option<BlockRef>) {
     let tip = w.tip();
     let best = (tip.height > 0).then_some(BlockRef {
         height: tip.height,
         hash: tip.hash,
     });
-    (w.clone(), best)
+    let listener = WalletListener {
+        wallet: w.clone(),
+        moves: moves.clone(),
+    };
+    (Arc::new(listener), best)
 }
 
 /// Runs `f` on the blocking pool: wallet calls take the wallet's lock and may wait for

@@ -92,7 +92,7 @@ pub fn sendrawtransaction(s: &Shared, p: &Params) -> Result<Value, RpcError> {
         Ok(txid) => Ok(json!(txid.to_string())),
         Err(SubmitError::AlreadyInChain) => Err(RpcError::new(
             code::ALREADY_IN_CHAIN,
-            "transaction already in block chain",
+            "Transaction already in block chain",
         )),
         Err(SubmitError::MaxFee) => Err(RpcError::new(
             code::VERIFY,

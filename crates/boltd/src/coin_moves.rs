@@ -1,0 +1,276 @@
+//! Coin movements (`coin_movement` v2, reference §6.7) and `balance_snapshot` (§6.8):
+//! numbering (`created_index`), de-duplication of chain moves (a block replayed after a
+//! restart or a reorg is not counted twice), persistence and the notification. Whoever
+//! sees money move (the wallet's listener, channels) builds a [`ChainMove`] and calls
+//! [`CoinMoves::chain_move`].
+//!
+//! Moves are kept in the store's `kv` table (primary namespace `chain_moves`), one row
+//! per move, written before the notification goes out.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bitcoin::{Network, OutPoint, Txid};
+use plugins::PluginHost;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::storage::Storage;
+
+const NAMESPACE: &str = "chain_moves";
+
+/// One on-chain movement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainMove {
+    /// `wallet`, `external`, or a channel id in hex.
+    pub account_id: String,
+    pub credit_msat: u64,
+    pub debit_msat: u64,
+    pub primary_tag: String,
+    pub extra_tags: Vec<String>,
+    pub utxo: OutPoint,
+    pub peer_id: Option<String>,
+    pub originating_account: Option<String>,
+    pub spending_txid: Option<Txid>,
+    pub payment_hash: Option<String>,
+    pub output_msat: u64,
+    pub output_count: Option<u32>,
+    /// 0 while unconfirmed.
+    pub blockheight: u32,
+}
+
+/// A stored move: the move, its index and when it was made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Stored {
+    created_index: u64,
+    timestamp: u64,
+    #[serde(flatten)]
+    mv: ChainMove,
+}
+
+impl ChainMove {
+    /// Core Lightning records a chain move once per (account, outpoint, spending txid,
+    /// tags).
+    fn key(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{}",
+            self.account_id,
+            self.utxo,
+            self.spending_txid
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            self.primary_tag,
+            self.extra_tags.join(",")
+        )
+    }
+}
+
+/// The BIP173 prefix of the network (`coin_type`).
+pub fn coin_type(network: Network) -> &'static str {
+    match network {
+        Network::Bitcoin => "bc",
+        Network::Signet => "tbs",
+        Network::Regtest => "bcrt",
+        _ => "tb",
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+struct State {
+    next_index: u64,
+    seen: HashSet<String>,
+}
+
+pub struct CoinMoves {
+    node_id: String,
+    coin_type: &'static str,
+    plugins: PluginHost,
+    storage: Storage,
+    state: Mutex<State>,
+    /// Set once polling runs (plugins have their `init`); the first block after it sends
+    /// the process's one `balance_snapshot`.
+    snapshot_armed: AtomicBool,
+    snapshot_sent: AtomicBool,
+}
+
+impl CoinMoves {
+    /// Loads the moves recorded so far. Blocking: store reads.
+    pub fn load(
+        node_id: String,
+        network: Network,
+        plugins: PluginHost,
+        storage: Storage,
+    ) -> Result<CoinMoves, String> {
+        let stored: Vec<Vec<u8>> = storage
+            .run_blocking(|s| {
+                let keys = s.kv_list(NAMESPACE, "")?;
+                let mut out = Vec::with_capacity(keys.len());
+                for k in keys {
+                    if let Some(v) = s.kv_read(NAMESPACE, "", &k)? {
+                        out.push(v);
+                    }
+                }
+                Ok(out)
+            })
+            .map_err(|e| format!("loading coin movements: {e}"))?;
+        let mut state = State {
+            next_index: 1,
+            seen: HashSet::new(),
+        };
+        for bytes in stored {
+            let s: Stored = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("bad stored coin movement: {e}"))?;
+            state.next_index = state.next_index.max(s.created_index + 1);
+            state.seen.insert(s.mv.key());
+        }
+        Ok(CoinMoves {
+            node_id,
+            coin_type: coin_type(network),
+            plugins,
+            storage,
+            state: Mutex::new(state),
+            snapshot_armed: AtomicBool::new(false),
+            snapshot_sent: AtomicBool::new(false),
+        })
+    }
+
+    /// Records `mv` (durably) and notifies it, unless the same move was recorded
+    /// before. Blocking: a store write.
+    pub fn chain_move(&self, mv: ChainMove) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let key = mv.key();
+        if st.seen.contains(&key) {
+            return;
+        }
+        let stored = Stored {
+            created_index: st.next_index,
+            timestamp: now(),
+            mv,
+        };
+        let bytes = match serde_json::to_vec(&stored) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("encoding a coin movement: {e}");
+                return;
+            }
+        };
+        let k = format!("{:020}", stored.created_index);
+        if let Err(e) = self
+            .storage
+            .run_blocking(move |s| Ok(s.kv_write(NAMESPACE, "", &k, &bytes)?))
+        {
+            tracing::error!("storing a coin movement: {e}");
+            return;
+        }
+        st.next_index += 1;
+        st.seen.insert(key);
+        drop(st);
+        if self.plugins.anyone_cares("coin_movement") {
+            self.plugins
+                .notify("coin_movement", self.chain_json(&stored));
+        }
+    }
+
+    fn chain_json(&self, s: &Stored) -> Value {
+        let mv = &s.mv;
+        let mut tags = vec![mv.primary_tag.clone()];
+        tags.extend(mv.extra_tags.iter().cloned());
+        let mut m = Map::new();
+        m.insert("version".into(), json!(2));
+        m.insert("coin_type".into(), json!(self.coin_type));
+        m.insert("node_id".into(), json!(self.node_id));
+        m.insert("type".into(), json!("chain_mvt"));
+        m.insert("created_index".into(), json!(s.created_index));
+        m.insert("account_id".into(), json!(mv.account_id));
+        m.insert("credit_msat".into(), json!(mv.credit_msat));
+        m.insert("debit_msat".into(), json!(mv.debit_msat));
+        m.insert("timestamp".into(), json!(s.timestamp));
+        m.insert("tags".into(), json!(tags));
+        m.insert("primary_tag".into(), json!(mv.primary_tag));
+        m.insert("extra_tags".into(), json!(mv.extra_tags));
+        m.insert("utxo".into(), json!(mv.utxo.to_string()));
+        if let Some(p) = &mv.peer_id {
+            m.insert("peer_id".into(), json!(p));
+        }
+        if let Some(o) = &mv.originating_account {
+            m.insert("originating_account".into(), json!(o));
+        }
+        if let Some(t) = mv.spending_txid {
+            m.insert("txid".into(), json!(t.to_string()));
+            m.insert("spending_txid".into(), json!(t.to_string()));
+        }
+        m.insert("utxo_txid".into(), json!(mv.utxo.txid.to_string()));
+        m.insert("vout".into(), json!(mv.utxo.vout));
+        if let Some(h) = &mv.payment_hash {
+            m.insert("payment_hash".into(), json!(h));
+        }
+        m.insert("output_msat".into(), json!(mv.output_msat));
+        if let Some(n) = mv.output_count {
+            m.insert("output_count".into(), json!(n));
+        }
+        m.insert("blockheight".into(), json!(mv.blockheight));
+        Value::Object(m)
+    }
+
+    /// From now on the next block sends the `balance_snapshot` (call once plugins run).
+    pub fn arm_snapshot(&self) {
+        self.snapshot_armed.store(true, Ordering::SeqCst);
+    }
+
+    /// True exactly once: for the first block after [`CoinMoves::arm_snapshot`].
+    pub fn snapshot_due(&self) -> bool {
+        self.snapshot_armed.load(Ordering::SeqCst)
+            && !self.snapshot_sent.swap(true, Ordering::SeqCst)
+    }
+
+    /// `balance_snapshot` with `(account_id, balance_msat)` rows.
+    pub fn balance_snapshot(&self, blockheight: u32, accounts: &[(String, u64)]) {
+        let accounts: Vec<Value> = accounts
+            .iter()
+            .map(|(a, b)| json!({"account_id": a, "balance_msat": b, "coin_type": self.coin_type}))
+            .collect();
+        self.plugins.notify(
+            "balance_snapshot",
+            json!({
+                "node_id": self.node_id,
+                "blockheight": blockheight,
+                "timestamp": now(),
+                "accounts": accounts,
+            }),
+        );
+    }
+}
+
+/// A wallet move (deposit to or withdrawal from account `wallet`).
+pub fn wallet_move(
+    primary_tag: &str,
+    utxo: OutPoint,
+    value_msat: u64,
+    spending_txid: Option<Txid>,
+    blockheight: u32,
+) -> ChainMove {
+    let credit = primary_tag == "deposit";
+    ChainMove {
+        account_id: "wallet".into(),
+        credit_msat: if credit { value_msat } else { 0 },
+        debit_msat: if credit { 0 } else { value_msat },
+        primary_tag: primary_tag.into(),
+        extra_tags: Vec::new(),
+        utxo,
+        peer_id: None,
+        originating_account: None,
+        spending_txid,
+        payment_hash: None,
+        output_msat: value_msat,
+        output_count: None,
+        blockheight,
+    }
+}
