@@ -13,6 +13,7 @@
 //! behind `getinfo`. No process-global state: handles are passed through `Services`.
 
 pub mod chain_wiring;
+pub mod channels;
 pub mod coin_moves;
 pub mod commando;
 pub mod commands;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod daemon;
 pub mod driver;
 pub mod gossip_store;
+pub mod invoices;
 pub mod lock;
 pub mod logging;
 pub mod memory;
