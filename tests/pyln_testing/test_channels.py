@@ -5,12 +5,6 @@ from pathlib import Path
 
 from pyln.testing.fixtures import *  # noqa: F401,F403
 from pyln.testing.utils import only_one, wait_for
-import pytest
-
-# Channels are issue 13's (the `ln` work); these run as soon as boltd has fundchannel.
-pytestmark = pytest.mark.skipif(
-    not (Path(__file__).resolve().parents[2] / "crates/boltd/src/commands/fundchannel.rs").exists(),
-    reason="boltd has no channels yet (fundchannel)")
 
 CHANNEL_LOGGER = str(Path(__file__).parent / "plugins" / "channel_logger.py")
 

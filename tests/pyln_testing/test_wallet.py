@@ -1,12 +1,7 @@
 """On-chain funds the way pyln-testing's helpers move them: `newaddr`, bitcoind's
 `sendtoaddress`, a block, then `listfunds` (as `LightningNode.fundchannel` waits)."""
-from pathlib import Path
-
 from pyln.testing.fixtures import *  # noqa: F401,F403
 from pyln.testing.utils import only_one, wait_for
-import pytest
-
-_COMMANDS = Path(__file__).resolve().parents[2] / "crates/boltd/src/commands"
 
 
 def test_wallet_funded_from_bitcoind(node_factory, bitcoind):
@@ -30,9 +25,7 @@ def test_p2tr_and_bech32_addresses_both_receive(node_factory, bitcoind):
     wait_for(lambda: len(l1.rpc.listfunds()["outputs"]) == 2)
 
 
-# fundwallet waits for the deposit in listtransactions (issue 12's wallet RPCs).
-@pytest.mark.skipif(not (_COMMANDS / "listtransactions.rs").exists(),
-                    reason="boltd has no listtransactions yet")
+# fundwallet waits for the deposit in listtransactions.
 def test_fundwallet(node_factory):
     l1 = node_factory.get_node()
     addr, txid = l1.fundwallet(300_000)
