@@ -153,3 +153,24 @@ for s in [
     msgs(0, b"\x4c\x4f\x00"),
 ]:
     put("commando_in", s)
+
+# hook_replies: invoice_payment and htlc_accepted replies.
+for v in [
+    {"result": "reject"},
+    {"failure_message": "2002"},
+    {"failure_message": "zz"},
+    {"result": "resolve", "payment_key": "11" * 32},
+    {"result": "fail", "failure_message": "400f"},
+    {"result": "fail", "failure_onion": "00"},
+    {"result": "continue", "payload": "00", "invoice_msat": "1000msat"},
+]:
+    put("hook_replies", json.dumps(v))
+
+# bolt11_decode: BOLT 11 strings (the spec's vectors, with and without prefix, broken ones).
+SPEC = ("lnbc1pvjluezsp5zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zygspp5qqqsyqcyq5rqwzq"
+        "fqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdpl2pkx2ctnv5sxxmmwwd5kgetjypeh2ursdae8g6twvus8g6"
+        "rfwvs8qun0dfjkxaq9qrsgq357wnc5r2ueh7ck6q93dj32dlqnls087fxdwk8qakdyafkq3yap9us6v52vjjsr"
+        "vywa6rt52cm9r9zqt8r2t7mlcwspyetp5h2tztugp9lfyql")
+for s in [SPEC, "lightning:" + SPEC, SPEC[:-1] + "q", SPEC.upper(), "lnbcrt1", "lnbc2500x1pvjluez",
+          "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"]:
+    put("bolt11_decode", s)

@@ -19,7 +19,7 @@ read -r -a build <<<"${FUZZ_BUILD:---dev --sanitizer none}"
 # (which lightning-net-tokio turns on), and under cfg(fuzzing) LDK and secp256k1 swap real
 # crypto for stubs anyway: our targets fuzz our readers on top of the real library.
 build+=(--no-cfg-fuzzing)
-targets=(jsonrpc_codec rpc_request manifest cli_params hook_replies sendcustommsg custommsg_in commando_in)
+targets=(jsonrpc_codec rpc_request manifest cli_params hook_replies sendcustommsg custommsg_in commando_in bolt11_decode)
 if [ "$#" -gt 0 ]; then targets=("$@"); fi
 
 start=$(date +%s)

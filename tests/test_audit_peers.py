@@ -6,7 +6,8 @@ import struct
 from pathlib import Path
 
 from conftest import wait_for
-from test_peers import LOCAL, PLUGIN, ProtoPeer, INIT, node_id, port_of, recorded
+from test_peers import (LOCAL, PLUGIN, CHANNEL_FEATURES, ProtoPeer, INIT, node_id, port_of,
+                        recorded)
 
 
 def test_peer_storage_types_reach_the_custommsg_hook(node_factory):
@@ -41,9 +42,9 @@ def test_remote_addr_from_the_peers_init_in_hook_and_listpeers(node_factory):
     sees us: the `remote_addr` TLV of its init) when the peer sent one."""
     b = node_factory.get_node(options=LOCAL, plugins=[PLUGIN])
     p = ProtoPeer.initiator(b, send_init=False)
-    # init: no global features, no features, TLV 3 = ipv4 203.0.113.7 port 9735.
+    # init: no global features, the features channels need, TLV 3 = ipv4 203.0.113.7 port 9735.
     tlv = bytes([3, 7, 1, 203, 0, 113, 7]) + struct.pack("!H", 9735)
-    p.send(struct.pack("!HHH", INIT, 0, 0) + tlv)
+    p.send(struct.pack("!HHH", INIT, 0, len(CHANNEL_FEATURES)) + CHANNEL_FEATURES + tlv)
     p.expect(INIT)
     wait_for(lambda: recorded(b, "connect"), what="accepted")
     peer = recorded(b, "peer_connected")[0]["peer"]

@@ -39,7 +39,13 @@ def node_id(node):
     return node.rpc.getinfo()["id"]
 
 
-def init_msg(features=b""):
+# What a node with channels (LDK's ChannelManager) requires of a peer, offered as optional
+# bits: data_loss_protect (1), var_onion_optin (9), static_remotekey (13), payment_secret
+# (15), channel_type (45).
+CHANNEL_FEATURES = bytes.fromhex("20000000a202")
+
+
+def init_msg(features=CHANNEL_FEATURES):
     """A BOLT 1 init: no global features, `features`, no TLVs."""
     return struct.pack("!HH", INIT, 0) + struct.pack("!H", len(features)) + features
 

@@ -324,7 +324,11 @@ def test_featurebits_in_getinfo_and_init(node_factory, directory):
     node = node_factory.get_node(plugins=[p])
     ours = node.rpc.getinfo()["our_features"]
     assert int(ours["node"], 16) & bit
-    assert int(ours["invoice"], 16) == bit
+    # Our own invoice bits (var_onion_optin, payment_secret, basic_mpp) plus the plugin's,
+    # and every invoice carries them.
+    assert int(ours["invoice"], 16) == bit | 0x024100
+    inv = node.rpc.invoice(1000, "feat", "d")
+    assert int(node.rpc.decode(inv["bolt11"])["features"], 16) == bit | 0x024100
 
 
 def test_deprecated_plugin_option_refused_when_deprecated_apis_off(node_factory, directory):

@@ -5,14 +5,18 @@
 //! nothing panics; `peer_connected`/`custommsg`/`db_write` accept exactly
 //! `{"result":"continue"}` as continue; `db_write` never lets a non-continue reply commit;
 //! `rpc_command`'s first modification wins and `replace` validation only ever accepts an
-//! object carrying method, params, id and `jsonrpc: "2.0"`.
+//! object carrying method, params, id and `jsonrpc: "2.0"`; `invoice_payment` claims only
+//! on `continue` and an invalid reply fails the payment; `htlc_accepted` resolves only with
+//! a 32-byte key, and an invalid reply fails the HTLC.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use plugins::hooks::{
     validate_replace, CustomMsg, CustomMsgPayload, DbWrite, DbWriteOutcome, DbWritePayload, Hook,
-    MethodStatus, PeerConnected, PeerConnectedOutcome, PeerConnectedPayload, PeerInfo, RpcCommand,
-    RpcCommandOutcome, RpcCommandPayload, Step,
+    HtlcAccepted, HtlcAcceptedOutcome, HtlcAcceptedPayload, HtlcInfo, HtlcOnion, InvoicePayment,
+    InvoicePaymentInfo, InvoicePaymentOutcome, InvoicePaymentPayload, MethodStatus, PeerConnected,
+    PeerConnectedOutcome, PeerConnectedPayload, PeerInfo, RpcCommand, RpcCommandOutcome,
+    RpcCommandPayload, Step,
 };
 use serde_json::Value;
 
@@ -129,5 +133,69 @@ fuzz_target!(|data: &[u8]| {
         RpcCommandOutcome::Error(e) => {
             assert!(e.get("code").is_some() && e.get("message").is_some())
         }
+    }
+
+    // invoice_payment: only "continue" lets the payment be claimed.
+    let payload = InvoicePaymentPayload {
+        payment: InvoicePaymentInfo {
+            label: "l".into(),
+            preimage: "00".repeat(32),
+            msat: 1000,
+            extratlvs: None,
+        },
+    };
+    let mut acc = InvoicePayment::start(&payload);
+    match InvoicePayment::step(&mut acc, PLUGIN, &r) {
+        Step::Continue => assert!(says_continue(&r)),
+        Step::Stop(InvoicePaymentOutcome::Claim) => panic!("stop with claim"),
+        Step::Stop(InvoicePaymentOutcome::Reject) => {
+            assert_eq!(r.get("result").and_then(Value::as_str), Some("reject"))
+        }
+        Step::Stop(InvoicePaymentOutcome::Fail(m)) => assert!(m.len() >= 2),
+        Step::Invalid(why) => {
+            assert!(!says_continue(&r));
+            assert_eq!(
+                InvoicePayment::on_invalid(&mut acc, &why),
+                Some(InvoicePaymentOutcome::Reject)
+            );
+        }
+    }
+
+    // htlc_accepted at the final hop.
+    let payload = HtlcAcceptedPayload {
+        peer_id: None,
+        onion: HtlcOnion {
+            payload: None,
+            kind: "tlv",
+            forward_msat: 1000,
+            outgoing_cltv_value: 100,
+            total_msat: Some(1000),
+            payment_secret: None,
+            payment_metadata: None,
+            shared_secret: None,
+        },
+        htlc: HtlcInfo {
+            short_channel_id: "1x1x1".into(),
+            id: 0,
+            amount_msat: 1000,
+            cltv_expiry: 110,
+            cltv_expiry_relative: 10,
+            payment_hash: "00".repeat(32),
+            extra_tlvs: None,
+        },
+    };
+    let mut acc = HtlcAccepted::start(&payload);
+    match HtlcAccepted::step(&mut acc, PLUGIN, &r) {
+        Step::Continue => assert!(says_continue(&r)),
+        Step::Stop(HtlcAcceptedOutcome::Continue { .. }) => panic!("stop with continue"),
+        Step::Stop(HtlcAcceptedOutcome::Resolve(_)) => {
+            assert_eq!(r.get("result").and_then(Value::as_str), Some("resolve"))
+        }
+        Step::Stop(HtlcAcceptedOutcome::Fail(m)) => assert!(m.len() >= 2),
+        Step::Stop(HtlcAcceptedOutcome::Unsupported(why)) => assert!(!why.is_empty()),
+        Step::Invalid(why) => assert!(matches!(
+            HtlcAccepted::on_invalid(&mut acc, &why),
+            Some(HtlcAcceptedOutcome::Unsupported(_))
+        )),
     }
 });

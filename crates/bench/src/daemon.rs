@@ -85,6 +85,11 @@ impl Daemon {
         self.stop_keeping_dir().await;
     }
 
+    /// The process id (RSS figures).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the daemon and hands its directory back (for [`Daemon::start_in`]).
     pub async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
         if let Ok(mut c) = RpcClient::connect(&self.socket, "bench-stop").await {

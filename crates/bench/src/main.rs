@@ -33,6 +33,9 @@ enum Command {
     /// Runes: checkrune calls/s (5 restrictions), commando getinfo round trips/s between
     /// two boltds (starts its own boltds).
     Runes(scenarios::runes::Args),
+    /// Channels between two boltds on a devchain: opens/min, start-up time and RSS with
+    /// 1, 10 and 100 channels (starts its own devchain and boltds).
+    Channels(scenarios::channels::Args),
     /// The on-chain wallet with many outputs: listfunds, withdraw, catch-up after a restart.
     Wallet(scenarios::wallet::Args),
     /// Every scenario with its defaults (each starts its own throw-away boltds).
@@ -120,6 +123,9 @@ async fn main() {
             .await
             .map(|t| print!("{}", t.render())),
         Command::Runes(args) => scenarios::runes::run(&args)
+            .await
+            .map(|t| print!("{}", t.render())),
+        Command::Channels(args) => scenarios::channels::run(&args)
             .await
             .map(|t| print!("{}", t.render())),
         Command::Wallet(args) => scenarios::wallet::run(&args)

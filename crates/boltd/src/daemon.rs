@@ -146,6 +146,9 @@ async fn async_main(early: Early, builtins: Registry) -> i32 {
             return 1;
         }
     };
+    for line in crate::config::accepted_lines(&config) {
+        tracing::info!("{line}");
+    }
     let code = logged_main(&network_dir, config, settings, log.clone(), plugins).await;
     // Whatever the exit path, the last lines (the reason for it among them) reach the
     // log files before the process ends.
@@ -186,6 +189,10 @@ async fn logged_main(
             return 1;
         }
     };
+    if let Err(e) = crate::gossip_store::ensure(network_dir) {
+        tracing::error!("creating {}: {e}", crate::gossip_store::FILE);
+        return 1;
+    }
     let node_id = keys.node_id();
     let id_bytes = node_id.serialize();
     let alias = settings
@@ -253,8 +260,16 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     };
     services.commando.serve_with(&dispatcher);
     let rpc_path = node.settings.rpc_path();
+    // A relative name is bound relative to the cwd (the network directory), as lightningd
+    // does: a deep lightning-dir (test frameworks make them) must not exceed the 108 bytes
+    // of a socket address.
+    let bind_path = if std::path::Path::new(&node.settings.rpc_file).is_absolute() {
+        rpc_path.clone()
+    } else {
+        PathBuf::from(&node.settings.rpc_file)
+    };
     let listener = match crate::rpc::server::bind(
-        &rpc_path,
+        &bind_path,
         &node.settings.rpc_file,
         node.settings.rpc_file_mode,
     ) {
@@ -286,6 +301,7 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     // Peers: hooks and notifications go through the plugin host; accept inbound peers
     // from now on (after plugins' `init`, like connectd's activation).
     services.peering.set_host(services.plugins.clone());
+    services.channels.set_host(services.plugins.clone());
     services.peering.activate();
     // Last, as in lightningd: scripts and test harnesses (pyln-testing among them) wait
     // for this line to know every start-up plugin has answered `init`.
@@ -328,9 +344,6 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
 async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<Services, String> {
     let storage =
         crate::storage::start(node, Some(crate::storage::plugin_db_write(host.clone()))).await?;
-    let peering = crate::peering::Peering::start(node).await?;
-    let runes = crate::rune_book::start(node, storage.clone()).await?;
-    let commando = crate::commando::start(node.clone(), runes.clone(), &peering);
     let wallet = crate::wallet_wiring::open(node, storage.clone())?;
     let coin_moves = Arc::new(crate::coin_moves::CoinMoves::load(
         node.id_hex(),
@@ -353,6 +366,30 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         coin_moves.clone(),
         chain.status.clone(),
     ));
+    // Channels before peers: the peer layer takes its handlers from them.
+    let (channels, ln_events) = crate::channels::start(node, &storage, &chain, &wallet)?;
+    let peering = crate::peering::Peering::start(node, channels.handlers()).await?;
+    let ln_loop = channels.run(ln_events, peering.peers.clone());
+    // The loop writes the channel manager one last time when shutdown starts; exit
+    // waits for that write.
+    node.shutdown.on_exit(
+        "channels",
+        Box::new(move || {
+            Box::pin(async move {
+                let _ = ln_loop.await;
+            })
+        }),
+    );
+    let runes = crate::rune_book::start(node, storage.clone()).await?;
+    let commando = crate::commando::start(node.clone(), runes.clone(), &peering);
+    let network = crate::invoices::create::network_of(&node.settings.network)
+        .ok_or_else(|| format!("unknown network {}", node.settings.network))?;
+    let invoices = Arc::new(crate::invoices::Invoices::new(
+        storage.clone(),
+        node.keys.clone(),
+        network,
+        host.clone(),
+    ));
     Ok(Services {
         node: node.clone(),
         storage,
@@ -362,8 +399,10 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         commando,
         chain,
         wallet,
+        channels,
         coin_moves,
         spender,
+        invoices,
     })
 }
 

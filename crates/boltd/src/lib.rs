@@ -13,12 +13,15 @@
 //! behind `getinfo`. No process-global state: handles are passed through `Services`.
 
 pub mod chain_wiring;
+pub mod channels;
 pub mod coin_moves;
 pub mod commando;
 pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod driver;
+pub mod gossip_store;
+pub mod invoices;
 pub mod lock;
 pub mod logging;
 pub mod memory;

@@ -9,6 +9,7 @@ use plugins::PluginHost;
 
 use crate::chain_wiring::Chain;
 use crate::commando::Commando;
+use crate::invoices::Invoices;
 use crate::node::Node;
 use crate::peering::Peering;
 use crate::rune_book::RuneBook;
@@ -31,8 +32,12 @@ pub struct Services {
     pub chain: Arc<Chain>,
     /// The on-chain wallet (fed by the chain poller).
     pub wallet: Arc<wallet::Wallet>,
+    /// Lightning channels (LDK) and what they mean to plugins and clients.
+    pub channels: Arc<crate::channels::Channels>,
     /// Coin movements and the balance snapshot (`coin_movement`, `balance_snapshot`).
     pub coin_moves: Arc<crate::coin_moves::CoinMoves>,
     /// Broadcasting the wallet's spends; `txprepare`'s held transactions.
     pub spender: Arc<crate::wallet_wiring::Spender>,
+    /// Invoices we issued: creation, listing, waits, our preimages.
+    pub invoices: Arc<Invoices>,
 }

@@ -160,6 +160,16 @@ impl Storage {
         self.store.call_blocking(f)?
     }
 
+    /// Runs `f` on the store thread; `Err` only when the store itself is gone (the
+    /// caller's own errors come back inside `T`).
+    pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> T + Send + 'static,
+    {
+        self.store.call(f).await
+    }
+
     /// LDK's key-value store on this database (every write goes through `db_write`).
     pub fn kv_store(&self) -> KvStore {
         KvStore::new(self.store.clone())

@@ -28,9 +28,10 @@ pub use call::CallError;
 pub use config::SetVal;
 pub use features::FeatureSet;
 pub use hooks::{
-    validate_replace, CustomMsg, CustomMsgPayload, DbWrite, DbWriteOutcome, DbWritePayload, Hook,
-    MethodStatus, PeerConnected, PeerConnectedOutcome, PeerConnectedPayload, PeerInfo, RpcCommand,
-    RpcCommandOutcome, RpcCommandPayload, Step,
+    validate_replace, ChannelTypeJson, CustomMsg, CustomMsgPayload, DbWrite, DbWriteOutcome,
+    DbWritePayload, Hook, MethodStatus, OpenChannel, OpenChannelAccept, OpenChannelInfo,
+    OpenChannelOutcome, OpenChannelPayload, PeerConnected, PeerConnectedOutcome,
+    PeerConnectedPayload, PeerInfo, RpcCommand, RpcCommandOutcome, RpcCommandPayload, Step,
 };
 pub use host::{HostConfig, HostEvent, NotifySink, OptValue, PluginHost};
 pub use lifecycle::{

@@ -6,8 +6,9 @@
 //! `db_write` plugins *before* the commit, the thread that owns the connection
 //! ([`StoreHandle`]), and the tables that live here: the plugin datastore (Core
 //! Lightning semantics), known peer addresses, the runes `createrune` issued with the
-//! rune blacklist, the on-chain wallet's records (opaque bytes), the `kv` table under LDK's `KVStoreSync`/`KVStore` ([`KvStore`]), and
-//! our chain's recent block hashes.
+//! rune blacklist, the on-chain wallet's records (opaque bytes), the `kv` table under LDK's
+//! `KVStoreSync`/`KVStore` ([`KvStore`]), our chain's recent block hashes, and the
+//! invoices we issued with their preimages.
 //!
 //! Must not touch: JSON-RPC, plugins, peers, sockets. Of LDK it knows bytes and the
 //! `KVStore` traits (with their name rules) and nothing else: no channel, monitor or
@@ -38,6 +39,7 @@ mod blocks;
 mod datastore;
 mod error;
 mod hook;
+mod invoices;
 mod kv;
 mod kvstore;
 mod migrations;
@@ -53,6 +55,7 @@ pub use blocks::BlocksChange;
 pub use datastore::{format_key, DatastoreEntry, DatastoreError, Mode};
 pub use error::StoreError;
 pub use hook::{HookRefusal, NoHook, WriteHook};
+pub use invoices::{InvoiceError, InvoiceOrder, NewInvoice, StoredInvoice};
 pub use kvstore::KvStore;
 pub use migrations::SCHEMA_VERSION;
 pub use runes::StoredRune;

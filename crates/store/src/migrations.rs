@@ -27,6 +27,12 @@
 //!   JSON: BDK changesets and coin reservations), appended in `id` order; their merge in
 //!   that order is the wallet. Compaction replaces every row by their merge, in one
 //!   transaction.
+//! - `invoices`: invoices `invoice` issued, with our preimage for each (LDK knows only
+//!   the hash). `created_index` is the key; `label` and `payment_hash` are unique;
+//!   `amount_msat` NULL for "any"; `description` NULL once `delinvoice desconly` removed
+//!   it; `pay_index`, `amount_received_msat`, `paid_at` set once paid; `updated_index`
+//!   by the first change. Counters `invoice_created_index`, `invoice_updated_index`,
+//!   `invoice_pay_index` in `vars`.
 
 /// All migrations; the schema version of a database is how many of them it has run.
 pub const MIGRATIONS: &[&[&str]] = &[
@@ -54,6 +60,27 @@ pub const MIGRATIONS: &[&[&str]] = &[
     &["CREATE TABLE blocks (height BIGINT PRIMARY KEY, hash BLOB NOT NULL)"],
     // 5: the on-chain wallet's records.
     &["CREATE TABLE wallet_records (id BIGINT PRIMARY KEY, record BLOB NOT NULL)"],
+    // 6: invoices and our preimages.
+    &[
+        "CREATE TABLE invoices (\
+        created_index BIGINT PRIMARY KEY, \
+        label TEXT NOT NULL UNIQUE, \
+        bolt11 TEXT NOT NULL, \
+        payment_hash BLOB NOT NULL UNIQUE, \
+        preimage BLOB NOT NULL, \
+        payment_secret BLOB NOT NULL, \
+        amount_msat BIGINT, \
+        description TEXT, \
+        expires_at BIGINT NOT NULL, \
+        pay_index BIGINT UNIQUE, \
+        amount_received_msat BIGINT, \
+        paid_at BIGINT, \
+        updated_index BIGINT)",
+        "CREATE INDEX invoices_updated ON invoices (updated_index)",
+        "INSERT INTO vars (name, intval) VALUES ('invoice_created_index', 0)",
+        "INSERT INTO vars (name, intval) VALUES ('invoice_updated_index', 0)",
+        "INSERT INTO vars (name, intval) VALUES ('invoice_pay_index', 0)",
+    ],
 ];
 
 /// The schema version this build writes.

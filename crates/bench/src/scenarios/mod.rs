@@ -10,6 +10,7 @@
 //!
 //! Later scenarios: `passthrough`, `hook`, `notify`, `startup`, `custommsg`, `datastore`.
 
+pub mod channels;
 pub mod custommsg;
 pub mod datastore;
 pub mod peerwire;

@@ -1,6 +1,6 @@
 //! `disconnect id [force]`: drop a connected peer; answers `{}` once it is gone.
-//! Texts as Core Lightning's peer_control.c (reference §11.5). `force` is accepted for
-//! compatibility; without channels there is nothing it would override.
+//! Texts as Core Lightning's peer_control.c (reference §11.5). A peer with an active
+//! channel is only disconnected with `force`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +15,7 @@ const PARAMS: &[Param] = &[Param::req("id"), Param::opt("force")];
 
 pub struct Disconnect {
     pub peering: Arc<Peering>,
+    pub channels: Arc<crate::channels::Channels>,
 }
 
 impl Command for Disconnect {
@@ -32,16 +33,22 @@ impl Command for Disconnect {
     }
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let peering = self.peering.clone();
+        let channels = self.channels.clone();
         Box::pin(async move {
             let b = ctx.bind(PARAMS)?;
             let id = node_id_param(&b, "id")?
                 .ok_or_else(|| RpcError::invalid_params("missing required parameter: id"))?;
-            b.bool("force")?;
+            let force = b.bool("force")?.unwrap_or(false);
             let Some(k) = peering.known(&id) else {
                 return Err(RpcError::invalid_params(format!("Unknown peer '{id}'")));
             };
             if !k.connected && !peering.peers.is_connected(&id) {
                 return Err(RpcError::daemon("Peer not connected"));
+            }
+            if !force && channels.has_active_channel(&id) {
+                return Err(RpcError::daemon(
+                    "Peer has (at least one) channel in state CHANNELD_NORMAL",
+                ));
             }
             peering.peers.disconnect(&id);
             // Answer once the disconnect went through the peer's event task.

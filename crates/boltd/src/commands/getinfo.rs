@@ -11,6 +11,8 @@ use crate::rpc::{BoxFut, CmdResult, Command, Context, Reply};
 
 pub struct Getinfo {
     pub chain: watch::Receiver<ChainStatus>,
+    pub channels: std::sync::Arc<crate::channels::Channels>,
+    pub peering: std::sync::Arc<crate::peering::Peering>,
 }
 
 /// lightningd's sync warnings (chain reference §1.3): the backend first, then us.
@@ -39,6 +41,8 @@ impl Command for Getinfo {
     }
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let status = self.chain.borrow().clone();
+        let peering = self.peering.clone();
+        let (pending, active, inactive) = self.channels.counts(|p| peering.peers.is_connected(p));
         Box::pin(async move {
             ctx.bind(&[])?;
             let n = &ctx.node;
@@ -49,9 +53,9 @@ impl Command for Getinfo {
                 "alias": n.alias,
                 "color": n.color_hex(),
                 "num_peers": peers.num_peers,
-                "num_pending_channels": 0,
-                "num_active_channels": 0,
-                "num_inactive_channels": 0,
+                "num_pending_channels": pending,
+                "num_active_channels": active,
+                "num_inactive_channels": inactive,
                 "address": peers.address,
                 "binding": peers.binding,
                 "version": crate::node::VERSION,

@@ -1,5 +1,5 @@
 //! `listpeers [id] [level]`: the peers boltd knows (connected or still in their
-//! `peer_connected` chain), in Core Lightning's shape. No channels yet: `num_channels` is 0.
+//! `peer_connected` chain), in Core Lightning's shape, with their channel counts.
 
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ const LEVELS: &[&str] = &["io", "debug", "info", "unusual", "trace"];
 
 pub struct Listpeers {
     pub peering: Arc<Peering>,
+    pub channels: Arc<crate::channels::Channels>,
 }
 
 fn level(b: &jsonrpc::Bound) -> Result<Option<String>, RpcError> {
@@ -45,7 +46,9 @@ impl Command for Listpeers {
     }
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let peering = self.peering.clone();
+        let channels = self.channels.clone();
         Box::pin(async move {
+            let per_peer = channels.per_peer();
             let b = ctx.bind(PARAMS)?;
             let only = node_id_param(&b, "id")?;
             let with_log = level(&b)?.is_some();
@@ -57,7 +60,7 @@ impl Command for Listpeers {
                     let mut p = json!({
                         "id": id.to_string(),
                         "connected": k.connected,
-                        "num_channels": 0,
+                        "num_channels": per_peer.get(&id).copied().unwrap_or(0),
                     });
                     if k.connected {
                         p["netaddr"] =

@@ -12,22 +12,30 @@ use crate::services::Services;
 pub mod blacklistrune;
 pub mod check;
 pub mod checkrune;
+pub mod close;
 pub mod commando;
 pub mod connect;
 pub mod createrune;
 pub mod datastore;
 pub mod datastoreusage;
+pub mod decode;
 pub mod deldatastore;
+pub mod delinvoice;
 pub mod deprecations;
 pub mod disconnect;
 pub mod feerates;
+pub mod fundchannel;
 pub mod fundpsbt;
 pub mod getinfo;
 pub mod help;
+pub mod invoice;
 pub mod listaddresses;
+pub mod listclosedchannels;
 pub mod listconfigs;
 pub mod listdatastore;
 pub mod listfunds;
+pub mod listinvoices;
+pub mod listpeerchannels;
 pub mod listpeers;
 pub mod listtransactions;
 pub mod newaddr;
@@ -36,6 +44,7 @@ pub mod plugin;
 pub mod reserveinputs;
 pub mod sendcustommsg;
 pub mod sendpsbt;
+pub mod setchannel;
 pub mod setconfig;
 pub mod showrunes;
 pub mod signpsbt;
@@ -45,6 +54,8 @@ pub mod txprepare;
 pub mod txsend;
 pub mod unreserveinputs;
 pub mod utxopsbt;
+pub mod waitanyinvoice;
+pub mod waitinvoice;
 pub mod wallet_params;
 pub mod withdraw;
 
@@ -78,6 +89,12 @@ pub const TABLE: &[(&str, Build)] = &[
             book: s.runes.clone(),
         })
     }),
+    ("close", |s| {
+        Arc::new(close::Close {
+            channels: s.channels.clone(),
+            peering: s.peering.clone(),
+        })
+    }),
     ("commando", |s| {
         Arc::new(commando::CommandoCmd {
             commando: s.commando.clone(),
@@ -105,9 +122,15 @@ pub const TABLE: &[(&str, Build)] = &[
             storage: s.storage.clone(),
         })
     }),
+    ("decode", |_| Arc::new(decode::Decode)),
     ("deldatastore", |s| {
         Arc::new(deldatastore::Deldatastore {
             storage: s.storage.clone(),
+        })
+    }),
+    ("delinvoice", |s| {
+        Arc::new(delinvoice::Delinvoice {
+            invoices: s.invoices.clone(),
         })
     }),
     ("deprecations", |_| Arc::new(deprecations::Deprecations)),
@@ -120,12 +143,20 @@ pub const TABLE: &[(&str, Build)] = &[
     ("disconnect", |s| {
         Arc::new(disconnect::Disconnect {
             peering: s.peering.clone(),
+            channels: s.channels.clone(),
         })
     }),
     ("feerates", |s| {
         Arc::new(feerates::Feerates {
             fees: s.chain.fees.clone(),
             anchors: true,
+        })
+    }),
+    ("fundchannel", |s| {
+        Arc::new(fundchannel::Fundchannel {
+            channels: s.channels.clone(),
+            peering: s.peering.clone(),
+            spender: s.spender.clone(),
         })
     }),
     ("fundpsbt", |s| {
@@ -137,9 +168,16 @@ pub const TABLE: &[(&str, Build)] = &[
     ("getinfo", |s| {
         Arc::new(getinfo::Getinfo {
             chain: s.chain.status.clone(),
+            channels: s.channels.clone(),
+            peering: s.peering.clone(),
         })
     }),
     ("help", |_| Arc::new(help::Help)),
+    ("invoice", |s| {
+        Arc::new(invoice::Invoice {
+            invoices: s.invoices.clone(),
+        })
+    }),
     ("invokerune", |s| {
         Arc::new(createrune::Createrune {
             book: s.runes.clone(),
@@ -151,6 +189,11 @@ pub const TABLE: &[(&str, Build)] = &[
             wallet: s.wallet.clone(),
         })
     }),
+    ("listclosedchannels", |s| {
+        Arc::new(listclosedchannels::Listclosedchannels {
+            channels: s.channels.clone(),
+        })
+    }),
     ("listconfigs", |_| Arc::new(listconfigs::Listconfigs)),
     ("listdatastore", |s| {
         Arc::new(listdatastore::Listdatastore {
@@ -160,11 +203,25 @@ pub const TABLE: &[(&str, Build)] = &[
     ("listfunds", |s| {
         Arc::new(listfunds::Listfunds {
             wallet: s.wallet.clone(),
+            channels: s.channels.clone(),
+            peering: s.peering.clone(),
+        })
+    }),
+    ("listinvoices", |s| {
+        Arc::new(listinvoices::Listinvoices {
+            invoices: s.invoices.clone(),
+        })
+    }),
+    ("listpeerchannels", |s| {
+        Arc::new(listpeerchannels::Listpeerchannels {
+            channels: s.channels.clone(),
+            peering: s.peering.clone(),
         })
     }),
     ("listpeers", |s| {
         Arc::new(listpeers::Listpeers {
             peering: s.peering.clone(),
+            channels: s.channels.clone(),
         })
     }),
     ("listtransactions", |s| {
@@ -196,6 +253,11 @@ pub const TABLE: &[(&str, Build)] = &[
     ("sendpsbt", |s| {
         Arc::new(sendpsbt::Sendpsbt {
             spender: s.spender.clone(),
+        })
+    }),
+    ("setchannel", |s| {
+        Arc::new(setchannel::Setchannel {
+            channels: s.channels.clone(),
         })
     }),
     ("setconfig", |s| {
@@ -240,6 +302,16 @@ pub const TABLE: &[(&str, Build)] = &[
         Arc::new(utxopsbt::Utxopsbt {
             spender: s.spender.clone(),
             fees: s.chain.fees.clone(),
+        })
+    }),
+    ("waitanyinvoice", |s| {
+        Arc::new(waitanyinvoice::Waitanyinvoice {
+            invoices: s.invoices.clone(),
+        })
+    }),
+    ("waitinvoice", |s| {
+        Arc::new(waitinvoice::Waitinvoice {
+            invoices: s.invoices.clone(),
         })
     }),
     ("withdraw", |s| {

@@ -130,7 +130,7 @@ impl Peering {
     /// Binds the listening sockets (`--addr`/`--bind-addr`, else all interfaces on the
     /// network's default port) and spawns the event pump.
     /// Inbound peers are accepted once [`Peering::activate`] is called.
-    pub async fn start(node: &Arc<Node>) -> Result<Arc<Peering>, String> {
+    pub async fn start(node: &Arc<Node>, handlers: Handlers) -> Result<Arc<Peering>, String> {
         let (listen_opts, announce_opts) = {
             let c = node
                 .config
@@ -168,7 +168,7 @@ impl Peering {
             accept_at_start: false,
             ..PeerConfig::default()
         };
-        let start = |cfg| PeerNode::start(cfg, node.keys.manager(), Handlers::without_channels());
+        let start = |cfg| PeerNode::start(cfg, node.keys.manager(), handlers.clone());
         let (peers, events) = match start(cfg.clone()).await {
             Ok(p) => p,
             Err(e) if !explicit => {

@@ -12,8 +12,9 @@ use crate::logging::LogEvent;
 use crate::node::{FeatureSet, Node};
 use crate::peering::Peering;
 
-/// getinfo's `channel`/`invoice` feature bits come only from plugins; `init`/`node` are
-/// kept by the peers wiring (LDK's bits plus the plugins').
+/// getinfo's `channel` feature bits come only from plugins; `invoice` is ours (what every
+/// invoice carries) plus the plugins'; `init`/`node` are kept by the peers wiring (LDK's
+/// bits plus the plugins').
 pub(super) fn set_features(node: &Node, f: &plugins::FeatureSet) {
     let j = f.to_json_getinfo();
     let get = |k: &str| j[k].as_str().unwrap_or_default().to_string();
@@ -24,7 +25,10 @@ pub(super) fn set_features(node: &Node, f: &plugins::FeatureSet) {
             init: pick(init, get("init")),
             node: pick(node, get("node")),
             channel: get("channel"),
-            invoice: get("invoice"),
+            invoice: hex::encode(crate::invoices::create::or_features(
+                &crate::invoices::create::INVOICE_FEATURES,
+                f.get("invoice"),
+            )),
         };
     }
 }

@@ -125,7 +125,7 @@ pub fn sign_p2wpkh(tx: &mut Transaction, i: usize, prev: &TxOut, key: &Key) {
     let hash = SighashCache::new(&*tx)
         .p2wpkh_signature_hash(i, &prev.script_pubkey, prev.value, EcdsaSighashType::All)
         .unwrap();
-    let sig = key.secp.sign_ecdsa(&Message::from(hash), &key.secret);
+    let sig = key.secp.sign_ecdsa_low_r(&Message::from(hash), &key.secret);
     let sig = bitcoin::ecdsa::Signature {
         signature: sig,
         sighash_type: EcdsaSighashType::All,
@@ -161,7 +161,7 @@ pub fn sign_2of2(tx: &mut Transaction, i: usize, value: Amount, a: &Key, b: &Key
     w.push([]);
     for k in [a, b] {
         let sig = bitcoin::ecdsa::Signature {
-            signature: k.secp.sign_ecdsa(&msg, &k.secret),
+            signature: k.secp.sign_ecdsa_low_r(&msg, &k.secret),
             sighash_type: EcdsaSighashType::All,
         };
         w.push(sig.serialize());

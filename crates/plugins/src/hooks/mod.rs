@@ -38,11 +38,24 @@ pub const KNOWN_HOOKS: [&str; 15] = [
 
 mod custommsg;
 mod db_write;
+mod htlc_accepted;
+mod invoice_payment;
+mod openchannel;
 mod peer_connected;
 mod rpc_command;
 
 pub use custommsg::{CustomMsg, CustomMsgPayload};
 pub use db_write::{DbWrite, DbWriteOutcome, DbWritePayload};
+pub use htlc_accepted::{
+    HtlcAccepted, HtlcAcceptedAcc, HtlcAcceptedOutcome, HtlcAcceptedPayload, HtlcInfo, HtlcOnion,
+};
+pub use invoice_payment::{
+    ExtraTlv, InvoicePayment, InvoicePaymentInfo, InvoicePaymentOutcome, InvoicePaymentPayload,
+};
+pub use openchannel::{
+    ChannelTypeJson, OpenChannel, OpenChannelAccept, OpenChannelInfo, OpenChannelOutcome,
+    OpenChannelPayload,
+};
 pub use peer_connected::{PeerConnected, PeerConnectedOutcome, PeerConnectedPayload, PeerInfo};
 pub use rpc_command::{
     validate_replace, MethodStatus, RpcCommand, RpcCommandAcc, RpcCommandOutcome, RpcCommandPayload,

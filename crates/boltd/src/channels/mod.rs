@@ -1,0 +1,679 @@
+//! The daemon's side of the `ln` crate: starting it (the handlers the peer layer gets,
+//! the event loop, blocks), and what its events mean to Core Lightning users: the
+//! `openchannel` hook ([`inbound`]), `channel_opened`, `channel_open_failed` and
+//! `channel_state_changed` with CLN's state names ([`state`]), and the rows of
+//! `listpeerchannels`/`listclosedchannels` ([`json`]).
+
+pub mod inbound;
+pub mod json;
+pub mod state;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bitcoin::secp256k1::PublicKey;
+use lightning::events::{ClosureReason, Event};
+use lightning::ln::channel_state::ChannelDetails;
+use lightning::ln::types::ChannelId;
+use lightning::util::persist::KVStoreSync;
+use ln::{Ln, LnConfig, LnDeps};
+use plugins::PluginHost;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::node::Node;
+use state::Change;
+
+/// The kv namespace of our records of closed channels (`listclosedchannels`).
+const CLOSED_NS: &str = "boltd_closed_channels";
+/// The kv namespace of what a restart needs of channels still resolving on chain.
+const CLOSING_NS: &str = "boltd_closing_channels";
+/// How often channel states are compared with what was last notified.
+const REFRESH: Duration = Duration::from_millis(500);
+
+/// What we know of one channel beyond LDK's own view.
+#[derive(Debug, Clone)]
+pub struct Tracked {
+    pub id: ChannelId,
+    pub peer: PublicKey,
+    pub state: &'static str,
+    /// The last cause (CLN reports it for transitions that have none of their own).
+    pub cause: &'static str,
+    pub closer: Option<&'static str>,
+    pub changes: Vec<Change>,
+    /// LDK's last listing of it (kept after it closes, for `listpeerchannels`).
+    pub last: Option<ChannelDetails>,
+    /// Why it closed, once it did.
+    pub close_cause: Option<String>,
+    /// Our `close` command asked for this shutdown.
+    pub user_close: bool,
+}
+
+pub struct Channels {
+    pub ln: Arc<Ln>,
+    node: Arc<Node>,
+    host: Mutex<Option<PluginHost>>,
+    kv: store::KvStore,
+    fees: Arc<chain::Fees>,
+    tracked: Mutex<HashMap<ChannelId, Tracked>>,
+}
+
+fn network(name: &str) -> bitcoin::Network {
+    match name {
+        "bitcoin" => bitcoin::Network::Bitcoin,
+        "testnet" => bitcoin::Network::Testnet,
+        "testnet4" => bitcoin::Network::Testnet4,
+        "signet" => bitcoin::Network::Signet,
+        _ => bitcoin::Network::Regtest,
+    }
+}
+
+/// The network graph's file in the network directory.
+pub const GRAPH_FILE: &str = "network_graph";
+
+impl Channels {
+    /// Builds the LDK side from the store (before the peer layer, which takes its
+    /// handlers). The caller adds [`ln::LnListener`] to the poller at
+    /// [`Ln::best_block`] and spawns [`Channels::run`].
+    pub fn start(
+        node: &Arc<Node>,
+        kv: store::KvStore,
+        fees: Arc<chain::Fees>,
+        broadcaster: Arc<chain::Broadcaster>,
+        wallet: Arc<wallet::Wallet>,
+        tip: chain::BlockRef,
+    ) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<Event>), String> {
+        let net = network(&node.settings.network);
+        let config = LnConfig::new(net, node.settings.network_dir.join(GRAPH_FILE));
+        let (ln, events) = Ln::start(LnDeps {
+            config,
+            keys: node.keys.manager(),
+            kv: Arc::new(kv.clone()),
+            fees: fees.clone(),
+            broadcaster,
+            wallet,
+            tip,
+        })
+        .map_err(|e| e.to_string())?;
+        let c = Arc::new(Channels {
+            ln,
+            node: node.clone(),
+            host: Mutex::new(None),
+            kv,
+            fees,
+            tracked: Mutex::new(HashMap::new()),
+        });
+        c.seed();
+        Ok((c, events))
+    }
+
+    /// The chain's fee estimates (feerate parameters).
+    pub fn ln_fees(&self) -> Arc<chain::Fees> {
+        self.fees.clone()
+    }
+
+    /// The handlers the peer layer's `PeerManager` gets.
+    pub fn handlers(&self) -> net::Handlers {
+        net::Handlers {
+            channel: self.ln.manager.clone(),
+            routing: self.ln.gossip.clone(),
+            onion: self.ln.onion.clone(),
+            send_only: self.ln.chain_monitor.clone(),
+        }
+    }
+
+    /// Hooks and notifications go through the plugin host from now on.
+    pub fn set_host(&self, host: PluginHost) {
+        if let Ok(mut h) = self.host.lock() {
+            *h = Some(host);
+        }
+    }
+
+    fn host(&self) -> Option<PluginHost> {
+        self.host.lock().ok().and_then(|h| h.clone())
+    }
+
+    pub fn tracked(&self) -> MutexGuard<'_, HashMap<ChannelId, Tracked>> {
+        self.tracked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Start-up: today's states, without notifications (nothing changed).
+    fn seed(&self) {
+        let mut t = self.tracked();
+        for c in self.ln.manager.list_channels() {
+            t.insert(
+                c.channel_id,
+                Tracked {
+                    id: c.channel_id,
+                    peer: c.counterparty.node_id,
+                    state: state::live_state(&c),
+                    cause: if c.is_outbound { "user" } else { "remote" },
+                    closer: None,
+                    changes: Vec::new(),
+                    last: Some(c),
+                    close_cause: None,
+                    user_close: false,
+                },
+            );
+        }
+        for id in self.ln.chain_monitor.list_monitors() {
+            if t.contains_key(&id) {
+                continue;
+            }
+            let Ok(m) = self.ln.chain_monitor.get_monitor(id) else {
+                continue;
+            };
+            let record = self.closed_record(&id);
+            let internal = self.internal_record(&id);
+            let balances = m.get_claimable_balances();
+            let closed_into = internal
+                .as_ref()
+                .and_then(|r| r.get("close_state"))
+                .and_then(Value::as_str)
+                .and_then(|s| {
+                    [
+                        state::CLOSING_COMPLETE,
+                        state::AWAITING_UNILATERAL,
+                        state::FUNDING_SPEND_SEEN,
+                    ]
+                    .into_iter()
+                    .find(|k| *k == s)
+                })
+                .unwrap_or(state::AWAITING_UNILATERAL);
+            let st = state::onchain_state(Some(&balances)).unwrap_or(closed_into);
+            let last = internal
+                .as_ref()
+                .and_then(|r| r.get("details"))
+                .and_then(Value::as_str)
+                .and_then(|h| hex::decode(h).ok())
+                .and_then(|b| {
+                    <ChannelDetails as lightning::util::ser::Readable>::read(
+                        &mut std::io::Cursor::new(b),
+                    )
+                    .ok()
+                });
+            t.insert(
+                id,
+                Tracked {
+                    id,
+                    peer: m.get_counterparty_node_id(),
+                    state: st,
+                    cause: "unknown",
+                    closer: record
+                        .as_ref()
+                        .and_then(|r| r.get("closer"))
+                        .and_then(Value::as_str)
+                        .map(|s| if s == "local" { "local" } else { "remote" }),
+                    changes: Vec::new(),
+                    last,
+                    close_cause: record
+                        .as_ref()
+                        .and_then(|r| r.get("close_cause"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    user_close: false,
+                },
+            );
+        }
+    }
+
+    /// The event loop (LDK work, persistence, ticks) and the event consumer; both end
+    /// with shutdown, the loop after a last write of the channel manager.
+    pub fn run(
+        self: &Arc<Self>,
+        mut events: mpsc::UnboundedReceiver<Event>,
+        peers: net::PeerNode,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            while let Some(e) = events.recv().await {
+                me.on_event(e).await;
+            }
+        });
+        let me = self.clone();
+        let sd = self.node.shutdown.clone();
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval(REFRESH);
+            loop {
+                tokio::select! {
+                    _ = sd.recv() => break,
+                    _ = iv.tick() => me.refresh(),
+                }
+            }
+        });
+        let ln = self.ln.clone();
+        let sd = self.node.shutdown.clone();
+        tokio::spawn(async move {
+            ln.run(
+                move || peers.process_events(),
+                async move { sd.recv().await },
+            )
+            .await
+        })
+    }
+
+    async fn on_event(self: &Arc<Self>, event: Event) {
+        match event {
+            Event::OpenChannelRequest {
+                temporary_channel_id,
+                counterparty_node_id,
+                funding_satoshis,
+                channel_negotiation_type,
+                channel_type,
+                is_announced,
+                params,
+            } => {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    me.decide_inbound(inbound::Offer {
+                        temporary_channel_id,
+                        peer: counterparty_node_id,
+                        funding_satoshis,
+                        push_msat: match channel_negotiation_type {
+                            lightning::events::InboundChannelFunds::PushMsat(p) => p,
+                            lightning::events::InboundChannelFunds::DualFunded => 0,
+                        },
+                        channel_type,
+                        is_announced,
+                        params,
+                    })
+                    .await
+                });
+            }
+            Event::ChannelPending {
+                channel_id,
+                counterparty_node_id,
+                funding_txo,
+                ..
+            } => {
+                self.refresh();
+                let inbound = self
+                    .ln
+                    .manager
+                    .list_channels_with_counterparty(&counterparty_node_id)
+                    .into_iter()
+                    .find(|c| c.channel_id == channel_id)
+                    .filter(|c| !c.is_outbound);
+                if let (Some(c), Some(h)) = (inbound, self.host()) {
+                    h.notify(
+                        "channel_opened",
+                        json!({
+                            "id": counterparty_node_id.to_string(),
+                            "funding_msat": c.channel_value_satoshis * 1000,
+                            "funding_txid": funding_txo.txid.to_string(),
+                            "channel_ready": false,
+                        }),
+                    );
+                }
+            }
+            Event::ChannelClosed {
+                channel_id,
+                reason,
+                counterparty_node_id,
+                ..
+            } => self.on_closed(channel_id, reason, counterparty_node_id),
+            _ => self.refresh(),
+        }
+    }
+
+    fn on_closed(&self, id: ChannelId, reason: ClosureReason, peer: Option<PublicKey>) {
+        let (new_state, cause, closer) = match &reason {
+            ClosureReason::LocallyInitiatedCooperativeClosure => {
+                (state::CLOSING_COMPLETE, None, "local")
+            }
+            ClosureReason::CounterpartyInitiatedCooperativeClosure
+            | ClosureReason::LegacyCooperativeClosure => (state::CLOSING_COMPLETE, None, "remote"),
+            ClosureReason::HolderForceClosed { .. } => {
+                (state::AWAITING_UNILATERAL, Some("user"), "local")
+            }
+            ClosureReason::CounterpartyForceClosed { .. } => {
+                (state::AWAITING_UNILATERAL, Some("remote"), "remote")
+            }
+            ClosureReason::CommitmentTxConfirmed => {
+                (state::FUNDING_SPEND_SEEN, Some("onchain"), "remote")
+            }
+            ClosureReason::ProcessingError { .. } => {
+                (state::AWAITING_UNILATERAL, Some("protocol"), "local")
+            }
+            _ => (state::AWAITING_UNILATERAL, Some("local"), "local"),
+        };
+        let mut t = self.tracked();
+        let Some(entry) = t.get_mut(&id) else {
+            return;
+        };
+        if state::is_opening(entry.state) {
+            // Never committed: nothing on chain, the open just failed.
+            t.remove(&id);
+            drop(t);
+            if let Some(h) = self.host() {
+                h.notify("channel_open_failed", json!({"channel_id": id.to_string()}));
+            }
+            return;
+        }
+        if entry.closer.is_none() {
+            entry.closer = Some(closer);
+        }
+        let cause = cause.unwrap_or(if entry.user_close {
+            "user"
+        } else {
+            entry.cause
+        });
+        entry.close_cause = Some(cause.to_string());
+        let msg = match new_state {
+            state::CLOSING_COMPLETE => "Closing complete".to_string(),
+            state::FUNDING_SPEND_SEEN => "Onchain funding spend".to_string(),
+            _ => reason.to_string(),
+        };
+        let notes = transition(entry, new_state, cause, Some(msg));
+        let record = closed_json(&id, entry, peer);
+        let internal = closed_internal(entry);
+        drop(t);
+        self.save_closed(&id, &record);
+        self.save_internal(&id, &internal);
+        self.emit(notes.into_iter().collect());
+    }
+
+    /// Compares LDK's view with what was last notified and emits the differences.
+    pub fn refresh(&self) {
+        let live = self.ln.manager.list_channels();
+        let mut notes = Vec::new();
+        let mut t = self.tracked();
+        for c in &live {
+            let new = state::live_state(c);
+            let entry = t.entry(c.channel_id).or_insert_with(|| Tracked {
+                id: c.channel_id,
+                peer: c.counterparty.node_id,
+                state: state::OPENINGD,
+                cause: if c.is_outbound { "user" } else { "remote" },
+                closer: None,
+                changes: Vec::new(),
+                last: None,
+                close_cause: None,
+                user_close: false,
+            });
+            entry.last = Some(c.clone());
+            if new == entry.state || new == state::OPENINGD {
+                continue;
+            }
+            let (cause, msg) = match new {
+                state::AWAITING_LOCKIN => (entry.cause, "new channel opened"),
+                state::NORMAL => (entry.cause, "Lockin complete"),
+                state::SHUTTING_DOWN if entry.user_close => {
+                    ("user", "User or plugin invoked close command")
+                }
+                state::SHUTTING_DOWN => ("remote", "Peer closes channel"),
+                state::SIGEXCHANGE => (entry.cause, "Start closingd"),
+                _ => (entry.cause, "Closing complete"),
+            };
+            if new == state::SHUTTING_DOWN && entry.closer.is_none() {
+                entry.closer = Some(if entry.user_close { "local" } else { "remote" });
+            }
+            notes.extend(transition(entry, new, cause, Some(msg.to_string())));
+        }
+        let gone: Vec<ChannelId> = t
+            .keys()
+            .filter(|id| !live.iter().any(|c| &c.channel_id == *id))
+            .copied()
+            .collect();
+        let mut forgotten = Vec::new();
+        for id in gone {
+            let Some(entry) = t.get_mut(&id) else {
+                continue;
+            };
+            if state::is_opening(entry.state) {
+                continue;
+            }
+            let balances = self
+                .ln
+                .chain_monitor
+                .get_monitor(id)
+                .ok()
+                .map(|m| m.get_claimable_balances());
+            let Some(new) = state::onchain_state(balances.as_deref()) else {
+                continue;
+            };
+            if new == entry.state {
+                continue;
+            }
+            let cause = if entry.closer.is_none() {
+                "onchain"
+            } else {
+                entry.cause
+            };
+            if new == state::ONCHAIN || new == state::CLOSED {
+                if !matches!(entry.state, state::FUNDING_SPEND_SEEN | state::ONCHAIN) {
+                    notes.extend(transition(
+                        entry,
+                        state::FUNDING_SPEND_SEEN,
+                        cause,
+                        Some("Onchain funding spend".into()),
+                    ));
+                }
+                if entry.state != state::ONCHAIN {
+                    notes.extend(transition(
+                        entry,
+                        state::ONCHAIN,
+                        cause,
+                        Some("Onchain init reply".into()),
+                    ));
+                }
+            }
+            if new == state::CLOSED {
+                notes.extend(transition(entry, state::CLOSED, "unknown", None));
+                t.remove(&id);
+                forgotten.push(id);
+            }
+        }
+        drop(t);
+        for id in forgotten {
+            let _ = self.kv.remove(CLOSING_NS, "", &id.to_string(), false);
+        }
+        self.emit(notes);
+    }
+
+    fn emit(&self, notes: Vec<Value>) {
+        if notes.is_empty() {
+            return;
+        }
+        if let Some(h) = self.host() {
+            for n in notes {
+                h.notify("channel_state_changed", n);
+            }
+        }
+    }
+
+    /// `close` marks the channels it shuts down (cause `user`).
+    pub fn mark_user_close(&self, id: &ChannelId) {
+        if let Some(e) = self.tracked().get_mut(id) {
+            e.user_close = true;
+        }
+    }
+
+    fn closed_record(&self, id: &ChannelId) -> Option<Value> {
+        let bytes = self.kv.read(CLOSED_NS, "", &id.to_string()).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn save_internal(&self, id: &ChannelId, v: &Value) {
+        let bytes = serde_json::to_vec(v).unwrap_or_default();
+        if let Err(e) = self.kv.write(CLOSING_NS, "", &id.to_string(), bytes) {
+            tracing::warn!("recording closing channel {id}: {e}");
+        }
+    }
+
+    fn internal_record(&self, id: &ChannelId) -> Option<Value> {
+        let bytes = self.kv.read(CLOSING_NS, "", &id.to_string()).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn save_closed(&self, id: &ChannelId, record: &Value) {
+        let bytes = serde_json::to_vec(record).unwrap_or_default();
+        if let Err(e) = self.kv.write(CLOSED_NS, "", &id.to_string(), bytes) {
+            tracing::warn!("recording closed channel {id}: {e}");
+        }
+    }
+
+    /// Every closed channel we recorded (`listclosedchannels`).
+    pub fn closed_channels(&self) -> Vec<Value> {
+        let keys = self.kv.list(CLOSED_NS, "").unwrap_or_default();
+        keys.iter()
+            .filter_map(|k| self.kv.read(CLOSED_NS, "", k).ok())
+            .filter_map(|b| serde_json::from_slice(&b).ok())
+            .collect()
+    }
+
+    /// `getinfo`'s counts: pending (opening or awaiting lock-in), active (open, peer
+    /// connected), inactive (open, peer away).
+    pub fn counts(&self, connected: impl Fn(&PublicKey) -> bool) -> (usize, usize, usize) {
+        let t = self.tracked();
+        let mut n = (0, 0, 0);
+        for e in t.values() {
+            if matches!(e.state, state::OPENINGD | state::AWAITING_LOCKIN) {
+                n.0 += 1;
+            } else if state::is_open(e.state) {
+                if connected(&e.peer) {
+                    n.1 += 1;
+                } else {
+                    n.2 += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Channels per peer (`listpeers`' `num_channels`).
+    pub fn per_peer(&self) -> HashMap<PublicKey, usize> {
+        let mut m = HashMap::new();
+        for e in self.tracked().values() {
+            *m.entry(e.peer).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// Whether the peer has a channel `disconnect` must not drop without `force`.
+    pub fn has_active_channel(&self, peer: &PublicKey) -> bool {
+        self.tracked()
+            .values()
+            .any(|e| &e.peer == peer && !matches!(e.state, state::ONCHAIN | state::CLOSED))
+    }
+}
+
+/// Applies a state change to `entry`; the notification payload.
+fn transition(
+    entry: &mut Tracked,
+    new: &'static str,
+    cause: &'static str,
+    message: Option<String>,
+) -> Option<Value> {
+    let old = entry.state;
+    if old == new {
+        return None;
+    }
+    let first = old == state::OPENINGD;
+    entry.state = new;
+    if cause != "unknown" {
+        entry.cause = cause;
+    }
+    let ts = state::timestamp();
+    entry.changes.push(Change {
+        timestamp: ts.clone(),
+        old_state: (!first).then_some(old),
+        new_state: new,
+        cause,
+        message: message.clone(),
+    });
+    let channel_id = entry.id.to_string();
+    let scid = entry
+        .last
+        .as_ref()
+        .and_then(|c| c.short_channel_id)
+        .map(json::scid);
+    tracing::info!("{channel_id}: State changed from {old} to {new}");
+    let mut n = json!({
+        "peer_id": entry.peer.to_string(),
+        "channel_id": channel_id,
+        "short_channel_id": scid,
+        "timestamp": ts,
+        "new_state": new,
+        "cause": cause,
+        "message": message,
+    });
+    if !first {
+        if let Some(o) = n.as_object_mut() {
+            o.insert("old_state".into(), json!(old));
+        }
+    }
+    Some(n)
+}
+
+/// What a restart needs of a closed channel still resolving on chain (not shown by
+/// `listclosedchannels`): the state it closed into and LDK's last listing of it.
+fn closed_internal(e: &Tracked) -> Value {
+    use lightning::util::ser::Writeable;
+    json!({
+        "close_state": e.state,
+        "details": e.last.as_ref().map(|c| hex::encode(c.encode())),
+    })
+}
+
+fn closed_json(id: &ChannelId, e: &Tracked, peer: Option<PublicKey>) -> Value {
+    let mut v = json!({
+        "peer_id": peer.unwrap_or(e.peer).to_string(),
+        "channel_id": id.to_string(),
+        "closer": e.closer.unwrap_or("local"),
+        "close_cause": e.close_cause.clone().unwrap_or_default(),
+    });
+    if let (Some(c), Some(o)) = (&e.last, v.as_object_mut()) {
+        o.insert(
+            "opener".into(),
+            json!(if c.is_outbound { "local" } else { "remote" }),
+        );
+        o.insert("private".into(), json!(!c.is_announced));
+        o.insert(
+            "channel_type".into(),
+            json::channel_type(c.channel_type.as_ref()),
+        );
+        if let Some(s) = c.short_channel_id {
+            o.insert("short_channel_id".into(), json!(json::scid(s)));
+        }
+        if let Some(f) = c.funding_txo {
+            o.insert("funding_txid".into(), json!(f.txid.to_string()));
+            o.insert("funding_outnum".into(), json!(f.index));
+        }
+        o.insert("total_msat".into(), json!(c.channel_value_satoshis * 1000));
+        let to_us = json::to_us_msat(c);
+        o.insert("final_to_us_msat".into(), json!(to_us));
+        o.insert("min_to_us_msat".into(), json!(to_us));
+        o.insert("max_to_us_msat".into(), json!(to_us));
+        o.insert("leased".into(), json!(false));
+    }
+    v
+}
+
+/// Builds the channels from the store, after the chain (fees, broadcaster, tip) and the
+/// wallet; joins the poller at the channel manager's best block (blocks it missed are
+/// replayed before new ones).
+pub fn start(
+    node: &Arc<Node>,
+    storage: &crate::storage::Storage,
+    chain: &crate::chain_wiring::Chain,
+    wallet: &Arc<wallet::Wallet>,
+) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<Event>), String> {
+    let tip = chain
+        .status
+        .borrow()
+        .tip
+        .ok_or_else(|| "channels: the chain has no tip yet".to_string())?;
+    let (c, events) = Channels::start(
+        node,
+        storage.kv_store(),
+        chain.fees.clone(),
+        chain.broadcaster.clone(),
+        wallet.clone(),
+        tip,
+    )?;
+    let best = c.ln.best_block();
+    chain.add_listener((Arc::new(ln::LnListener(c.ln.clone())), Some(best)))?;
+    Ok((c, events))
+}

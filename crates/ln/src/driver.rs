@@ -1,0 +1,181 @@
+//! The event loop, after `lightning-background-processor`'s `process_events_async`: LDK
+//! events (funding handled here, every event also handed to the daemon), persisting the
+//! channel manager whenever it asks, and the periodic work (manager ticks, claim
+//! rebroadcasts, sweeps, graph pruning and persistence, scorer persistence, archiving
+//! resolved monitors). The peer manager's own tick stays with the peer layer (it counts
+//! its ticks to report handshake timeouts), so the loop is given its `process_events`.
+//!
+//! Why not `process_events_async` itself: it insists on driving the `PeerManager`'s
+//! timer, which the `net` crate must own.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lightning::events::{Event, ReplayEvent};
+use lightning::routing::scoring::ScoreUpdate;
+use lightning::util::persist::{
+    CHANNEL_MANAGER_PERSISTENCE_KEY, CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+    CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE, SCORER_PERSISTENCE_KEY,
+    SCORER_PERSISTENCE_PRIMARY_NAMESPACE, SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+};
+use lightning::util::ser::Writeable;
+use tokio::time::{interval, Instant, MissedTickBehavior};
+
+use crate::node::{write_graph, Ln};
+
+/// LDK's `FRESHNESS_TIMER`.
+const FRESHNESS: Duration = Duration::from_secs(60);
+const REBROADCAST: Duration = Duration::from_secs(30);
+const SWEEP: Duration = Duration::from_secs(30);
+const FIRST_PRUNE: Duration = Duration::from_secs(60);
+const PRUNE: Duration = Duration::from_secs(60 * 60);
+const SCORER_PERSIST: Duration = Duration::from_secs(5 * 60);
+const ARCHIVE: Duration = Duration::from_secs(10 * 60);
+/// How often the loop wakes without a reason (HTLC forwards are batched to this).
+const IDLE: Duration = Duration::from_millis(100);
+
+fn now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+impl Ln {
+    /// Writes the channel manager; durable when it returns `Ok`.
+    pub fn persist_manager(&self) -> lightning::io::Result<()> {
+        self.kv.write(
+            CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+            CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
+            CHANNEL_MANAGER_PERSISTENCE_KEY,
+            self.manager.encode(),
+        )
+    }
+
+    fn persist_graph_and_scorer(&self) {
+        if let Err(e) = write_graph(&self.config.graph_path, &self.graph) {
+            tracing::warn!("writing {}: {e}", self.config.graph_path.display());
+        }
+        let scorer = match self.scorer.read() {
+            Ok(s) => s.encode(),
+            Err(p) => p.into_inner().encode(),
+        };
+        if let Err(e) = self.kv.write(
+            SCORER_PERSISTENCE_PRIMARY_NAMESPACE,
+            SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+            SCORER_PERSISTENCE_KEY,
+            scorer,
+        ) {
+            tracing::warn!("persisting the scorer: {e}");
+        }
+    }
+
+    /// One event: funding first, then to the daemon.
+    fn dispatch(&self, event: Event) -> Result<(), ReplayEvent> {
+        self.handle_funding_event(&event)?;
+        // A daemon that went away (shutdown) no longer needs events.
+        let _ = self.events.send(event);
+        Ok(())
+    }
+
+    /// Runs the loop until `stop` resolves; persists the manager, graph and scorer last.
+    /// `after_events` is the peer layer's `process_events` (sends what handling queued).
+    pub async fn run<S, P>(self: Arc<Self>, after_events: P, stop: S)
+    where
+        S: Future<Output = ()>,
+        P: Fn(),
+    {
+        tokio::pin!(stop);
+        self.manager.timer_tick_occurred();
+        self.chain_monitor.rebroadcast_pending_claims();
+        let start = Instant::now();
+        let every = |d: Duration| {
+            let mut i = interval(d);
+            i.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            i
+        };
+        let mut freshness = every(FRESHNESS);
+        let mut rebroadcast = every(REBROADCAST);
+        let mut sweep = every(SWEEP);
+        let mut scorer = every(SCORER_PERSIST);
+        let mut archive = every(ARCHIVE);
+        let mut prune = tokio::time::interval_at(start + FIRST_PRUNE, PRUNE);
+        // The first tick of an interval is immediate; these were just done.
+        freshness.tick().await;
+        rebroadcast.tick().await;
+        sweep.tick().await;
+        scorer.tick().await;
+        archive.tick().await;
+        loop {
+            let me = self.clone();
+            self.manager
+                .process_pending_events_async(|e| {
+                    let me = me.clone();
+                    async move { me.dispatch(e) }
+                })
+                .await;
+            let me = self.clone();
+            self.chain_monitor
+                .process_pending_events_async(|e| {
+                    let me = me.clone();
+                    async move { me.dispatch(e) }
+                })
+                .await;
+            let me = self.clone();
+            self.onion
+                .process_pending_events_async(|e| {
+                    let me = me.clone();
+                    Box::pin(async move { me.dispatch(e) })
+                })
+                .await;
+            after_events();
+            if self.manager.needs_pending_htlc_processing() {
+                self.manager.process_pending_htlc_forwards();
+            }
+
+            let stopped = tokio::select! {
+                _ = &mut stop => true,
+                _ = self.manager.get_event_or_persistence_needed_future() => false,
+                _ = self.chain_monitor.get_update_future() => false,
+                _ = self.onion.get_update_future() => false,
+                _ = tokio::time::sleep(IDLE) => false,
+                _ = freshness.tick() => { self.manager.timer_tick_occurred(); false }
+                _ = rebroadcast.tick() => { self.chain_monitor.rebroadcast_pending_claims(); false }
+                _ = sweep.tick() => {
+                    let _ = self.sweeper.regenerate_and_broadcast_spend_if_necessary();
+                    false
+                }
+                _ = archive.tick() => {
+                    self.chain_monitor.archive_fully_resolved_channel_monitors();
+                    false
+                }
+                _ = prune.tick() => {
+                    self.graph.remove_stale_channels_and_tracking_with_time(now().as_secs());
+                    self.persist_graph_and_scorer();
+                    false
+                }
+                _ = scorer.tick() => {
+                    if let Ok(mut s) = self.scorer.write() {
+                        s.time_passed(now());
+                    }
+                    self.persist_graph_and_scorer();
+                    false
+                }
+            };
+            if self.manager.get_and_clear_needs_persistence() {
+                if let Err(e) = self.persist_manager() {
+                    // Monitors are already durable (written before LDK acts on them), so
+                    // a stale manager is recoverable; still, say so loudly and retry.
+                    tracing::error!("persisting the channel manager: {e}");
+                }
+            }
+            if stopped {
+                break;
+            }
+        }
+        if let Err(e) = self.persist_manager() {
+            tracing::error!("persisting the channel manager at shutdown: {e}");
+        }
+        self.persist_graph_and_scorer();
+    }
+}

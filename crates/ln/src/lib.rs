@@ -1,0 +1,35 @@
+//! Lightning channels on LDK.
+//!
+//! Owns: the `ChannelManager` (anchor channels; every inbound open waits for the daemon's
+//! decision), the `ChainMonitor` with LDK's `MonitorUpdatingPersister` over the daemon's
+//! key-value store (every write one store transaction, so `db_write` plugins hold a
+//! restorable copy), the `NetworkGraph` (its own file, like Core Lightning's
+//! gossip_store), `P2PGossipSync`, the scorer and router, the `OnionMessenger`, the
+//! `OutputSweeper` paying into the on-chain wallet, funding transactions from the wallet
+//! ([`Ln::open_channel`]), blocks to all of them ([`LnListener`]), and the event loop
+//! ([`Ln::run`]) that persists the manager and hands every event to the daemon.
+//!
+//! Must not touch: sockets (the `net` crate's `PeerManager` is given these handlers), SQL
+//! text (the store is a `KVStoreSync`), JSON-RPC, plugins. The daemon maps events to
+//! hooks and notifications.
+
+mod broadcast;
+mod bump;
+mod config;
+mod driver;
+mod error;
+mod funding;
+mod listener;
+mod logger;
+mod node;
+mod sweep;
+pub mod types;
+
+pub use broadcast::{CloseKind, Closing, TapBroadcaster};
+pub use config::{user_config, LnConfig};
+pub use error::{OpenError, StartError};
+pub use funding::{FundAmount, OpenRequest, Opened, MAX_FUNDING_NO_WUMBO_SAT, OPEN_TIMEOUT};
+pub use lightning::events::Event;
+pub use listener::{fit, BlockFit, LnListener};
+pub use logger::LdkLogger;
+pub use node::{Ln, LnDeps};

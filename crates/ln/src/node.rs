@@ -1,0 +1,350 @@
+//! [`Ln`]: every LDK object of the node, built (or reloaded from the store) at start-up.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bitcoin::Network;
+use chain::{BlockRef, Broadcaster, Fees};
+
+use crate::broadcast::TapBroadcaster;
+use lightning::chain::chainmonitor::ChainMonitor as LdkChainMonitor;
+use lightning::chain::{BlockLocator, ChannelMonitorUpdateStatus, Watch};
+use lightning::events::Event;
+use lightning::ln::channelmanager::{ChainParameters, ChannelManagerReadArgs};
+use lightning::routing::gossip::P2PGossipSync;
+use lightning::routing::router::DefaultRouter;
+use lightning::routing::scoring::{
+    ProbabilisticScorer, ProbabilisticScoringDecayParameters, ProbabilisticScoringFeeParameters,
+};
+use lightning::sign::{KeysManager, NodeSigner};
+use lightning::util::persist::{
+    MonitorUpdatingPersister, CHANNEL_MANAGER_PERSISTENCE_KEY,
+    CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE, CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
+    OUTPUT_SWEEPER_PERSISTENCE_KEY, OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE,
+    OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE, SCORER_PERSISTENCE_KEY,
+    SCORER_PERSISTENCE_PRIMARY_NAMESPACE, SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+};
+use lightning::util::ser::{ReadableArgs, Writeable};
+use lightning::util::sweep::OutputSweeperSync;
+use tokio::sync::mpsc;
+use wallet::Wallet;
+
+use crate::config::{user_config, LnConfig};
+use crate::error::StartError;
+use crate::funding::PendingOpen;
+use crate::logger::LdkLogger;
+use crate::sweep::WalletDestination;
+use crate::types::{
+    BumpHandler, ChainMonitor, ChannelManager, GossipSync, Graph, Kv, MessageRouter,
+    OnionMessenger, Scorer, Sweeper,
+};
+
+/// Monitor updates kept as deltas before the whole monitor is written again.
+const MAX_PENDING_UPDATES: u64 = 100;
+
+/// What the Lightning side is built from; everything is the daemon's.
+pub struct LnDeps {
+    pub config: LnConfig,
+    /// The one `KeysManager` (node key, channel keys, entropy).
+    pub keys: Arc<KeysManager>,
+    /// LDK's key-value store on the daemon's database.
+    pub kv: Kv,
+    pub fees: Arc<Fees>,
+    pub broadcaster: Arc<Broadcaster>,
+    /// Funding transactions come from it; swept outputs go to it.
+    pub wallet: Arc<Wallet>,
+    /// The chain's tip: a new node's channel manager starts there.
+    pub tip: BlockRef,
+}
+
+/// The node's channels: LDK's manager, monitors, gossip, onion messages and sweeper.
+pub struct Ln {
+    pub manager: Arc<ChannelManager>,
+    pub chain_monitor: Arc<ChainMonitor>,
+    pub graph: Arc<Graph>,
+    pub scorer: Arc<RwLock<Scorer>>,
+    pub gossip: Arc<GossipSync>,
+    pub onion: Arc<OnionMessenger>,
+    pub sweeper: Arc<Sweeper>,
+    /// Fee bumps of anchor channels' transactions, paid from the wallet.
+    pub(crate) bump: BumpHandler,
+    pub(crate) kv: Kv,
+    /// LDK's broadcaster, which remembers closing transactions.
+    pub broadcaster: Arc<TapBroadcaster>,
+    pub(crate) keys: Arc<KeysManager>,
+    pub(crate) wallet: Arc<Wallet>,
+    pub(crate) fees: Arc<Fees>,
+    pub(crate) config: LnConfig,
+    /// Our `fundchannel`s between `create_channel` and the funding broadcast, by user
+    /// channel id.
+    pub(crate) opens: Mutex<HashMap<u128, PendingOpen>>,
+    /// Events for the daemon (hooks, notifications); funding events are handled here first.
+    pub(crate) events: mpsc::UnboundedSender<Event>,
+    /// Serialises block delivery with start-up catch-up.
+    pub(crate) blocks: Mutex<()>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn read_graph(path: &Path, network: Network, logger: Arc<LdkLogger>) -> Graph {
+    match std::fs::read(path) {
+        Ok(bytes) => match Graph::read(&mut Cursor::new(bytes), logger.clone()) {
+            Ok(g) => return g,
+            // The graph is a cache of public gossip: a bad file costs a resync, nothing more.
+            Err(e) => tracing::warn!(
+                "{}: unreadable gossip ({e:?}); starting afresh",
+                path.display()
+            ),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("{}: {e}; starting with an empty graph", path.display()),
+    }
+    Graph::new(network, logger)
+}
+
+/// Writes the network graph to its own file (not the database: like Core Lightning's
+/// gossip_store it is public data, and `db_write` plugins need not copy it).
+pub(crate) fn write_graph(path: &Path, graph: &Graph) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, graph.encode())?;
+    std::fs::rename(&tmp, path)
+}
+
+impl Ln {
+    /// Reloads (or, on first start, creates) every LDK object. Monitors are read first and
+    /// handed to the manager's read, then given to the chain monitor to watch.
+    pub fn start(deps: LnDeps) -> Result<(Arc<Ln>, mpsc::UnboundedReceiver<Event>), StartError> {
+        let LnDeps {
+            config,
+            keys,
+            kv,
+            fees,
+            broadcaster,
+            wallet,
+            tip,
+        } = deps;
+        let logger = Arc::new(LdkLogger);
+        let network = config.network;
+        let broadcaster = Arc::new(TapBroadcaster::new(broadcaster));
+
+        let graph = Arc::new(read_graph(&config.graph_path, network, logger.clone()));
+        let decay = ProbabilisticScoringDecayParameters::default();
+        let scorer = match kv.read(
+            SCORER_PERSISTENCE_PRIMARY_NAMESPACE,
+            SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+            SCORER_PERSISTENCE_KEY,
+        ) {
+            Ok(bytes) => ProbabilisticScorer::read(
+                &mut Cursor::new(bytes),
+                (decay, graph.clone(), logger.clone()),
+            )
+            .unwrap_or_else(|e| {
+                tracing::warn!("unreadable scorer ({e:?}); starting afresh");
+                ProbabilisticScorer::new(decay, graph.clone(), logger.clone())
+            }),
+            Err(_) => ProbabilisticScorer::new(decay, graph.clone(), logger.clone()),
+        };
+        let scorer = Arc::new(RwLock::new(scorer));
+        let router = Arc::new(DefaultRouter::new(
+            graph.clone(),
+            logger.clone(),
+            keys.clone(),
+            scorer.clone(),
+            ProbabilisticScoringFeeParameters::default(),
+        ));
+        let message_router = Arc::new(MessageRouter::new(graph.clone(), keys.clone()));
+
+        let persister = Arc::new(MonitorUpdatingPersister::new(
+            kv.clone(),
+            logger.clone(),
+            MAX_PENDING_UPDATES,
+            keys.clone(),
+            keys.clone(),
+            broadcaster.clone(),
+            fees.clone(),
+        ));
+        let mut monitors = persister
+            .read_all_channel_monitors_with_updates()
+            .map_err(|e| StartError::Monitors(e.to_string()))?;
+        let chain_monitor: Arc<ChainMonitor> = Arc::new(LdkChainMonitor::new(
+            None,
+            broadcaster.clone(),
+            logger.clone(),
+            fees.clone(),
+            persister.clone(),
+            keys.clone(),
+            keys.get_peer_storage_key(),
+            false,
+        ));
+
+        let user_config = user_config(&config);
+        let manager = match kv.read(
+            CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+            CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
+            CHANNEL_MANAGER_PERSISTENCE_KEY,
+        ) {
+            Ok(bytes) => {
+                let refs = monitors.iter_mut().map(|(_, m)| &*m).collect();
+                let args = ChannelManagerReadArgs::new(
+                    keys.clone(),
+                    keys.clone(),
+                    keys.clone(),
+                    fees.clone(),
+                    chain_monitor.clone(),
+                    broadcaster.clone(),
+                    router.clone(),
+                    message_router.clone(),
+                    logger.clone(),
+                    user_config,
+                    refs,
+                );
+                let (_, m) = <(BlockLocator, ChannelManager)>::read(&mut Cursor::new(bytes), args)
+                    .map_err(|e| StartError::Manager(format!("{e:?}")))?;
+                m
+            }
+            Err(e) if e.kind() == lightning::io::ErrorKind::NotFound => {
+                if !monitors.is_empty() {
+                    // Monitors without a manager: starting afresh would forget these
+                    // channels' funds. A restored backup must carry both.
+                    return Err(StartError::Manager(format!(
+                        "{} channel monitors but no channel manager in the store",
+                        monitors.len()
+                    )));
+                }
+                ChannelManager::new(
+                    fees.clone(),
+                    chain_monitor.clone(),
+                    broadcaster.clone(),
+                    router.clone(),
+                    message_router.clone(),
+                    logger.clone(),
+                    keys.clone(),
+                    keys.clone(),
+                    keys.clone(),
+                    user_config,
+                    ChainParameters {
+                        network,
+                        best_block: BlockLocator::new(tip.hash, tip.height),
+                    },
+                    now_secs() as u32,
+                )
+            }
+            Err(e) => return Err(StartError::Manager(e.to_string())),
+        };
+        let manager = Arc::new(manager);
+        for (_, monitor) in monitors {
+            let id = monitor.channel_id();
+            match chain_monitor.watch_channel(id, monitor) {
+                Ok(ChannelMonitorUpdateStatus::Completed) => {}
+                _ => return Err(StartError::Watch(id.to_string())),
+            }
+        }
+
+        let best = manager.current_best_block();
+        let destination = Arc::new(WalletDestination(wallet.clone()));
+        let sweeper = match kv.read(
+            OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE,
+            OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE,
+            OUTPUT_SWEEPER_PERSISTENCE_KEY,
+        ) {
+            Ok(bytes) => {
+                let (_, s) = <(BlockLocator, Sweeper)>::read(
+                    &mut Cursor::new(bytes),
+                    (
+                        broadcaster.clone(),
+                        fees.clone(),
+                        None,
+                        keys.clone(),
+                        destination,
+                        kv.clone(),
+                        logger.clone(),
+                    ),
+                )
+                .map_err(|e| StartError::Sweeper(format!("{e:?}")))?;
+                s
+            }
+            Err(_) => OutputSweeperSync::new(
+                best,
+                broadcaster.clone(),
+                fees.clone(),
+                None,
+                keys.clone(),
+                destination,
+                kv.clone(),
+                logger.clone(),
+            ),
+        };
+
+        let gossip = Arc::new(P2PGossipSync::new(graph.clone(), None, logger.clone()));
+        let onion = Arc::new(OnionMessenger::new(
+            keys.clone(),
+            keys.clone(),
+            logger.clone(),
+            manager.clone(),
+            message_router,
+            manager.clone(),
+            manager.clone(),
+            lightning::ln::peer_handler::IgnoringMessageHandler {},
+            lightning::ln::peer_handler::IgnoringMessageHandler {},
+        ));
+        let bump = BumpHandler::new(
+            broadcaster.clone(),
+            Arc::new(lightning::util::wallet_utils::WalletSync::new(
+                Arc::new(crate::bump::WalletSource(wallet.clone())),
+                logger.clone(),
+            )),
+            keys.clone(),
+            logger.clone(),
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        let ln = Arc::new(Ln {
+            manager,
+            chain_monitor,
+            graph,
+            scorer,
+            gossip,
+            onion,
+            sweeper: Arc::new(sweeper),
+            bump,
+            kv,
+            broadcaster,
+            keys,
+            wallet,
+            fees,
+            config,
+            opens: Mutex::new(HashMap::new()),
+            events: tx,
+            blocks: Mutex::new(()),
+        });
+        Ok((ln, rx))
+    }
+
+    /// The best block the channel manager has seen (catch-up starts above it).
+    pub fn best_block(&self) -> BlockRef {
+        let b = self.manager.current_best_block();
+        BlockRef {
+            height: b.height,
+            hash: b.block_hash,
+        }
+    }
+
+    pub fn graph_path(&self) -> PathBuf {
+        self.config.graph_path.clone()
+    }
+
+    pub fn config(&self) -> &LnConfig {
+        &self.config
+    }
+
+    pub fn wallet(&self) -> &Arc<Wallet> {
+        &self.wallet
+    }
+}

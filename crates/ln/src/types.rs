@@ -1,0 +1,102 @@
+//! The concrete LDK types this crate builds, named once.
+
+use std::sync::{Arc, RwLock};
+
+use chain::Fees;
+
+use crate::broadcast::TapBroadcaster as Broadcaster;
+use lightning::chain::chainmonitor;
+use lightning::chain::Filter;
+use lightning::ln::peer_handler::IgnoringMessageHandler;
+use lightning::onion_message::messenger::DefaultMessageRouter;
+use lightning::routing::gossip::{self, NetworkGraph};
+use lightning::routing::router::DefaultRouter;
+use lightning::routing::scoring::{ProbabilisticScorer, ProbabilisticScoringFeeParameters};
+use lightning::routing::utxo::UtxoLookup;
+use lightning::sign::{InMemorySigner, KeysManager};
+use lightning::util::persist::{KVStoreSync, MonitorUpdatingPersister};
+use lightning::util::sweep::OutputSweeperSync;
+
+use crate::logger::LdkLogger;
+use crate::sweep::WalletDestination;
+
+/// The key-value store everything LDK persists goes to (the daemon's `kv` table).
+pub type Kv = Arc<dyn KVStoreSync + Send + Sync>;
+pub type Logger = LdkLogger;
+/// Chain data filter: unused (we are given whole blocks), but LDK's types name one.
+pub type ChainFilter = Arc<dyn Filter + Send + Sync>;
+
+pub type Persister = MonitorUpdatingPersister<
+    Kv,
+    Arc<Logger>,
+    Arc<KeysManager>,
+    Arc<KeysManager>,
+    Arc<Broadcaster>,
+    Arc<Fees>,
+>;
+
+pub type ChainMonitor = chainmonitor::ChainMonitor<
+    InMemorySigner,
+    ChainFilter,
+    Arc<Broadcaster>,
+    Arc<Fees>,
+    Arc<Logger>,
+    Arc<Persister>,
+    Arc<KeysManager>,
+>;
+
+pub type Graph = NetworkGraph<Arc<Logger>>;
+pub type Scorer = ProbabilisticScorer<Arc<Graph>, Arc<Logger>>;
+pub type Router = DefaultRouter<
+    Arc<Graph>,
+    Arc<Logger>,
+    Arc<KeysManager>,
+    Arc<RwLock<Scorer>>,
+    ProbabilisticScoringFeeParameters,
+    Scorer,
+>;
+pub type MessageRouter = DefaultMessageRouter<Arc<Graph>, Arc<Logger>, Arc<KeysManager>>;
+
+pub type ChannelManager = lightning::ln::channelmanager::ChannelManager<
+    Arc<ChainMonitor>,
+    Arc<Broadcaster>,
+    Arc<KeysManager>,
+    Arc<KeysManager>,
+    Arc<KeysManager>,
+    Arc<Fees>,
+    Arc<Router>,
+    Arc<MessageRouter>,
+    Arc<Logger>,
+>;
+
+pub type OnionMessenger = lightning::onion_message::messenger::OnionMessenger<
+    Arc<KeysManager>,
+    Arc<KeysManager>,
+    Arc<Logger>,
+    Arc<ChannelManager>,
+    Arc<MessageRouter>,
+    Arc<ChannelManager>,
+    Arc<ChannelManager>,
+    IgnoringMessageHandler,
+    IgnoringMessageHandler,
+>;
+
+pub type GossipSync =
+    gossip::P2PGossipSync<Arc<Graph>, Arc<dyn UtxoLookup + Send + Sync>, Arc<Logger>>;
+
+pub type BumpHandler = lightning::events::bump_transaction::sync::BumpTransactionEventHandlerSync<
+    Arc<Broadcaster>,
+    Arc<lightning::util::wallet_utils::WalletSync<Arc<crate::bump::WalletSource>, Arc<Logger>>>,
+    Arc<KeysManager>,
+    Arc<Logger>,
+>;
+
+pub type Sweeper = OutputSweeperSync<
+    Arc<Broadcaster>,
+    Arc<WalletDestination>,
+    Arc<Fees>,
+    ChainFilter,
+    Kv,
+    Arc<Logger>,
+    Arc<KeysManager>,
+>;

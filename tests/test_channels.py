@@ -1,0 +1,189 @@
+"""Channels (issue 13) between boltd nodes on a devchain through pyln-client: the
+openchannel hook rejecting and accepting, channel notifications, kill -9 around an open,
+a peer that disappears mid-open, a node restored from its db_write backup copy."""
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from pyln.client import RpcError
+
+from conftest import wait_for
+from test_chain import Devchain
+
+PLUGINS = Path(__file__).resolve().parent / "plugins"
+OPENCHANNEL = str(PLUGINS / "openchannel_hook.py")
+BACKUP = str(PLUGINS / "backup.py")
+
+
+@pytest.fixture
+def chain(directory):
+    d = Devchain(directory / "chain")
+    d.mine(101)
+    yield d
+    d.stop()
+
+
+def options(chain):
+    return {"developer": None, "dev-bitcoind-poll": "1",
+            "bitcoin-datadir": str(chain.datadir), "bitcoin-rpcconnect": "127.0.0.1",
+            "bitcoin-rpcport": str(chain.port)}
+
+
+def fund(node, chain, sat):
+    addr = node.rpc.newaddr("bech32")["bech32"]
+    chain.cli("sendtoaddress", addr, f"{sat / 100_000_000:.8f}")
+    chain.mine(1)
+    wait_for(lambda: any(o["status"] == "confirmed" for o in node.rpc.listfunds()["outputs"]),
+             timeout=20, what="confirmed funds")
+
+
+def connect(a, b):
+    info = b.rpc.getinfo()
+    a.rpc.connect(f"{info['id']}@127.0.0.1:{info['binding'][0]['port']}")
+    return info["id"]
+
+
+def state(node):
+    chans = node.rpc.listpeerchannels()["channels"]
+    return chans[0]["state"] if chans else None
+
+
+def wait_state(node, want, timeout=30):
+    wait_for(lambda: state(node) == want, timeout=timeout, what=want)
+
+
+def events(node):
+    return node.rpc.call("oc-events")["events"]
+
+
+def test_openchannel_hook_rejects_then_accepts_and_notifications_follow(node_factory, chain):
+    a = node_factory.get_node(options=options(chain))
+    b = node_factory.get_node(options=options(chain), plugins=[OPENCHANNEL])
+    fund(a, chain, 1_000_000)
+    b_id = connect(a, b)
+
+    b.rpc.call("oc-mode", {"mode": "reject:no thanks"})
+    with pytest.raises(RpcError, match="You gave bad parameters: no thanks"):
+        a.rpc.fundchannel(b_id, 200_000)
+    hook = events(b)[0]["hook"]
+    assert hook["id"] == a.rpc.getinfo()["id"]
+    assert hook["funding_msat"] == 200_000_000 and hook["push_msat"] == 0
+    assert hook["channel_flags"] == 1
+    assert "anchors/even" in hook["channel_type"]["names"]
+    for k in ("dust_limit_msat", "max_htlc_value_in_flight_msat", "htlc_minimum_msat",
+              "feerate_per_kw", "to_self_delay", "max_accepted_htlcs"):
+        assert isinstance(hook[k], int), k
+    # Nothing stays reserved after the refused open.
+    wait_for(lambda: not any(o["reserved"] for o in a.rpc.listfunds()["outputs"]),
+             what="funding inputs released")
+    assert a.rpc.listpeerchannels()["channels"] == []
+
+    b.rpc.call("oc-mode", {"mode": "continue"})
+    r = a.rpc.fundchannel(b_id, 200_000)
+    wait_state(b, "CHANNELD_AWAITING_LOCKIN")
+    chain.mine(6)
+    wait_state(a, "CHANNELD_NORMAL")
+    wait_state(b, "CHANNELD_NORMAL")
+
+    def notes():
+        return [e for e in events(b) if "hook" not in e]
+    wait_for(lambda: len([e for e in notes() if "channel_state_changed" in e]) >= 2,
+             what="two state changes")
+    opened = [e["channel_opened"] for e in notes() if "channel_opened" in e]
+    assert opened == [{"id": a.rpc.getinfo()["id"], "funding_msat": 200_000_000,
+                       "funding_txid": r["txid"], "channel_ready": False}]
+    changes = [e["channel_state_changed"] for e in notes() if "channel_state_changed" in e]
+    first, second = changes[0], changes[1]
+    assert "old_state" not in first
+    assert first["new_state"] == "CHANNELD_AWAITING_LOCKIN"
+    assert first["cause"] == "remote" and first["message"] == "new channel opened"
+    assert first["channel_id"] == r["channel_id"]
+    assert second["old_state"] == "CHANNELD_AWAITING_LOCKIN"
+    assert second["new_state"] == "CHANNELD_NORMAL" and second["message"] == "Lockin complete"
+    assert second["short_channel_id"] is not None
+    hist = b.rpc.listpeerchannels()["channels"][0]["state_changes"]
+    assert [h["new_state"] for h in hist] == ["CHANNELD_AWAITING_LOCKIN", "CHANNELD_NORMAL"]
+
+
+def test_kill_9_after_funding_broadcast_keeps_the_channel(node_factory, chain):
+    a = node_factory.get_node(options=options(chain))
+    b = node_factory.get_node(options=options(chain))
+    fund(a, chain, 1_000_000)
+    b_id = connect(a, b)
+    r = a.rpc.fundchannel(b_id, 300_000)
+    a.kill()
+    a.start()
+    chans = a.rpc.listpeerchannels()["channels"]
+    assert [c["channel_id"] for c in chans] == [r["channel_id"]]
+    assert chans[0]["state"] == "CHANNELD_AWAITING_LOCKIN"
+    # The funding inputs are spent, not back in the wallet.
+    assert all(o["txid"] != r["txid"] or o["output"] != r["outnum"]
+               for o in a.rpc.listfunds()["outputs"])
+    connect(a, b)
+    chain.mine(6)
+    wait_state(a, "CHANNELD_NORMAL")
+    wait_state(b, "CHANNELD_NORMAL")
+
+
+def test_peer_disappearing_mid_open_fails_cleanly(node_factory, chain):
+    a = node_factory.get_node(options=options(chain))
+    b = node_factory.get_node(options=options(chain), plugins=[OPENCHANNEL], may_fail=True)
+    fund(a, chain, 1_000_000)
+    b_id = connect(a, b)
+    # b's hook hangs; b dies before answering.
+    b.rpc.call("oc-mode", {"mode": "hang"})
+    err = []
+
+    def open_():
+        try:
+            a.rpc.fundchannel(b_id, 200_000)
+        except RpcError as e:
+            err.append(e)
+    t = threading.Thread(target=open_)
+    t.start()
+    wait_for(lambda: a.rpc.listpeerchannels()["channels"], what="open started")
+    b.kill()
+    t.join(timeout=60)
+    assert not t.is_alive()
+    assert err and "Peer disconnected" in str(err[0]), err
+    wait_for(lambda: a.rpc.listpeerchannels()["channels"] == [], what="no channel left")
+    assert not any(o["reserved"] for o in a.rpc.listfunds()["outputs"])
+    assert a.rpc.getinfo()["num_pending_channels"] == 0
+
+
+def test_node_restored_from_db_write_backup_has_its_channels(node_factory, chain):
+    a = node_factory.get_node(options=options(chain), plugins=[BACKUP])
+    b = node_factory.get_node(options=options(chain))
+    fund(a, chain, 1_000_000)
+    b_id = connect(a, b)
+    r = a.rpc.fundchannel(b_id, 400_000)
+    chain.mine(6)
+    wait_state(a, "CHANNELD_NORMAL")
+    a.stop()
+    live = a.net_dir / "lightningd.sqlite3"
+    live.unlink()
+    shutil.copy(a.net_dir / "backup.sqlite3", live)
+    a.start()
+    chans = a.rpc.listpeerchannels()["channels"]
+    assert [c["channel_id"] for c in chans] == [r["channel_id"]]
+    assert chans[0]["state"] == "CHANNELD_NORMAL"
+    connect(a, b)
+    wait_for(lambda: a.rpc.listpeerchannels()["channels"][0].get("reestablished"),
+             what="reestablished")
+    assert a.rpc.close(b_id)["type"] == "mutual"
+
+
+def test_fundchannel_keeps_the_anchor_reserve(node_factory, chain):
+    a = node_factory.get_node(options=options(chain))
+    b = node_factory.get_node(options=options(chain))
+    fund(a, chain, 100_000)
+    b_id = connect(a, b)
+    with pytest.raises(RpcError, match="25000sat on-chain reserve for fee-bumping anchor"):
+        a.rpc.fundchannel(b_id, 90_000)
+    assert not any(o["reserved"] for o in a.rpc.listfunds()["outputs"])
+    assert a.rpc.listpeerchannels()["channels"] == []
+    # Within the reserve's limit it opens.
+    a.rpc.fundchannel(b_id, 60_000)
+    wait_state(a, "CHANNELD_AWAITING_LOCKIN")
