@@ -72,10 +72,6 @@ impl Daemon {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// CPU time and context switches of the daemon and of its plugins so far.
     pub fn cost(&self) -> crate::stats::Cost {
         crate::stats::Cost::of(self.pid())
