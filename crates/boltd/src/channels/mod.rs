@@ -59,7 +59,7 @@ pub struct Channels {
     tracked: Mutex<HashMap<ChannelId, Tracked>>,
 }
 
-fn network(name: &str) -> bitcoin::Network {
+pub fn network(name: &str) -> bitcoin::Network {
     match name {
         "bitcoin" => bitcoin::Network::Bitcoin,
         "testnet" => bitcoin::Network::Testnet,
