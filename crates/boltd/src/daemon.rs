@@ -337,6 +337,7 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
     // Channels before peers: the peer layer takes its handlers from them.
     let (channels, ln_events) = crate::channels::start(node, &storage, &chain, &wallet)?;
     let peering = crate::peering::Peering::start(node, channels.handlers()).await?;
+    channels.set_coin_moves(coin_moves.clone());
     let ln_loop = channels.run(ln_events, peering.peers.clone());
     // The loop writes the channel manager one last time when shutdown starts; exit
     // waits for that write.
