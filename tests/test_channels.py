@@ -279,3 +279,21 @@ def test_channel_coin_movements_and_bookkeeper_sums_through_mutual_and_unilatera
                 and sum(bal.values()) == outs)
     # The sweep needs its own block(s); each try mines one.
     wait_for(swept, timeout=120, interval=1, what="swept into the wallet, books == listfunds")
+
+
+def test_balance_snapshot_has_the_channel_account(node_factory, chain):
+    a = node_factory.get_node(options=options(chain), plugins=[BOOKKEEPER])
+    b = node_factory.get_node(options=options(chain))
+    fund(a, chain, 1_000_000)
+    b_id = connect(a, b)
+    r = a.rpc.fundchannel(b_id, 250_000)
+    chain.mine(6)
+    wait_state(a, "CHANNELD_NORMAL")
+    a.restart()
+    chain.mine(1)
+    wait_for(lambda: books(a)["snapshots"], what="balance_snapshot")
+    [snap] = books(a)["snapshots"]
+    rows = {x["account_id"]: x["balance_msat"] for x in snap["accounts"]}
+    outs, chans = funds_msat(a)
+    assert rows == {"wallet": outs, r["channel_id"]: chans}
+    assert all(x["coin_type"] == "bcrt" for x in snap["accounts"])

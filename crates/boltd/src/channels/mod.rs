@@ -142,6 +142,29 @@ impl Channels {
         }
     }
 
+    /// `balance_snapshot` rows: our balance in each channel in a state Core Lightning
+    /// reports (reference §6.8).
+    pub fn snapshot_accounts(&self) -> Vec<(String, u64)> {
+        let live = self.ln.manager.list_channels();
+        let t = self.tracked();
+        live.iter()
+            .filter(|c| {
+                let st = t
+                    .get(&c.channel_id)
+                    .map(|e| e.state)
+                    .unwrap_or_else(|| state::live_state(c));
+                matches!(
+                    st,
+                    state::NORMAL
+                        | state::SHUTTING_DOWN
+                        | state::SIGEXCHANGE
+                        | state::FUNDING_SPEND_SEEN
+                )
+            })
+            .map(|c| (moves::account(&c.channel_id), json::to_us_msat(c)))
+            .collect()
+    }
+
     fn coin_moves(&self) -> Option<Arc<crate::coin_moves::CoinMoves>> {
         self.coin_moves.lock().ok().and_then(|m| m.clone())
     }
