@@ -297,3 +297,37 @@ def test_balance_snapshot_has_the_channel_account(node_factory, chain):
     outs, chans = funds_msat(a)
     assert rows == {"wallet": outs, r["channel_id"]: chans}
     assert all(x["coin_type"] == "bcrt" for x in snap["accounts"])
+
+
+def test_kill_9_during_mutual_close_resolves_into_listfunds(node_factory, chain):
+    a = node_factory.get_node(options=options(chain))
+    b = node_factory.get_node(options=options(chain))
+    fund(a, chain, 1_000_000)
+    b_id = connect(a, b)
+    a.rpc.fundchannel(b_id, 300_000)
+    chain.mine(6)
+    wait_state(a, "CHANNELD_NORMAL")
+    wait_state(b, "CHANNELD_NORMAL")
+    before = sum(o["amount_msat"] for o in a.rpc.listfunds()["outputs"])
+    # Start the close without waiting for it and kill -9 while shutdown is negotiated.
+    t = threading.Thread(target=lambda: pytest.raises(Exception, a.rpc.close, b_id), daemon=True)
+    t.start()
+    wait_for(lambda: state(a) != "CHANNELD_NORMAL", interval=0.01, what="close under way")
+    a.kill()
+    t.join(10)
+    a.start()
+    connect(a, b)
+    # After the restart the close completes (or is redone by hand) and confirms.
+    if state(a) in ("CHANNELD_NORMAL", "CHANNELD_SHUTTING_DOWN"):
+        try:
+            a.rpc.close(b_id)
+        except RpcError:
+            pass
+
+    def resolved():
+        chain.mine(1)
+        outs = a.rpc.listfunds()
+        return (outs["channels"] == []
+                and all(o["status"] == "confirmed" for o in outs["outputs"])
+                and sum(o["amount_msat"] for o in outs["outputs"]) > before + 290_000_000)
+    wait_for(resolved, timeout=60, interval=1, what="closing output in listfunds")
