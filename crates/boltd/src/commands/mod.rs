@@ -207,15 +207,15 @@ pub const TABLE: &[(&str, Build)] = &[
             peering: s.peering.clone(),
         })
     }),
+    ("listinvoices", |s| {
+        Arc::new(listinvoices::Listinvoices {
+            invoices: s.invoices.clone(),
+        })
+    }),
     ("listpeerchannels", |s| {
         Arc::new(listpeerchannels::Listpeerchannels {
             channels: s.channels.clone(),
             peering: s.peering.clone(),
-        })
-    }),
-    ("listinvoices", |s| {
-        Arc::new(listinvoices::Listinvoices {
-            invoices: s.invoices.clone(),
         })
     }),
     ("listpeers", |s| {
