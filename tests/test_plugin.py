@@ -331,6 +331,22 @@ def test_featurebits_in_getinfo_and_init(node_factory, directory):
     assert int(node.rpc.decode(inv["bolt11"])["features"], 16) == bit | 0x024100
 
 
+def test_featurebits_the_channel_manager_sets_are_refused(node_factory, directory):
+    # anchors_zero_fee_htlc_tx (23, init) and keysend (55, node) are the channel manager's
+    # own bits (a node without channels has neither): a plugin may not offer them again.
+    anchors = raw_plugin(directory, "featanchors", {"manifest": {"options": [], "rpcmethods": [],
+                                                                 "featurebits": {"init": format(1 << 23, "x")}}})
+    keysend = raw_plugin(directory, "featkeysend", {"manifest": {"options": [], "rpcmethods": [],
+                                                                 "featurebits": {"node": format(1 << 55, "x")}}})
+    node = node_factory.get_node(plugins=[anchors, keysend])
+    assert node.is_in_log("plugin-featanchors: Killing plugin: Custom featurebits already present")
+    assert node.is_in_log("plugin-featkeysend: Killing plugin: Custom featurebits already present")
+    assert user_plugins(node.rpc.plugin("list")) == []
+    ours = node.rpc.getinfo()["our_features"]
+    assert int(ours["init"], 16) & (1 << 23)
+    assert int(ours["node"], 16) & (1 << 55)
+
+
 def test_deprecated_plugin_option_refused_when_deprecated_apis_off(node_factory, directory):
     p = raw_plugin(directory, "depopt", {"manifest": manifest(options=[
         {"name": "old-opt", "type": "string", "description": "", "deprecated": True}])})

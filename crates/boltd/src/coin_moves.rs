@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bitcoin::{Network, OutPoint, Txid};
@@ -89,6 +89,10 @@ struct State {
     seen: HashSet<String>,
 }
 
+/// The `balance_snapshot` rows of channel accounts (set by channels, which start after
+/// the wallet).
+pub type ChannelAccounts = dyn Fn() -> Vec<(String, u64)> + Send + Sync;
+
 pub struct CoinMoves {
     node_id: String,
     coin_type: &'static str,
@@ -99,6 +103,7 @@ pub struct CoinMoves {
     /// the process's one `balance_snapshot`.
     snapshot_armed: AtomicBool,
     snapshot_sent: AtomicBool,
+    channel_accounts: Mutex<Option<Arc<ChannelAccounts>>>,
 }
 
 impl CoinMoves {
@@ -139,6 +144,7 @@ impl CoinMoves {
             state: Mutex::new(state),
             snapshot_armed: AtomicBool::new(false),
             snapshot_sent: AtomicBool::new(false),
+            channel_accounts: Mutex::new(None),
         })
     }
 
@@ -229,6 +235,19 @@ impl CoinMoves {
     pub fn snapshot_due(&self) -> bool {
         self.snapshot_armed.load(Ordering::SeqCst)
             && !self.snapshot_sent.swap(true, Ordering::SeqCst)
+    }
+
+    /// Channel accounts join the `balance_snapshot` from now on.
+    pub fn set_channel_accounts(&self, f: Arc<ChannelAccounts>) {
+        if let Ok(mut c) = self.channel_accounts.lock() {
+            *c = Some(f);
+        }
+    }
+
+    /// The channel rows of a `balance_snapshot` (none before channels start).
+    pub fn channel_accounts(&self) -> Vec<(String, u64)> {
+        let f = self.channel_accounts.lock().ok().and_then(|c| c.clone());
+        f.map(|f| f()).unwrap_or_default()
     }
 
     /// `balance_snapshot` with `(account_id, balance_msat)` rows.

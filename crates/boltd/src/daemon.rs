@@ -369,6 +369,14 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
     // Channels before peers: the peer layer takes its handlers from them.
     let (channels, ln_events) = crate::channels::start(node, &storage, &chain, &wallet)?;
     let peering = crate::peering::Peering::start(node, channels.handlers()).await?;
+    channels.set_coin_moves(coin_moves.clone());
+    // Weak: channels hold the coin moves already.
+    let snap = Arc::downgrade(&channels);
+    coin_moves.set_channel_accounts(Arc::new(move || {
+        snap.upgrade()
+            .map(|c| c.snapshot_accounts())
+            .unwrap_or_default()
+    }));
     let ln_loop = channels.run(ln_events, peering.peers.clone());
     // The loop writes the channel manager one last time when shutdown starts; exit
     // waits for that write.

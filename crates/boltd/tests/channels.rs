@@ -58,12 +58,30 @@ fn tail(s: &str) -> String {
     lines[lines.len().saturating_sub(60)..].join("\n")
 }
 
+/// How much slower than an idle machine this one runs now: the 1-minute load per core,
+/// at least 1, at most 5. A loaded 2-core CI box stretches every wait; a hang still
+/// fails, only later.
+fn slowdown() -> f64 {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
+    (load / cores).clamp(1.0, 5.0)
+}
+
 fn wait_until(d: &Daemon, what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
+    let start = Instant::now();
+    let base = Duration::from_secs(secs);
     while !f() {
+        // Re-read the load while waiting: it is the load during the wait that matters.
+        let allowed = base.mul_f64(slowdown());
         assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; log:\n{}",
+            start.elapsed() < allowed,
+            "timed out waiting for {what} ({:.0?} allowed at this load); log:\n{}",
+            allowed,
             tail(&d.log())
         );
         std::thread::sleep(Duration::from_millis(100));
@@ -184,7 +202,7 @@ fn open_lock_in_restart_and_mutual_close() {
 
     // kill -9 in normal operation: the channel is back after restart, and reconnects.
     a.signal(libc::SIGKILL);
-    let _ = a.wait_exit(Duration::from_secs(10));
+    let _ = a.wait_exit(Duration::from_secs(10).mul_f64(slowdown()));
     restart(&mut a, &dc);
     assert_eq!(state(&a).as_deref(), Some("CHANNELD_NORMAL"));
     connect(&a, &b);
@@ -219,7 +237,7 @@ fn unilateral_close_survives_kill_9_and_resolves_into_the_wallet_after_to_self_d
 
     // The peer is gone: the mutual close times out and we force it.
     b.signal(libc::SIGKILL);
-    let _ = b.wait_exit(Duration::from_secs(10));
+    let _ = b.wait_exit(Duration::from_secs(10).mul_f64(slowdown()));
     wait_until(&a, "peer gone", 30, || {
         channels(&a)[0]["peer_connected"] == json!(false)
     });
@@ -228,7 +246,7 @@ fn unilateral_close_survives_kill_9_and_resolves_into_the_wallet_after_to_self_d
     assert!(!closed["txs"].as_array().unwrap().is_empty(), "{closed}");
     // kill -9 right after the force close: the restarted node still resolves it.
     a.signal(libc::SIGKILL);
-    let _ = a.wait_exit(Duration::from_secs(10));
+    let _ = a.wait_exit(Duration::from_secs(10).mul_f64(slowdown()));
     restart(&mut a, &dc);
     let before: u64 = result(&a, "listfunds", json!({}))["outputs"]
         .as_array()

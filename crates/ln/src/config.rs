@@ -44,3 +44,22 @@ pub fn user_config(c: &LnConfig) -> UserConfig {
     u.accept_inbound_channels = true;
     u
 }
+
+/// The init and node feature bits the running node's handlers advertise (channel
+/// manager, gossip sync, onion messenger), known before anything starts: the plugin
+/// host checks plugin `featurebits` against these before the channel manager exists.
+pub fn provided_features(
+    c: &LnConfig,
+) -> (
+    lightning_types::features::InitFeatures,
+    lightning_types::features::NodeFeatures,
+) {
+    let mut init = lightning::ln::channelmanager::provided_init_features(&user_config(c));
+    // P2PGossipSync and OnionMessenger add these to whatever the channel manager says.
+    init.set_gossip_queries_optional();
+    init.set_onion_messages_optional();
+    let mut node: lightning_types::features::NodeFeatures = init.to_context();
+    // The channel manager's node context adds keysend.
+    node.set_keysend_optional();
+    (init, node)
+}

@@ -26,7 +26,7 @@ mod sweep;
 pub mod types;
 
 pub use broadcast::{CloseKind, Closing, TapBroadcaster};
-pub use config::{user_config, LnConfig};
+pub use config::{provided_features, user_config, LnConfig};
 pub use error::{OpenError, StartError};
 pub use funding::{FundAmount, OpenRequest, Opened, MAX_FUNDING_NO_WUMBO_SAT, OPEN_TIMEOUT};
 pub use lightning::events::Event;

@@ -15,3 +15,17 @@ pub(crate) fn be_bytes(le_flags: &[u8]) -> Vec<u8> {
     }
     v
 }
+
+impl OurFeatures {
+    /// From LDK's bitmaps (e.g. what the channel manager will advertise, computed before
+    /// it starts).
+    pub fn from_ldk(
+        init: &lightning::types::features::InitFeatures,
+        node: &lightning::types::features::NodeFeatures,
+    ) -> OurFeatures {
+        OurFeatures {
+            init: be_bytes(init.le_flags()),
+            node: be_bytes(node.le_flags()),
+        }
+    }
+}

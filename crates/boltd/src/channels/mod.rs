@@ -6,6 +6,7 @@
 
 pub mod inbound;
 pub mod json;
+pub mod moves;
 pub mod state;
 
 use std::collections::HashMap;
@@ -57,9 +58,11 @@ pub struct Channels {
     kv: store::KvStore,
     fees: Arc<chain::Fees>,
     tracked: Mutex<HashMap<ChannelId, Tracked>>,
+    /// Channel accounts' chain moves go here once set.
+    coin_moves: Mutex<Option<Arc<crate::coin_moves::CoinMoves>>>,
 }
 
-fn network(name: &str) -> bitcoin::Network {
+pub fn network(name: &str) -> bitcoin::Network {
     match name {
         "bitcoin" => bitcoin::Network::Bitcoin,
         "testnet" => bitcoin::Network::Testnet,
@@ -103,6 +106,7 @@ impl Channels {
             kv,
             fees,
             tracked: Mutex::new(HashMap::new()),
+            coin_moves: Mutex::new(None),
         });
         c.seed();
         Ok((c, events))
@@ -127,6 +131,49 @@ impl Channels {
     pub fn set_host(&self, host: PluginHost) {
         if let Ok(mut h) = self.host.lock() {
             *h = Some(host);
+        }
+    }
+
+    /// Channel opens and closes are recorded as coin movements from now on (set before
+    /// [`Channels::run`]).
+    pub fn set_coin_moves(&self, moves: Arc<crate::coin_moves::CoinMoves>) {
+        if let Ok(mut m) = self.coin_moves.lock() {
+            *m = Some(moves);
+        }
+    }
+
+    /// `balance_snapshot` rows: our balance in each channel in a state Core Lightning
+    /// reports (reference §6.8).
+    pub fn snapshot_accounts(&self) -> Vec<(String, u64)> {
+        let live = self.ln.manager.list_channels();
+        let t = self.tracked();
+        live.iter()
+            .filter(|c| {
+                let st = t
+                    .get(&c.channel_id)
+                    .map(|e| e.state)
+                    .unwrap_or_else(|| state::live_state(c));
+                matches!(
+                    st,
+                    state::NORMAL
+                        | state::SHUTTING_DOWN
+                        | state::SIGEXCHANGE
+                        | state::FUNDING_SPEND_SEEN
+                )
+            })
+            .map(|c| (moves::account(&c.channel_id), json::to_us_msat(c)))
+            .collect()
+    }
+
+    fn coin_moves(&self) -> Option<Arc<crate::coin_moves::CoinMoves>> {
+        self.coin_moves.lock().ok().and_then(|m| m.clone())
+    }
+
+    /// `channel_open` for `details`, unless recorded before (blocking: a store write).
+    fn record_open(&self, details: &ChannelDetails) {
+        let height = self.ln.manager.current_best_block().height;
+        if let (Some(m), Some(mv)) = (self.coin_moves(), moves::open_move(details, height)) {
+            m.chain_move(mv);
         }
     }
 
@@ -307,14 +354,84 @@ impl Channels {
                     );
                 }
             }
+            Event::ChannelReady {
+                channel_id,
+                counterparty_node_id,
+                ..
+            } => {
+                self.refresh();
+                let details = self
+                    .ln
+                    .manager
+                    .list_channels_with_counterparty(&counterparty_node_id)
+                    .into_iter()
+                    .find(|c| c.channel_id == channel_id);
+                if let Some(d) = details {
+                    let me = self.clone();
+                    let _ = tokio::task::spawn_blocking(move || me.record_open(&d)).await;
+                }
+            }
             Event::ChannelClosed {
                 channel_id,
                 reason,
                 counterparty_node_id,
+                channel_capacity_sats,
+                channel_funding_txo,
+                last_local_balance_msat,
                 ..
-            } => self.on_closed(channel_id, reason, counterparty_node_id),
+            } => {
+                self.close_moves(
+                    channel_id,
+                    counterparty_node_id,
+                    channel_capacity_sats,
+                    channel_funding_txo,
+                    last_local_balance_msat,
+                )
+                .await;
+                self.on_closed(channel_id, reason, counterparty_node_id)
+            }
             _ => self.refresh(),
         }
+    }
+
+    /// `channel_close` (and `channel_open` first when the funding was spent before lock-in)
+    /// for a channel that got past opening.
+    async fn close_moves(
+        self: &Arc<Self>,
+        id: ChannelId,
+        peer: Option<PublicKey>,
+        capacity_sat: Option<u64>,
+        funding: Option<lightning::chain::transaction::OutPoint>,
+        our_balance_msat: Option<u64>,
+    ) {
+        let Some(moves) = self.coin_moves() else {
+            return;
+        };
+        let last = match self.tracked().get(&id) {
+            Some(e) if !state::is_opening(e.state) => e.last.clone(),
+            _ => return,
+        };
+        let Some(funding) = funding.or(last.as_ref().and_then(|l| l.funding_txo)) else {
+            return;
+        };
+        if let Some(l) = last.clone() {
+            let me = self.clone();
+            let _ = tokio::task::spawn_blocking(move || me.record_open(&l)).await;
+        }
+        let capacity_sat = capacity_sat
+            .or(last.as_ref().map(|l| l.channel_value_satoshis))
+            .unwrap_or(0);
+        moves::close_later(
+            self.ln.clone(),
+            moves,
+            moves::Closed {
+                id,
+                funding: funding.into_bitcoin_outpoint(),
+                capacity_sat,
+                our_balance_msat: our_balance_msat.unwrap_or(0),
+                peer: peer.map(|p| p.to_string()),
+            },
+        );
     }
 
     fn on_closed(&self, id: ChannelId, reason: ClosureReason, peer: Option<PublicKey>) {

@@ -112,8 +112,13 @@ pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, Stri
     // Kept until `wire`: the logger needs the full parse, which needs the plugins.
     let early_log = plugins::log::HostLog::buffering();
     cfg.log = early_log.clone();
-    // LDK's own bits: plugins may not offer them again, and `init` shows the full set.
-    let base = net::base_features();
+    // LDK's own bits (the channel manager's, as configured): plugins may not offer them
+    // again, and `init` shows the full set.
+    let (init_bits, node_bits) = ln::provided_features(&ln::LnConfig::new(
+        crate::channels::network(&early.network),
+        early.network_dir().join(crate::channels::GRAPH_FILE),
+    ));
+    let base = net::OurFeatures::from_ldk(&init_bits, &node_bits);
     cfg.feature_set_base
         .bits
         .insert("init".to_string(), base.init);

@@ -41,8 +41,9 @@ impl ChainListener for WalletListener {
         }
         if self.moves.snapshot_due() {
             let balance = self.wallet.confirmed_balance().to_sat() * 1000;
-            self.moves
-                .balance_snapshot(height, &[("wallet".to_string(), balance)]);
+            let mut rows = vec![("wallet".to_string(), balance)];
+            rows.extend(self.moves.channel_accounts());
+            self.moves.balance_snapshot(height, &rows);
         }
     }
 
