@@ -337,6 +337,18 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
     // Channels before peers: the peer layer takes its handlers from them.
     let (channels, ln_events) = crate::channels::start(node, &storage, &chain, &wallet)?;
     let peering = crate::peering::Peering::start(node, channels.handlers()).await?;
+    let network = crate::invoices::create::network_of(&node.settings.network)
+        .ok_or_else(|| format!("unknown network {}", node.settings.network))?;
+    let invoices = Arc::new(crate::invoices::Invoices::new(
+        storage.clone(),
+        node.keys.clone(),
+        network,
+        host.clone(),
+    ));
+    channels.set_invoices(invoices.clone());
+    invoices.set_route_hints(Arc::new(crate::payments::hints::ChannelHints(
+        channels.ln.clone(),
+    )));
     let ln_loop = channels.run(ln_events, peering.peers.clone());
     // The loop writes the channel manager one last time when shutdown starts; exit
     // waits for that write.
@@ -350,14 +362,6 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
     );
     let runes = crate::rune_book::start(node, storage.clone()).await?;
     let commando = crate::commando::start(node.clone(), runes.clone(), &peering);
-    let network = crate::invoices::create::network_of(&node.settings.network)
-        .ok_or_else(|| format!("unknown network {}", node.settings.network))?;
-    let invoices = Arc::new(crate::invoices::Invoices::new(
-        storage.clone(),
-        node.keys.clone(),
-        network,
-        host.clone(),
-    ));
     Ok(Services {
         node: node.clone(),
         storage,

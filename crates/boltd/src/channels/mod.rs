@@ -57,6 +57,8 @@ pub struct Channels {
     kv: store::KvStore,
     fees: Arc<chain::Fees>,
     tracked: Mutex<HashMap<ChannelId, Tracked>>,
+    /// Payments to us are carried out against these (set before [`Channels::run`]).
+    invoices: std::sync::OnceLock<Arc<crate::invoices::Invoices>>,
 }
 
 fn network(name: &str) -> bitcoin::Network {
@@ -103,6 +105,7 @@ impl Channels {
             kv,
             fees,
             tracked: Mutex::new(HashMap::new()),
+            invoices: std::sync::OnceLock::new(),
         });
         c.seed();
         Ok((c, events))
@@ -128,6 +131,11 @@ impl Channels {
         if let Ok(mut h) = self.host.lock() {
             *h = Some(host);
         }
+    }
+
+    /// Payments to us go to `invoices` (call before [`Channels::run`]).
+    pub fn set_invoices(&self, invoices: Arc<crate::invoices::Invoices>) {
+        let _ = self.invoices.set(invoices);
     }
 
     fn host(&self) -> Option<PluginHost> {
@@ -254,6 +262,11 @@ impl Channels {
     }
 
     async fn on_event(self: &Arc<Self>, event: Event) {
+        if let Some(inv) = self.invoices.get() {
+            if crate::payments::receive::on_event(inv, &self.ln, &event).await {
+                return;
+            }
+        }
         match event {
             Event::OpenChannelRequest {
                 temporary_channel_id,
