@@ -41,17 +41,21 @@ fn inbound(c: &ChannelDetails) -> Option<Inbound> {
         return None;
     }
     let scid = c.get_inbound_payment_scid()?;
-    let hint = c.counterparty.forwarding_info.as_ref().map(|f| RouteHintHop {
-        src_node_id: c.counterparty.node_id,
-        short_channel_id: scid,
-        fees: RoutingFees {
-            base_msat: f.fee_base_msat,
-            proportional_millionths: f.fee_proportional_millionths,
-        },
-        cltv_expiry_delta: f.cltv_expiry_delta,
-        htlc_minimum_msat: c.inbound_htlc_minimum_msat,
-        htlc_maximum_msat: c.inbound_htlc_maximum_msat,
-    });
+    let hint = c
+        .counterparty
+        .forwarding_info
+        .as_ref()
+        .map(|f| RouteHintHop {
+            src_node_id: c.counterparty.node_id,
+            short_channel_id: scid,
+            fees: RoutingFees {
+                base_msat: f.fee_base_msat,
+                proportional_millionths: f.fee_proportional_millionths,
+            },
+            cltv_expiry_delta: f.cltv_expiry_delta,
+            htlc_minimum_msat: c.inbound_htlc_minimum_msat,
+            htlc_maximum_msat: c.inbound_htlc_maximum_msat,
+        });
     Some(Inbound {
         scid,
         public: c.is_announced,
@@ -82,11 +86,7 @@ pub fn select(
     }
     let need = amount_msat.unwrap_or(1);
     let sum = |f: &dyn Fn(&Inbound) -> bool| -> u64 {
-        chans
-            .iter()
-            .filter(|c| f(c))
-            .map(|c| c.capacity_msat)
-            .sum()
+        chans.iter().filter(|c| f(c)).map(|c| c.capacity_msat).sum()
     };
     // Reachable: public channels (no hint needed) and the hinted ones.
     let usable = |c: &Inbound| c.online && (c.public || exposed(c) && c.hint.is_some());
@@ -101,7 +101,10 @@ pub fn select(
         });
     }
     // One channel that can take it all is enough; otherwise hint them all (MPP).
-    let whole: Vec<&&Inbound> = hintable.iter().filter(|c| c.capacity_msat >= need).collect();
+    let whole: Vec<&&Inbound> = hintable
+        .iter()
+        .filter(|c| c.capacity_msat >= need)
+        .collect();
     let chosen: Vec<&Inbound> = if !whole.is_empty() {
         whole.into_iter().copied().collect()
     } else {
