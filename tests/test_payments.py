@@ -71,3 +71,69 @@ def test_invoice_payment_hook_rejects(node_factory, ldk_node_factory, ldk_chain,
     assert b.rpc.listinvoices("refused")["invoices"][0]["status"] == "unpaid"
     ch = b.rpc.listpeerchannels(carol.node_id)["channels"][0]
     assert ch["to_us_msat"] == before, ch
+
+
+def channel_from_boltd(b, carol, chain):
+    """boltd opens a channel to carol and both see it usable."""
+    from test_ldk_node_channels import fund_boltd
+    fund_boltd(b, chain, 1_000_000)
+    carol.fund(100_000)  # ldk-node's anchor reserve, needed to accept
+    b.rpc.connect(carol.node_id, "127.0.0.1", carol.port)
+    b.rpc.fundchannel(carol.node_id, CHANNEL_SAT)
+    carol.wait_event("ChannelPending")
+    chain.mine(6)
+    carol.call("sync")
+    carol.wait_event("ChannelReady")
+    wait_for(lambda: b.rpc.listpeerchannels(carol.node_id)["channels"][0]["state"]
+             == "CHANNELD_NORMAL", timeout=30, what="CHANNELD_NORMAL")
+
+
+def test_boltd_pays_ldk_node_invoice_once(node_factory, ldk_node_factory, ldk_chain):
+    b = boltd_on(node_factory, ldk_chain)
+    carol = ldk_node_factory.get_node()
+    channel_from_boltd(b, carol, ldk_chain)
+
+    inv = carol.call("bolt11_receive", amount_msat=30_000_000, description="tea")
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        results = list(ex.map(lambda _: b.rpc.pay(inv["invoice"]), range(2)))
+    r = results[0]
+    assert results[1]["payment_preimage"] == r["payment_preimage"]
+    assert r["status"] == "complete" and r["payment_hash"] == inv["payment_hash"]
+    assert r["destination"] == carol.node_id
+    assert r["amount_msat"] == 30_000_000 and r["amount_sent_msat"] == 30_000_000
+    assert r["parts"] == 1 and isinstance(r["created_at"], float)
+    got = carol.wait_event("PaymentReceived", payment_hash=inv["payment_hash"])
+    assert got["amount_msat"] == 30_000_000
+
+    [p] = b.rpc.listsendpays()["payments"]
+    assert p["status"] == "complete" and p["payment_preimage"] == r["payment_preimage"]
+    assert p["bolt11"] == inv["invoice"] and p["description"] == "tea"
+    [lp] = b.rpc.listpays(inv["invoice"])["pays"]
+    assert lp["preimage"] == r["payment_preimage"] and lp["status"] == "complete"
+    # Paying it again answers the earlier success; nothing more is sent.
+    assert b.rpc.pay(inv["invoice"])["payment_preimage"] == r["payment_preimage"]
+    assert len(b.rpc.listsendpays()["payments"]) == 1
+
+    b.restart()
+    assert [p["status"] for p in b.rpc.listsendpays()["payments"]] == ["complete"]
+
+
+def test_pay_errors(node_factory, ldk_node_factory, ldk_chain):
+    import pytest
+    from pyln.client import RpcError
+    b = boltd_on(node_factory, ldk_chain)
+    carol = ldk_node_factory.get_node()
+    own = b.rpc.invoice(1000, "own", "d")["bolt11"]
+    with pytest.raises(RpcError, match="our own invoice"):
+        b.rpc.pay(own)
+    with pytest.raises(RpcError, match="Invalid bolt11"):
+        b.rpc.pay("lnbcrt1garbage")
+    inv = carol.call("bolt11_receive", amount_msat=1000, description="x")["invoice"]
+    with pytest.raises(RpcError, match="msatoshi parameter unnecessary"):
+        b.rpc.pay(inv, amount_msat=5)
+    # No channel at all: no route.
+    with pytest.raises(RpcError) as e:
+        b.rpc.pay(inv)
+    assert e.value.error["code"] in (205, 209)
+    assert b.rpc.listsendpays(status="failed")["payments"][0]["status"] == "failed"

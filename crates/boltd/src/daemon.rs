@@ -345,7 +345,17 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         network,
         host.clone(),
     ));
-    channels.set_invoices(invoices.clone());
+    let sender = Arc::new(crate::payments::send::Sender::new(
+        channels.ln.clone(),
+        storage.clone(),
+        host.clone(),
+        node.keys.node_id(),
+        network.into(),
+    ));
+    channels.set_payments(Arc::new(crate::payments::Payments {
+        invoices: invoices.clone(),
+        sender: sender.clone(),
+    }));
     invoices.set_route_hints(Arc::new(crate::payments::hints::ChannelHints(
         channels.ln.clone(),
     )));
@@ -375,6 +385,7 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         coin_moves,
         spender,
         invoices,
+        sender,
     })
 }
 

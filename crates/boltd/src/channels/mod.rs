@@ -57,8 +57,8 @@ pub struct Channels {
     kv: store::KvStore,
     fees: Arc<chain::Fees>,
     tracked: Mutex<HashMap<ChannelId, Tracked>>,
-    /// Payments to us are carried out against these (set before [`Channels::run`]).
-    invoices: std::sync::OnceLock<Arc<crate::invoices::Invoices>>,
+    /// Payment events go there (set before [`Channels::run`]).
+    payments: std::sync::OnceLock<Arc<crate::payments::Payments>>,
 }
 
 fn network(name: &str) -> bitcoin::Network {
@@ -105,7 +105,7 @@ impl Channels {
             kv,
             fees,
             tracked: Mutex::new(HashMap::new()),
-            invoices: std::sync::OnceLock::new(),
+            payments: std::sync::OnceLock::new(),
         });
         c.seed();
         Ok((c, events))
@@ -133,9 +133,9 @@ impl Channels {
         }
     }
 
-    /// Payments to us go to `invoices` (call before [`Channels::run`]).
-    pub fn set_invoices(&self, invoices: Arc<crate::invoices::Invoices>) {
-        let _ = self.invoices.set(invoices);
+    /// Payment events go to `payments` (call before [`Channels::run`]).
+    pub fn set_payments(&self, payments: Arc<crate::payments::Payments>) {
+        let _ = self.payments.set(payments);
     }
 
     fn host(&self) -> Option<PluginHost> {
@@ -262,8 +262,8 @@ impl Channels {
     }
 
     async fn on_event(self: &Arc<Self>, event: Event) {
-        if let Some(inv) = self.invoices.get() {
-            if crate::payments::receive::on_event(inv, &self.ln, &event).await {
+        if let Some(p) = self.payments.get() {
+            if p.on_event(&self.ln, &event).await {
                 return;
             }
         }

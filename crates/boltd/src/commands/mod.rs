@@ -35,11 +35,14 @@ pub mod listconfigs;
 pub mod listdatastore;
 pub mod listfunds;
 pub mod listinvoices;
+pub mod listpays;
 pub mod listpeerchannels;
 pub mod listpeers;
+pub mod listsendpays;
 pub mod listtransactions;
 pub mod newaddr;
 pub mod notifications;
+pub mod pay;
 pub mod plugin;
 pub mod reserveinputs;
 pub mod sendcustommsg;
@@ -207,6 +210,11 @@ pub const TABLE: &[(&str, Build)] = &[
             peering: s.peering.clone(),
         })
     }),
+    ("listpays", |s| {
+        Arc::new(listpays::Listpays {
+            sender: s.sender.clone(),
+        })
+    }),
     ("listpeerchannels", |s| {
         Arc::new(listpeerchannels::Listpeerchannels {
             channels: s.channels.clone(),
@@ -224,6 +232,11 @@ pub const TABLE: &[(&str, Build)] = &[
             channels: s.channels.clone(),
         })
     }),
+    ("listsendpays", |s| {
+        Arc::new(listsendpays::Listsendpays {
+            sender: s.sender.clone(),
+        })
+    }),
     ("listtransactions", |s| {
         Arc::new(listtransactions::Listtransactions {
             wallet: s.wallet.clone(),
@@ -235,6 +248,11 @@ pub const TABLE: &[(&str, Build)] = &[
         })
     }),
     ("notifications", |_| Arc::new(notifications::Notifications)),
+    ("pay", |s| {
+        Arc::new(pay::Pay {
+            sender: s.sender.clone(),
+        })
+    }),
     ("plugin", |s| {
         Arc::new(plugin::PluginCmd {
             host: s.plugins.clone(),
