@@ -137,3 +137,30 @@ def test_pay_errors(node_factory, ldk_node_factory, ldk_chain):
         b.rpc.pay(inv)
     assert e.value.error["code"] in (205, 209)
     assert b.rpc.listsendpays(status="failed")["payments"][0]["status"] == "failed"
+
+
+def test_boltd_pays_boltd(node_factory, ldk_chain):
+    from test_ldk_node_channels import fund_boltd
+    a = boltd_on(node_factory, ldk_chain,
+                 options={"plugin": str(PLUGINS / "sendpay_recorder.py")})
+    b = boltd_on(node_factory, ldk_chain,
+                 options={"plugin": str(PLUGINS / "invoice_recorder.py")})
+    fund_boltd(a, ldk_chain, 1_000_000)
+    b_info = b.rpc.getinfo()
+    a.rpc.connect(b_info["id"], "127.0.0.1", b_info["binding"][0]["port"])
+    a.rpc.fundchannel(b_info["id"], CHANNEL_SAT)
+    ldk_chain.mine(6)
+    for n, peer in ((a, b_info["id"]), (b, a.rpc.getinfo()["id"])):
+        wait_for(lambda: n.rpc.listpeerchannels(peer)["channels"][0]["state"]
+                 == "CHANNELD_NORMAL", timeout=30, what="CHANNELD_NORMAL")
+
+    inv = b.rpc.invoice(12_345_000, "from-a", "between us")
+    r = a.rpc.pay(inv["bolt11"], label="to-b")
+    assert r["status"] == "complete" and r["destination"] == b_info["id"]
+    paid = wait_for(lambda: [i for i in b.rpc.listinvoices("from-a")["invoices"]
+                             if i["status"] == "paid"], what="paid")[0]
+    assert paid["payment_preimage"] == r["payment_preimage"]
+    [p] = a.rpc.listsendpays(payment_hash=inv["payment_hash"])["payments"]
+    assert p["label"] == "to-b" and p["status"] == "complete"
+    seen = wait_for(lambda: a.rpc.call("sendpays_seen")["seen"], what="sendpay_success")
+    assert seen == [["sendpay_success", p]]
