@@ -2,6 +2,9 @@
 it opened to boltd; the invoice_payment hook can refuse a payment."""
 
 import shutil
+
+import pytest
+from pyln.client import RpcError
 from pathlib import Path
 
 from conftest import wait_for
@@ -164,3 +167,16 @@ def test_boltd_pays_boltd(node_factory, ldk_chain):
     assert p["label"] == "to-b" and p["status"] == "complete"
     seen = wait_for(lambda: a.rpc.call("sendpays_seen")["seen"], what="sendpay_success")
     assert seen == [["sendpay_success", p]]
+
+    # keysend with a text TLV: b records it as a paid "keysend: <text>" invoice.
+    k = a.rpc.keysend(b_info["id"], 2_000_000, extratlvs={"70000": b"thanks".hex()})
+    assert k["status"] == "complete" and k["amount_msat"] == 2_000_000
+    got = wait_for(lambda: [i for i in b.rpc.listinvoices()["invoices"]
+                            if i["payment_hash"] == k["payment_hash"]
+                            and i["status"] == "paid"], what="keysend received")[0]
+    assert got["description"] == "keysend: thanks"
+    assert got["amount_received_msat"] == 2_000_000
+    with pytest.raises(RpcError, match="We are the destination"):
+        a.rpc.keysend(a.rpc.getinfo()["id"], 1000)
+    with pytest.raises(RpcError, match="is not a valid numeric TLV type"):
+        a.rpc.keysend(b_info["id"], 1000, extratlvs={"x": "00"})

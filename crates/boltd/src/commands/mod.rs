@@ -29,6 +29,7 @@ pub mod fundpsbt;
 pub mod getinfo;
 pub mod help;
 pub mod invoice;
+pub mod keysend;
 pub mod listaddresses;
 pub mod listclosedchannels;
 pub mod listconfigs;
@@ -185,6 +186,11 @@ pub const TABLE: &[(&str, Build)] = &[
         Arc::new(createrune::Createrune {
             book: s.runes.clone(),
             name: "invokerune",
+        })
+    }),
+    ("keysend", |s| {
+        Arc::new(keysend::Keysend {
+            sender: s.sender.clone(),
         })
     }),
     ("listaddresses", |s| {

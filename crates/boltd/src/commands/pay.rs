@@ -66,6 +66,15 @@ fn parse(b: &Bound) -> Result<PayRequest, RpcError> {
             ))
         }
     };
+    parse_fees(b, bolt11, msat(b, "amount_msat")?)
+}
+
+/// The fee, delay and retry parameters `pay` and `keysend` share.
+pub fn parse_fees(
+    b: &Bound,
+    bolt11: String,
+    amount_msat: Option<u64>,
+) -> Result<PayRequest, RpcError> {
     let maxfee_msat = msat(b, "maxfee")?;
     if maxfee_msat.is_some() && (b.get("maxfeepercent").is_some() || b.get("exemptfee").is_some()) {
         return Err(RpcError::invalid_params(
@@ -76,7 +85,7 @@ fn parse(b: &Bound) -> Result<PayRequest, RpcError> {
     let maxdelay = b.u64("maxdelay")?.unwrap_or(2016);
     Ok(PayRequest {
         bolt11,
-        amount_msat: msat(b, "amount_msat")?,
+        amount_msat,
         label: b.str("label")?.map(str::to_string),
         maxfeepercent: number(b, "maxfeepercent")?.unwrap_or(0.5),
         exemptfee_msat: msat(b, "exemptfee")?.unwrap_or(5000),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use lightning::events::Event;
+use lightning::events::{Event, PaymentPurpose};
 use lightning::types::payment::{PaymentHash, PaymentPreimage};
 use ln::Ln;
 
@@ -22,8 +22,20 @@ pub async fn on_event(invoices: &Arc<Invoices>, ln: &Arc<Ln>, event: &Event) -> 
             let (invoices, ln, event) = (invoices.clone(), ln.clone(), event.clone());
             tokio::spawn(async move {
                 let height = ln.best_block().height;
-                if let Some(a) = invoices.on_ldk_event(&event, height).await {
-                    carry_out(&ln, a);
+                // CLN's keysend plugin drops unknown even TLVs rather than refusing them.
+                let keysend = matches!(
+                    &event,
+                    Event::PaymentClaimable {
+                        purpose: PaymentPurpose::SpontaneousPayment(_),
+                        ..
+                    }
+                );
+                match invoices.on_ldk_event(&event, height).await {
+                    Some(Action::Claim(p)) if keysend => ln
+                        .manager
+                        .claim_funds_with_known_custom_tlvs(PaymentPreimage(p)),
+                    Some(a) => carry_out(&ln, a),
+                    None => {}
                 }
             });
             true

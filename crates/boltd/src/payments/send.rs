@@ -6,11 +6,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::PublicKey;
 use jsonrpc::RpcError;
 use lightning::events::Event;
 use lightning::ln::channelmanager::{OptionalBolt11PaymentParams, PaymentId};
-use lightning::ln::outbound_payment::Retry;
+use lightning::ln::outbound_payment::{RecipientCustomTlvs, RecipientOnionFields, Retry};
+use lightning::routing::router::{PaymentParameters, RouteParameters};
+use lightning::types::payment::PaymentPreimage;
 use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef, Currency};
 use ln::Ln;
 use plugins::PluginHost;
@@ -25,6 +28,46 @@ pub mod codes {
     pub const INVOICE_EXPIRED: i64 = 207;
     pub const STOPPED_RETRYING: i64 = 209;
     pub const DESTINATION_PERM_FAIL: i64 = 203;
+}
+
+/// The final CLTV delta CLN's keysend uses.
+const KEYSEND_FINAL_CLTV: u32 = 42;
+
+/// A payment about to be recorded.
+struct Start {
+    hash: [u8; 32],
+    dest: PublicKey,
+    amount: u64,
+    created_at: f64,
+    label: Option<String>,
+    bolt11: Option<String>,
+    description: Option<String>,
+}
+
+impl Start {
+    /// The payment object (§4.5 order) with `created_index` `index`, pending.
+    fn record(&self, index: u64) -> Value {
+        let mut o = serde_json::Map::new();
+        o.insert("created_index".into(), json!(index));
+        o.insert("id".into(), json!(index));
+        o.insert("payment_hash".into(), json!(hex::encode(self.hash)));
+        o.insert("groupid".into(), json!(1));
+        o.insert("destination".into(), json!(self.dest.to_string()));
+        o.insert("amount_msat".into(), json!(self.amount));
+        o.insert("amount_sent_msat".into(), json!(self.amount));
+        o.insert("created_at".into(), json!(self.created_at as u64));
+        o.insert("status".into(), json!("pending"));
+        if let Some(l) = &self.label {
+            o.insert("label".into(), json!(l));
+        }
+        if let Some(b) = &self.bolt11 {
+            o.insert("bolt11".into(), json!(b));
+        }
+        if let Some(d) = &self.description {
+            o.insert("description".into(), json!(d));
+        }
+        Value::Object(o)
+    }
 }
 
 /// A change to a stored payment object.
@@ -172,35 +215,16 @@ impl Sender {
             ));
         }
         let created_at = now_secs_f64();
-        let (bolt11, label) = (r.bolt11.trim().to_string(), r.label.clone());
-        let begun = self
-            .store(move |s| {
-                s.sendpay_begin(
-                    &hash,
-                    |old| old.record["status"] == "failed",
-                    |index| {
-                        let mut o = serde_json::Map::new();
-                        o.insert("created_index".into(), json!(index));
-                        o.insert("id".into(), json!(index));
-                        o.insert("payment_hash".into(), json!(hex::encode(hash)));
-                        o.insert("groupid".into(), json!(1));
-                        o.insert("destination".into(), json!(dest.to_string()));
-                        o.insert("amount_msat".into(), json!(amount));
-                        o.insert("amount_sent_msat".into(), json!(amount));
-                        o.insert("created_at".into(), json!(created_at as u64));
-                        o.insert("status".into(), json!("pending"));
-                        if let Some(l) = &label {
-                            o.insert("label".into(), json!(l));
-                        }
-                        o.insert("bolt11".into(), json!(bolt11));
-                        if let Some(d) = &description {
-                            o.insert("description".into(), json!(d));
-                        }
-                        Value::Object(o)
-                    },
-                )
-            })
-            .await?;
+        let start = Start {
+            hash,
+            dest,
+            amount,
+            created_at,
+            label: r.label.clone(),
+            bolt11: Some(r.bolt11.trim().to_string()),
+            description,
+        };
+        let begun = self.begin(start).await?;
         match begun {
             // Another `pay` (now or before) owns this hash: its outcome is ours.
             Err(_) => return self.outcome(hash, None).await,
@@ -216,6 +240,79 @@ impl Sender {
             self.ln
                 .manager
                 .pay_for_bolt11_invoice(&inv, PaymentId(hash), r.amount_msat, params);
+        if let Err(e) = sent {
+            self.fail(hash, &format!("{e:?}")).await;
+            return Err(RpcError::new(
+                codes::ROUTE_NOT_FOUND,
+                format!("Failed: {e:?}"),
+            ));
+        }
+        self.outcome(hash, Some(created_at)).await
+    }
+
+    /// Records a new payment (or a retry of a failed one) before anything is sent;
+    /// `Err` (inside `Ok`) when the hash already has a payment that is not failed.
+    async fn begin(
+        &self,
+        st: Start,
+    ) -> Result<Result<store::StoredSendpay, store::StoredSendpay>, RpcError> {
+        let hash = st.hash;
+        self.store(move |s| {
+            s.sendpay_begin(
+                &hash,
+                |old| old.record["status"] == "failed",
+                |index| st.record(index),
+            )
+        })
+        .await
+    }
+
+    /// Sends `amount_msat` to `dest` without an invoice (keysend) and waits for the outcome.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn keysend(
+        &self,
+        dest: PublicKey,
+        amount_msat: u64,
+        label: Option<String>,
+        fees: &PayRequest,
+        extratlvs: Vec<(u64, Vec<u8>)>,
+    ) -> Result<Value, RpcError> {
+        if dest == self.our_id {
+            return Err(invalid(
+                "We are the destination. Keysend cannot be used to send funds to yourself",
+            ));
+        }
+        let tlvs = RecipientCustomTlvs::new(extratlvs).map_err(|_| {
+            invalid("extratlvs: not usable as custom TLVs (types must be >= 65536, unique)")
+        })?;
+        let preimage: [u8; 32] = rand::random();
+        let hash = sha256::Hash::hash(&preimage).to_byte_array();
+        let created_at = now_secs_f64();
+        let start = Start {
+            hash,
+            dest,
+            amount: amount_msat,
+            created_at,
+            label,
+            bolt11: None,
+            description: None,
+        };
+        if self.begin(start).await?.is_err() {
+            return Err(RpcError::daemon("payment hash collision".to_string()));
+        }
+        self.changed.send_modify(|n| *n += 1);
+        let mut pp = PaymentParameters::for_keysend(dest, KEYSEND_FINAL_CLTV, false);
+        pp.max_total_cltv_expiry_delta = fees.maxdelay;
+        let mut route = RouteParameters::from_payment_params_and_value(pp, amount_msat);
+        route.max_total_routing_fee_msat = Some(fee_budget(amount_msat, fees));
+        let onion = RecipientOnionFields::spontaneous_empty(amount_msat).with_custom_tlvs(tlvs);
+        let sent = self.ln.manager.send_spontaneous_payment(
+            Some(PaymentPreimage(preimage)),
+            onion,
+            PaymentId(hash),
+            route,
+            Retry::Timeout(Duration::from_secs(fees.retry_for)),
+        );
         if let Err(e) = sent {
             self.fail(hash, &format!("{e:?}")).await;
             return Err(RpcError::new(
