@@ -78,7 +78,10 @@ impl Bitcoind {
         let client = self.client().map_err(Attempt::Retry)?;
         let request = client.build_request(method, Some(args));
         let response = client.send_request(request).await.map_err(classify)?;
-        response.result::<Value>().map_err(classify)
+        response
+            .result::<Value>()
+            .map(amounts_as_numbers)
+            .map_err(classify)
     }
 
     /// Calls `method` with positional `args`, retrying while bitcoind is unreachable.
@@ -147,5 +150,71 @@ fn classify(e: bitcoind_jsonrpc::Error) -> Attempt {
             _ => Attempt::Retry(t.to_string()),
         },
         other => Attempt::Fail(RpcFailure::BadJson(other.to_string())),
+    }
+}
+
+/// Python proxies in front of bitcoind (pyln-testing's among them) re-encode its decimal
+/// amounts as strings with eight decimals (`"0.00001000"`); bitcoin-cli-based backends
+/// read either. Such strings become numbers again. Nothing else bitcoind sends looks like
+/// that: hex has no `.`, version strings have no eight-digit fraction.
+fn amounts_as_numbers(v: Value) -> Value {
+    match v {
+        Value::String(s) if is_btc_decimal(&s) => s
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Value::String(s), Value::Number),
+        Value::Array(a) => Value::Array(a.into_iter().map(amounts_as_numbers).collect()),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, v)| (k, amounts_as_numbers(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// `[-]DIGITS.DDDDDDDD`
+fn is_btc_decimal(s: &str) -> bool {
+    let s = s.strip_prefix('-').unwrap_or(s);
+    match s.split_once('.') {
+        Some((int, frac)) => {
+            !int.is_empty()
+                && int.bytes().all(|b| b.is_ascii_digit())
+                && frac.len() == 8
+                && frac.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn proxied_decimal_strings_become_numbers_and_nothing_else_changes() {
+        let proxied = json!({
+            "relayfee": "0.00001000",
+            "feerate": "-1.50000000",
+            "localservices": "0000000000000409",
+            "subversion": "/Satoshi:26.0.0/",
+            "hex": "00112233",
+            "nested": [{"value": "50.00000000"}, "1.5", "1.123456789"],
+            "n": 3
+        });
+        assert_eq!(
+            amounts_as_numbers(proxied),
+            json!({
+                "relayfee": 0.00001,
+                "feerate": -1.5,
+                "localservices": "0000000000000409",
+                "subversion": "/Satoshi:26.0.0/",
+                "hex": "00112233",
+                "nested": [{"value": 50.0}, "1.5", "1.123456789"],
+                "n": 3
+            })
+        );
     }
 }

@@ -180,6 +180,23 @@ async fn sendrawtransaction_reports_acceptance_refusal_and_already_confirmed() {
         )
         .await;
     assert_eq!(r, json!({"success": true, "errmsg": ""}));
+    let line = format!(
+        "sendrawtx exit 0 (sendrawtransaction {}) {}",
+        hex.as_str().unwrap(),
+        txid.as_str().unwrap()
+    );
+    let logged = || stack.bcli.logs.lock().unwrap().iter().any(|l| l == &line);
+    for _ in 0..100 {
+        if logged() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        logged(),
+        "no '{line}' in {:?}",
+        stack.bcli.logs.lock().unwrap()
+    );
     stack.mine(1).await;
     let r = stack
         .bcli

@@ -129,6 +129,9 @@ async fn async_main(early: Early, builtins: Registry) -> i32 {
             return 1;
         }
     };
+    for line in crate::config::accepted_lines(&config) {
+        tracing::info!("{line}");
+    }
     let code = logged_main(&network_dir, config, settings, log.clone(), plugins).await;
     // Whatever the exit path, the last lines (the reason for it among them) reach the
     // log files before the process ends.
@@ -169,6 +172,10 @@ async fn logged_main(
             return 1;
         }
     };
+    if let Err(e) = crate::gossip_store::ensure(network_dir) {
+        tracing::error!("creating {}: {e}", crate::gossip_store::FILE);
+        return 1;
+    }
     let node_id = keys.node_id();
     let id_bytes = node_id.serialize();
     let alias = settings
@@ -236,8 +243,16 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     };
     services.commando.serve_with(&dispatcher);
     let rpc_path = node.settings.rpc_path();
+    // A relative name is bound relative to the cwd (the network directory), as lightningd
+    // does: a deep lightning-dir (test frameworks make them) must not exceed the 108 bytes
+    // of a socket address.
+    let bind_path = if std::path::Path::new(&node.settings.rpc_file).is_absolute() {
+        rpc_path.clone()
+    } else {
+        PathBuf::from(&node.settings.rpc_file)
+    };
     let listener = match crate::rpc::server::bind(
-        &rpc_path,
+        &bind_path,
         &node.settings.rpc_file,
         node.settings.rpc_file_mode,
     ) {

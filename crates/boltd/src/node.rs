@@ -14,8 +14,14 @@ use crate::config::{Config, Settings};
 use crate::logging::LogHandle;
 use crate::shutdown::Shutdown;
 
-/// The daemon version string (`getinfo.version`, `--version`, `LIGHTNINGD_VERSION`).
-pub const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+/// The Core Lightning release whose extension surface boltd follows.
+pub const CLN_COMPAT: &str = "v26.06";
+
+/// The daemon version string (`getinfo.version`, `--version`, `LIGHTNINGD_VERSION`):
+/// `v26.06-boltd-<crate version>`. Tools compare lightningd versions by the part before
+/// the first `-` (pyln-testing picks its options and hsm_secret format that way), so they
+/// see the Core Lightning release boltd is compatible with.
+pub const VERSION: &str = concat!("v26.06-boltd-", env!("CARGO_PKG_VERSION"));
 
 /// What getinfo reports about the peer layer; the peers task keeps it current.
 #[derive(Debug, Clone, Default)]
@@ -91,4 +97,15 @@ pub fn default_alias(id: &PublicKey) -> String {
     let a = ADJ[usize::from(b[1]) % ADJ.len()];
     let n = NOUN[usize::from(b[2]) % NOUN.len()];
     format!("{a}{n}-{}", hex::encode(&b[1..3]))
+}
+
+#[cfg(test)]
+mod tests {
+    /// pyln-testing (and pyln-client's `NodeVersion`) read `vYY.MM` before the first `-`.
+    #[test]
+    fn version_leads_with_the_core_lightning_release() {
+        let head = super::VERSION.split('-').next().unwrap();
+        assert_eq!(head, super::CLN_COMPAT);
+        assert!(super::VERSION.ends_with(env!("CARGO_PKG_VERSION")));
+    }
 }

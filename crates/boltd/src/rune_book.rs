@@ -73,7 +73,7 @@ fn decode_invoice(text: &str) -> Result<InvoiceFields, String> {
 
 impl RuneBook {
     /// Loads the stored runes and blacklist; the master rune comes from the seed.
-    pub async fn load(seed: &[u8; 32], storage: Storage) -> Result<Arc<RuneBook>, String> {
+    pub async fn load(seed: &[u8], storage: Storage) -> Result<Arc<RuneBook>, String> {
         let (rows, ranges) = storage
             .run(|s| Ok((s.runes()?, s.runes_blacklist()?)))
             .await
@@ -305,5 +305,5 @@ pub fn rune_param(name: &str, v: &Value) -> Result<(String, Rune, u64), RpcError
 /// Loads the runes (the `createrune`/`invokerune`, `showrunes`, `checkrune`,
 /// `blacklistrune`/`destroyrune` commands are built from the book in `commands::TABLE`).
 pub async fn start(node: &crate::node::Node, storage: Storage) -> Result<Arc<RuneBook>, String> {
-    RuneBook::load(node.keys.hsm_secret(), storage).await
+    RuneBook::load(node.keys.cln_seed(), storage).await
 }

@@ -38,6 +38,9 @@ pub struct Mempool {
     /// Entry order → txid.
     order: BTreeMap<u64, Txid>,
     next_seq: u64,
+    /// `prioritisetransaction` fee deltas (sat), kept for txids not in the pool too (as
+    /// bitcoind's) until the transaction is mined.
+    deltas: HashMap<Txid, i64>,
 }
 
 impl Mempool {
@@ -200,6 +203,7 @@ impl Mempool {
         for tx in txs {
             let txid = tx.compute_txid();
             self.remove_one(&txid);
+            self.deltas.remove(&txid);
             if tx.is_coinbase() {
                 continue;
             }
@@ -219,6 +223,25 @@ impl Mempool {
         self.spends.clear();
         let mut entries = std::mem::take(&mut self.entries);
         order.values().filter_map(|t| entries.remove(t)).collect()
+    }
+
+    /// Adds `delta` sat to the fee blocks judge `txid` by (bitcoind sums repeated calls).
+    pub fn prioritise(&mut self, txid: Txid, delta: i64) {
+        let d = self.deltas.entry(txid).or_insert(0);
+        *d = d.saturating_add(delta);
+        if *d == 0 {
+            self.deltas.remove(&txid);
+        }
+    }
+
+    /// The entry's fee plus its prioritisation delta, in sat (may be negative), and
+    /// whether it has a delta at all.
+    pub fn modified_fee(&self, e: &MempoolEntry) -> (i64, bool) {
+        let fee = i64::try_from(e.fee.to_sat()).unwrap_or(i64::MAX);
+        match self.deltas.get(&e.txid) {
+            Some(d) => (fee.saturating_add(*d), true),
+            None => (fee, false),
+        }
     }
 
     /// Sum of fees and of virtual sizes.

@@ -19,7 +19,12 @@ use crate::params;
 /// BIP141's commitment header: `OP_RETURN` push of `aa21a9ed` + 32 bytes.
 const WITNESS_COMMITMENT_MAGIC: [u8; 4] = [0xaa, 0x21, 0xa9, 0xed];
 
+/// bitcoind's `-blockmintxfee` default, sat/kvB.
+const BLOCK_MIN_TX_FEE_SAT_PER_KVB: i64 = 1_000;
+
 /// Mempool transactions for the next block, parents first, within the weight limit; fees summed.
+/// A transaction `prioritisetransaction` pushed below `-blockmintxfee` waits (with its
+/// descendants), as in bitcoind.
 pub fn select(mempool: &Mempool) -> (Vec<Transaction>, Amount) {
     // Room for the header, the coinbase and the transaction count.
     let mut room = params::MAX_BLOCK_WEIGHT - 4_000;
@@ -31,7 +36,11 @@ pub fn select(mempool: &Mempool) -> (Vec<Transaction>, Amount) {
             e.tx.input
                 .iter()
                 .any(|i| skipped.contains(&i.previous_output.txid));
-        if parent_skipped || e.weight > room {
+        let (modified, prioritised) = mempool.modified_fee(e);
+        let vsize = i64::try_from(e.vsize).unwrap_or(i64::MAX);
+        let too_cheap = prioritised
+            && modified.saturating_mul(1000) < BLOCK_MIN_TX_FEE_SAT_PER_KVB.saturating_mul(vsize);
+        if parent_skipped || too_cheap || e.weight > room {
             skipped.insert(e.txid);
             continue;
         }

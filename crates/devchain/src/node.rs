@@ -452,6 +452,16 @@ impl Node {
             return Ok(false);
         };
         self.store.save_invalid(&self.chain.invalid_marks())?;
+        if let Some(e) = self.chain.entry(hash) {
+            // bitcoind's line (two spaces between fields); test frameworks wait for it.
+            tracing::info!(
+                "InvalidChainFound: invalid block={}  height={}  log2_work={:.6}  date={}",
+                hash,
+                e.height,
+                e.chainwork.log2(),
+                iso_date(u64::from(e.block.header.time)),
+            );
+        }
         self.after_tip_change(change);
         Ok(true)
     }

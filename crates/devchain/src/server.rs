@@ -114,6 +114,7 @@ impl Server {
         let shared = Arc::new(Shared {
             node: Mutex::new(node),
             shutdown: tx,
+            wallets: Mutex::new(Vec::new()),
         });
         let mut listeners = Vec::new();
         let mut port = config.rpc_port;

@@ -1,7 +1,8 @@
 //! The node's keys: the `hsm_secret` file and the one `KeysManager` built from it.
 //!
 //! Owns: reading (or, on first start, creating) `<network-dir>/hsm_secret` — 32 raw bytes,
-//! mode 0400, the same file today's and earlier boltd versions write — and the single
+//! mode 0400, the same file today's and earlier boltd versions write; Core Lightning's
+//! mnemonic format (32 zero bytes + BIP 39 words) is read too — and the single
 //! [`KeysManager`] every part of the node shares: the peer layer (as its `NodeSigner`, so
 //! the node id), channels later (`SignerProvider`, `EntropySource`), and the seed the
 //! on-chain wallet derives its descriptors from ([`Keys::wallet_master_key`]); the raw
@@ -12,7 +13,10 @@
 //!
 //! The node id depends on the secret alone (LDK's `KeysManager` derives the node key as
 //! `m/0'` of a BIP32 master made from the secret), so existing lightning-dirs keep their
-//! node id; a test pins it.
+//! node id; a test pins it. It is not Core Lightning's node id for the same file (that one
+//! is an HKDF of the secret, which LDK's `KeysManager` cannot take). A mnemonic file seeds
+//! LDK with the first 32 bytes of its 64-byte BIP 39 seed; derivations that must match
+//! Core Lightning's (runes) use the whole seed ([`Keys::cln_seed`]).
 
 mod secret;
 mod wallet;
@@ -34,6 +38,8 @@ pub use secret::SECRET_FILE;
 pub enum KeysError {
     #[error("{path}: expected 32 bytes, found {len}")]
     Length { path: String, len: usize },
+    #[error("{path}: cannot use this hsm_secret: {why}")]
+    Format { path: String, why: String },
     #[error("reading {path}: {source}")]
     Read {
         path: String,
@@ -57,9 +63,12 @@ pub enum KeysError {
 /// The node's keys; cheap to clone (every clone shares the one `KeysManager`).
 #[derive(Clone)]
 pub struct Keys {
-    /// The `hsm_secret` bytes: kept for the wallet and runes derivations (LDK does not
+    /// LDK's seed (a plain file's 32 bytes): kept for the wallet derivation (LDK does not
     /// expose its seed).
     secret: [u8; 32],
+    /// What Core Lightning derives its secrets from: the plain 32 bytes, or a mnemonic's
+    /// 64-byte BIP 39 seed.
+    cln_seed: Vec<u8>,
     /// The one `KeysManager`: node key, channel keys, entropy.
     manager: Arc<KeysManager>,
     node_id: PublicKey,
@@ -78,7 +87,18 @@ impl Keys {
     /// Reads `<network_dir>/hsm_secret`, creating it (random, mode 0400, durable before this
     /// returns) on first start, and builds the keys from it.
     pub fn load_or_create(network_dir: &Path) -> Result<Keys, KeysError> {
-        secret::load_or_create(network_dir).map(Keys::from_secret)
+        Ok(match secret::load_or_create(network_dir)? {
+            secret::Secret::Plain(s) => Keys::from_secret(s),
+            secret::Secret::Mnemonic(seed) => Keys::from_bip39_seed(&seed),
+        })
+    }
+
+    /// The keys of a Core Lightning mnemonic `hsm_secret` with this 64-byte BIP 39 seed.
+    pub fn from_bip39_seed(seed: &[u8; 64]) -> Keys {
+        let ldk: [u8; 32] = std::array::from_fn(|i| seed[i]);
+        let mut k = Keys::from_secret(ldk);
+        k.cln_seed = seed.to_vec();
+        k
     }
 
     /// The keys for a given 32-byte secret (tests, tools).
@@ -100,15 +120,17 @@ impl Keys {
             PublicKey::from_secret_key(&Secp256k1::signing_only(), &manager.get_node_secret_key());
         Keys {
             secret,
+            cln_seed: secret.to_vec(),
             manager,
             node_id,
         }
     }
 
-    /// The raw secret, for the few secrets derived outside LDK's tree the way Core Lightning
-    /// derives them from `hsm_secret` (the runes master secret). Never log or store it.
-    pub fn hsm_secret(&self) -> &[u8; 32] {
-        &self.secret
+    /// The seed Core Lightning derives its own secrets from (32 bytes of a plain file, the
+    /// 64-byte BIP 39 seed of a mnemonic one), for the few secrets that must match its
+    /// (the runes master secret). Never log or store it.
+    pub fn cln_seed(&self) -> &[u8] {
+        &self.cln_seed
     }
 
     /// The node id (the public key peers know us by).
@@ -190,6 +212,24 @@ mod tests {
             k.node_id().to_string(),
             "02d4074c3286b0c7a1688e3afe5a8b96e0443697373479ff868a65caf7b4526845"
         );
+    }
+
+    #[test]
+    fn a_mnemonic_file_keeps_its_whole_seed_for_cln_derivations() {
+        let d = tempfile::tempdir().unwrap();
+        let words =
+            "hockey enroll sure trip track rescue original plate abandon abandon abandon account";
+        let mut file = vec![0u8; 32];
+        file.extend_from_slice(words.as_bytes());
+        std::fs::write(d.path().join(SECRET_FILE), &file).unwrap();
+        let k = Keys::load_or_create(d.path()).unwrap();
+        assert_eq!(k.cln_seed().len(), 64);
+        let again = Keys::load_or_create(d.path()).unwrap();
+        assert_eq!(again.node_id(), k.node_id());
+        assert_eq!(again.cln_seed(), k.cln_seed());
+        assert_eq!(&k.secret[..], &k.cln_seed()[..32]);
+        let plain = Keys::from_secret([3; 32]);
+        assert_eq!(plain.cln_seed(), &[3u8; 32][..]);
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! regtest, which has no fee data, gets 1000 sat/kvB where bitcoind has no estimate.
 
 use bitcoin::Amount;
-use corepc_types::v17;
 use jsonrpc::Param;
 use serde_json::{json, Value};
 
@@ -21,6 +20,20 @@ const TARGETS: [(u32, &str); 4] = [
     (100, "ECONOMICAL"),
 ];
 
+/// `getmempoolinfo`'s fields that are read, and only those (as lightningd's bcli): test
+/// frameworks' stand-ins (pyln-testing's `set_feerates`) answer with just these.
+#[derive(serde::Deserialize)]
+struct MempoolFloor {
+    mempoolminfee: f64,
+    minrelaytxfee: f64,
+}
+
+/// `estimatesmartfee`'s one field that is read (absent when bitcoind has no estimate).
+#[derive(serde::Deserialize)]
+struct SmartFee {
+    feerate: Option<f64>,
+}
+
 /// What lightningd is told when there is nothing to tell: keep what you had.
 fn no_estimates() -> Value {
     json!({"feerates": [], "feerate_floor": 1000})
@@ -36,15 +49,15 @@ fn perkb(call: &str, btc: f64) -> Result<u64, MethodError> {
 pub async fn run(bitcoind: &Bitcoind, params: &Value) -> Result<Value, MethodError> {
     bind(params, &PARAMS)?;
     let info = match bitcoind.call_value("getmempoolinfo", &[]).await {
-        Ok(v) => serde_json::from_value::<v17::GetMempoolInfo>(v)
+        Ok(v) => serde_json::from_value::<MempoolFloor>(v)
             .map_err(|e| MethodError::bcli("getmempoolinfo", "bad JSON", e))?,
         Err(f) => {
             tracing::info!("getmempoolinfo: {f}");
             return Ok(no_estimates());
         }
     };
-    let floor = perkb("getmempoolinfo", info.mempool_min_fee)?
-        .max(perkb("getmempoolinfo", info.min_relay_tx_fee)?);
+    let floor = perkb("getmempoolinfo", info.mempoolminfee)?
+        .max(perkb("getmempoolinfo", info.minrelaytxfee)?);
 
     let mut feerates = Vec::new();
     for (blocks, mode) in TARGETS {
@@ -59,9 +72,9 @@ pub async fn run(bitcoind: &Bitcoind, params: &Value) -> Result<Value, MethodErr
                 return Ok(no_estimates());
             }
         };
-        let est = serde_json::from_value::<v17::EstimateSmartFee>(v)
+        let est = serde_json::from_value::<SmartFee>(v)
             .map_err(|e| MethodError::bcli(&call, "bad JSON", e))?;
-        let mut rate = match est.fee_rate {
+        let mut rate = match est.feerate {
             Some(btc) => perkb(&call, btc)?,
             None if bitcoind.config().fake_fees => 1000,
             None => return Ok(no_estimates()),

@@ -24,7 +24,17 @@ pub async fn run(bitcoind: &Bitcoind, params: &Value) -> Result<Value, MethodErr
         args.push(json!(0));
     }
     let outcome = bitcoind.call_value("sendrawtransaction", &args).await;
-    tracing::debug!("sendrawtransaction: {outcome:?}");
+    // lightningd's bcli line (bitcoin-cli's exit status, the call, its output): test
+    // frameworks find broadcasts by it (pyln-testing waits for `sendrawtx exit.*<hex>`).
+    let (exit, output) = match &outcome {
+        Ok(v) => (0, v.as_str().unwrap_or_default().to_string()),
+        Err(f @ RpcFailure::Rpc { code, .. }) => (code.unsigned_abs(), f.to_string()),
+        Err(f) => (1, f.to_string()),
+    };
+    tracing::debug!(
+        "sendrawtx exit {exit} (sendrawtransaction {tx}{}) {output}",
+        if allowhighfees { " 0" } else { "" }
+    );
     Ok(match outcome {
         Ok(_) => json!({"success": true, "errmsg": ""}),
         Err(

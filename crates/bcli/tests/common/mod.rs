@@ -43,6 +43,8 @@ impl Bcli {
 
     pub async fn start_on(network: &str, options: Value) -> Started {
         let mut child = Command::new(env!("CARGO_BIN_EXE_bcli"))
+            // Debug lines too, as pyln-testing runs plugins.
+            .env("CLN_PLUGIN_LOG", "debug")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

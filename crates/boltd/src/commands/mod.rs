@@ -216,6 +216,11 @@ pub const TABLE: &[(&str, Build)] = &[
             peering: s.peering.clone(),
         })
     }),
+    ("listinvoices", |s| {
+        Arc::new(listinvoices::Listinvoices {
+            invoices: s.invoices.clone(),
+        })
+    }),
     ("listpays", |s| {
         Arc::new(listpays::Listpays {
             sender: s.sender.clone(),
@@ -225,11 +230,6 @@ pub const TABLE: &[(&str, Build)] = &[
         Arc::new(listpeerchannels::Listpeerchannels {
             channels: s.channels.clone(),
             peering: s.peering.clone(),
-        })
-    }),
-    ("listinvoices", |s| {
-        Arc::new(listinvoices::Listinvoices {
-            invoices: s.invoices.clone(),
         })
     }),
     ("listpeers", |s| {

@@ -278,6 +278,7 @@ pub fn builtin_registry(default_dir: &str) -> Registry {
         // Names are unique by construction.
         let _ = r.register(s);
     }
+    super::compat::register(&mut r);
     r
 }
 

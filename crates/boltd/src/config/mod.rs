@@ -10,10 +10,12 @@
 //!    knows each value's source, for `listconfigs`.
 
 mod builtin;
+mod compat;
 mod parse;
 mod settings;
 
 pub use builtin::{builtin_registry, NETWORKS};
+pub use compat::accepted_lines;
 pub use parse::{early_parse, full_parse, help_text, Early};
 pub use settings::{log_levels, LogLevel, Settings};
 
@@ -56,6 +58,9 @@ pub struct OptSpec {
     /// Not listed by `listconfigs` (`--help`, `--version`).
     pub hidden: bool,
     pub validator: Option<Validator>,
+    /// A Core Lightning option accepted with no effect (see `compat`); a plugin may take
+    /// the name over.
+    pub accepted_only: bool,
 }
 
 impl OptSpec {
@@ -72,6 +77,7 @@ impl OptSpec {
             conceal: false,
             hidden: false,
             validator: None,
+            accepted_only: false,
         }
     }
     pub fn default(mut self, d: &str) -> Self {
@@ -172,7 +178,9 @@ impl Registry {
     /// Adds an option. A name already taken (by a builtin or another plugin) is refused
     /// with CLN's wording; the caller decides whether that is fatal.
     pub fn register(&mut self, spec: OptSpec) -> Result<(), String> {
-        if self.specs.contains_key(&spec.name) {
+        let replaces_accepted_only =
+            spec.plugin.is_some() && self.specs.get(&spec.name).is_some_and(|s| s.accepted_only);
+        if self.specs.contains_key(&spec.name) && !replaces_accepted_only {
             return Err(format!("option name '{}' is already taken", spec.name));
         }
         self.specs.insert(spec.name.clone(), spec);

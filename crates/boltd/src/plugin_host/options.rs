@@ -8,7 +8,7 @@ use crate::config::{Config, OptKind, OptSpec, Registry};
 /// Adds every registered plugin option the registry does not know yet.
 pub(super) fn register_options(host: &PluginHost, registry: &mut Registry, allow_deprecated: bool) {
     for o in host.option_specs() {
-        if registry.get(&o.name).is_none() {
+        if registry.get(&o.name).is_none_or(|s| s.accepted_only) {
             let _ = registry.register(OptSpec::from_plugin(&o, allow_deprecated));
         }
     }

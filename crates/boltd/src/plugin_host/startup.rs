@@ -121,7 +121,12 @@ pub async fn load(early: &Early, registry: &mut Registry) -> Result<Loaded, Stri
         .bits
         .insert("node".to_string(), base.node);
     cfg.default_plugin_dir = Some(early.lightning_dir.join("plugins"));
-    cfg.builtin_options = registry.iter().map(|s| s.name.clone()).collect();
+    // Accepted-only compatibility options are not taken: a plugin may provide them.
+    cfg.builtin_options = registry
+        .iter()
+        .filter(|s| !s.accepted_only)
+        .map(|s| s.name.clone())
+        .collect();
     cfg.builtin_options.push(TIMEOUT_OPT.to_string());
     // The one builtin table: a plugin method can never shadow a builtin.
     cfg.builtin_methods = crate::commands::names().map(str::to_string).collect();

@@ -5,8 +5,10 @@
 mod blockchain;
 mod control;
 mod mining;
+mod prioritise;
 mod rawtx;
 mod wallet;
+mod walletinfo;
 
 use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
@@ -36,6 +38,8 @@ pub mod code {
     pub const INSUFFICIENT_FUNDS: i64 = -6;
     /// `RPC_INVALID_PARAMETER`.
     pub const INVALID_PARAMETER: i64 = -8;
+    /// `RPC_WALLET_NOT_FOUND`.
+    pub const WALLET_NOT_FOUND: i64 = -18;
     /// `RPC_DESERIALIZATION_ERROR`.
     pub const DESERIALIZATION: i64 = -22;
     /// `RPC_VERIFY_ERROR` / `RPC_TRANSACTION_ERROR`.
@@ -78,6 +82,8 @@ pub struct Shared {
     pub node: Mutex<Node>,
     /// Set by `stop`; the server then closes.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Names given to `createwallet`/`loadwallet`/`restorewallet` (all the one faucet).
+    pub wallets: Mutex<Vec<String>>,
 }
 
 impl Shared {
@@ -85,6 +91,11 @@ impl Shared {
     /// matters more than stopping, so a poisoned lock is taken over).
     pub fn node(&self) -> MutexGuard<'_, Node> {
         self.node.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The loaded wallet names (a poisoned lock is taken over: it is only a list).
+    pub fn wallets(&self) -> MutexGuard<'_, Vec<String>> {
+        self.wallets.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -288,6 +299,36 @@ const METHODS: &[Method] = &[
         params: &["filename", "load_on_startup"],
         required: 1,
         handler: wallet::createwallet,
+    },
+    Method {
+        name: "restorewallet",
+        params: &["wallet_name", "backup_file", "load_on_startup"],
+        required: 2,
+        handler: walletinfo::restorewallet,
+    },
+    Method {
+        name: "getwalletinfo",
+        params: &[],
+        required: 0,
+        handler: walletinfo::getwalletinfo,
+    },
+    Method {
+        name: "listunspent",
+        params: &[
+            "minconf",
+            "maxconf",
+            "addresses",
+            "include_unsafe",
+            "query_options",
+        ],
+        required: 0,
+        handler: walletinfo::listunspent,
+    },
+    Method {
+        name: "prioritisetransaction",
+        params: &["txid", "dummy", "fee_delta"],
+        required: 1,
+        handler: prioritise::prioritisetransaction,
     },
     Method {
         name: "listwallets",

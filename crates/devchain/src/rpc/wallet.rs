@@ -45,10 +45,15 @@ pub fn sendtoaddress(s: &Shared, p: &Params) -> Result<Value, RpcError> {
 }
 
 /// `createwallet`/`loadwallet`: there is one wallet (the faucet); any name gets it.
-pub fn createwallet(_: &Shared, p: &Params) -> Result<Value, RpcError> {
-    Ok(json!({"name": p.str(0)?, "warning": ""}))
+pub fn createwallet(s: &Shared, p: &Params) -> Result<Value, RpcError> {
+    let name = p.str(0)?;
+    super::walletinfo::remember(s, name);
+    Ok(json!({"name": name, "warning": ""}))
 }
 
-pub fn listwallets(_: &Shared, _: &Params) -> Result<Value, RpcError> {
-    Ok(json!([""]))
+/// The names loaded so far; `[""]` (bitcoind's default wallet) before any, for clients
+/// that expect one wallet to exist.
+pub fn listwallets(s: &Shared, _: &Params) -> Result<Value, RpcError> {
+    let w = s.wallets();
+    Ok(if w.is_empty() { json!([""]) } else { json!(*w) })
 }
