@@ -377,6 +377,28 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
             .map(|c| c.snapshot_accounts())
             .unwrap_or_default()
     }));
+    let network = crate::invoices::create::network_of(&node.settings.network)
+        .ok_or_else(|| format!("unknown network {}", node.settings.network))?;
+    let invoices = Arc::new(crate::invoices::Invoices::new(
+        storage.clone(),
+        node.keys.clone(),
+        network,
+        host.clone(),
+    ));
+    let sender = Arc::new(crate::payments::send::Sender::new(
+        channels.ln.clone(),
+        storage.clone(),
+        host.clone(),
+        node.keys.node_id(),
+        network.into(),
+    ));
+    channels.set_payments(Arc::new(crate::payments::Payments {
+        invoices: invoices.clone(),
+        sender: sender.clone(),
+    }));
+    invoices.set_route_hints(Arc::new(crate::payments::hints::ChannelHints(
+        channels.ln.clone(),
+    )));
     let ln_loop = channels.run(ln_events, peering.peers.clone());
     // The loop writes the channel manager one last time when shutdown starts; exit
     // waits for that write.
@@ -390,14 +412,6 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
     );
     let runes = crate::rune_book::start(node, storage.clone()).await?;
     let commando = crate::commando::start(node.clone(), runes.clone(), &peering);
-    let network = crate::invoices::create::network_of(&node.settings.network)
-        .ok_or_else(|| format!("unknown network {}", node.settings.network))?;
-    let invoices = Arc::new(crate::invoices::Invoices::new(
-        storage.clone(),
-        node.keys.clone(),
-        network,
-        host.clone(),
-    ));
     Ok(Services {
         node: node.clone(),
         storage,
@@ -411,6 +425,7 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         coin_moves,
         spender,
         invoices,
+        sender,
     })
 }
 

@@ -26,6 +26,7 @@ pub mod lock;
 pub mod logging;
 pub mod memory;
 pub mod node;
+pub mod payments;
 pub mod peering;
 pub mod plugin_host;
 pub mod rpc;

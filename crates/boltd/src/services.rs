@@ -40,4 +40,6 @@ pub struct Services {
     pub spender: Arc<crate::wallet_wiring::Spender>,
     /// Invoices we issued: creation, listing, waits, our preimages.
     pub invoices: Arc<Invoices>,
+    /// Our outgoing payments (`pay`, `listsendpays`, `listpays`).
+    pub sender: Arc<crate::payments::send::Sender>,
 }

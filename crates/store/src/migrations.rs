@@ -81,6 +81,10 @@ pub const MIGRATIONS: &[&[&str]] = &[
         "INSERT INTO vars (name, intval) VALUES ('invoice_updated_index', 0)",
         "INSERT INTO vars (name, intval) VALUES ('invoice_pay_index', 0)",
     ],
+    // 7: our outgoing payments (`pay`, `keysend`), one row per payment hash, as the
+    // JSON payment object `listsendpays` shows.
+    &["CREATE TABLE sendpays (created_index BIGINT PRIMARY KEY, payment_hash BLOB NOT NULL UNIQUE, \
+       record TEXT NOT NULL)"],
 ];
 
 /// The schema version this build writes.

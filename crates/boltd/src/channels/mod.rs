@@ -60,6 +60,8 @@ pub struct Channels {
     tracked: Mutex<HashMap<ChannelId, Tracked>>,
     /// Channel accounts' chain moves go here once set.
     coin_moves: Mutex<Option<Arc<crate::coin_moves::CoinMoves>>>,
+    /// Payment events go there (set before [`Channels::run`]).
+    payments: std::sync::OnceLock<Arc<crate::payments::Payments>>,
 }
 
 pub fn network(name: &str) -> bitcoin::Network {
@@ -107,6 +109,7 @@ impl Channels {
             fees,
             tracked: Mutex::new(HashMap::new()),
             coin_moves: Mutex::new(None),
+            payments: std::sync::OnceLock::new(),
         });
         c.seed();
         Ok((c, events))
@@ -175,6 +178,11 @@ impl Channels {
         if let (Some(m), Some(mv)) = (self.coin_moves(), moves::open_move(details, height)) {
             m.chain_move(mv);
         }
+    }
+
+    /// Payment events go to `payments` (call before [`Channels::run`]).
+    pub fn set_payments(&self, payments: Arc<crate::payments::Payments>) {
+        let _ = self.payments.set(payments);
     }
 
     fn host(&self) -> Option<PluginHost> {
@@ -301,6 +309,11 @@ impl Channels {
     }
 
     async fn on_event(self: &Arc<Self>, event: Event) {
+        if let Some(p) = self.payments.get() {
+            if p.on_event(&self.ln, &event).await {
+                return;
+            }
+        }
         match event {
             Event::OpenChannelRequest {
                 temporary_channel_id,

@@ -29,17 +29,21 @@ pub mod fundpsbt;
 pub mod getinfo;
 pub mod help;
 pub mod invoice;
+pub mod keysend;
 pub mod listaddresses;
 pub mod listclosedchannels;
 pub mod listconfigs;
 pub mod listdatastore;
 pub mod listfunds;
 pub mod listinvoices;
+pub mod listpays;
 pub mod listpeerchannels;
 pub mod listpeers;
+pub mod listsendpays;
 pub mod listtransactions;
 pub mod newaddr;
 pub mod notifications;
+pub mod pay;
 pub mod plugin;
 pub mod reserveinputs;
 pub mod sendcustommsg;
@@ -184,6 +188,11 @@ pub const TABLE: &[(&str, Build)] = &[
             name: "invokerune",
         })
     }),
+    ("keysend", |s| {
+        Arc::new(keysend::Keysend {
+            sender: s.sender.clone(),
+        })
+    }),
     ("listaddresses", |s| {
         Arc::new(listaddresses::Listaddresses {
             wallet: s.wallet.clone(),
@@ -212,6 +221,11 @@ pub const TABLE: &[(&str, Build)] = &[
             invoices: s.invoices.clone(),
         })
     }),
+    ("listpays", |s| {
+        Arc::new(listpays::Listpays {
+            sender: s.sender.clone(),
+        })
+    }),
     ("listpeerchannels", |s| {
         Arc::new(listpeerchannels::Listpeerchannels {
             channels: s.channels.clone(),
@@ -222,6 +236,11 @@ pub const TABLE: &[(&str, Build)] = &[
         Arc::new(listpeers::Listpeers {
             peering: s.peering.clone(),
             channels: s.channels.clone(),
+        })
+    }),
+    ("listsendpays", |s| {
+        Arc::new(listsendpays::Listsendpays {
+            sender: s.sender.clone(),
         })
     }),
     ("listtransactions", |s| {
@@ -235,6 +254,11 @@ pub const TABLE: &[(&str, Build)] = &[
         })
     }),
     ("notifications", |_| Arc::new(notifications::Notifications)),
+    ("pay", |s| {
+        Arc::new(pay::Pay {
+            sender: s.sender.clone(),
+        })
+    }),
     ("plugin", |s| {
         Arc::new(plugin::PluginCmd {
             host: s.plugins.clone(),

@@ -1,0 +1,182 @@
+"""Money over channels (issue 14, second part): ldk-node pays boltd's invoices over a channel
+it opened to boltd; the invoice_payment hook can refuse a payment."""
+
+import shutil
+
+import pytest
+from pyln.client import RpcError
+from pathlib import Path
+
+from conftest import wait_for
+from ldk_node import boltd_on, ldk_chain, ldk_node_factory  # noqa: F401 -- fixtures
+
+PLUGINS = Path(__file__).resolve().parent / "plugins"
+CHANNEL_SAT = 500_000
+
+
+def channel_to_boltd(b, carol, chain, announce=False):
+    """carol opens a channel to boltd and both see it usable."""
+    info = b.rpc.getinfo()
+    carol.fund(1_000_000)
+    uc = carol.call("open_channel", node_id=info["id"],
+                    address=f"127.0.0.1:{info['binding'][0]['port']}",
+                    amount_sat=CHANNEL_SAT, announce=announce)["user_channel_id"]
+    carol.wait_event("ChannelPending", user_channel_id=uc)
+    chain.mine(6)
+    carol.call("sync")
+    carol.wait_event("ChannelReady", user_channel_id=uc)
+    wait_for(lambda: b.rpc.listpeerchannels(carol.node_id)["channels"][0]["state"]
+             == "CHANNELD_NORMAL", timeout=30, what="CHANNELD_NORMAL")
+    return uc
+
+
+def test_ldk_node_pays_boltd_invoice(node_factory, ldk_node_factory, ldk_chain):
+    b = boltd_on(node_factory, ldk_chain,
+                 options={"plugin": str(PLUGINS / "invoice_recorder.py")})
+    carol = ldk_node_factory.get_node()
+    channel_to_boltd(b, carol, ldk_chain)
+
+    inv = b.rpc.invoice(50_000_000, "from-carol", "coffee")
+    # The only channel is private: the invoice hints it, or carol's peers could not pay.
+    routes = b.rpc.decode(inv["bolt11"])["routes"]
+    assert [[h["pubkey"] for h in r] for r in routes] == [[carol.node_id]]
+
+    carol.call("bolt11_send", invoice=inv["bolt11"])
+    ok = carol.wait_event("PaymentSuccessful", payment_hash=inv["payment_hash"])
+    paid = wait_for(lambda: [i for i in b.rpc.listinvoices("from-carol")["invoices"]
+                             if i["status"] == "paid"], what="invoice paid")[0]
+    assert paid["amount_received_msat"] == 50_000_000
+    assert paid["payment_preimage"] == ok["payment_preimage"]
+    assert paid["pay_index"] == 1 and paid["paid_at"] >= inv["expires_at"] - 604800
+    notes = wait_for(lambda: [n for t, n in b.rpc.call("invoices_seen")["seen"]
+                              if t == "invoice_payment"], what="invoice_payment notification")
+    assert notes == [{"msat": 50_000_000, "preimage": ok["payment_preimage"],
+                      "label": "from-carol"}]
+    assert b.rpc.waitanyinvoice(0, 10)["label"] == "from-carol"
+    ch = b.rpc.listpeerchannels(carol.node_id)["channels"][0]
+    assert ch["to_us_msat"] == 50_000_000
+
+
+def test_invoice_payment_hook_rejects(node_factory, ldk_node_factory, ldk_chain, directory):
+    hook = Path(directory) / "invoice_payment_hook.py"
+    shutil.copy(PLUGINS / "invoice_payment_hook.py", hook)
+    Path(str(hook) + ".mode").write_text("reject")
+    b = boltd_on(node_factory, ldk_chain, options={"plugin": str(hook)})
+    carol = ldk_node_factory.get_node()
+    channel_to_boltd(b, carol, ldk_chain)
+
+    before = b.rpc.listpeerchannels(carol.node_id)["channels"][0]["to_us_msat"]
+    inv = b.rpc.invoice(20_000_000, "refused", "no thanks")
+    carol.call("bolt11_send", invoice=inv["bolt11"])
+    carol.wait_event("PaymentFailed", payment_hash=inv["payment_hash"])
+    seen = b.rpc.call("invoice_payments_seen")["seen"]
+    assert [(s["label"], s["msat"]) for s in seen] == [("refused", 20_000_000)]
+    assert b.rpc.listinvoices("refused")["invoices"][0]["status"] == "unpaid"
+    ch = b.rpc.listpeerchannels(carol.node_id)["channels"][0]
+    assert ch["to_us_msat"] == before, ch
+
+
+def channel_from_boltd(b, carol, chain):
+    """boltd opens a channel to carol and both see it usable."""
+    from test_ldk_node_channels import fund_boltd
+    fund_boltd(b, chain, 1_000_000)
+    carol.fund(100_000)  # ldk-node's anchor reserve, needed to accept
+    b.rpc.connect(carol.node_id, "127.0.0.1", carol.port)
+    b.rpc.fundchannel(carol.node_id, CHANNEL_SAT)
+    carol.wait_event("ChannelPending")
+    chain.mine(6)
+    carol.call("sync")
+    carol.wait_event("ChannelReady")
+    wait_for(lambda: b.rpc.listpeerchannels(carol.node_id)["channels"][0]["state"]
+             == "CHANNELD_NORMAL", timeout=30, what="CHANNELD_NORMAL")
+
+
+def test_boltd_pays_ldk_node_invoice_once(node_factory, ldk_node_factory, ldk_chain):
+    b = boltd_on(node_factory, ldk_chain)
+    carol = ldk_node_factory.get_node()
+    channel_from_boltd(b, carol, ldk_chain)
+
+    inv = carol.call("bolt11_receive", amount_msat=30_000_000, description="tea")
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        results = list(ex.map(lambda _: b.rpc.pay(inv["invoice"]), range(2)))
+    r = results[0]
+    assert results[1]["payment_preimage"] == r["payment_preimage"]
+    assert r["status"] == "complete" and r["payment_hash"] == inv["payment_hash"]
+    assert r["destination"] == carol.node_id
+    assert r["amount_msat"] == 30_000_000 and r["amount_sent_msat"] == 30_000_000
+    assert r["parts"] == 1 and isinstance(r["created_at"], float)
+    got = carol.wait_event("PaymentReceived", payment_hash=inv["payment_hash"])
+    assert got["amount_msat"] == 30_000_000
+
+    [p] = b.rpc.listsendpays()["payments"]
+    assert p["status"] == "complete" and p["payment_preimage"] == r["payment_preimage"]
+    assert p["bolt11"] == inv["invoice"] and p["description"] == "tea"
+    [lp] = b.rpc.listpays(inv["invoice"])["pays"]
+    assert lp["preimage"] == r["payment_preimage"] and lp["status"] == "complete"
+    # Paying it again answers the earlier success; nothing more is sent.
+    assert b.rpc.pay(inv["invoice"])["payment_preimage"] == r["payment_preimage"]
+    assert len(b.rpc.listsendpays()["payments"]) == 1
+
+    b.restart()
+    assert [p["status"] for p in b.rpc.listsendpays()["payments"]] == ["complete"]
+
+
+def test_pay_errors(node_factory, ldk_node_factory, ldk_chain):
+    import pytest
+    from pyln.client import RpcError
+    b = boltd_on(node_factory, ldk_chain)
+    carol = ldk_node_factory.get_node()
+    own = b.rpc.invoice(1000, "own", "d")["bolt11"]
+    with pytest.raises(RpcError, match="our own invoice"):
+        b.rpc.pay(own)
+    with pytest.raises(RpcError, match="Invalid bolt11"):
+        b.rpc.pay("lnbcrt1garbage")
+    inv = carol.call("bolt11_receive", amount_msat=1000, description="x")["invoice"]
+    with pytest.raises(RpcError, match="msatoshi parameter unnecessary"):
+        b.rpc.pay(inv, amount_msat=5)
+    # No channel at all: no route.
+    with pytest.raises(RpcError) as e:
+        b.rpc.pay(inv)
+    assert e.value.error["code"] in (205, 209)
+    assert b.rpc.listsendpays(status="failed")["payments"][0]["status"] == "failed"
+
+
+def test_boltd_pays_boltd(node_factory, ldk_chain):
+    from test_ldk_node_channels import fund_boltd
+    a = boltd_on(node_factory, ldk_chain,
+                 options={"plugin": str(PLUGINS / "sendpay_recorder.py")})
+    b = boltd_on(node_factory, ldk_chain,
+                 options={"plugin": str(PLUGINS / "invoice_recorder.py")})
+    fund_boltd(a, ldk_chain, 1_000_000)
+    b_info = b.rpc.getinfo()
+    a.rpc.connect(b_info["id"], "127.0.0.1", b_info["binding"][0]["port"])
+    a.rpc.fundchannel(b_info["id"], CHANNEL_SAT)
+    ldk_chain.mine(6)
+    for n, peer in ((a, b_info["id"]), (b, a.rpc.getinfo()["id"])):
+        wait_for(lambda: n.rpc.listpeerchannels(peer)["channels"][0]["state"]
+                 == "CHANNELD_NORMAL", timeout=30, what="CHANNELD_NORMAL")
+
+    inv = b.rpc.invoice(12_345_000, "from-a", "between us")
+    r = a.rpc.pay(inv["bolt11"], label="to-b")
+    assert r["status"] == "complete" and r["destination"] == b_info["id"]
+    paid = wait_for(lambda: [i for i in b.rpc.listinvoices("from-a")["invoices"]
+                             if i["status"] == "paid"], what="paid")[0]
+    assert paid["payment_preimage"] == r["payment_preimage"]
+    [p] = a.rpc.listsendpays(payment_hash=inv["payment_hash"])["payments"]
+    assert p["label"] == "to-b" and p["status"] == "complete"
+    seen = wait_for(lambda: a.rpc.call("sendpays_seen")["seen"], what="sendpay_success")
+    assert seen == [["sendpay_success", p]]
+
+    # keysend with a text TLV: b records it as a paid "keysend: <text>" invoice.
+    k = a.rpc.keysend(b_info["id"], 2_000_000, extratlvs={"70000": b"thanks".hex()})
+    assert k["status"] == "complete" and k["amount_msat"] == 2_000_000
+    got = wait_for(lambda: [i for i in b.rpc.listinvoices()["invoices"]
+                            if i["payment_hash"] == k["payment_hash"]
+                            and i["status"] == "paid"], what="keysend received")[0]
+    assert got["description"] == "keysend: thanks"
+    assert got["amount_received_msat"] == 2_000_000
+    with pytest.raises(RpcError, match="We are the destination"):
+        a.rpc.keysend(a.rpc.getinfo()["id"], 1000)
+    with pytest.raises(RpcError, match="is not a valid numeric TLV type"):
+        a.rpc.keysend(b_info["id"], 1000, extratlvs={"x": "00"})
