@@ -444,7 +444,10 @@ fn strip_internal(rec: &mut Value) -> Option<String> {
 
 /// `pay`'s success shape (§4.3) from a completed payment object.
 pub fn pay_result(rec: &Value, created_at: Option<f64>) -> Value {
+    // `pay` answers a float even when it waited on another caller's payment, whose
+    // record keeps listsendpays' whole seconds.
     let created = created_at
+        .or_else(|| rec["created_at"].as_f64())
         .map(|c| json!(c))
         .unwrap_or_else(|| rec["created_at"].clone());
     json!({
