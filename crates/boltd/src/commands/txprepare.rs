@@ -65,25 +65,7 @@ fn request(
     if outs.is_empty() {
         return Err(format());
     }
-    let feerate = match b.get("feerate") {
-        Some(v) => p::feerate("feerate", v, fees)?,
-        None => fees
-            .opening()
-            .ok_or_else(|| RpcError::new(p::BCLI_NO_FEE_ESTIMATES, "Cannot estimate fees (yet)"))?,
-    };
-    let minconf = b.u64("minconf")?.unwrap_or(1);
-    let utxos = b
-        .get("utxos")
-        .map(|v| p::outpoints("utxos", v))
-        .transpose()?;
-    Ok(SpendRequest {
-        outputs,
-        drain_to,
-        feerate_per_kw: u64::from(feerate),
-        minconf: u32::try_from(minconf).unwrap_or(u32::MAX),
-        utxos,
-        reserve: wallet::DEFAULT_RESERVE,
-    })
+    p::spend_request(&b, fees, outputs, drain_to)
 }
 
 impl Command for Txprepare {

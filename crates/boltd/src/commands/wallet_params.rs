@@ -150,6 +150,32 @@ pub fn spend_error(e: SpendError, synced: bool) -> RpcError {
     }
 }
 
+/// The part of a spend's request `withdraw` and `txprepare` share: `feerate` (default
+/// the opening rate), `minconf` (default 1) and `utxos`, around the outputs they built.
+pub fn spend_request(
+    b: &jsonrpc::Bound,
+    fees: &Fees,
+    outputs: Vec<(ScriptBuf, Amount)>,
+    drain_to: Option<ScriptBuf>,
+) -> Result<wallet::SpendRequest, RpcError> {
+    let feerate = match b.get("feerate") {
+        Some(v) => feerate("feerate", v, fees)?,
+        None => fees
+            .opening()
+            .ok_or_else(|| RpcError::new(BCLI_NO_FEE_ESTIMATES, "Cannot estimate fees (yet)"))?,
+    };
+    let minconf = b.u64("minconf")?.unwrap_or(1);
+    let utxos = b.get("utxos").map(|v| outpoints("utxos", v)).transpose()?;
+    Ok(wallet::SpendRequest {
+        outputs,
+        drain_to,
+        feerate_per_kw: u64::from(feerate),
+        minconf: u32::try_from(minconf).unwrap_or(u32::MAX),
+        utxos,
+        reserve: wallet::DEFAULT_RESERVE,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
