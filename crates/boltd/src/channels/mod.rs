@@ -193,6 +193,19 @@ impl Channels {
         self.tracked.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// An open's entry moves from its temporary id to the real one: LDK lists the channel
+    /// only under the new id from now on, and an entry left under the old one would show
+    /// as a second, forever-opening channel in `listpeerchannels`.
+    fn rename(&self, tmp: ChannelId, id: ChannelId) {
+        let mut t = self.tracked();
+        if let Some(mut entry) = t.remove(&tmp) {
+            if !t.contains_key(&id) {
+                entry.id = id;
+                t.insert(id, entry);
+            }
+        }
+    }
+
     /// Start-up: today's states, without notifications (nothing changed).
     fn seed(&self) {
         let mut t = self.tracked();
@@ -343,10 +356,14 @@ impl Channels {
             }
             Event::ChannelPending {
                 channel_id,
+                former_temporary_channel_id,
                 counterparty_node_id,
                 funding_txo,
                 ..
             } => {
+                if let Some(tmp) = former_temporary_channel_id {
+                    self.rename(tmp, channel_id);
+                }
                 self.refresh();
                 let inbound = self
                     .ln
