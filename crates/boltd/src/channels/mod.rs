@@ -199,10 +199,8 @@ impl Channels {
     fn rename(&self, tmp: ChannelId, id: ChannelId) {
         let mut t = self.tracked();
         if let Some(mut entry) = t.remove(&tmp) {
-            if !t.contains_key(&id) {
-                entry.id = id;
-                t.insert(id, entry);
-            }
+            entry.id = id;
+            t.entry(id).or_insert(entry);
         }
     }
 
