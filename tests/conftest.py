@@ -366,7 +366,8 @@ class Node:
         """A description of how the daemon crashed, or None if it did not."""
         stderr = self.daemon_stderr()
         if "panicked at" in stderr:
-            return f"{self.name} panicked:\n{stderr[-4000:]}"
+            at = stderr.index("panicked at")
+            return f"{self.name} panicked:\n{stderr[max(0, at - 200):at + 3000]}"
         if self.proc is None:
             return None
         code = self.proc.poll()
