@@ -331,3 +331,67 @@ def test_kill_9_during_mutual_close_resolves_into_listfunds(node_factory, chain)
                 and all(o["status"] == "confirmed" for o in outs["outputs"])
                 and sum(o["amount_msat"] for o in outs["outputs"]) > before + 290_000_000)
     wait_for(resolved, timeout=60, interval=1, what="closing output in listfunds")
+
+
+def closing_scripts(chain, close_result):
+    [tx] = close_result["txs"]
+    return [o["scriptPubKey"]["hex"] for o in chain.cli("decoderawtransaction", tx)["vout"]]
+
+
+def test_close_to_from_fundchannel_and_the_openchannel_hook(node_factory, chain):
+    a = node_factory.get_node(options=options(chain))
+    b = node_factory.get_node(options=options(chain), plugins=[OPENCHANNEL])
+    fund(a, chain, 2_000_000)
+    b_id = connect(a, b)
+    a_id = a.rpc.getinfo()["id"]
+
+    with pytest.raises(RpcError, match="Could not parse destination address, close_to should "
+                                       "be a valid address"):
+        a.rpc.fundchannel(b_id, 200_000, close_to="nonsense")
+    with pytest.raises(RpcError, match="Destination address is not on network regtest"):
+        a.rpc.fundchannel(b_id, 200_000,
+                          close_to="bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq")
+
+    # fundchannel close_to: promised upfront, shown, kept, and paid even when the peer
+    # starts the close.
+    dest = chain.address
+    r = a.rpc.fundchannel(b_id, 200_000, close_to=dest)
+    chain.mine(6)
+    wait_state(a, "CHANNELD_NORMAL")
+    wait_state(b, "CHANNELD_NORMAL")
+    [c] = a.rpc.listpeerchannels()["channels"]
+    assert c["close_to_addr"] == dest and c["close_to"] == r["close_to"]
+    other = a.rpc.newaddr("bech32")["bech32"]
+    with pytest.raises(RpcError, match="Destination address .* does not match previous "
+                                       "shutdown script " + r["close_to"]):
+        a.rpc.close(b_id, destination=other)
+    closed = b.rpc.close(a_id)
+    assert closed["type"] == "mutual"
+    assert r["close_to"] in closing_scripts(chain, closed)
+    chain.mine(1)
+    wait_for(lambda: a.rpc.listpeerchannels()["channels"] == [] or state(a) == "ONCHAIN",
+             what="closed")
+
+    # The openchannel hook's close_to: b's side of a channel a opens.
+    b_dest = a.rpc.newaddr("bech32")["bech32"]
+    b.rpc.call("oc-mode", {"mode": "close_to:" + b_dest})
+    r2 = a.rpc.fundchannel(b_id, 150_000, push_msat=50_000_000)
+    assert "close_to" not in r2
+    chain.mine(6)
+    wait_for(lambda: any(x["channel_id"] == r2["channel_id"] and x["state"] == "CHANNELD_NORMAL"
+                         for x in b.rpc.listpeerchannels()["channels"]), what="second channel")
+    [c2] = [x for x in b.rpc.listpeerchannels()["channels"] if x["channel_id"] == r2["channel_id"]]
+    assert c2["close_to_addr"] == b_dest
+    closed2 = a.rpc.close(r2["channel_id"])
+    assert c2["close_to"] in closing_scripts(chain, closed2)
+    # b's 50,000 sat land in a's wallet (b_dest is a's address).
+    chain.mine(1)
+    wait_for(lambda: any(o["address"] == b_dest and o["status"] == "confirmed"
+                         for o in a.rpc.listfunds()["outputs"]), what="close_to paid")
+
+    # A bad close_to from the hook refuses the channel; the node keeps working.
+    b.rpc.call("oc-mode", {"mode": "close_to:nonsense"})
+    with pytest.raises(RpcError):
+        a.rpc.fundchannel(b_id, 100_000)
+    assert b.is_in_log("openchannel hook: bad close_to")
+    assert b.rpc.getinfo()["id"] == b_id

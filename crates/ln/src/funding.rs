@@ -12,6 +12,7 @@ use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, Txid};
 use lightning::events::{Event, FundingInfo, ReplayEvent};
 use lightning::ln::types::ChannelId;
+use lightning::sign::SpendableOutputDescriptor;
 use lightning::util::config::ChannelConfigUpdate;
 use lightning_types::features::ChannelTypeFeatures;
 use tokio::sync::oneshot;
@@ -49,6 +50,8 @@ pub struct OpenRequest {
     pub utxos: Option<Vec<OutPoint>>,
     /// Reserve we require of the peer, in sats (`None`: 1%).
     pub reserve_sat: Option<u64>,
+    /// Where a close pays our side (`close_to`); `None`: a wallet address.
+    pub close_to: Option<ScriptBuf>,
 }
 
 /// What `fundchannel` returns.
@@ -59,6 +62,9 @@ pub struct Opened {
     pub outnum: u32,
     pub channel_id: ChannelId,
     pub channel_type: Option<ChannelTypeFeatures>,
+    pub user_channel_id: u128,
+    /// The channel's upfront shutdown script (only with `close_to`).
+    pub shutdown_script: Option<ScriptBuf>,
 }
 
 /// An open between `create_channel` and `ChannelPending` (or its failure).
@@ -68,6 +74,7 @@ pub(crate) struct PendingOpen {
     utxos: Option<Vec<OutPoint>>,
     /// The signed funding transaction once built, and its funding output.
     funding: Option<(Transaction, u32)>,
+    shutdown_script: Option<ScriptBuf>,
     reply: Option<oneshot::Sender<Result<Opened, OpenError>>>,
 }
 
@@ -192,6 +199,11 @@ impl Ln {
         }
         let mut config = crate::config::user_config(&self.config);
         config.channel_handshake_config.announce_for_forwarding = req.announce;
+        // As Core Lightning: a shutdown script is promised upfront only when `close_to`
+        // names one, so `close destination` stays free otherwise.
+        config
+            .channel_handshake_config
+            .commit_upfront_shutdown_pubkey = req.close_to.is_some();
         if let Some(r) = req.reserve_sat {
             let millionths = (r.saturating_mul(1_000_000) / amount.max(1)).min(1_000_000);
             config
@@ -211,19 +223,33 @@ impl Ln {
                 minconf: req.minconf,
                 utxos: req.utxos.clone(),
                 funding: None,
+                shutdown_script: None,
                 reply: Some(tx),
             },
         );
-        if let Err(e) = self.manager.create_channel(
-            req.peer,
-            amount,
-            req.push_msat,
-            user_channel_id,
-            None,
-            Some(config),
-        ) {
-            self.lock_opens().remove(&user_channel_id);
-            return Err(api_error(e));
+        let created = self
+            .signer
+            .with_shutdown_script(req.close_to.clone(), || {
+                self.manager.create_channel(
+                    req.peer,
+                    amount,
+                    req.push_msat,
+                    user_channel_id,
+                    None,
+                    Some(config),
+                )
+            })
+            .await;
+        match created {
+            (Ok(_), script) => {
+                if let Some(p) = self.lock_opens().get_mut(&user_channel_id) {
+                    p.shutdown_script = script;
+                }
+            }
+            (Err(e), _) => {
+                self.lock_opens().remove(&user_channel_id);
+                return Err(api_error(e));
+            }
         }
         // Wait for the outcome; give up if the peer goes away before the funding is
         // signed (LDK would keep the open to retry on reconnect) or takes too long.
@@ -363,12 +389,15 @@ impl Ln {
                         if let Err(e) = self.wallet.transaction_unconfirmed(&tx) {
                             tracing::warn!("wallet: recording funding tx: {e}");
                         }
+                        let shutdown_script = p.shutdown_script.clone();
                         p.answer(Ok(Opened {
                             txid: tx.compute_txid(),
                             tx,
                             outnum,
                             channel_id: *channel_id,
                             channel_type: channel_type.clone(),
+                            user_channel_id: *user_channel_id,
+                            shutdown_script,
                         }));
                     }
                 }
@@ -401,8 +430,25 @@ impl Ln {
                 channel_id,
                 counterparty_node_id,
             } => {
+                // A mutual close pays the wallet (or a `close_to` script) directly: such
+                // outputs are not the KeysManager's to sign, and one unsignable output
+                // would stop every batched sweep.
+                let ours = self.signer.keys_manager_scripts();
+                let outputs: Vec<_> = outputs
+                    .iter()
+                    .filter(|d| match d {
+                        SpendableOutputDescriptor::StaticOutput { output, .. } => {
+                            ours.contains(&output.script_pubkey)
+                        }
+                        _ => true,
+                    })
+                    .cloned()
+                    .collect();
+                if outputs.is_empty() {
+                    return Ok(());
+                }
                 let tracked = self.sweeper.track_spendable_outputs(
-                    outputs.clone(),
+                    outputs,
                     *channel_id,
                     *counterparty_node_id,
                     false,

@@ -36,6 +36,7 @@ use crate::config::{user_config, LnConfig};
 use crate::error::StartError;
 use crate::funding::PendingOpen;
 use crate::logger::LdkLogger;
+use crate::signer::BoltSigner;
 use crate::sweep::WalletDestination;
 use crate::types::{
     BumpHandler, ChainMonitor, ChannelManager, GossipSync, Graph, Kv, MessageRouter,
@@ -75,6 +76,8 @@ pub struct Ln {
     /// LDK's broadcaster, which remembers closing transactions.
     pub broadcaster: Arc<TapBroadcaster>,
     pub(crate) keys: Arc<KeysManager>,
+    /// Channels' signer provider (shutdown scripts, our funding keys).
+    pub signer: Arc<BoltSigner>,
     pub(crate) wallet: Arc<Wallet>,
     pub(crate) fees: Arc<Fees>,
     pub(crate) config: LnConfig,
@@ -162,12 +165,13 @@ impl Ln {
         ));
         let message_router = Arc::new(MessageRouter::new(graph.clone(), keys.clone()));
 
+        let signer = Arc::new(BoltSigner::new(keys.clone(), wallet.clone()));
         let persister = Arc::new(MonitorUpdatingPersister::new(
             kv.clone(),
             logger.clone(),
             MAX_PENDING_UPDATES,
             keys.clone(),
-            keys.clone(),
+            signer.clone(),
             broadcaster.clone(),
             fees.clone(),
         ));
@@ -196,7 +200,7 @@ impl Ln {
                 let args = ChannelManagerReadArgs::new(
                     keys.clone(),
                     keys.clone(),
-                    keys.clone(),
+                    signer.clone(),
                     fees.clone(),
                     chain_monitor.clone(),
                     broadcaster.clone(),
@@ -228,7 +232,7 @@ impl Ln {
                     logger.clone(),
                     keys.clone(),
                     keys.clone(),
-                    keys.clone(),
+                    signer.clone(),
                     user_config,
                     ChainParameters {
                         network,
@@ -317,6 +321,7 @@ impl Ln {
             kv,
             broadcaster,
             keys,
+            signer,
             wallet,
             fees,
             config,

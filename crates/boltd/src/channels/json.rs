@@ -72,7 +72,13 @@ pub fn to_us_msat(c: &ChannelDetails) -> u64 {
 }
 
 /// One row. `connected` is the peer's connection state.
-pub fn row(our_id: &PublicKey, c: &ChannelDetails, t: Option<&Tracked>, connected: bool) -> Value {
+pub fn row(
+    our_id: &PublicKey,
+    c: &ChannelDetails,
+    t: Option<&Tracked>,
+    connected: bool,
+    close_to: Option<(&bitcoin::ScriptBuf, bitcoin::Network)>,
+) -> Value {
     let mut o = Map::new();
     let peer = c.counterparty.node_id;
     o.insert("peer_id".into(), json!(peer.to_string()));
@@ -137,6 +143,12 @@ pub fn row(our_id: &PublicKey, c: &ChannelDetails, t: Option<&Tracked>, connecte
     if let Some(f) = c.funding_txo {
         o.insert("funding_txid".into(), json!(f.txid.to_string()));
         o.insert("funding_outnum".into(), json!(f.index));
+    }
+    if let Some((script, network)) = close_to {
+        if let Ok(a) = bitcoin::Address::from_script(script, network) {
+            o.insert("close_to_addr".into(), json!(a.to_string()));
+        }
+        o.insert("close_to".into(), json!(hex::encode(script.as_bytes())));
     }
     o.insert("private".into(), json!(!c.is_announced));
     o.insert(

@@ -30,6 +30,9 @@ use state::Change;
 const CLOSED_NS: &str = "boltd_closed_channels";
 /// The kv namespace of what a restart needs of channels still resolving on chain.
 const CLOSING_NS: &str = "boltd_closing_channels";
+/// The kv namespace of each channel's upfront shutdown script (by user channel id):
+/// `listpeerchannels.close_to`, and whether a close output is ours.
+const SHUTDOWN_NS: &str = "boltd_shutdown_scripts";
 /// How often channel states are compared with what was last notified.
 const REFRESH: Duration = Duration::from_millis(500);
 
@@ -62,6 +65,8 @@ pub struct Channels {
     coin_moves: Mutex<Option<Arc<crate::coin_moves::CoinMoves>>>,
     /// Payment events go there (set before [`Channels::run`]).
     payments: std::sync::OnceLock<Arc<crate::payments::Payments>>,
+    /// Each channel's upfront shutdown script, by user channel id (cache of [`SHUTDOWN_NS`]).
+    shutdown_scripts: Mutex<HashMap<u128, bitcoin::ScriptBuf>>,
 }
 
 pub fn network(name: &str) -> bitcoin::Network {
@@ -110,9 +115,51 @@ impl Channels {
             tracked: Mutex::new(HashMap::new()),
             coin_moves: Mutex::new(None),
             payments: std::sync::OnceLock::new(),
+            shutdown_scripts: Mutex::new(HashMap::new()),
         });
+        c.load_shutdown_scripts();
         c.seed();
         Ok((c, events))
+    }
+
+    fn load_shutdown_scripts(&self) {
+        let mut m = self
+            .shutdown_scripts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for k in self.kv.list(SHUTDOWN_NS, "").unwrap_or_default() {
+            if let (Ok(id), Ok(bytes)) = (
+                u128::from_str_radix(&k, 16),
+                self.kv.read(SHUTDOWN_NS, "", &k),
+            ) {
+                m.insert(id, bitcoin::ScriptBuf::from_bytes(bytes));
+            }
+        }
+    }
+
+    /// Records the upfront shutdown script of the channel with `user_channel_id`.
+    pub fn record_shutdown_script(&self, user_channel_id: u128, script: &bitcoin::ScriptBuf) {
+        if let Err(e) = self.kv.write(
+            SHUTDOWN_NS,
+            "",
+            &format!("{user_channel_id:032x}"),
+            script.to_bytes(),
+        ) {
+            tracing::warn!("recording a channel's shutdown script: {e}");
+        }
+        self.shutdown_scripts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(user_channel_id, script.clone());
+    }
+
+    /// The upfront shutdown script of the channel with `user_channel_id`, if recorded.
+    pub fn shutdown_script(&self, user_channel_id: u128) -> Option<bitcoin::ScriptBuf> {
+        self.shutdown_scripts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&user_channel_id)
+            .cloned()
     }
 
     /// The chain's fee estimates (feerate parameters).
