@@ -206,12 +206,27 @@ def chan_moves(node, account):
     return [m for m in books(node)["moves"] if m["account_id"] == account]
 
 
+def ours(balances):
+    """Our accounts: everything but `external`."""
+    return {k: v for k, v in balances.items() if k != "external"}
+
+
+def tags(node, account):
+    return [m["primary_tag"] for m in chan_moves(node, account)]
+
+
+def external_moves(node, cid):
+    return [m for m in chan_moves(node, "external") if m.get("originating_account") == cid]
+
+
 def test_channel_coin_movements_and_bookkeeper_sums_through_mutual_and_unilateral_close(
         node_factory, chain):
     a = node_factory.get_node(options=options(chain), plugins=[BOOKKEEPER])
     b = node_factory.get_node(options=options(chain))
     fund(a, chain, 2_000_000)
+    fund(b, chain, 1_000_000)
     b_id = connect(a, b)
+    a_id = a.rpc.getinfo()["id"]
 
     # Open: the channel account gets our funds (`opener`), at the funding outpoint.
     r = a.rpc.fundchannel(b_id, 300_000)
@@ -229,29 +244,34 @@ def test_channel_coin_movements_and_bookkeeper_sums_through_mutual_and_unilatera
     wait_for(lambda: books(a)["balances"].get("wallet") == funds_msat(a)[0],
              what="wallet account == listfunds outputs")
 
-    # Mutual close: the account is debited our balance, with the closing transaction;
-    # once it confirms, wallet + channel accounts equal listfunds.
+    # Mutual close: `channel_close` when the closing transaction confirms, at its height;
+    # our output pays the wallet directly (its `deposit`), so the books match listfunds.
     closed = a.rpc.close(b_id)
     assert closed["type"] == "mutual"
+    chain.mine(1)
+    height = chain.height()
     wait_for(lambda: len(chan_moves(a, cid)) == 2, what="channel_close")
     close = chan_moves(a, cid)[1]
     assert close["primary_tag"] == "channel_close"
     assert close["debit_msat"] == 300_000_000 and close["credit_msat"] == 0
     assert close["utxo"] == opened["utxo"]
     assert close["spending_txid"] == closed["txids"][0]
+    assert close["blockheight"] == height
     assert close["output_count"] >= 1
-    chain.mine(1)
     wait_for(lambda: a.rpc.listpeerchannels()["channels"] == [] or state(a) == "ONCHAIN",
              what="closed")
 
     def books_match():
-        bal = books(a)["balances"]
+        bal = ours(books(a)["balances"])
         outs, chans = funds_msat(a)
         return sum(bal.values()) == outs + chans and bal.get(cid) == 0
     wait_for(books_match, timeout=30, what="bookkeeper == listfunds after the mutual close")
+    assert any(m["primary_tag"] == "deposit" and m["utxo"].startswith(closed["txids"][0])
+               for m in chan_moves(a, "wallet"))
 
-    # Unilateral close with the peer gone: debited at close; after to_self_delay the
-    # sweep lands in the wallet and the books match listfunds again.
+    # Unilateral close by us, the peer gone: channel_close, our delayed output and our
+    # anchor at the closing height; after to_self_delay the sweep (`to_wallet`) lands in
+    # the wallet and the books match listfunds again.
     r2 = a.rpc.fundchannel(b_id, 200_000)
     chain.mine(6)
     wait_for(lambda: any(c["channel_id"] == r2["channel_id"] and c["state"] == "CHANNELD_NORMAL"
@@ -262,9 +282,20 @@ def test_channel_coin_movements_and_bookkeeper_sums_through_mutual_and_unilatera
     b.stop()
     u = a.rpc.close(cid2, unilateraltimeout=1)
     assert u["type"] == "unilateral"
-    wait_for(lambda: len(chan_moves(a, cid2)) == 2, what="second channel_close")
-    assert chan_moves(a, cid2)[1]["debit_msat"] == 200_000_000
-    chain.mine(1 + delay)
+    commitment = u["txids"][0]
+    chain.mine(1)
+    height2 = chain.height()
+    wait_for(lambda: tags(a, cid2)[:3] == ["channel_open", "channel_close", "delayed_to_us"],
+             what="channel_close and delayed_to_us")
+    close2, delayed = chan_moves(a, cid2)[1:3]
+    assert close2["debit_msat"] == 200_000_000 and close2["spending_txid"] == commitment
+    assert close2["blockheight"] == height2
+    assert delayed["credit_msat"] > 0 and delayed["utxo"].startswith(commitment)
+    assert delayed["blockheight"] == height2
+    ext = external_moves(a, cid2)
+    assert [m["primary_tag"] for m in ext] == ["anchor"]
+    assert ext[0]["credit_msat"] == 330_000 and ext[0]["utxo"].startswith(commitment)
+    chain.mine(delay)
 
     def swept():
         if books_match_all():
@@ -273,12 +304,44 @@ def test_channel_coin_movements_and_bookkeeper_sums_through_mutual_and_unilatera
         return False
 
     def books_match_all():
-        bal = books(a)["balances"]
+        bal = ours(books(a)["balances"])
         outs, chans = funds_msat(a)
         return (bal.get(cid2) == 0 and chans == 0
                 and sum(bal.values()) == outs)
     # The sweep needs its own block(s); each try mines one.
     wait_for(swept, timeout=120, interval=1, what="swept into the wallet, books == listfunds")
+    assert tags(a, cid2) == ["channel_open", "channel_close", "delayed_to_us", "to_wallet"]
+    to_wallet = chan_moves(a, cid2)[3]
+    assert to_wallet["utxo"] == delayed["utxo"] and to_wallet["debit_msat"] == delayed["credit_msat"]
+    sweep = to_wallet["spending_txid"]
+    assert any(m["primary_tag"] == "deposit" and m["utxo"].startswith(sweep)
+               for m in chan_moves(a, "wallet"))
+
+    # Unilateral close by the peer (its channel to us, while we are away): channel_close
+    # of our nothing, and the peer's outputs as `to_them`.
+    b.start()
+    connect(a, b)
+    r3 = b.rpc.fundchannel(a_id, 150_000)
+    chain.mine(6)
+    wait_for(lambda: any(c["channel_id"] == r3["channel_id"] and c["state"] == "CHANNELD_NORMAL"
+                         for c in a.rpc.listpeerchannels()["channels"]), what="third channel")
+    cid3 = r3["channel_id"]
+    a.stop()
+    u3 = b.rpc.close(cid3, unilateraltimeout=1)
+    assert u3["type"] == "unilateral"
+    chain.mine(1)
+    height3 = chain.height()
+    a.start()
+    # (The bookkeeper restarted with the node: it saw channel_open before.)
+    wait_for(lambda: tags(a, cid3) == ["channel_close"], what="channel_close of the peer's close")
+    [close3] = chan_moves(a, cid3)
+    assert close3["debit_msat"] == 0 and close3["blockheight"] == height3
+    assert close3["spending_txid"] == u3["txids"][0]
+    wait_for(lambda: external_moves(a, cid3), what="to_them")
+    theirs = external_moves(a, cid3)
+    assert {m["primary_tag"] for m in theirs} == {"to_them"}
+    assert sum(m["credit_msat"] for m in theirs) > 140_000_000
+    assert ours(books(a)["balances"]).get(cid3) == 0
 
 
 def test_balance_snapshot_has_the_channel_account(node_factory, chain):

@@ -166,6 +166,7 @@ impl Ln {
         let message_router = Arc::new(MessageRouter::new(graph.clone(), keys.clone()));
 
         let signer = Arc::new(BoltSigner::new(keys.clone(), wallet.clone()));
+        signer.refill_spare();
         let persister = Arc::new(MonitorUpdatingPersister::new(
             kv.clone(),
             logger.clone(),

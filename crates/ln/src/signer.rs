@@ -19,6 +19,10 @@ pub struct BoltSigner {
     /// The next channel's shutdown script, when its open named one (`close_to`): taken by
     /// LDK's one call while the channel is created or accepted, under [`Self::creating`].
     next_shutdown: Mutex<Option<ScriptBuf>>,
+    /// A wallet address made ahead of time: LDK asks for a shutdown script while holding
+    /// its channel locks, where a wallet write (a store transaction, `db_write` plugins)
+    /// must not happen.
+    spare: Mutex<Option<ScriptBuf>>,
     /// The script the last `get_shutdown_scriptpubkey` returned.
     taken: Mutex<Option<ScriptBuf>>,
     /// Serialises a create/accept call with the script it is given.
@@ -37,6 +41,7 @@ impl BoltSigner {
             wallet,
             next_shutdown: Mutex::new(None),
             taken: Mutex::new(None),
+            spare: Mutex::new(None),
             creating: tokio::sync::Mutex::new(()),
             funding_keys: Mutex::new(HashSet::new()),
         }
@@ -57,6 +62,18 @@ impl BoltSigner {
         // Not taken: LDK failed before asking; the next channel must not inherit it.
         lock(&self.next_shutdown).take();
         (r, lock(&self.taken).take())
+    }
+
+    /// Makes the spare shutdown address if it was used. Blocking (a wallet write): call
+    /// outside LDK.
+    pub fn refill_spare(&self) {
+        if lock(&self.spare).is_some() {
+            return;
+        }
+        match self.wallet.new_address(AddressType::Bech32) {
+            Ok(a) => *lock(&self.spare) = Some(a.script_pubkey()),
+            Err(e) => tracing::warn!("no wallet address for the next shutdown script: {e}"),
+        }
     }
 
     /// Whether `pk` is the funding key of one of our channels (derived since start-up:
@@ -98,15 +115,12 @@ impl SignerProvider for BoltSigner {
     }
 
     fn get_shutdown_scriptpubkey(&self) -> Result<ShutdownScript, ()> {
-        let script = match lock(&self.next_shutdown).take() {
+        let next = lock(&self.next_shutdown).take();
+        let script = match next.or_else(|| lock(&self.spare).take()) {
             Some(s) => s,
-            None => match self.wallet.new_address(AddressType::Bech32) {
-                Ok(a) => a.script_pubkey(),
-                Err(e) => {
-                    tracing::error!("no wallet address for a shutdown script: {e}");
-                    return Err(());
-                }
-            },
+            // No spare yet (two shutdowns within one refill): the KeysManager's script,
+            // which the sweeper moves into the wallet.
+            None => self.keys.get_shutdown_scriptpubkey()?.into_inner(),
         };
         let shutdown = ShutdownScript::try_from(script.clone()).map_err(|e| {
             tracing::error!("shutdown script {script} refused by LDK: {e:?}");

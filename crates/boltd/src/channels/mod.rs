@@ -7,6 +7,7 @@
 pub mod inbound;
 pub mod json;
 pub mod moves;
+pub mod resolution;
 pub mod state;
 
 use std::collections::HashMap;
@@ -67,6 +68,8 @@ pub struct Channels {
     payments: std::sync::OnceLock<Arc<crate::payments::Payments>>,
     /// Each channel's upfront shutdown script, by user channel id (cache of [`SHUTDOWN_NS`]).
     shutdown_scripts: Mutex<HashMap<u128, bitcoin::ScriptBuf>>,
+    /// Closed channels' on-chain resolution, as coin movements.
+    resolution: resolution::Resolution,
 }
 
 pub fn network(name: &str) -> bitcoin::Network {
@@ -110,12 +113,13 @@ impl Channels {
             ln,
             node: node.clone(),
             host: Mutex::new(None),
-            kv,
             fees,
             tracked: Mutex::new(HashMap::new()),
             coin_moves: Mutex::new(None),
             payments: std::sync::OnceLock::new(),
             shutdown_scripts: Mutex::new(HashMap::new()),
+            resolution: resolution::Resolution::load(&kv),
+            kv,
         });
         c.load_shutdown_scripts();
         c.seed();
@@ -351,7 +355,11 @@ impl Channels {
             loop {
                 tokio::select! {
                     _ = sd.recv() => break,
-                    _ = iv.tick() => me.refresh(),
+                    _ = iv.tick() => {
+                        me.refresh();
+                        let ln = me.ln.clone();
+                        let _ = tokio::task::spawn_blocking(move || ln.signer.refill_spare()).await;
+                    }
                 }
             }
         });
@@ -479,9 +487,6 @@ impl Channels {
         funding: Option<lightning::chain::transaction::OutPoint>,
         our_balance_msat: Option<u64>,
     ) {
-        let Some(moves) = self.coin_moves() else {
-            return;
-        };
         let last = match self.tracked().get(&id) {
             Some(e) if !state::is_opening(e.state) => e.last.clone(),
             _ => return,
@@ -489,24 +494,27 @@ impl Channels {
         let Some(funding) = funding.or(last.as_ref().and_then(|l| l.funding_txo)) else {
             return;
         };
-        if let Some(l) = last.clone() {
-            let me = self.clone();
-            let _ = tokio::task::spawn_blocking(move || me.record_open(&l)).await;
-        }
         let capacity_sat = capacity_sat
             .or(last.as_ref().map(|l| l.channel_value_satoshis))
             .unwrap_or(0);
-        moves::close_later(
-            self.ln.clone(),
-            moves,
-            moves::Closed {
-                id,
-                funding: funding.into_bitcoin_outpoint(),
+        let balance = our_balance_msat
+            .or(last.as_ref().map(json::to_us_msat))
+            .unwrap_or(0);
+        let me = self.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(l) = last {
+                me.record_open(&l);
+            }
+            me.resolution.closed(
+                &me,
+                &id,
+                funding.into_bitcoin_outpoint(),
                 capacity_sat,
-                our_balance_msat: our_balance_msat.unwrap_or(0),
-                peer: peer.map(|p| p.to_string()),
-            },
-        );
+                peer.map(|p| p.to_string()),
+                balance,
+            );
+        })
+        .await;
     }
 
     fn on_closed(&self, id: ChannelId, reason: ClosureReason, peer: Option<PublicKey>) {
@@ -866,6 +874,11 @@ pub fn start(
         tip,
     )?;
     let best = c.ln.best_block();
-    chain.add_listener((Arc::new(ln::LnListener(c.ln.clone())), Some(best)))?;
+    // LDK and then the on-chain resolution's moves, block by block.
+    let at = resolution::Resolution::start_at(&c.kv, best);
+    chain.add_listener((
+        Arc::new(resolution::ResolutionListener(c.clone())),
+        Some(at),
+    ))?;
     Ok((c, events))
 }
