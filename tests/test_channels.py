@@ -458,3 +458,61 @@ def test_close_to_from_fundchannel_and_the_openchannel_hook(node_factory, chain)
         a.rpc.fundchannel(b_id, 100_000)
     assert b.is_in_log("openchannel hook: bad close_to")
     assert b.rpc.getinfo()["id"] == b_id
+
+
+def test_kill_9_before_the_funding_broadcast_gives_the_coins_back(node_factory, chain,
+                                                                   monkeypatch):
+    a = node_factory.get_node(options=options(chain))
+    b = node_factory.get_node(options=options(chain))
+    fund(a, chain, 1_000_000)
+    before = [(o["txid"], o["output"], o["amount_msat"]) for o in a.rpc.listfunds()["outputs"]]
+    a.stop()
+    monkeypatch.setenv("BOLTD_DEV_CRASH_OPEN", "after_funding_generated")
+    a.start()
+    monkeypatch.delenv("BOLTD_DEV_CRASH_OPEN")
+    b_id = connect(a, b)
+    with pytest.raises((RpcError, OSError, ValueError)):
+        a.rpc.fundchannel(b_id, 300_000)
+    a.proc.wait(timeout=10)
+    a.start()
+    # Never broadcast, and nothing stale: the coins are back, unreserved, no channel.
+    assert chain.cli("getrawmempool") == []
+    outs = a.rpc.listfunds()["outputs"]
+    assert [(o["txid"], o["output"], o["amount_msat"]) for o in outs] == before
+    assert not any(o["reserved"] for o in outs)
+    assert a.rpc.listpeerchannels()["channels"] == []
+    assert a.is_in_log("released 1 input\\(s\\) of a funding transaction never broadcast")
+    # And they fund a channel again.
+    connect(a, b)
+    a.rpc.fundchannel(b_id, 300_000)
+    chain.mine(6)
+    wait_state(a, "CHANNELD_NORMAL")
+
+
+def test_openchannel_hook_that_never_answers_refuses_the_open(node_factory, chain):
+    a = node_factory.get_node(options=options(chain))
+    b = node_factory.get_node(options={**options(chain), "dev-openchannel-hook-timeout": "3"},
+                              plugins=[OPENCHANNEL])
+    fund(a, chain, 1_000_000)
+    b_id = connect(a, b)
+    b.rpc.call("oc-mode", {"mode": "hang"})
+    with pytest.raises(RpcError, match="openchannel hook timed out"):
+        a.rpc.fundchannel(b_id, 200_000)
+    b.wait_for_log(r"openchannel hook: no answer from plugin\(s\) .*openchannel_hook.py within "
+                   r"3s; refusing the channel from " + a.rpc.getinfo()["id"])
+    # Nothing left behind, and both nodes keep working.
+    assert a.rpc.listpeerchannels()["channels"] == []
+    assert b.rpc.listpeerchannels()["channels"] == []
+    wait_for(lambda: not any(o["reserved"] for o in a.rpc.listfunds()["outputs"]),
+             what="funding inputs released")
+    assert b.rpc.getinfo()["id"] == b_id
+
+
+def test_dev_openchannel_hook_timeout_needs_developer(node_factory, chain):
+    opts = {k: v for k, v in options(chain).items() if k not in ("developer", "dev-bitcoind-poll")}
+    opts["dev-openchannel-hook-timeout"] = "3"
+    n = node_factory.get_node(options=opts, start=False, may_fail=True)
+    with pytest.raises(Exception):
+        n.start()
+    assert "--dev-openchannel-hook-timeout: requires --developer" in (n.daemon_stderr()
+                                                                      + n.daemon_log())

@@ -26,6 +26,21 @@ pub const MAX_FUNDING_NO_WUMBO_SAT: u64 = (1 << 24) - 1;
 /// How long the funding inputs stay reserved if nothing releases them (Core Lightning's
 /// fundchannel reserves for 2016 blocks).
 pub const FUNDING_RESERVE_BLOCKS: u32 = 2016;
+/// The kv namespace of funding transactions built but not yet broadcast (their inputs, by
+/// user channel id): a crash in between must not leave those coins reserved.
+const PENDING_FUNDING_NS: &str = "boltd_pending_funding";
+/// Developer crash knob: `after_funding_generated` dies once LDK has the funding
+/// transaction, before it is broadcast.
+const CRASH_ENV: &str = "BOLTD_DEV_CRASH_OPEN";
+
+fn crash_point(at: &str) {
+    if std::env::var(CRASH_ENV).is_ok_and(|v| v == at) {
+        tracing::warn!("{CRASH_ENV}={at}: dying now");
+        // SAFETY: ends the process at once, like kill -9 (no destructors, no flush).
+        unsafe { libc::_exit(137) };
+    }
+}
+
 /// How long `fundchannel` waits for the peer to complete the open.
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -364,16 +379,20 @@ impl Ln {
                     .unwrap_or(0) as u32;
                 p.funding = Some((spend.tx.clone(), outnum));
                 drop(opens);
+                self.remember_funding(*user_channel_id, &spend.inputs);
                 if let Err(e) = self.manager.funding_transaction_generated(
                     *temporary_channel_id,
                     *counterparty_node_id,
                     spend.tx,
                 ) {
                     let _ = self.wallet.unreserve(&spend.inputs, FUNDING_RESERVE_BLOCKS);
+                    self.forget_funding(*user_channel_id);
                     if let Some(p) = self.lock_opens().get_mut(user_channel_id) {
                         p.answer(Err(api_error(e)));
                     }
+                    return Ok(());
                 }
+                crash_point("after_funding_generated");
             }
             Event::ChannelPending {
                 channel_id,
@@ -381,6 +400,8 @@ impl Ln {
                 channel_type,
                 ..
             } => {
+                // Broadcast (or LDK will rebroadcast it): the wallet takes it from here.
+                self.forget_funding(*user_channel_id);
                 let mut opens = self.lock_opens();
                 if let Some(p) = opens.get_mut(user_channel_id) {
                     if let Some((tx, outnum)) = p.funding.clone() {
@@ -406,6 +427,16 @@ impl Ln {
                 funding_info: FundingInfo::Tx { transaction },
                 ..
             } => {
+                for k in self.pending_funding_keys() {
+                    if let Some(inputs) = self.pending_funding(&k) {
+                        if inputs
+                            .iter()
+                            .all(|i| transaction.input.iter().any(|t| t.previous_output == *i))
+                        {
+                            let _ = self.kv.remove(PENDING_FUNDING_NS, "", &k, false);
+                        }
+                    }
+                }
                 let inputs: Vec<OutPoint> = transaction
                     .input
                     .iter()
@@ -461,6 +492,74 @@ impl Ln {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Records the inputs of a funding transaction about to be handed to LDK.
+    fn remember_funding(&self, user_channel_id: u128, inputs: &[OutPoint]) {
+        let text: Vec<String> = inputs.iter().map(|o| o.to_string()).collect();
+        if let Err(e) = self.kv.write(
+            PENDING_FUNDING_NS,
+            "",
+            &format!("{user_channel_id:032x}"),
+            text.join("\n").into_bytes(),
+        ) {
+            tracing::warn!("recording a funding transaction's inputs: {e}");
+        }
+    }
+
+    fn forget_funding(&self, user_channel_id: u128) {
+        let _ = self.kv.remove(
+            PENDING_FUNDING_NS,
+            "",
+            &format!("{user_channel_id:032x}"),
+            false,
+        );
+    }
+
+    fn pending_funding_keys(&self) -> Vec<String> {
+        self.kv.list(PENDING_FUNDING_NS, "").unwrap_or_default()
+    }
+
+    fn pending_funding(&self, key: &str) -> Option<Vec<OutPoint>> {
+        let bytes = self.kv.read(PENDING_FUNDING_NS, "", key).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        Some(
+            text.lines()
+                .filter_map(|l| l.parse::<OutPoint>().ok())
+                .collect(),
+        )
+    }
+
+    /// Start-up: a funding transaction built before a crash and never broadcast. If LDK
+    /// kept the channel, it broadcasts it itself; otherwise nobody will, and its inputs
+    /// go back to the wallet. Blocking (store writes).
+    pub fn release_abandoned_funding(&self) {
+        let known: Vec<u128> = self
+            .manager
+            .list_channels()
+            .iter()
+            .map(|c| c.user_channel_id)
+            .collect();
+        for k in self.pending_funding_keys() {
+            let Ok(id) = u128::from_str_radix(&k, 16) else {
+                continue;
+            };
+            if !known.contains(&id) {
+                if let Some(inputs) = self.pending_funding(&k) {
+                    match self.wallet.unreserve(&inputs, FUNDING_RESERVE_BLOCKS) {
+                        Ok(_) => tracing::info!(
+                            "released {} input(s) of a funding transaction never broadcast",
+                            inputs.len()
+                        ),
+                        Err(e) => {
+                            tracing::warn!("releasing an abandoned funding's inputs: {e}");
+                            continue;
+                        }
+                    }
+                }
+            }
+            let _ = self.kv.remove(PENDING_FUNDING_NS, "", &k, false);
+        }
     }
 
     /// `setchannel`'s fee and HTLC limits for the given channels of one peer.

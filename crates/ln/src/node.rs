@@ -330,6 +330,7 @@ impl Ln {
             events: tx,
             blocks: Mutex::new(()),
         });
+        ln.release_abandoned_funding();
         Ok((ln, rx))
     }
 

@@ -18,7 +18,8 @@ use plugins::{
 
 use super::Channels;
 
-/// How long the `openchannel` hook chain may take.
+/// How long the `openchannel` hook chain may take (`--dev-openchannel-hook-timeout`
+/// changes it in developer mode).
 pub const HOOK_WINDOW: Duration = Duration::from_secs(50);
 
 /// An `Event::OpenChannelRequest`, unpacked.
@@ -70,14 +71,14 @@ impl Channels {
         let outcome = match self.host() {
             Some(h) if h.has_hook("openchannel") => {
                 let p = payload(&offer);
-                match tokio::time::timeout(HOOK_WINDOW, h.call_hook::<OpenChannel>(&p, None)).await
-                {
+                let window = self.hook_window;
+                match tokio::time::timeout(window, h.call_hook::<OpenChannel>(&p, None)).await {
                     Ok(o) => o,
                     Err(_) => {
                         tracing::warn!(
                             "openchannel hook: no answer from plugin(s) {} within {}s; refusing the channel from {}",
                             h.hook_plugins("openchannel").join(", "),
-                            HOOK_WINDOW.as_secs(),
+                            window.as_secs(),
                             offer.peer
                         );
                         OpenChannelOutcome::Reject("openchannel hook timed out".into())

@@ -70,6 +70,8 @@ pub struct Channels {
     shutdown_scripts: Mutex<HashMap<u128, bitcoin::ScriptBuf>>,
     /// Closed channels' on-chain resolution, as coin movements.
     resolution: resolution::Resolution,
+    /// How long the `openchannel` hook may take.
+    hook_window: Duration,
 }
 
 pub fn network(name: &str) -> bitcoin::Network {
@@ -97,6 +99,25 @@ impl Channels {
         wallet: Arc<wallet::Wallet>,
         tip: chain::BlockRef,
     ) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<Event>), String> {
+        let (developer, hook_secs) = node
+            .config
+            .read()
+            .map(|c| {
+                (
+                    c.get_bool("developer"),
+                    c.is_set("dev-openchannel-hook-timeout")
+                        .then(|| c.get_int("dev-openchannel-hook-timeout"))
+                        .flatten(),
+                )
+            })
+            .map_err(|_| "config lock poisoned".to_string())?;
+        if hook_secs.is_some() && !developer {
+            return Err("--dev-openchannel-hook-timeout: requires --developer".into());
+        }
+        let hook_window = hook_secs
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs)
+            .unwrap_or(inbound::HOOK_WINDOW);
         let net = network(&node.settings.network);
         let config = LnConfig::new(net, node.settings.network_dir.join(GRAPH_FILE));
         let (ln, events) = Ln::start(LnDeps {
@@ -120,6 +141,7 @@ impl Channels {
             shutdown_scripts: Mutex::new(HashMap::new()),
             resolution: resolution::Resolution::load(&kv),
             kv,
+            hook_window,
         });
         c.load_shutdown_scripts();
         c.seed();
