@@ -105,6 +105,10 @@ def test_openchannel_hook_rejects_then_accepts_and_notifications_follow(node_fac
     assert second["short_channel_id"] is not None
     hist = b.rpc.listpeerchannels()["channels"][0]["state_changes"]
     assert [h["new_state"] for h in hist] == ["CHANNELD_AWAITING_LOCKIN", "CHANNELD_NORMAL"]
+    # b owns nothing in a channel a funded without a push: no reserve counted as ours.
+    [cb] = b.rpc.listpeerchannels()["channels"]
+    assert cb["to_us_msat"] == 0 and cb["min_to_us_msat"] == 0 and cb["max_to_us_msat"] == 0
+    assert [c["our_amount_msat"] for c in b.rpc.listfunds()["channels"]] == [0]
 
 
 def test_kill_9_after_funding_broadcast_keeps_the_channel(node_factory, chain):

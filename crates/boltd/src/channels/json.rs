@@ -66,8 +66,13 @@ fn features(t: Option<&ChannelTypeFeatures>) -> Vec<&'static str> {
 }
 
 /// What we would get on a mutual close now: what we can send plus the reserve the peer
-/// makes us keep.
-pub fn to_us_msat(c: &ChannelDetails) -> u64 {
+/// makes us keep. When we can send nothing our balance may be below that reserve, and
+/// LDK's listing cannot say how far: `below_reserve_msat` (from the channel's monitor)
+/// answers then.
+pub fn to_us_msat(c: &ChannelDetails, below_reserve_msat: impl FnOnce() -> u64) -> u64 {
+    if c.outbound_capacity_msat == 0 {
+        return below_reserve_msat();
+    }
     c.outbound_capacity_msat + c.unspendable_punishment_reserve.unwrap_or(0) * 1000
 }
 
@@ -78,6 +83,7 @@ pub fn row(
     t: Option<&Tracked>,
     connected: bool,
     close_to: Option<(&bitcoin::ScriptBuf, bitcoin::Network)>,
+    to_us: u64,
 ) -> Value {
     let mut o = Map::new();
     let peer = c.counterparty.node_id;
@@ -179,7 +185,6 @@ pub fn row(
         "funding".into(),
         json!({"local_funds_msat": local, "remote_funds_msat": remote, "pushed_msat": 0, "withheld": false}),
     );
-    let to_us = to_us_msat(c);
     o.insert("to_us_msat".into(), json!(to_us));
     o.insert("min_to_us_msat".into(), json!(to_us));
     o.insert("max_to_us_msat".into(), json!(to_us));

@@ -241,8 +241,31 @@ impl Channels {
                         | state::FUNDING_SPEND_SEEN
                 )
             })
-            .map(|c| (moves::account(&c.channel_id), json::to_us_msat(c)))
+            .map(|c| (moves::account(&c.channel_id), self.to_us_msat(c)))
             .collect()
+    }
+
+    /// Our balance in `c` ([`json::to_us_msat`]), below the reserve from the monitor's
+    /// current commitment (our output's value; nothing if we have none).
+    pub fn to_us_msat(&self, c: &ChannelDetails) -> u64 {
+        json::to_us_msat(c, || {
+            let Ok(m) = self.ln.chain_monitor.get_monitor(c.channel_id) else {
+                return 0;
+            };
+            m.get_claimable_balances()
+                .iter()
+                .find_map(|b| match b {
+                    lightning::chain::channelmonitor::Balance::ClaimableOnChannelClose {
+                        balance_candidates,
+                        confirmed_balance_candidate_index,
+                        ..
+                    } => balance_candidates
+                        .get(*confirmed_balance_candidate_index)
+                        .map(|h| h.amount_satoshis * 1000),
+                    _ => None,
+                })
+                .unwrap_or(0)
+        })
     }
 
     fn coin_moves(&self) -> Option<Arc<crate::coin_moves::CoinMoves>> {
@@ -524,7 +547,7 @@ impl Channels {
             .or(last.as_ref().map(|l| l.channel_value_satoshis))
             .unwrap_or(0);
         let balance = our_balance_msat
-            .or(last.as_ref().map(json::to_us_msat))
+            .or(last.as_ref().map(|l| self.to_us_msat(l)))
             .unwrap_or(0);
         let me = self.clone();
         let _ = tokio::task::spawn_blocking(move || {
@@ -592,7 +615,8 @@ impl Channels {
             _ => reason.to_string(),
         };
         let notes = transition(entry, new_state, cause, Some(msg));
-        let record = closed_json(&id, entry, peer);
+        let to_us = entry.last.as_ref().map(|c| self.to_us_msat(c)).unwrap_or(0);
+        let record = closed_json(&id, entry, peer, to_us);
         let internal = closed_internal(entry);
         drop(t);
         self.save_closed(&id, &record);
@@ -843,7 +867,7 @@ fn closed_internal(e: &Tracked) -> Value {
     })
 }
 
-fn closed_json(id: &ChannelId, e: &Tracked, peer: Option<PublicKey>) -> Value {
+fn closed_json(id: &ChannelId, e: &Tracked, peer: Option<PublicKey>, to_us: u64) -> Value {
     let mut v = json!({
         "peer_id": peer.unwrap_or(e.peer).to_string(),
         "channel_id": id.to_string(),
@@ -868,7 +892,6 @@ fn closed_json(id: &ChannelId, e: &Tracked, peer: Option<PublicKey>) -> Value {
             o.insert("funding_outnum".into(), json!(f.index));
         }
         o.insert("total_msat".into(), json!(c.channel_value_satoshis * 1000));
-        let to_us = json::to_us_msat(c);
         o.insert("final_to_us_msat".into(), json!(to_us));
         o.insert("min_to_us_msat".into(), json!(to_us));
         o.insert("max_to_us_msat".into(), json!(to_us));

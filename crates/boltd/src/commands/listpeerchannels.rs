@@ -69,6 +69,7 @@ impl Command for Listpeerchannels {
                     t,
                     peering.peers.is_connected(&c.counterparty.node_id),
                     close_to.as_ref().map(|s| (s, net)),
+                    channels.to_us_msat(c),
                 ));
             }
             // Closed channels still resolving on chain: their last listing.
@@ -86,6 +87,7 @@ impl Command for Listpeerchannels {
                             Some(t),
                             connected,
                             close_to.as_ref().map(|s| (s, net)),
+                            channels.to_us_msat(c),
                         ))
                     }
                     // Closed before its listing was recorded (a crash right after the
