@@ -522,7 +522,7 @@ impl Resolution {
             return;
         };
         let wallet = c.ln.wallet().clone();
-        let descriptors = Self::our_outputs(&c, &id, tx);
+        let descriptors = Self::our_outputs(c, &id, tx);
         let mut ours: Vec<(OutPoint, u64, bool)> = Vec::new();
         for (vout, out) in tx.output.iter().enumerate() {
             let op = OutPoint::new(txid, vout as u32);
