@@ -606,3 +606,80 @@ impl ChainListener for ResolutionListener {
         self.0.ln.blocks_disconnected(fork_point);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::secp256k1::{Secp256k1, SecretKey};
+    use bitcoin::{absolute, transaction, Amount, Sequence, TxIn, TxOut, Witness};
+
+    fn spend(op: OutPoint, witness: Vec<Vec<u8>>) -> Transaction {
+        Transaction {
+            version: transaction::Version::TWO,
+            lock_time: absolute::LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: op,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::MAX,
+                witness: Witness::from_slice(&witness),
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(1000),
+                script_pubkey: ScriptBuf::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_funding_keys_come_from_the_2_of_2_witness_script() {
+        let secp = Secp256k1::new();
+        let k1 = PublicKey::from_secret_key(&secp, &SecretKey::from_slice(&[1; 32]).unwrap());
+        let k2 = PublicKey::from_secret_key(&secp, &SecretKey::from_slice(&[2; 32]).unwrap());
+        let script = lightning::ln::chan_utils::make_funding_redeemscript(&k1, &k2);
+        let funding = OutPoint::new(Txid::from_byte_array([7; 32]), 0);
+        let tx = spend(funding, vec![vec![], vec![1], vec![2], script.to_bytes()]);
+        let mut keys = funding_keys(&tx, &funding);
+        keys.sort();
+        let mut want = vec![k1, k2];
+        want.sort();
+        assert_eq!(keys, want);
+        // Another outpoint's spend says nothing.
+        assert!(funding_keys(&tx, &OutPoint::new(Txid::from_byte_array([8; 32]), 0)).is_empty());
+    }
+
+    #[test]
+    fn a_preimage_in_the_witness_is_an_htlc_fulfill() {
+        let preimage = [5u8; 32];
+        let hash = hex::encode(sha256::Hash::hash(&preimage).to_byte_array());
+        let op = OutPoint::new(Txid::from_byte_array([9; 32]), 2);
+        let success = spend(op, vec![vec![], vec![3; 71], preimage.to_vec(), vec![0x51]]);
+        assert!(reveals_preimage(&success, &op, &hash));
+        let timeout = spend(op, vec![vec![], vec![3; 71], vec![], vec![0x51]]);
+        assert!(!reveals_preimage(&timeout, &op, &hash));
+    }
+
+    #[test]
+    fn a_record_is_finished_only_when_nothing_is_left() {
+        let mut r = Record {
+            channel_id: "00".repeat(32),
+            funding: OutPoint::null(),
+            capacity_sat: 1,
+            peer: None,
+            our_balance_msat: Some(0),
+            close: None,
+            close_recorded: true,
+            pending: Vec::new(),
+            contested: Vec::new(),
+            ours: vec![Watched {
+                outpoint: OutPoint::null(),
+                value_sat: 1,
+                payment_hash: None,
+            }],
+            revoked: false,
+        };
+        assert!(!r.finished());
+        r.ours.clear();
+        assert!(r.finished());
+        assert_eq!(channel_id(&r.channel_id), Some(ChannelId([0; 32])));
+    }
+}
