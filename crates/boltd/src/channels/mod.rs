@@ -89,8 +89,8 @@ pub const GRAPH_FILE: &str = "network_graph";
 
 impl Channels {
     /// Builds the LDK side from the store (before the peer layer, which takes its
-    /// handlers). The caller adds [`ln::LnListener`] to the poller at
-    /// [`Ln::best_block`] and spawns [`Channels::run`].
+    /// handlers). The caller adds [`resolution::ResolutionListener`] (LDK's blocks, then
+    /// the on-chain resolution's moves) to the poller and spawns [`Channels::run`].
     pub fn start(
         node: &Arc<Node>,
         kv: store::KvStore,
