@@ -23,6 +23,7 @@ mod listener;
 mod logger;
 mod node;
 mod sweep;
+mod tower;
 pub mod types;
 
 pub use broadcast::{CloseKind, Closing, TapBroadcaster};
@@ -33,3 +34,4 @@ pub use lightning::events::Event;
 pub use listener::{fit, BlockFit, LnListener};
 pub use logger::LdkLogger;
 pub use node::{Ln, LnDeps};
+pub use tower::{Penalty, Tower};

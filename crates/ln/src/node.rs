@@ -37,6 +37,7 @@ use crate::error::StartError;
 use crate::funding::PendingOpen;
 use crate::logger::LdkLogger;
 use crate::sweep::WalletDestination;
+use crate::tower::{Tower, TowerPersister};
 use crate::types::{
     BumpHandler, ChainMonitor, ChannelManager, GossipSync, Graph, Kv, MessageRouter,
     OnionMessenger, Scorer, Sweeper,
@@ -69,6 +70,8 @@ pub struct Ln {
     pub gossip: Arc<GossipSync>,
     pub onion: Arc<OnionMessenger>,
     pub sweeper: Arc<Sweeper>,
+    /// Penalties for revoked counterparty commitments, queued for `commitment_revocation`.
+    pub tower: Arc<Tower>,
     /// Fee bumps of anchor channels' transactions, paid from the wallet.
     pub(crate) bump: BumpHandler,
     pub(crate) kv: Kv,
@@ -174,12 +177,13 @@ impl Ln {
         let mut monitors = persister
             .read_all_channel_monitors_with_updates()
             .map_err(|e| StartError::Monitors(e.to_string()))?;
+        let tower = Arc::new(Tower::load(kv.clone(), wallet.clone(), fees.clone()));
         let chain_monitor: Arc<ChainMonitor> = Arc::new(LdkChainMonitor::new(
             None,
             broadcaster.clone(),
             logger.clone(),
             fees.clone(),
-            persister.clone(),
+            Arc::new(TowerPersister::new(persister.clone(), tower.clone())),
             keys.clone(),
             keys.get_peer_storage_key(),
             false,
@@ -313,6 +317,7 @@ impl Ln {
             gossip,
             onion,
             sweeper: Arc::new(sweeper),
+            tower,
             bump,
             kv,
             broadcaster,

@@ -41,7 +41,7 @@ pub type ChainMonitor = chainmonitor::ChainMonitor<
     Arc<Broadcaster>,
     Arc<Fees>,
     Arc<Logger>,
-    Arc<Persister>,
+    Arc<crate::tower::TowerPersister>,
     Arc<KeysManager>,
 >;
 

@@ -8,6 +8,7 @@ pub mod inbound;
 pub mod json;
 pub mod moves;
 pub mod state;
+pub mod tower;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -1,0 +1,375 @@
+//! The watchtower feed: a `Persist` wrapper that, beside LDK's own persister, builds and
+//! signs a penalty (justice) transaction for every counterparty commitment once the peer
+//! revokes it, and queues it durably for the `commitment_revocation` hook.
+//!
+//! Flow per channel: each monitor update's new counterparty commitments
+//! (`counterparty_commitment_txs_from_update`, or the initial one for a new channel) get
+//! an unsigned justice tx spending their `to_local` (`build_to_local_justice_tx`), kept
+//! as *pending*; once the revocation secret is in the monitor (`sign_to_local_justice_tx`
+//! succeeds) it moves to *ready*. Both lists live in the kv namespace [`NS`] and are
+//! written before the update is acknowledged, so a kill -9 loses nothing. The daemon
+//! drains *ready* ([`Tower::ready`], [`Tower::delivered`]) whenever [`Tower::changed`]
+//! fires. Commitments without a non-dust `to_local` for the peer get no entry (as Core
+//! Lightning, which has no penalty base for them).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bitcoin::consensus::{deserialize, serialize};
+use bitcoin::{ScriptBuf, Transaction, Txid};
+use chain::Fees;
+use lightning::chain::chainmonitor::Persist;
+use lightning::chain::channelmonitor::{ChannelMonitor, ChannelMonitorUpdate};
+use lightning::chain::ChannelMonitorUpdateStatus;
+use lightning::ln::chan_utils::CommitmentTransaction;
+use lightning::ln::types::ChannelId;
+use lightning::sign::InMemorySigner;
+use lightning::util::persist::MonitorName;
+use tokio::sync::Notify;
+use wallet::{AddressType, Wallet};
+
+use crate::types::{Kv, Persister};
+
+/// The queue's kv namespace (primary); the lists are secondary namespaces.
+pub const NS: &str = "boltd_tower";
+/// Unsigned justice txs of commitments not yet revoked, key `<monitor>_<ldk number>`.
+const PENDING: &str = "pending";
+/// Signed penalties not yet delivered to every plugin, key `<commitnum>_<monitor>`.
+const READY: &str = "ready";
+/// Per monitor: the lowest LDK commitment number already moved to ready (LDK counts
+/// down), so a replayed update or a restart's `persist_new_channel` does not queue a
+/// delivered penalty again.
+const SIGNED: &str = "signed";
+/// Per monitor: the wallet script every penalty of that channel pays to (one address per
+/// channel: at most one of its revoked commitments can ever be broadcast).
+const DEST: &str = "dest";
+
+/// LDK numbers commitments down from this; Core Lightning's `commitnum` counts up from 0.
+const INITIAL_COMMITMENT_NUMBER: u64 = (1 << 48) - 1;
+
+/// One revoked commitment's penalty, as the `commitment_revocation` hook carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Penalty {
+    /// The queue key ([`Tower::delivered`] takes it back).
+    pub key: String,
+    pub channel_id: ChannelId,
+    /// Core Lightning's numbering: 0 for the first commitment.
+    pub commitnum: u64,
+    pub commitment_txid: Txid,
+    pub penalty_tx: Transaction,
+}
+
+#[derive(Debug, Clone)]
+struct Unsigned {
+    key: String,
+    channel_id: ChannelId,
+    /// LDK's commitment number.
+    number: u64,
+    /// The revoked `to_local` output's value (signed over).
+    value: u64,
+    justice: Transaction,
+}
+
+impl Unsigned {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&self.channel_id.0);
+        v.extend_from_slice(&self.number.to_be_bytes());
+        v.extend_from_slice(&self.value.to_be_bytes());
+        v.extend_from_slice(&serialize(&self.justice));
+        v
+    }
+
+    fn decode(key: String, b: &[u8]) -> Option<Unsigned> {
+        let id: [u8; 32] = b.get(..32)?.try_into().ok()?;
+        let number = u64::from_be_bytes(b.get(32..40)?.try_into().ok()?);
+        let value = u64::from_be_bytes(b.get(40..48)?.try_into().ok()?);
+        let justice = deserialize(b.get(48..)?).ok()?;
+        Some(Unsigned {
+            key,
+            channel_id: ChannelId(id),
+            number,
+            value,
+            justice,
+        })
+    }
+}
+
+fn encode_penalty(channel_id: &ChannelId, commitnum: u64, tx: &Transaction) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&channel_id.0);
+    v.extend_from_slice(&commitnum.to_be_bytes());
+    v.extend_from_slice(&serialize(tx));
+    v
+}
+
+fn decode_penalty(key: String, b: &[u8]) -> Option<Penalty> {
+    let id: [u8; 32] = b.get(..32)?.try_into().ok()?;
+    let commitnum = u64::from_be_bytes(b.get(32..40)?.try_into().ok()?);
+    let penalty_tx: Transaction = deserialize(b.get(40..)?).ok()?;
+    let commitment_txid = penalty_tx.input.first()?.previous_output.txid;
+    Some(Penalty {
+        key,
+        channel_id: ChannelId(id),
+        commitnum,
+        commitment_txid,
+        penalty_tx,
+    })
+}
+
+/// The durable queue and the in-memory copy of its pending list.
+pub struct Tower {
+    kv: Kv,
+    wallet: Arc<Wallet>,
+    fees: Arc<Fees>,
+    /// Pending justice txs by monitor name; the lock also serialises queue writes.
+    pending: Mutex<HashMap<String, Vec<Unsigned>>>,
+    changed: Notify,
+}
+
+impl Tower {
+    /// Loads the pending list (entries that do not decode are logged and dropped).
+    pub fn load(kv: Kv, wallet: Arc<Wallet>, fees: Arc<Fees>) -> Tower {
+        let mut pending: HashMap<String, Vec<Unsigned>> = HashMap::new();
+        for key in kv.list(NS, PENDING).unwrap_or_default() {
+            let Some((monitor, _)) = key.rsplit_once('_') else {
+                continue;
+            };
+            match kv.read(NS, PENDING, &key) {
+                Ok(b) => match Unsigned::decode(key.clone(), &b) {
+                    Some(u) => pending.entry(monitor.to_string()).or_default().push(u),
+                    None => tracing::warn!("watchtower: unreadable pending entry {key}"),
+                },
+                Err(e) => tracing::warn!("watchtower: pending entry {key}: {e}"),
+            }
+        }
+        Tower {
+            kv,
+            wallet,
+            fees,
+            pending: Mutex::new(pending),
+            changed: Notify::new(),
+        }
+    }
+
+    /// Wakes when a penalty was queued (a permit is kept if nobody waits).
+    pub async fn changed(&self) {
+        self.changed.notified().await
+    }
+
+    /// The penalties not yet delivered, in `commitnum` order per channel.
+    pub fn ready(&self) -> Vec<Penalty> {
+        let mut keys = self.kv.list(NS, READY).unwrap_or_default();
+        keys.sort();
+        keys.into_iter()
+            .filter_map(|k| {
+                let b = self.kv.read(NS, READY, &k).ok()?;
+                let p = decode_penalty(k.clone(), &b);
+                if p.is_none() {
+                    tracing::warn!("watchtower: unreadable queued penalty {k}");
+                }
+                p
+            })
+            .collect()
+    }
+
+    /// Every plugin got it: off the queue.
+    pub fn delivered(&self, key: &str) {
+        if let Err(e) = self.kv.remove(NS, READY, key, false) {
+            tracing::warn!("watchtower: removing delivered penalty {key}: {e}");
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Vec<Unsigned>>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn signed_below(&self, monitor: &str) -> u64 {
+        self.kv
+            .read(NS, SIGNED, monitor)
+            .ok()
+            .and_then(|b| Some(u64::from_be_bytes(b.get(..8)?.try_into().ok()?)))
+            .unwrap_or(u64::MAX)
+    }
+
+    fn destination(&self, monitor: &str) -> Option<ScriptBuf> {
+        if let Ok(b) = self.kv.read(NS, DEST, monitor) {
+            return Some(ScriptBuf::from_bytes(b));
+        }
+        let script = match self.wallet.new_address(AddressType::Bech32) {
+            Ok(a) => a.script_pubkey(),
+            Err(e) => {
+                tracing::error!("watchtower: no wallet address for penalties: {e}");
+                return None;
+            }
+        };
+        if let Err(e) = self.kv.write(NS, DEST, monitor, script.as_bytes().to_vec()) {
+            tracing::error!("watchtower: storing the penalty address: {e}");
+            return None;
+        }
+        Some(script)
+    }
+
+    /// An unsigned justice tx for `tx`'s `to_local`, if it has a non-dust one.
+    fn justice_for(
+        &self,
+        monitor: &str,
+        channel_id: ChannelId,
+        tx: &CommitmentTransaction,
+    ) -> Option<Unsigned> {
+        let trusted = tx.trust();
+        let idx = trusted.revokeable_output_index()?;
+        let value = trusted
+            .built_transaction()
+            .transaction
+            .output
+            .get(idx)?
+            .value;
+        let dest = self.destination(monitor)?;
+        let feerate = self.fees.penalty().unwrap_or_else(|| self.fees.floor());
+        let justice = trusted
+            .build_to_local_justice_tx(u64::from(feerate), dest.clone())
+            .ok()?;
+        if justice.output.first()?.value < dest.minimal_non_dust() {
+            return None;
+        }
+        let number = tx.commitment_number();
+        Some(Unsigned {
+            key: format!("{monitor}_{number:012x}"),
+            channel_id,
+            number,
+            value: value.to_sat(),
+            justice,
+        })
+    }
+
+    /// Queues `txs` as pending, then signs every pending entry whose secret the monitor
+    /// now holds. Everything is written before it returns.
+    fn track(
+        &self,
+        monitor_name: &MonitorName,
+        monitor: &ChannelMonitor<InMemorySigner>,
+        txs: Vec<CommitmentTransaction>,
+    ) {
+        let name = monitor_name.to_string();
+        let channel_id = monitor.channel_id();
+        let mut all = self.lock();
+        let signed_below = self.signed_below(&name);
+        let list = all.entry(name.clone()).or_default();
+        for tx in txs {
+            let n = tx.commitment_number();
+            if n >= signed_below || list.iter().any(|u| u.number == n) {
+                continue;
+            }
+            let Some(u) = self.justice_for(&name, channel_id, &tx) else {
+                continue;
+            };
+            if let Err(e) = self.kv.write(NS, PENDING, &u.key, u.encode()) {
+                tracing::error!("watchtower: queueing commitment {n} of {channel_id}: {e}");
+                continue;
+            }
+            list.push(u);
+        }
+        // Oldest (highest LDK number) first, so `signed_below` only ever goes down.
+        list.sort_by(|a, b| b.number.cmp(&a.number));
+        let mut queued = false;
+        let mut lowest = signed_below;
+        let mut keep = Vec::new();
+        for u in list.drain(..) {
+            let Ok(tx) = monitor.sign_to_local_justice_tx(u.justice.clone(), 0, u.value, u.number)
+            else {
+                keep.push(u);
+                continue;
+            };
+            let commitnum = INITIAL_COMMITMENT_NUMBER.saturating_sub(u.number);
+            let key = format!("{commitnum:012x}_{name}");
+            if let Err(e) = self.kv.write(
+                NS,
+                READY,
+                &key,
+                encode_penalty(&u.channel_id, commitnum, &tx),
+            ) {
+                tracing::error!("watchtower: queueing the penalty for {key}: {e}");
+                keep.push(u);
+                continue;
+            }
+            lowest = lowest.min(u.number);
+            if let Err(e) = self
+                .kv
+                .write(NS, SIGNED, &name, lowest.to_be_bytes().to_vec())
+            {
+                tracing::error!("watchtower: recording {key} as signed: {e}");
+            }
+            if let Err(e) = self.kv.remove(NS, PENDING, &u.key, false) {
+                tracing::warn!("watchtower: removing pending {}: {e}", u.key);
+            }
+            queued = true;
+        }
+        *list = keep;
+        drop(all);
+        if queued {
+            self.changed.notify_one();
+        }
+    }
+
+    /// The channel is gone for good: its pending entries and records go too (delivered
+    /// or queued penalties stay until the plugins have them).
+    fn forget(&self, monitor_name: &MonitorName) {
+        let name = monitor_name.to_string();
+        let mut all = self.lock();
+        for u in all.remove(&name).unwrap_or_default() {
+            let _ = self.kv.remove(NS, PENDING, &u.key, false);
+        }
+        let _ = self.kv.remove(NS, SIGNED, &name, false);
+        let _ = self.kv.remove(NS, DEST, &name, false);
+    }
+}
+
+/// LDK's `MonitorUpdatingPersister` with the watchtower feed beside it. The inner
+/// persister's status is returned unchanged; the queue's writes are done before.
+pub struct TowerPersister {
+    inner: Arc<Persister>,
+    tower: Arc<Tower>,
+}
+
+impl TowerPersister {
+    pub fn new(inner: Arc<Persister>, tower: Arc<Tower>) -> TowerPersister {
+        TowerPersister { inner, tower }
+    }
+}
+
+impl Persist<InMemorySigner> for TowerPersister {
+    fn persist_new_channel(
+        &self,
+        monitor_name: MonitorName,
+        monitor: &ChannelMonitor<InMemorySigner>,
+    ) -> ChannelMonitorUpdateStatus {
+        let initial = monitor.initial_counterparty_commitment_tx();
+        self.tower
+            .track(&monitor_name, monitor, initial.into_iter().collect());
+        self.inner.persist_new_channel(monitor_name, monitor)
+    }
+
+    fn update_persisted_channel(
+        &self,
+        monitor_name: MonitorName,
+        update: Option<&ChannelMonitorUpdate>,
+        monitor: &ChannelMonitor<InMemorySigner>,
+    ) -> ChannelMonitorUpdateStatus {
+        if let Some(u) = update {
+            let txs = monitor.counterparty_commitment_txs_from_update(u);
+            self.tower.track(&monitor_name, monitor, txs);
+        }
+        self.inner
+            .update_persisted_channel(monitor_name, update, monitor)
+    }
+
+    fn archive_persisted_channel(&self, monitor_name: MonitorName) {
+        self.tower.forget(&monitor_name);
+        <Persister as Persist<InMemorySigner>>::archive_persisted_channel(&self.inner, monitor_name)
+    }
+
+    fn get_and_clear_completed_updates(&self) -> Vec<(ChannelId, u64)> {
+        <Persister as Persist<InMemorySigner>>::get_and_clear_completed_updates(&self.inner)
+    }
+}
