@@ -268,6 +268,7 @@ impl Tower {
                 tracing::error!("watchtower: queueing commitment {n} of {channel_id}: {e}");
                 continue;
             }
+            tracing::debug!("watchtower: commitment {n} of {channel_id} pending");
             list.push(u);
         }
         // Oldest (highest LDK number) first, so `signed_below` only ever goes down.
@@ -276,6 +277,11 @@ impl Tower {
         let mut lowest = signed_below;
         let mut keep = Vec::new();
         for u in list.drain(..) {
+            if u.number >= signed_below {
+                // Signed before a crash that came ahead of this entry's removal.
+                let _ = self.kv.remove(NS, PENDING, &u.key, false);
+                continue;
+            }
             let Ok(tx) = monitor.sign_to_local_justice_tx(u.justice.clone(), 0, u.value, u.number)
             else {
                 keep.push(u);
@@ -303,6 +309,7 @@ impl Tower {
             if let Err(e) = self.kv.remove(NS, PENDING, &u.key, false) {
                 tracing::warn!("watchtower: removing pending {}: {e}", u.key);
             }
+            tracing::debug!("watchtower: penalty {key} of {channel_id} queued");
             queued = true;
         }
         *list = keep;

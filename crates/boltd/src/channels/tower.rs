@@ -32,6 +32,7 @@ pub fn spawn(node: &Arc<Node>, tower: Arc<Tower>, host: PluginHost) {
                 .await
                 .unwrap_or_default();
             for p in ready {
+                tracing::debug!("commitment_revocation: delivering {}", p.key);
                 host.call_hook::<CommitmentRevocation>(&payload(&p), None)
                     .await;
                 let t = tower.clone();
