@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+from pyln.client import RpcError
+
 from conftest import wait_for
 from test_channels import chain, connect, fund, options, wait_state  # noqa: F401 -- fixture
 
@@ -32,8 +34,18 @@ def commitnums(rec):
 
 
 def pay(payer, payee, msat, label):
+    """Pays once the channel is usable again (after a reconnection the peers first
+    re-establish it: until then there is no route)."""
     inv = payee.rpc.invoice(msat, label, label)["bolt11"]
-    assert payer.rpc.pay(inv)["status"] == "complete"
+
+    def paid():
+        try:
+            return payer.rpc.pay(inv)["status"] == "complete"
+        except RpcError as e:
+            if "RouteNotFound" not in str(e):
+                raise
+            return False
+    wait_for(paid, timeout=30, interval=0.5, what=f"payment {label}")
 
 
 def open_channel(a, b, chain, sat=500_000):
@@ -99,3 +111,61 @@ def test_commitment_revocation_per_revoked_commitment_across_kill_9(node_factory
     pay(a, b, 20_000_000, "after")
     wait_for(lambda: len(seen(rec)) >= n + 2, timeout=30, what="revocations after restart")
     assert commitnums(rec)[n:] == [12, 13]
+
+
+def confirmed_sat(node):
+    return sum(o["amount_msat"] for o in node.rpc.listfunds()["outputs"]
+               if o["status"] == "confirmed") // 1000
+
+
+def test_revoked_commitment_broadcast_is_punished(node_factory, chain, directory):
+    rec = recorder(directory)
+    a = node_factory.get_node(options={**options(chain), "plugin": str(rec)})
+    b = node_factory.get_node(options=options(chain))
+    open_channel(a, b, chain)
+    a_id = a.rpc.getinfo()["id"]
+    # LDK lets at most 10% of the channel be in flight: b's balance comes in four parts.
+    for i in range(4):
+        pay(a, b, 45_000_000, f"first{i}")
+
+    # A copy of b as it is now; b goes on, and its commitment of now is revoked.
+    b.stop()
+    stale = node_factory.get_node(name="stale", start=False, options=b.options)
+    shutil.copytree(b.lightning_dir, stale.lightning_dir, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("lightning-rpc", "log", "stdout", "stderr"))
+    b.start()
+    connect(a, b)
+    wait_state(b, "CHANNELD_NORMAL")
+    before = len(seen(rec))
+    pay(a, b, 40_000_000, "second")
+    wait_for(lambda: len(seen(rec)) >= before + 2, timeout=30, what="b's revocations")
+    b.stop()
+
+    # The stale copy, never reconnected, broadcasts the commitment b has revoked.
+    stale.start()
+    closed = stale.rpc.close(a_id, unilateraltimeout=1)
+    assert closed["type"] == "unilateral"
+    [cheat_txid] = closed["txids"]
+    wait_for(lambda: cheat_txid in chain.cli("getrawmempool"), timeout=30,
+             what="the revoked commitment in the mempool")
+    [hook] = [s for s in seen(rec) if s["commitment_txid"] == cheat_txid]
+
+    # The penalty the plugin got spends b's to_local (all b had then) and the mempool takes it.
+    cheat = chain.cli("getrawtransaction", cheat_txid, 1)
+    penalty = chain.cli("decoderawtransaction", hook["penalty_tx"])
+    [spent] = penalty["vin"]
+    to_local = cheat["vout"][spent["vout"]]
+    assert to_local["scriptPubKey"]["type"] == "witness_v0_scripthash"
+    assert round(to_local["value"] * 100_000_000) == 180_000
+    [accept] = chain.cli("testmempoolaccept", json.dumps([hook["penalty_tx"]]))
+    assert accept["allowed"], accept
+
+    # boltd's own ChainMonitor punishes too: once swept, a's wallet holds the whole channel
+    # (its own side and b's to_local), less fees.
+    wallet_before = confirmed_sat(a)
+
+    def punished():
+        chain.mine(1)
+        return confirmed_sat(a) >= wallet_before + 500_000 - 10_000
+    wait_for(punished, timeout=120, interval=1, what="the channel's funds in a's wallet")
+    assert chain.cli("testmempoolaccept", json.dumps([hook["penalty_tx"]]))[0]["allowed"] is False
