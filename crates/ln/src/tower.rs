@@ -117,27 +117,41 @@ fn decode_penalty(key: String, b: &[u8]) -> Option<Penalty> {
     })
 }
 
-/// The durable queue and the in-memory copy of its pending list.
+/// What the queue knows of one channel (by monitor name), cached from the kv.
+#[derive(Default)]
+struct Chan {
+    pending: Vec<Unsigned>,
+    /// [`SIGNED`]'s value once read (`u64::MAX`: nothing signed yet).
+    signed_below: Option<u64>,
+    /// [`DEST`]'s value once read or made.
+    dest: Option<ScriptBuf>,
+}
+
+/// The durable queue and the in-memory copy of its per-channel state.
 pub struct Tower {
     kv: Kv,
     wallet: Arc<Wallet>,
     fees: Arc<Fees>,
-    /// Pending justice txs by monitor name; the lock also serialises queue writes.
-    pending: Mutex<HashMap<String, Vec<Unsigned>>>,
+    /// By monitor name; the lock also serialises the queue's writes.
+    chans: Mutex<HashMap<String, Chan>>,
     changed: Notify,
 }
 
 impl Tower {
     /// Loads the pending list (entries that do not decode are logged and dropped).
     pub fn load(kv: Kv, wallet: Arc<Wallet>, fees: Arc<Fees>) -> Tower {
-        let mut pending: HashMap<String, Vec<Unsigned>> = HashMap::new();
+        let mut chans: HashMap<String, Chan> = HashMap::new();
         for key in kv.list(NS, PENDING).unwrap_or_default() {
             let Some((monitor, _)) = key.rsplit_once('_') else {
                 continue;
             };
             match kv.read(NS, PENDING, &key) {
                 Ok(b) => match Unsigned::decode(key.clone(), &b) {
-                    Some(u) => pending.entry(monitor.to_string()).or_default().push(u),
+                    Some(u) => chans
+                        .entry(monitor.to_string())
+                        .or_default()
+                        .pending
+                        .push(u),
                     None => tracing::warn!("watchtower: unreadable pending entry {key}"),
                 },
                 Err(e) => tracing::warn!("watchtower: pending entry {key}: {e}"),
@@ -147,7 +161,7 @@ impl Tower {
             kv,
             wallet,
             fees,
-            pending: Mutex::new(pending),
+            chans: Mutex::new(chans),
             changed: Notify::new(),
         }
     }
@@ -180,33 +194,42 @@ impl Tower {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Vec<Unsigned>>> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Chan>> {
+        self.chans.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn signed_below(&self, monitor: &str) -> u64 {
-        self.kv
-            .read(NS, SIGNED, monitor)
-            .ok()
-            .and_then(|b| Some(u64::from_be_bytes(b.get(..8)?.try_into().ok()?)))
-            .unwrap_or(u64::MAX)
+    fn signed_below(&self, monitor: &str, chan: &mut Chan) -> u64 {
+        *chan.signed_below.get_or_insert_with(|| {
+            self.kv
+                .read(NS, SIGNED, monitor)
+                .ok()
+                .and_then(|b| Some(u64::from_be_bytes(b.get(..8)?.try_into().ok()?)))
+                .unwrap_or(u64::MAX)
+        })
     }
 
-    fn destination(&self, monitor: &str) -> Option<ScriptBuf> {
-        if let Ok(b) = self.kv.read(NS, DEST, monitor) {
-            return Some(ScriptBuf::from_bytes(b));
+    fn destination(&self, monitor: &str, chan: &mut Chan) -> Option<ScriptBuf> {
+        if let Some(d) = &chan.dest {
+            return Some(d.clone());
         }
-        let script = match self.wallet.new_address(AddressType::Bech32) {
-            Ok(a) => a.script_pubkey(),
-            Err(e) => {
-                tracing::error!("watchtower: no wallet address for penalties: {e}");
-                return None;
+        let script = match self.kv.read(NS, DEST, monitor) {
+            Ok(b) => ScriptBuf::from_bytes(b),
+            Err(_) => {
+                let script = match self.wallet.new_address(AddressType::Bech32) {
+                    Ok(a) => a.script_pubkey(),
+                    Err(e) => {
+                        tracing::error!("watchtower: no wallet address for penalties: {e}");
+                        return None;
+                    }
+                };
+                if let Err(e) = self.kv.write(NS, DEST, monitor, script.as_bytes().to_vec()) {
+                    tracing::error!("watchtower: storing the penalty address: {e}");
+                    return None;
+                }
+                script
             }
         };
-        if let Err(e) = self.kv.write(NS, DEST, monitor, script.as_bytes().to_vec()) {
-            tracing::error!("watchtower: storing the penalty address: {e}");
-            return None;
-        }
+        chan.dest = Some(script.clone());
         Some(script)
     }
 
@@ -214,6 +237,7 @@ impl Tower {
     fn justice_for(
         &self,
         monitor: &str,
+        chan: &mut Chan,
         channel_id: ChannelId,
         tx: &CommitmentTransaction,
     ) -> Option<Unsigned> {
@@ -225,7 +249,7 @@ impl Tower {
             .output
             .get(idx)?
             .value;
-        let dest = self.destination(monitor)?;
+        let dest = self.destination(monitor, chan)?;
         let feerate = self.fees.penalty().unwrap_or_else(|| self.fees.floor());
         let justice = trusted
             .build_to_local_justice_tx(u64::from(feerate), dest.clone())
@@ -254,14 +278,14 @@ impl Tower {
         let name = monitor_name.to_string();
         let channel_id = monitor.channel_id();
         let mut all = self.lock();
-        let signed_below = self.signed_below(&name);
-        let list = all.entry(name.clone()).or_default();
+        let chan = all.entry(name.clone()).or_default();
+        let signed_below = self.signed_below(&name, chan);
         for tx in txs {
             let n = tx.commitment_number();
-            if n >= signed_below || list.iter().any(|u| u.number == n) {
+            if n >= signed_below || chan.pending.iter().any(|u| u.number == n) {
                 continue;
             }
-            let Some(u) = self.justice_for(&name, channel_id, &tx) else {
+            let Some(u) = self.justice_for(&name, chan, channel_id, &tx) else {
                 continue;
             };
             if let Err(e) = self.kv.write(NS, PENDING, &u.key, u.encode()) {
@@ -269,14 +293,14 @@ impl Tower {
                 continue;
             }
             tracing::debug!("watchtower: commitment {n} of {channel_id} pending");
-            list.push(u);
+            chan.pending.push(u);
         }
         // Oldest (highest LDK number) first, so `signed_below` only ever goes down.
-        list.sort_by(|a, b| b.number.cmp(&a.number));
+        chan.pending.sort_by_key(|u| std::cmp::Reverse(u.number));
         let mut queued = false;
         let mut lowest = signed_below;
         let mut keep = Vec::new();
-        for u in list.drain(..) {
+        for u in chan.pending.drain(..) {
             if u.number >= signed_below {
                 // Signed before a crash that came ahead of this entry's removal.
                 let _ = self.kv.remove(NS, PENDING, &u.key, false);
@@ -289,6 +313,8 @@ impl Tower {
             };
             let commitnum = INITIAL_COMMITMENT_NUMBER.saturating_sub(u.number);
             let key = format!("{commitnum:012x}_{name}");
+            // Ready before signed and before the pending entry goes: a crash in between
+            // repeats a delivery, never loses one.
             if let Err(e) = self.kv.write(
                 NS,
                 READY,
@@ -312,19 +338,20 @@ impl Tower {
             tracing::debug!("watchtower: penalty {key} of {channel_id} queued");
             queued = true;
         }
-        *list = keep;
+        chan.pending = keep;
+        chan.signed_below = Some(lowest);
         drop(all);
         if queued {
             self.changed.notify_one();
         }
     }
 
-    /// The channel is gone for good: its pending entries and records go too (delivered
-    /// or queued penalties stay until the plugins have them).
+    /// The channel is gone for good: its pending entries and records go too (queued
+    /// penalties stay until the plugins have them).
     fn forget(&self, monitor_name: &MonitorName) {
         let name = monitor_name.to_string();
         let mut all = self.lock();
-        for u in all.remove(&name).unwrap_or_default() {
+        for u in all.remove(&name).map(|c| c.pending).unwrap_or_default() {
             let _ = self.kv.remove(NS, PENDING, &u.key, false);
         }
         let _ = self.kv.remove(NS, SIGNED, &name, false);
@@ -378,5 +405,71 @@ impl Persist<InMemorySigner> for TowerPersister {
 
     fn get_and_clear_completed_updates(&self) -> Vec<(ChannelId, u64)> {
         <Persister as Persist<InMemorySigner>>::get_and_clear_completed_updates(&self.inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::absolute::LockTime;
+    use bitcoin::hashes::Hash;
+    use bitcoin::transaction::Version;
+    use bitcoin::{Amount, OutPoint, Sequence, TxIn, TxOut, Witness};
+
+    fn tx() -> Transaction {
+        Transaction {
+            version: Version::TWO,
+            lock_time: LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: OutPoint::new(Txid::from_byte_array([7; 32]), 2),
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                witness: Witness::from_slice(&[vec![1u8; 71], vec![1], vec![2; 80]]),
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(179_000),
+                script_pubkey: ScriptBuf::from_bytes(vec![0, 20, 9, 9]),
+            }],
+        }
+    }
+
+    #[test]
+    fn queue_entries_round_trip() {
+        let u = Unsigned {
+            key: "k".into(),
+            channel_id: ChannelId([3; 32]),
+            number: INITIAL_COMMITMENT_NUMBER - 5,
+            value: 180_000,
+            justice: tx(),
+        };
+        let back = Unsigned::decode("k".into(), &u.encode()).unwrap();
+        assert_eq!(
+            (back.channel_id, back.number, back.value, back.justice),
+            (u.channel_id, u.number, u.value, u.justice)
+        );
+        let p = decode_penalty("r".into(), &encode_penalty(&ChannelId([3; 32]), 5, &tx())).unwrap();
+        assert_eq!(p.commitnum, 5);
+        assert_eq!(p.channel_id, ChannelId([3; 32]));
+        assert_eq!(p.commitment_txid, Txid::from_byte_array([7; 32]));
+        assert_eq!(p.penalty_tx, tx());
+    }
+
+    #[test]
+    fn damaged_entries_decode_to_nothing() {
+        let whole = encode_penalty(&ChannelId([3; 32]), 5, &tx());
+        for cut in [0, 10, 32, 39, 40, 41, whole.len() - 1] {
+            assert!(decode_penalty("r".into(), &whole[..cut]).is_none(), "{cut}");
+        }
+        let u = Unsigned {
+            key: "k".into(),
+            channel_id: ChannelId([3; 32]),
+            number: 1,
+            value: 2,
+            justice: tx(),
+        }
+        .encode();
+        for cut in [0, 31, 40, 47, 48, u.len() - 1] {
+            assert!(Unsigned::decode("k".into(), &u[..cut]).is_none(), "{cut}");
+        }
     }
 }
