@@ -13,7 +13,7 @@
 //! Lightning, which has no penalty base for them).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::{ScriptBuf, Transaction, Txid};
@@ -36,10 +36,6 @@ pub const NS: &str = "boltd_tower";
 const PENDING: &str = "pending";
 /// Signed penalties not yet delivered to every plugin, key `<commitnum>_<monitor>`.
 const READY: &str = "ready";
-/// Per monitor: the lowest LDK commitment number already moved to ready (LDK counts
-/// down), so a replayed update or a restart's `persist_new_channel` does not queue a
-/// delivered penalty again.
-const SIGNED: &str = "signed";
 /// Per monitor: the wallet script every penalty of that channel pays to (one address per
 /// channel: at most one of its revoked commitments can ever be broadcast).
 const DEST: &str = "dest";
@@ -121,8 +117,6 @@ fn decode_penalty(key: String, b: &[u8]) -> Option<Penalty> {
 #[derive(Default)]
 struct Chan {
     pending: Vec<Unsigned>,
-    /// [`SIGNED`]'s value once read (`u64::MAX`: nothing signed yet).
-    signed_below: Option<u64>,
     /// [`DEST`]'s value once read or made.
     dest: Option<ScriptBuf>,
 }
@@ -135,6 +129,8 @@ pub struct Tower {
     /// By monitor name; the lock also serialises the queue's writes.
     chans: Mutex<HashMap<String, Chan>>,
     changed: Notify,
+    /// Whether some plugin takes the hook now (unset: queue everything).
+    wanted: OnceLock<Box<dyn Fn() -> bool + Send + Sync>>,
 }
 
 impl Tower {
@@ -163,7 +159,19 @@ impl Tower {
             fees,
             chans: Mutex::new(chans),
             changed: Notify::new(),
+            wanted: OnceLock::new(),
         }
+    }
+
+    /// From now on a penalty is queued only if `wanted()` says some plugin takes the hook
+    /// at that moment (as Core Lightning calls a hook's current chain; queueing for
+    /// nobody would cost store writes on every payment).
+    pub fn set_wanted(&self, wanted: Box<dyn Fn() -> bool + Send + Sync>) {
+        let _ = self.wanted.set(wanted);
+    }
+
+    fn is_wanted(&self) -> bool {
+        self.wanted.get().is_none_or(|w| w())
     }
 
     /// Wakes when a penalty was queued (a permit is kept if nobody waits).
@@ -196,16 +204,6 @@ impl Tower {
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Chan>> {
         self.chans.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn signed_below(&self, monitor: &str, chan: &mut Chan) -> u64 {
-        *chan.signed_below.get_or_insert_with(|| {
-            self.kv
-                .read(NS, SIGNED, monitor)
-                .ok()
-                .and_then(|b| Some(u64::from_be_bytes(b.get(..8)?.try_into().ok()?)))
-                .unwrap_or(u64::MAX)
-        })
     }
 
     fn destination(&self, monitor: &str, chan: &mut Chan) -> Option<ScriptBuf> {
@@ -267,8 +265,30 @@ impl Tower {
         })
     }
 
+    /// [`Tower::track`] for an update's new counterparty commitments; nothing at all (not
+    /// even building them) while no plugin takes the hook and nothing is pending.
+    fn track_update(
+        &self,
+        monitor_name: &MonitorName,
+        monitor: &ChannelMonitor<InMemorySigner>,
+        update: &ChannelMonitorUpdate,
+    ) {
+        let txs = if self.is_wanted() {
+            monitor.counterparty_commitment_txs_from_update(update)
+        } else {
+            let name = monitor_name.to_string();
+            if self.lock().get(&name).is_none_or(|c| c.pending.is_empty()) {
+                return;
+            }
+            Vec::new()
+        };
+        self.track(monitor_name, monitor, txs);
+    }
+
     /// Queues `txs` as pending, then signs every pending entry whose secret the monitor
-    /// now holds. Everything is written before it returns.
+    /// now holds. Everything is written before it returns. `txs` are new: each monitor
+    /// update reaches the persister once (LDK replays only updates it was not told were
+    /// persisted, and those reach the queue before the inner persister).
     fn track(
         &self,
         monitor_name: &MonitorName,
@@ -279,10 +299,9 @@ impl Tower {
         let channel_id = monitor.channel_id();
         let mut all = self.lock();
         let chan = all.entry(name.clone()).or_default();
-        let signed_below = self.signed_below(&name, chan);
         for tx in txs {
             let n = tx.commitment_number();
-            if n >= signed_below || chan.pending.iter().any(|u| u.number == n) {
+            if chan.pending.iter().any(|u| u.number == n) {
                 continue;
             }
             let Some(u) = self.justice_for(&name, chan, channel_id, &tx) else {
@@ -295,17 +314,12 @@ impl Tower {
             tracing::debug!("watchtower: commitment {n} of {channel_id} pending");
             chan.pending.push(u);
         }
-        // Oldest (highest LDK number) first, so `signed_below` only ever goes down.
-        chan.pending.sort_by_key(|u| std::cmp::Reverse(u.number));
         let mut queued = false;
-        let mut lowest = signed_below;
+        let mut wanted = None;
         let mut keep = Vec::new();
+        // Oldest (highest LDK number) first: the queue's order.
+        chan.pending.sort_by_key(|u| std::cmp::Reverse(u.number));
         for u in chan.pending.drain(..) {
-            if u.number >= signed_below {
-                // Signed before a crash that came ahead of this entry's removal.
-                let _ = self.kv.remove(NS, PENDING, &u.key, false);
-                continue;
-            }
             let Ok(tx) = monitor.sign_to_local_justice_tx(u.justice.clone(), 0, u.value, u.number)
             else {
                 keep.push(u);
@@ -313,33 +327,27 @@ impl Tower {
             };
             let commitnum = INITIAL_COMMITMENT_NUMBER.saturating_sub(u.number);
             let key = format!("{commitnum:012x}_{name}");
-            // Ready before signed and before the pending entry goes: a crash in between
-            // repeats a delivery, never loses one.
-            if let Err(e) = self.kv.write(
-                NS,
-                READY,
-                &key,
-                encode_penalty(&u.channel_id, commitnum, &tx),
-            ) {
-                tracing::error!("watchtower: queueing the penalty for {key}: {e}");
-                keep.push(u);
-                continue;
-            }
-            lowest = lowest.min(u.number);
-            if let Err(e) = self
-                .kv
-                .write(NS, SIGNED, &name, lowest.to_be_bytes().to_vec())
-            {
-                tracing::error!("watchtower: recording {key} as signed: {e}");
+            if *wanted.get_or_insert_with(|| self.is_wanted()) {
+                // Ready before the pending entry goes: a crash in between repeats a
+                // delivery, never loses one.
+                if let Err(e) = self.kv.write(
+                    NS,
+                    READY,
+                    &key,
+                    encode_penalty(&u.channel_id, commitnum, &tx),
+                ) {
+                    tracing::error!("watchtower: queueing the penalty for {key}: {e}");
+                    keep.push(u);
+                    continue;
+                }
+                tracing::debug!("watchtower: penalty {key} of {channel_id} queued");
+                queued = true;
             }
             if let Err(e) = self.kv.remove(NS, PENDING, &u.key, false) {
                 tracing::warn!("watchtower: removing pending {}: {e}", u.key);
             }
-            tracing::debug!("watchtower: penalty {key} of {channel_id} queued");
-            queued = true;
         }
         chan.pending = keep;
-        chan.signed_below = Some(lowest);
         drop(all);
         if queued {
             self.changed.notify_one();
@@ -354,7 +362,6 @@ impl Tower {
         for u in all.remove(&name).map(|c| c.pending).unwrap_or_default() {
             let _ = self.kv.remove(NS, PENDING, &u.key, false);
         }
-        let _ = self.kv.remove(NS, SIGNED, &name, false);
         let _ = self.kv.remove(NS, DEST, &name, false);
     }
 }
@@ -378,7 +385,13 @@ impl Persist<InMemorySigner> for TowerPersister {
         monitor_name: MonitorName,
         monitor: &ChannelMonitor<InMemorySigner>,
     ) -> ChannelMonitorUpdateStatus {
-        let initial = monitor.initial_counterparty_commitment_tx();
+        // Also called for every monitor at start-up: its initial commitment is new only
+        // if no update (the first revocation among them) has reached it yet.
+        let initial = if monitor.get_latest_update_id() == 0 && self.tower.is_wanted() {
+            monitor.initial_counterparty_commitment_tx()
+        } else {
+            None
+        };
         self.tower
             .track(&monitor_name, monitor, initial.into_iter().collect());
         self.inner.persist_new_channel(monitor_name, monitor)
@@ -391,8 +404,7 @@ impl Persist<InMemorySigner> for TowerPersister {
         monitor: &ChannelMonitor<InMemorySigner>,
     ) -> ChannelMonitorUpdateStatus {
         if let Some(u) = update {
-            let txs = monitor.counterparty_commitment_txs_from_update(u);
-            self.tower.track(&monitor_name, monitor, txs);
+            self.tower.track_update(&monitor_name, monitor, u);
         }
         self.inner
             .update_persisted_channel(monitor_name, update, monitor)

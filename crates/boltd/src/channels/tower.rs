@@ -2,7 +2,8 @@
 //! call per revoked commitment, oldest first, in the background (the reply is ignored, as
 //! in Core Lightning). An entry leaves the queue once every plugin of the chain answered
 //! (or died), so delivery is at-least-once: a kill -9 during a call repeats that call
-//! after the restart, nothing is lost.
+//! after the restart, nothing is lost. Penalties are queued only while some plugin has
+//! registered the hook.
 
 use std::sync::Arc;
 
@@ -24,6 +25,8 @@ fn payload(p: &Penalty) -> CommitmentRevocationPayload {
 /// Drains the queue now (what a previous run left) and whenever a penalty is queued,
 /// until shutdown. Call once plugins have answered `init`.
 pub fn spawn(node: &Arc<Node>, tower: Arc<Tower>, host: PluginHost) {
+    let h = host.clone();
+    tower.set_wanted(Box::new(move || h.has_hook("commitment_revocation")));
     let sd = node.shutdown.clone();
     tokio::spawn(async move {
         loop {
