@@ -22,6 +22,7 @@ mod funding;
 mod listener;
 mod logger;
 mod node;
+pub mod persist_guard;
 mod sweep;
 mod tower;
 pub mod types;

@@ -35,13 +35,17 @@ pub type Persister = MonitorUpdatingPersister<
     Arc<Fees>,
 >;
 
+/// What the `ChainMonitor` writes through: a failed write stops the node, never panics it.
+/// The watchtower feed sits inside it: after a failed write nothing more is queued.
+pub type GuardedPersister = crate::persist_guard::StopOnFailure<Arc<crate::tower::TowerPersister>>;
+
 pub type ChainMonitor = chainmonitor::ChainMonitor<
     InMemorySigner,
     ChainFilter,
     Arc<Broadcaster>,
     Arc<Fees>,
     Arc<Logger>,
-    Arc<crate::tower::TowerPersister>,
+    Arc<GuardedPersister>,
     Arc<KeysManager>,
 >;
 
