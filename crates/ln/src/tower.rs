@@ -10,7 +10,11 @@
 //! written before the update is acknowledged, so a kill -9 loses nothing. The daemon
 //! drains *ready* ([`Tower::ready`], [`Tower::delivered`]) whenever [`Tower::changed`]
 //! fires. Commitments without a non-dust `to_local` for the peer get no entry (as Core
-//! Lightning, which has no penalty base for them).
+//! Lightning, which has no penalty base for them), and nothing is built or written while
+//! no plugin takes the hook ([`Tower::set_wanted`]).
+//!
+//! Must not touch: plugins and JSON (the daemon delivers), the monitor's own persistence
+//! (the inner persister's status is returned as it is).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
