@@ -3,7 +3,9 @@
 //! Owns: the `ChannelManager` (anchor channels; every inbound open waits for the daemon's
 //! decision), the `ChainMonitor` with LDK's `MonitorUpdatingPersister` over the daemon's
 //! key-value store (every write one store transaction, so `db_write` plugins hold a
-//! restorable copy), the `NetworkGraph` (its own file, like Core Lightning's
+//! restorable copy) and, beside it, the watchtower feed ([`Tower`]: a signed penalty
+//! for every revoked counterparty commitment, queued in the store for the daemon's
+//! `commitment_revocation` hook), the `NetworkGraph` (its own file, like Core Lightning's
 //! gossip_store), `P2PGossipSync`, the scorer and router, the `OnionMessenger`, the
 //! `OutputSweeper` paying into the on-chain wallet, the `SignerProvider` over the
 //! `KeysManager` (per-channel shutdown scripts: `close_to` or a wallet address; our
@@ -27,6 +29,7 @@ mod node;
 pub mod persist_guard;
 mod signer;
 mod sweep;
+mod tower;
 pub mod types;
 
 pub use broadcast::{CloseKind, Closing, TapBroadcaster};
@@ -38,3 +41,4 @@ pub use listener::{fit, BlockFit, LnListener};
 pub use logger::LdkLogger;
 pub use node::{Ln, LnDeps};
 pub use signer::BoltSigner;
+pub use tower::{Penalty, Tower};

@@ -38,6 +38,7 @@ use crate::funding::PendingOpen;
 use crate::logger::LdkLogger;
 use crate::signer::BoltSigner;
 use crate::sweep::WalletDestination;
+use crate::tower::{Tower, TowerPersister};
 use crate::types::{
     BumpHandler, ChainMonitor, ChannelManager, GossipSync, Graph, Kv, MessageRouter,
     OnionMessenger, Scorer, Sweeper,
@@ -72,6 +73,8 @@ pub struct Ln {
     pub gossip: Arc<GossipSync>,
     pub onion: Arc<OnionMessenger>,
     pub sweeper: Arc<Sweeper>,
+    /// Penalties for revoked counterparty commitments, queued for `commitment_revocation`.
+    pub tower: Arc<Tower>,
     /// Fee bumps of anchor channels' transactions, paid from the wallet.
     pub(crate) bump: BumpHandler,
     pub(crate) kv: Kv,
@@ -182,13 +185,14 @@ impl Ln {
         let mut monitors = persister
             .read_all_channel_monitors_with_updates()
             .map_err(|e| StartError::Monitors(e.to_string()))?;
+        let tower = Arc::new(Tower::load(kv.clone(), wallet.clone(), fees.clone()));
         let chain_monitor: Arc<ChainMonitor> = Arc::new(LdkChainMonitor::new(
             None,
             broadcaster.clone(),
             logger.clone(),
             fees.clone(),
             Arc::new(crate::persist_guard::StopOnFailure::new(
-                persister.clone(),
+                Arc::new(TowerPersister::new(persister.clone(), tower.clone())),
                 on_persist_failure,
             )),
             keys.clone(),
@@ -324,6 +328,7 @@ impl Ln {
             gossip,
             onion,
             sweeper: Arc::new(sweeper),
+            tower,
             bump,
             kv,
             broadcaster,

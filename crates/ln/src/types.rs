@@ -37,7 +37,8 @@ pub type Persister = MonitorUpdatingPersister<
 >;
 
 /// What the `ChainMonitor` writes through: a failed write stops the node, never panics it.
-pub type GuardedPersister = crate::persist_guard::StopOnFailure<Arc<Persister>>;
+/// The watchtower feed sits inside it: after a failed write nothing more is queued.
+pub type GuardedPersister = crate::persist_guard::StopOnFailure<Arc<crate::tower::TowerPersister>>;
 
 pub type ChainMonitor = chainmonitor::ChainMonitor<
     InMemorySigner,

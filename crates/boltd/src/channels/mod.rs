@@ -9,6 +9,7 @@ pub mod json;
 pub mod moves;
 pub mod resolution;
 pub mod state;
+pub mod tower;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -414,11 +415,15 @@ impl Channels {
         });
         let ln = self.ln.clone();
         let sd = self.node.shutdown.clone();
+        let quiet = peers.clone();
         tokio::spawn(async move {
-            ln.run(
-                move || peers.process_events(),
-                async move { sd.recv().await },
-            )
+            ln.run(move || peers.process_events(), async move {
+                sd.recv().await;
+                // Peers go before the manager's last write: a message handled after
+                // it would leave a monitor newer than the manager, and LDK
+                // force-closes such a channel at the next start.
+                quiet.shutdown();
+            })
             .await
         })
     }
