@@ -1,0 +1,112 @@
+"""Forwarding (issue 15): A pays C through B, all boltd on devchain. B's record of each
+forward (`listforwards`, `forward_event`, `getinfo.fees_collected_msat`, routed
+`coin_movement`s)."""
+
+from pathlib import Path
+
+import pytest
+from pyln.client import RpcError
+
+from conftest import wait_for
+from ldk_node import boltd_on, ldk_chain, ldk_node_factory  # noqa: F401 -- fixtures
+from test_ldk_node_channels import fund_boltd
+
+PLUGINS = Path(__file__).resolve().parent / "plugins"
+CHANNEL_SAT = 500_000
+
+
+def normal(n, peer):
+    wait_for(lambda: [c for c in n.rpc.listpeerchannels(peer)["channels"]
+                      if c["state"] == "CHANNELD_NORMAL"],
+             timeout=30, what="CHANNELD_NORMAL")
+
+
+def open_channel(chain, opener, peer, announce=True):
+    """`opener` funds a channel to `peer`; both see it normal."""
+    info = peer.rpc.getinfo()
+    opener.rpc.connect(info["id"], "127.0.0.1", info["binding"][0]["port"])
+    opener.rpc.fundchannel(info["id"], CHANNEL_SAT, announce=announce)
+    chain.mine(6)
+    normal(opener, info["id"])
+    normal(peer, opener.rpc.getinfo()["id"])
+
+
+def line(node_factory, chain, b_options=None):
+    """A -> B -> C: A funds A-B, B funds the unannounced B-C (C's invoices hint it)."""
+    a = boltd_on(node_factory, chain)
+    b = boltd_on(node_factory, chain, options={"plugin": str(PLUGINS / "forward_recorder.py"),
+                                               **(b_options or {})})
+    c = boltd_on(node_factory, chain)
+    fund_boltd(a, chain, 1_000_000)
+    fund_boltd(b, chain, 1_000_000)
+    open_channel(chain, a, b)
+    open_channel(chain, b, c, announce=False)
+    return a, b, c
+
+
+def scid(n, peer):
+    return n.rpc.listpeerchannels(peer)["channels"][0]["short_channel_id"]
+
+
+def test_two_hop_payment_settles_and_fails(node_factory, ldk_chain):
+    a, b, c = line(node_factory, ldk_chain)
+    a_id, c_id = a.rpc.getinfo()["id"], c.rpc.getinfo()["id"]
+    in_scid, out_scid = scid(b, a_id), scid(b, c_id)
+
+    inv = c.rpc.invoice(10_000_000, "two-hop", "through b")
+    r = a.rpc.pay(inv["bolt11"])
+    assert r["status"] == "complete"
+    assert r["amount_sent_msat"] > r["amount_msat"] == 10_000_000
+    fee = r["amount_sent_msat"] - r["amount_msat"]
+    wait_for(lambda: c.rpc.listinvoices("two-hop")["invoices"][0]["status"] == "paid",
+             what="paid at C")
+
+    [fwd] = wait_for(lambda: b.rpc.listforwards(status="settled")["forwards"],
+                     what="settled forward")
+    assert fwd["in_channel"] == in_scid and fwd["out_channel"] == out_scid
+    assert fwd["in_msat"] == r["amount_sent_msat"] and fwd["out_msat"] == 10_000_000
+    assert fwd["fee_msat"] == fee and fwd["style"] == "tlv"
+    assert fwd["created_index"] == 1 and isinstance(fwd["in_htlc_id"], int)
+    assert fwd["resolved_time"] >= fwd["received_time"] > 0
+    assert b.rpc.getinfo()["fees_collected_msat"] == fee
+
+    events = wait_for(lambda: b.rpc.call("forwards_seen")["events"], what="forward events")
+    wait_for(lambda: len(b.rpc.call("forwards_seen")["events"]) == 2, what="two events")
+    offered, settled = b.rpc.call("forwards_seen")["events"]
+    assert offered["status"] == "offered" and settled["status"] == "settled"
+    for e in (offered, settled):
+        assert e["payment_hash"] == inv["payment_hash"]
+        assert e["in_channel"] == in_scid and e["out_channel"] == out_scid
+        assert e["in_msat"] == fwd["in_msat"] and e["out_msat"] == 10_000_000
+        assert "out_htlc_id" not in e
+    assert offered["created_index"] == 1 and "resolved_time" not in offered
+    assert settled["updated_index"] == 1 and settled["preimage"] == r["payment_preimage"]
+    del events
+
+    moves = wait_for(lambda: len(b.rpc.call("routed_moves")["moves"]) == 2
+                     and b.rpc.call("routed_moves")["moves"], what="routed moves")
+    credit = [m for m in moves if m["credit_msat"]]
+    debit = [m for m in moves if m["debit_msat"]]
+    assert credit[0]["credit_msat"] == fwd["in_msat"] and credit[0]["fees_msat"] == fee
+    assert debit[0]["debit_msat"] == 10_000_000 and debit[0]["fees_msat"] == fee
+    assert {m["payment_hash"] for m in moves} == {inv["payment_hash"]}
+
+    # A payment C refuses (an unknown payment hash: C deleted the invoice) fails downstream.
+    inv2 = c.rpc.invoice(3_000_000, "deleted", "gone")
+    c.rpc.delinvoice("deleted", "unpaid")
+    with pytest.raises(RpcError):
+        a.rpc.pay(inv2["bolt11"])
+    failed = wait_for(lambda: b.rpc.listforwards(status="failed")["forwards"],
+                      what="failed forward")
+    assert failed[0]["out_channel"] == out_scid and "resolved_time" in failed[0]
+    assert "fee_msat" in failed[0]
+    assert b.rpc.getinfo()["fees_collected_msat"] == fee
+    assert [f["status"] for f in b.rpc.listforwards()["forwards"]] == ["settled", "failed"]
+    assert b.rpc.listforwards(in_channel=in_scid, out_channel=out_scid)["forwards"] \
+        == b.rpc.listforwards()["forwards"]
+    assert b.rpc.listforwards(out_channel=in_scid)["forwards"] == []
+    assert [f["created_index"] for f in b.rpc.listforwards(index="created", start=2)["forwards"]] \
+        == [2]
+    assert len(b.rpc.listforwards(index="created", start=1, limit=1)["forwards"]) == 1
+    with pytest.raises(RpcError, match="status: Unrecognized status: bogus"):
+        b.rpc.listforwards(status="bogus")
