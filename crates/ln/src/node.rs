@@ -85,6 +85,8 @@ pub struct Ln {
     pub(crate) events: mpsc::UnboundedSender<Event>,
     /// Serialises block delivery with start-up catch-up.
     pub(crate) blocks: Mutex<()>,
+    /// Shown the channels' pending HTLCs around each forwarding pass, once set.
+    pub htlc_watch: std::sync::OnceLock<Arc<dyn crate::HtlcWatch>>,
 }
 
 fn now_secs() -> u64 {
@@ -323,6 +325,7 @@ impl Ln {
             opens: Mutex::new(HashMap::new()),
             events: tx,
             blocks: Mutex::new(()),
+            htlc_watch: std::sync::OnceLock::new(),
         });
         Ok((ln, rx))
     }

@@ -62,6 +62,8 @@ pub struct Channels {
     coin_moves: Mutex<Option<Arc<crate::coin_moves::CoinMoves>>>,
     /// Payment events go there (set before [`Channels::run`]).
     payments: std::sync::OnceLock<Arc<crate::payments::Payments>>,
+    /// Forward events go there (set before [`Channels::run`]).
+    forwards: std::sync::OnceLock<Arc<crate::forwards::Forwards>>,
 }
 
 pub fn network(name: &str) -> bitcoin::Network {
@@ -110,6 +112,7 @@ impl Channels {
             tracked: Mutex::new(HashMap::new()),
             coin_moves: Mutex::new(None),
             payments: std::sync::OnceLock::new(),
+            forwards: std::sync::OnceLock::new(),
         });
         c.seed();
         Ok((c, events))
@@ -183,6 +186,11 @@ impl Channels {
     /// Payment events go to `payments` (call before [`Channels::run`]).
     pub fn set_payments(&self, payments: Arc<crate::payments::Payments>) {
         let _ = self.payments.set(payments);
+    }
+
+    /// Forward events go to `forwards` (call before [`Channels::run`]).
+    pub fn set_forwards(&self, forwards: Arc<crate::forwards::Forwards>) {
+        let _ = self.forwards.set(forwards);
     }
 
     fn host(&self) -> Option<PluginHost> {
@@ -320,6 +328,11 @@ impl Channels {
     }
 
     async fn on_event(self: &Arc<Self>, event: Event) {
+        if let Some(f) = self.forwards.get() {
+            if f.on_event(&event).await {
+                return;
+            }
+        }
         if let Some(p) = self.payments.get() {
             if p.on_event(&self.ln, &event).await {
                 return;

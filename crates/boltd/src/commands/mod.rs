@@ -34,6 +34,7 @@ pub mod listaddresses;
 pub mod listclosedchannels;
 pub mod listconfigs;
 pub mod listdatastore;
+pub mod listforwards;
 pub mod listfunds;
 pub mod listinvoices;
 pub mod listpays;
@@ -174,6 +175,7 @@ pub const TABLE: &[(&str, Build)] = &[
             chain: s.chain.status.clone(),
             channels: s.channels.clone(),
             peering: s.peering.clone(),
+            forwards: s.forwards.clone(),
         })
     }),
     ("help", |_| Arc::new(help::Help)),
@@ -214,6 +216,11 @@ pub const TABLE: &[(&str, Build)] = &[
             wallet: s.wallet.clone(),
             channels: s.channels.clone(),
             peering: s.peering.clone(),
+        })
+    }),
+    ("listforwards", |s| {
+        Arc::new(listforwards::Listforwards {
+            forwards: s.forwards.clone(),
         })
     }),
     ("listinvoices", |s| {
