@@ -111,3 +111,20 @@ def test_two_hop_payment_settles_and_fails(node_factory, ldk_chain):
     assert len(b.rpc.listforwards(index="created", start=1, limit=1)["forwards"]) == 1
     with pytest.raises(RpcError, match="status: Unrecognized status: bogus"):
         b.rpc.listforwards(status="bogus")
+
+    # C away: B cannot offer the HTLC and fails it itself (one event, no resolved_time).
+    inv3 = c.rpc.invoice(2_000_000, "away", "c is away")
+    c.stop()
+    wait_for(lambda: not b.rpc.listpeerchannels(c_id)["channels"][0]["peer_connected"],
+             what="C disconnected")
+    with pytest.raises(RpcError):
+        a.rpc.pay(inv3["bolt11"])
+    [lf] = wait_for(lambda: b.rpc.listforwards(status="local_failed")["forwards"],
+                    what="local_failed forward")
+    assert lf["out_channel"] == out_scid and lf["in_channel"] == in_scid
+    assert lf["failcode"] == 0x1007 and lf["failreason"] == "WIRE_TEMPORARY_CHANNEL_FAILURE"
+    assert "resolved_time" not in lf and "out_msat" not in lf
+    last = wait_for(lambda: [e for e in b.rpc.call("forwards_seen")["events"]
+                             if e["status"] == "local_failed"], what="local_failed event")
+    assert len(last) == 1 and last[0]["created_index"] == lf["created_index"]
+    assert last[0]["payment_hash"] == inv3["payment_hash"]

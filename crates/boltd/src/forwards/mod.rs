@@ -185,6 +185,9 @@ impl Forwards {
                 failure_type,
                 failure_reason,
             } => {
+                tracing::debug!(
+                    "HTLC from {prev_channel_ids:?} failed: {failure_type:?} {failure_reason:?}"
+                );
                 let (out, status, code) = match (failure_type, failure_reason) {
                     (
                         HTLCHandlingFailureType::Forward { channel_id, .. },
@@ -526,7 +529,10 @@ impl Forwards {
         // Failed before an outgoing HTLC was offered: the incoming HTLC that is being
         // failed back (or already gone) on one of `prev`, oldest first.
         let Some((in_ch, htlc_id, seen)) = self.failing_incoming(prev) else {
-            tracing::debug!("a forward from {prev:?} failed before we saw it: not recorded");
+            tracing::debug!(
+                "a forward from {prev:?} failed before we saw it: not recorded ({} known)",
+                self.inner().seen.len()
+            );
             return;
         };
         let mut row = json!({
@@ -563,16 +569,20 @@ impl Forwards {
             .seen
             .iter()
             .filter(|(k, s)| prev.contains(&k.0) && !s.forwarded)
-            .filter(|(k, _)| match states.get(k) {
+            .map(|(k, s)| (k.0, k.1, s.clone()))
+            .collect();
+        // Being failed back or gone first (its failure may still wait in the holding
+        // cell, leaving it committed), then the oldest.
+        c.sort_by_key(|(ch, id, s)| {
+            let failing = match states.get(&(*ch, *id)) {
                 None => true,
                 Some(st) => matches!(
                     st,
                     Some(InboundHTLCStateDetails::AwaitingRemoteRevokeToRemoveFail)
                 ),
-            })
-            .map(|(k, s)| (k.0, k.1, s.clone()))
-            .collect();
-        c.sort_by_key(|(_, id, s)| (s.received, *id));
+            };
+            (!failing, s.received, *id)
+        });
         let (ch, id, s) = c.into_iter().next()?;
         inner.seen.remove(&(ch, id));
         Some((ch, id, s))
@@ -632,6 +642,10 @@ impl ln::HtlcWatch for Forwards {
         inner
             .seen
             .retain(|_, s| s.present || t.saturating_sub(s.received) < FORGET);
+        tracing::trace!(
+            "forwarding pass: {} incoming HTLCs known, new: {new}",
+            inner.seen.len()
+        );
         new
     }
 
