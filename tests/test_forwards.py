@@ -128,3 +128,81 @@ def test_two_hop_payment_settles_and_fails(node_factory, ldk_chain):
                              if e["status"] == "local_failed"], what="local_failed event")
     assert len(last) == 1 and last[0]["created_index"] == lf["created_index"]
     assert last[0]["payment_hash"] == inv3["payment_hash"]
+
+
+def test_htlc_accepted_on_forwards(node_factory, ldk_chain):
+    """B's htlc_accepted plugin sees each forward and decides it: continue, fail, what LDK
+    cannot do (resolve), a forward_to that is not ours, and no answer at all."""
+    a, b, c = line(node_factory, ldk_chain,
+                   b_options={"plugin": str(PLUGINS / "htlc_forward_hook.py")})
+    a_id, c_id = a.rpc.getinfo()["id"], c.rpc.getinfo()["id"]
+    in_scid, out_scid = scid(b, a_id), scid(b, c_id)
+    out_chan = b.rpc.listpeerchannels(c_id)["channels"][0]["channel_id"]
+    b.wait_for_log("forwarded HTLCs go to the htlc_accepted hook")
+
+    inv = c.rpc.invoice(10_000_000, "hooked", "continue")
+    r = a.rpc.pay(inv["bolt11"])
+    assert r["status"] == "complete"
+    [p] = b.rpc.call("htlcs_seen")["seen"]
+    assert p["peer_id"] == a_id and p["forward_to"] == out_chan
+    # The onion names the channel as C's route hint did (LDK hints our alias for it).
+    hinted = c.rpc.decode(inv["bolt11"])["routes"][0][0]["short_channel_id"]
+    assert p["onion"] == {"type": "tlv", "short_channel_id": hinted,
+                          "forward_msat": 10_000_000,
+                          "outgoing_cltv_value": p["onion"]["outgoing_cltv_value"]}
+    h = p["htlc"]
+    assert h["short_channel_id"] == in_scid and h["payment_hash"] == inv["payment_hash"]
+    assert h["amount_msat"] == r["amount_sent_msat"]
+    assert h["cltv_expiry"] - h["cltv_expiry_relative"] == b.rpc.getinfo()["blockheight"]
+    assert h["cltv_expiry"] > p["onion"]["outgoing_cltv_value"]
+    [fwd] = wait_for(lambda: b.rpc.listforwards(status="settled")["forwards"], what="settled")
+    assert fwd["out_channel"] == out_scid
+
+    def refused(reply, label):
+        b.rpc.call("set_htlc_reply", {"reply_json": reply})
+        i = c.rpc.invoice(1_000_000, label, label)
+        with pytest.raises(RpcError):
+            a.rpc.pay(i["bolt11"])
+        return i
+
+    # Failed by the plugin: no forward record, no forward_event (as Core Lightning).
+    refused({"result": "fail", "failure_message": "2002"}, "failed-by-hook")
+    # LDK cannot claim a forwarded HTLC with a preimage: refused, logged, failed.
+    refused({"result": "resolve", "payment_key": "00" * 32}, "resolved-by-hook")
+    b.wait_for_log("asked to resolve with a preimage on a forwarded HTLC")
+    assert [f["status"] for f in b.rpc.listforwards()["forwards"]] == ["settled"]
+    # forward_to a channel we do not have: failed as unknown_next_peer, recorded.
+    refused({"result": "continue", "forward_to": "11" * 32}, "nowhere")
+    [lf] = wait_for(lambda: b.rpc.listforwards(status="local_failed")["forwards"],
+                    what="local_failed")
+    assert lf["failreason"] == "WIRE_UNKNOWN_NEXT_PEER" and "out_channel" not in lf
+    # forward_to the channel it would use anyway: forwarded.
+    b.rpc.call("set_htlc_reply", {"reply_json": {"result": "continue", "forward_to": out_chan}})
+    assert a.rpc.pay(c.rpc.invoice(2_000_000, "forward-to", "x")["bolt11"])["status"] \
+        == "complete"
+
+    # A plugin that never answers does not hold the HTLC until it expires.
+    b.rpc.call("set_htlc_reply", {"reply_json": "hang"})
+    i = c.rpc.invoice(1_000_000, "hang", "hang")
+    import threading
+    outcome = {}
+
+    def pay():
+        try:
+            outcome["r"] = a.rpc.pay(i["bolt11"])
+        except RpcError as e:
+            outcome["e"] = e
+    t = threading.Thread(target=pay)
+    t.start()
+    n = len(b.rpc.call("htlcs_seen")["seen"])
+    wait_for(lambda: len(b.rpc.call("htlcs_seen")["seen"]) > n, what="hook called")
+    # B gives up a block before LDK would fail the intercepted HTLC by itself (39 blocks
+    # before its outgoing expiry), naming the plugin.
+    give_up = b.rpc.call("htlcs_seen")["seen"][-1]["onion"]["outgoing_cltv_value"] - 40
+    ldk_chain.mine(give_up - b.rpc.getinfo()["blockheight"])
+    b.wait_for_log(r"htlc_accepted hook of plugin .*htlc_forward_hook.py did not answer",
+                   timeout=30)
+    assert not b.is_in_log("failing intercepted HTLC")
+    t.join(60)
+    assert "e" in outcome
+    assert b.rpc.listforwards(status="offered")["forwards"] == []

@@ -14,6 +14,7 @@
 //! not carry it).
 
 pub mod failcodes;
+pub mod intercept;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -68,6 +69,8 @@ struct Inner {
     matched: HashSet<(ChannelId, [u8; 32], u64, u32)>,
     /// What we show for each channel id (its short channel id, or our alias for it).
     scids: HashMap<ChannelId, String>,
+    /// Incoming HTLCs an `htlc_accepted` plugin failed: no forward record (as CLN).
+    hook_failed: HashSet<(ChannelId, u64)>,
 }
 
 pub struct Forwards {
@@ -126,6 +129,15 @@ impl Forwards {
         });
         ln::HtlcWatch::before_forwards(&*f, &ln.manager.list_channels());
         let _ = ln.htlc_watch.set(f.clone());
+        f.sync_interception();
+        let me = f.clone();
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                iv.tick().await;
+                me.sync_interception();
+            }
+        });
         let me = f.clone();
         tokio::spawn(async move {
             while let Some(o) = rx.recv().await {
@@ -162,7 +174,7 @@ impl Forwards {
 
     /// Handles `event` if it is about a forward; true if it was. Awaited: the record is
     /// durable before LDK counts the event handled.
-    pub async fn on_event(&self, event: &Event) -> bool {
+    pub async fn on_event(self: &Arc<Self>, event: &Event) -> bool {
         match event {
             Event::PaymentForwarded {
                 prev_htlcs,
@@ -218,6 +230,24 @@ impl Forwards {
                     _ => return false,
                 };
                 self.failed(prev_channel_ids, out, status, code).await;
+                true
+            }
+            Event::HTLCIntercepted {
+                intercept_id,
+                requested_next_hop_scid,
+                payment_hash,
+                inbound_amount_msat,
+                expected_outbound_amount_msat,
+                outgoing_htlc_expiry_block_height,
+            } => {
+                self.intercepted(intercept::Intercepted {
+                    intercept_id: *intercept_id,
+                    requested_scid: *requested_next_hop_scid,
+                    payment_hash: *payment_hash,
+                    inbound_msat: *inbound_amount_msat,
+                    outbound_msat: *expected_outbound_amount_msat,
+                    outgoing_cltv: *outgoing_htlc_expiry_block_height,
+                });
                 true
             }
             _ => false,
@@ -464,6 +494,18 @@ impl Forwards {
         code: Option<u16>,
     ) {
         let _w = self.writes.lock().await;
+        if out.is_none() {
+            let mut inner = self.inner();
+            let gone = inner
+                .hook_failed
+                .iter()
+                .find(|k| prev.contains(&k.0))
+                .copied();
+            if let Some(k) = gone {
+                inner.hook_failed.remove(&k);
+                return;
+            }
+        }
         let offered = match self.storage.call(|s| s.forwards_offered()).await {
             Ok(Ok(v)) => v,
             Ok(Err(e)) | Err(e) => {
@@ -646,7 +688,8 @@ impl ln::HtlcWatch for Forwards {
             "forwarding pass: {} incoming HTLCs known, new: {new}",
             inner.seen.len()
         );
-        new
+        // One not forwarded yet may be offered in this pass (a plugin let it go).
+        new || inner.seen.values().any(|s| s.present && !s.forwarded)
     }
 
     fn after_forwards(&self, channels: &[ChannelDetails]) {

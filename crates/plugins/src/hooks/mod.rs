@@ -39,6 +39,7 @@ pub const KNOWN_HOOKS: [&str; 15] = [
 mod custommsg;
 mod db_write;
 mod htlc_accepted;
+mod htlc_accepted_forward;
 mod invoice_payment;
 mod openchannel;
 mod peer_connected;
@@ -48,6 +49,9 @@ pub use custommsg::{CustomMsg, CustomMsgPayload};
 pub use db_write::{DbWrite, DbWriteOutcome, DbWritePayload};
 pub use htlc_accepted::{
     HtlcAccepted, HtlcAcceptedAcc, HtlcAcceptedOutcome, HtlcAcceptedPayload, HtlcInfo, HtlcOnion,
+};
+pub use htlc_accepted_forward::{
+    ForwardOnion, HtlcAcceptedForward, HtlcForwardAcc, HtlcForwardOutcome, HtlcForwardPayload,
 };
 pub use invoice_payment::{
     ExtraTlv, InvoicePayment, InvoicePaymentInfo, InvoicePaymentOutcome, InvoicePaymentPayload,
