@@ -206,3 +206,71 @@ def test_htlc_accepted_on_forwards(node_factory, ldk_chain):
     t.join(60)
     assert "e" in outcome
     assert b.rpc.listforwards(status="offered")["forwards"] == []
+
+
+def b_balance(b):
+    return sum(c["to_us_msat"] for c in b.rpc.listpeerchannels()["channels"])
+
+
+def test_kill_middle_node_with_htlcs_in_flight(node_factory, ldk_chain):
+    """kill -9 of B while it holds HTLCs going both ways (its htlc_accepted plugin has not
+    answered): after B restarts, LDK hands the held HTLCs to the hook again, the restarted
+    plugin continues them, and every payment settles once; listforwards agrees with what
+    the payers saw, and B's balance grew by exactly the fees it reports."""
+    import threading
+    a, b, c = line(node_factory, ldk_chain,
+                   b_options={"plugin": str(PLUGINS / "htlc_forward_hook.py")})
+    # C gets balance to pay back with.
+    assert a.rpc.pay(c.rpc.invoice(40_000_000, "seed", "seed")["bolt11"])["status"] \
+        == "complete"
+    wait_for(lambda: len(b.rpc.listforwards(status="settled")["forwards"]) == 1,
+             what="seed settled")
+    start_balance, start_fees = b_balance(b), b.rpc.getinfo()["fees_collected_msat"]
+
+    b.rpc.call("set_htlc_reply", {"reply_json": "hang"})
+    invs = [(a, c.rpc.invoice(1_000_000 + i, f"to-c-{i}", "x")) for i in range(3)] \
+        + [(c, a.rpc.invoice(1_000_000 + i, f"to-a-{i}", "x")) for i in range(3)]
+    results = {}
+
+    def pay(payer, inv):
+        try:
+            results[inv["payment_hash"]] = payer.rpc.pay(inv["bolt11"], retry_for=120)["status"]
+        except RpcError as e:
+            results[inv["payment_hash"]] = f"error {e.error}"
+    threads = [threading.Thread(target=pay, args=p) for p in invs]
+    for t in threads:
+        t.start()
+    wait_for(lambda: len(b.rpc.call("htlcs_seen")["seen"]) == 1 + len(invs), timeout=30,
+             what="every HTLC held at B")
+    held = b.rpc.listpeerchannels()["channels"]
+    assert all(any(h["direction"] == "in" for h in ch["htlcs"]) for ch in held)
+    import time
+    time.sleep(1)
+    b.kill()
+    # The restarted plugin answers the replayed HTLCs once A and C are back.
+    b.options["htlc-hold-secs"] = "4"
+    b.start()
+    port = b.rpc.getinfo()["binding"][0]["port"]
+    b_id = b.rpc.getinfo()["id"]
+    for n in (a, c):
+        n.rpc.connect(b_id, "127.0.0.1", port)
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    assert sorted(results.values()) == ["complete"] * len(invs), results
+    assert not b.is_in_log("ChannelManager is stale")
+
+    wait_for(lambda: all(not ch["htlcs"] for ch in b.rpc.listpeerchannels()["channels"]),
+             timeout=60, what="no HTLC pending at B")
+    assert b.rpc.listforwards(status="offered")["forwards"] == []
+    settled = b.rpc.listforwards(status="settled")["forwards"]
+    # The seed, plus one settled forward per payment, none twice.
+    assert len(settled) == 1 + len(invs)
+    assert len({(f["in_channel"], f["in_htlc_id"]) for f in settled}) == len(settled)
+    assert b.rpc.listforwards()["forwards"] == settled
+    for payee, inv in [(c, i) for _, i in invs[:3]] + [(a, i) for _, i in invs[3:]]:
+        paid = payee.rpc.listinvoices(payment_hash=inv["payment_hash"])["invoices"][0]
+        assert paid["status"] == "paid"
+    fees = b.rpc.getinfo()["fees_collected_msat"]
+    assert fees == sum(f["fee_msat"] for f in settled)
+    assert b_balance(b) == start_balance + fees - start_fees
