@@ -274,3 +274,31 @@ def test_kill_middle_node_with_htlcs_in_flight(node_factory, ldk_chain):
     fees = b.rpc.getinfo()["fees_collected_msat"]
     assert fees == sum(f["fee_msat"] for f in settled)
     assert b_balance(b) == start_balance + fees - start_fees
+
+
+def test_ldk_node_pays_through_boltd(node_factory, ldk_node_factory, ldk_chain):
+    """The independent ldk-node as A: its payment to C is forwarded by B and recorded."""
+    from test_payments import channel_to_boltd
+    b = boltd_on(node_factory, ldk_chain,
+                 options={"plugin": str(PLUGINS / "forward_recorder.py")})
+    c = boltd_on(node_factory, ldk_chain)
+    carol = ldk_node_factory.get_node()
+    channel_to_boltd(b, carol, ldk_chain)
+    fund_boltd(b, ldk_chain, 1_000_000)
+    open_channel(ldk_chain, b, c, announce=False)
+
+    inv = c.rpc.invoice(20_000_000, "from-ldk-node", "via b")
+    carol.call("bolt11_send", invoice=inv["bolt11"])
+    ok = carol.wait_event("PaymentSuccessful", payment_hash=inv["payment_hash"])
+    paid = wait_for(lambda: [i for i in c.rpc.listinvoices("from-ldk-node")["invoices"]
+                             if i["status"] == "paid"], what="paid at C")[0]
+    assert paid["payment_preimage"] == ok["payment_preimage"]
+    [fwd] = wait_for(lambda: b.rpc.listforwards(status="settled")["forwards"], what="settled")
+    assert fwd["in_channel"] == scid(b, carol.node_id)
+    assert fwd["out_channel"] == scid(b, c.rpc.getinfo()["id"])
+    assert fwd["out_msat"] == 20_000_000 and fwd["fee_msat"] == fwd["in_msat"] - 20_000_000
+    assert fwd["fee_msat"] > 0 and b.rpc.getinfo()["fees_collected_msat"] == fwd["fee_msat"]
+    statuses = wait_for(lambda: [e["status"] for e in b.rpc.call("forwards_seen")["events"]]
+                        if len(b.rpc.call("forwards_seen")["events"]) == 2 else None,
+                        what="forward events")
+    assert statuses == ["offered", "settled"]
