@@ -23,6 +23,7 @@ mod htlc_watch;
 mod listener;
 mod logger;
 mod node;
+pub mod persist_guard;
 mod sweep;
 pub mod types;
 
