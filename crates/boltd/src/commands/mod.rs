@@ -211,16 +211,16 @@ pub const TABLE: &[(&str, Build)] = &[
             storage: s.storage.clone(),
         })
     }),
+    ("listforwards", |s| {
+        Arc::new(listforwards::Listforwards {
+            forwards: s.forwards.clone(),
+        })
+    }),
     ("listfunds", |s| {
         Arc::new(listfunds::Listfunds {
             wallet: s.wallet.clone(),
             channels: s.channels.clone(),
             peering: s.peering.clone(),
-        })
-    }),
-    ("listforwards", |s| {
-        Arc::new(listforwards::Listforwards {
-            forwards: s.forwards.clone(),
         })
     }),
     ("listinvoices", |s| {
