@@ -38,6 +38,9 @@ enum Command {
     Channels(scenarios::channels::Args),
     /// The on-chain wallet with many outputs: listfunds, withdraw, catch-up after a restart.
     Wallet(scenarios::wallet::Args),
+    /// Forwards/s through the middle of three boltds on a devchain, with no plugin and
+    /// with an htlc_accepted plugin that continues (pyln, cln-plugin); added latency.
+    Forwards(scenarios::forwards::Args),
     /// Every scenario with its defaults (each starts its own throw-away boltds).
     All {
         /// The boltd binary [default: $BOLTD_BIN, else next to this executable].
@@ -129,6 +132,9 @@ async fn main() {
             .await
             .map(|t| print!("{}", t.render())),
         Command::Wallet(args) => scenarios::wallet::run(&args)
+            .await
+            .map(|t| print!("{}", t.render())),
+        Command::Forwards(args) => scenarios::forwards::run(&args)
             .await
             .map(|t| print!("{}", t.render())),
         Command::All { boltd, seconds } => all(boltd, seconds).await,

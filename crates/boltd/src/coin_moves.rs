@@ -4,7 +4,8 @@
 //! sees money move (the wallet's listener, channels) builds a [`ChainMove`] and calls
 //! [`CoinMoves::chain_move`].
 //!
-//! Moves are kept in the store's `kv` table (primary namespace `chain_moves`), one row
+//! Moves are kept in the store's `kv` table (primary namespaces `chain_moves` and
+//! `channel_moves`, each numbered on its own), one row
 //! per move, written before the notification goes out.
 
 use std::collections::HashSet;
@@ -20,6 +21,22 @@ use serde_json::{json, Map, Value};
 use crate::storage::Storage;
 
 const NAMESPACE: &str = "chain_moves";
+/// Channel moves (`channel_mvt`: HTLCs settled over a channel) are numbered on their own.
+const CHANNEL_NAMESPACE: &str = "channel_moves";
+
+/// One movement of a channel's balance by an HTLC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelMove {
+    /// The channel id in hex.
+    pub account_id: String,
+    pub credit_msat: u64,
+    pub debit_msat: u64,
+    pub primary_tag: String,
+    pub payment_hash: Option<String>,
+    pub fees_msat: u64,
+    /// What makes the move unique (e.g. the HTLC and its side): recorded once.
+    pub key: String,
+}
 
 /// One on-chain movement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +106,15 @@ struct State {
     seen: HashSet<String>,
 }
 
+/// A stored channel move.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredChannel {
+    created_index: u64,
+    timestamp: u64,
+    #[serde(flatten)]
+    mv: ChannelMove,
+}
+
 /// The `balance_snapshot` rows of channel accounts (set by channels, which start after
 /// the wallet).
 pub type ChannelAccounts = dyn Fn() -> Vec<(String, u64)> + Send + Sync;
@@ -99,6 +125,7 @@ pub struct CoinMoves {
     plugins: PluginHost,
     storage: Storage,
     state: Mutex<State>,
+    channel_state: Mutex<State>,
     /// Set once polling runs (plugins have their `init`); the first block after it sends
     /// the process's one `balance_snapshot`.
     snapshot_armed: AtomicBool,
@@ -114,18 +141,31 @@ impl CoinMoves {
         plugins: PluginHost,
         storage: Storage,
     ) -> Result<CoinMoves, String> {
-        let stored: Vec<Vec<u8>> = storage
-            .run_blocking(|s| {
-                let keys = s.kv_list(NAMESPACE, "")?;
-                let mut out = Vec::with_capacity(keys.len());
-                for k in keys {
-                    if let Some(v) = s.kv_read(NAMESPACE, "", &k)? {
-                        out.push(v);
+        let read = |ns: &'static str| {
+            storage
+                .run_blocking(move |s| {
+                    let keys = s.kv_list(ns, "")?;
+                    let mut out = Vec::with_capacity(keys.len());
+                    for k in keys {
+                        if let Some(v) = s.kv_read(ns, "", &k)? {
+                            out.push(v);
+                        }
                     }
-                }
-                Ok(out)
-            })
-            .map_err(|e| format!("loading coin movements: {e}"))?;
+                    Ok(out)
+                })
+                .map_err(|e| format!("loading coin movements: {e}"))
+        };
+        let stored: Vec<Vec<u8>> = read(NAMESPACE)?;
+        let mut channel_state = State {
+            next_index: 1,
+            seen: HashSet::new(),
+        };
+        for bytes in read(CHANNEL_NAMESPACE)? {
+            let s: StoredChannel = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("bad stored channel movement: {e}"))?;
+            channel_state.next_index = channel_state.next_index.max(s.created_index + 1);
+            channel_state.seen.insert(s.mv.key);
+        }
         let mut state = State {
             next_index: 1,
             seen: HashSet::new(),
@@ -142,6 +182,7 @@ impl CoinMoves {
             plugins,
             storage,
             state: Mutex::new(state),
+            channel_state: Mutex::new(channel_state),
             snapshot_armed: AtomicBool::new(false),
             snapshot_sent: AtomicBool::new(false),
             channel_accounts: Mutex::new(None),
@@ -183,6 +224,64 @@ impl CoinMoves {
             self.plugins
                 .notify("coin_movement", self.chain_json(&stored));
         }
+    }
+
+    /// Records a channel move (durably) and notifies it, unless one with the same key was
+    /// recorded before. Blocking: a store write.
+    pub fn channel_move(&self, mv: ChannelMove) {
+        let mut st = self.channel_state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.seen.contains(&mv.key) {
+            return;
+        }
+        let stored = StoredChannel {
+            created_index: st.next_index,
+            timestamp: now(),
+            mv,
+        };
+        let bytes = match serde_json::to_vec(&stored) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("encoding a channel movement: {e}");
+                return;
+            }
+        };
+        let k = format!("{:020}", stored.created_index);
+        if let Err(e) = self
+            .storage
+            .run_blocking(move |s| Ok(s.kv_write(CHANNEL_NAMESPACE, "", &k, &bytes)?))
+        {
+            tracing::error!("storing a channel movement: {e}");
+            return;
+        }
+        st.next_index += 1;
+        st.seen.insert(stored.mv.key.clone());
+        drop(st);
+        if self.plugins.anyone_cares("coin_movement") {
+            self.plugins
+                .notify("coin_movement", self.channel_json(&stored));
+        }
+    }
+
+    fn channel_json(&self, s: &StoredChannel) -> Value {
+        let mv = &s.mv;
+        let mut m = Map::new();
+        m.insert("version".into(), json!(2));
+        m.insert("coin_type".into(), json!(self.coin_type));
+        m.insert("node_id".into(), json!(self.node_id));
+        m.insert("type".into(), json!("channel_mvt"));
+        m.insert("created_index".into(), json!(s.created_index));
+        m.insert("account_id".into(), json!(mv.account_id));
+        m.insert("credit_msat".into(), json!(mv.credit_msat));
+        m.insert("debit_msat".into(), json!(mv.debit_msat));
+        m.insert("timestamp".into(), json!(s.timestamp));
+        m.insert("tags".into(), json!([mv.primary_tag]));
+        m.insert("primary_tag".into(), json!(mv.primary_tag));
+        m.insert("extra_tags".into(), json!([]));
+        if let Some(h) = &mv.payment_hash {
+            m.insert("payment_hash".into(), json!(h));
+        }
+        m.insert("fees_msat".into(), json!(mv.fees_msat));
+        Value::Object(m)
     }
 
     fn chain_json(&self, s: &Stored) -> Value {

@@ -404,6 +404,13 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
     invoices.set_route_hints(Arc::new(crate::payments::hints::ChannelHints(
         channels.ln.clone(),
     )));
+    let forwards = crate::forwards::Forwards::start(
+        channels.ln.clone(),
+        storage.clone(),
+        host.clone(),
+        coin_moves.clone(),
+    );
+    channels.set_forwards(forwards.clone());
     let ln_loop = channels.run(ln_events, peering.peers.clone());
     // The loop writes the channel manager one last time when shutdown starts; exit
     // waits for that write.
@@ -431,6 +438,7 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         spender,
         invoices,
         sender,
+        forwards,
     })
 }
 

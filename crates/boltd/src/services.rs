@@ -42,4 +42,6 @@ pub struct Services {
     pub invoices: Arc<Invoices>,
     /// Our outgoing payments (`pay`, `listsendpays`, `listpays`).
     pub sender: Arc<crate::payments::send::Sender>,
+    /// HTLCs we forwarded (`listforwards`, `forward_event`).
+    pub forwards: Arc<crate::forwards::Forwards>,
 }

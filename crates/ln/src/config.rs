@@ -42,6 +42,9 @@ pub fn user_config(c: &LnConfig) -> UserConfig {
     // LDK 0.3 surfaces every inbound open as `Event::OpenChannelRequest` and waits for
     // our decision (the `openchannel` hook): there is no auto-accept left to turn off.
     u.accept_inbound_channels = true;
+    // Core Lightning forwards to unannounced channels (that is what route hints are for);
+    // LDK refuses such forwards unless told otherwise.
+    u.accept_forwards_to_priv_channels = true;
     u
 }
 

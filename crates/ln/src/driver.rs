@@ -130,7 +130,12 @@ impl Ln {
                 .await;
             after_events();
             if self.manager.needs_pending_htlc_processing() {
+                let watch = self.htlc_watch.get();
+                let again = watch.is_some_and(|w| w.before_forwards(&self.manager.list_channels()));
                 self.manager.process_pending_htlc_forwards();
+                if let (true, Some(w)) = (again, watch) {
+                    w.after_forwards(&self.manager.list_channels());
+                }
             }
 
             let stopped = tokio::select! {

@@ -93,6 +93,8 @@ pub struct Ln {
     pub(crate) events: mpsc::UnboundedSender<Event>,
     /// Serialises block delivery with start-up catch-up.
     pub(crate) blocks: Mutex<()>,
+    /// Shown the channels' pending HTLCs around each forwarding pass, once set.
+    pub htlc_watch: std::sync::OnceLock<Arc<dyn crate::HtlcWatch>>,
 }
 
 fn now_secs() -> u64 {
@@ -340,6 +342,7 @@ impl Ln {
             opens: Mutex::new(HashMap::new()),
             events: tx,
             blocks: Mutex::new(()),
+            htlc_watch: std::sync::OnceLock::new(),
         });
         ln.release_abandoned_funding();
         Ok((ln, rx))

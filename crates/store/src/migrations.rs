@@ -33,6 +33,12 @@
 //!   it; `pay_index`, `amount_received_msat`, `paid_at` set once paid; `updated_index`
 //!   by the first change. Counters `invoice_created_index`, `invoice_updated_index`,
 //!   `invoice_pay_index` in `vars`.
+//! - `sendpays`: our outgoing payments, one JSON payment object per payment hash.
+//! - `forwards`: HTLCs we forwarded, one row per incoming HTLC (`in_key` is
+//!   `<channel id>/<htlc id>`, what LDK's events name); `in_channel`/`out_channel` the
+//!   short channel ids shown, `status` offered/settled/failed/local_failed, `fee_msat`
+//!   (summed for `fees_collected_msat`), `record` the rest of the `listforwards` row as
+//!   JSON. Counter `forward_updated_index` in `vars`.
 
 /// All migrations; the schema version of a database is how many of them it has run.
 pub const MIGRATIONS: &[&[&str]] = &[
@@ -85,6 +91,15 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // JSON payment object `listsendpays` shows.
     &["CREATE TABLE sendpays (created_index BIGINT PRIMARY KEY, payment_hash BLOB NOT NULL UNIQUE, \
        record TEXT NOT NULL)"],
+    // 8: forwards.
+    &[
+        "CREATE TABLE forwards (created_index BIGINT PRIMARY KEY, updated_index BIGINT, \
+         in_key TEXT NOT NULL UNIQUE, in_channel TEXT NOT NULL, out_channel TEXT, \
+         status TEXT NOT NULL, fee_msat BIGINT, record TEXT NOT NULL)",
+        "CREATE INDEX forwards_updated ON forwards (updated_index)",
+        "CREATE INDEX forwards_status ON forwards (status)",
+        "INSERT INTO vars (name, intval) VALUES ('forward_updated_index', 0)",
+    ],
 ];
 
 /// The schema version this build writes.

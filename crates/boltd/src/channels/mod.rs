@@ -73,6 +73,8 @@ pub struct Channels {
     resolution: resolution::Resolution,
     /// How long the `openchannel` hook may take.
     hook_window: Duration,
+    /// Forward events go there (set before [`Channels::run`]).
+    forwards: std::sync::OnceLock<Arc<crate::forwards::Forwards>>,
 }
 
 pub fn network(name: &str) -> bitcoin::Network {
@@ -147,6 +149,7 @@ impl Channels {
             resolution: resolution::Resolution::load(&kv),
             kv,
             hook_window,
+            forwards: std::sync::OnceLock::new(),
         });
         c.load_shutdown_scripts();
         c.seed();
@@ -284,6 +287,11 @@ impl Channels {
     /// Payment events go to `payments` (call before [`Channels::run`]).
     pub fn set_payments(&self, payments: Arc<crate::payments::Payments>) {
         let _ = self.payments.set(payments);
+    }
+
+    /// Forward events go to `forwards` (call before [`Channels::run`]).
+    pub fn set_forwards(&self, forwards: Arc<crate::forwards::Forwards>) {
+        let _ = self.forwards.set(forwards);
     }
 
     fn host(&self) -> Option<PluginHost> {
@@ -429,6 +437,11 @@ impl Channels {
     }
 
     async fn on_event(self: &Arc<Self>, event: Event) {
+        if let Some(f) = self.forwards.get() {
+            if f.on_event(&event).await {
+                return;
+            }
+        }
         if let Some(p) = self.payments.get() {
             if p.on_event(&self.ln, &event).await {
                 return;

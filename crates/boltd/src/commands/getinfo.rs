@@ -13,6 +13,7 @@ pub struct Getinfo {
     pub chain: watch::Receiver<ChainStatus>,
     pub channels: std::sync::Arc<crate::channels::Channels>,
     pub peering: std::sync::Arc<crate::peering::Peering>,
+    pub forwards: std::sync::Arc<crate::forwards::Forwards>,
 }
 
 /// lightningd's sync warnings (chain reference §1.3): the backend first, then us.
@@ -43,8 +44,10 @@ impl Command for Getinfo {
         let status = self.chain.borrow().clone();
         let peering = self.peering.clone();
         let (pending, active, inactive) = self.channels.counts(|p| peering.peers.is_connected(p));
+        let forwards = self.forwards.clone();
         Box::pin(async move {
             ctx.bind(&[])?;
+            let fees = forwards.fees_collected().await;
             let n = &ctx.node;
             let peers = n.peers.read().map(|p| p.clone()).unwrap_or_default();
             let features = n.features.read().map(|f| f.to_json()).unwrap_or_default();
@@ -61,7 +64,7 @@ impl Command for Getinfo {
                 "version": crate::node::VERSION,
                 "blockheight": n.blockheight.load(Ordering::Relaxed),
                 "network": n.settings.network,
-                "fees_collected_msat": 0,
+                "fees_collected_msat": fees,
                 "lightning-dir": n.settings.network_dir.display().to_string(),
                 "our_features": features,
             });

@@ -34,6 +34,7 @@ pub mod listaddresses;
 pub mod listclosedchannels;
 pub mod listconfigs;
 pub mod listdatastore;
+pub mod listforwards;
 pub mod listfunds;
 pub mod listinvoices;
 pub mod listpays;
@@ -174,6 +175,7 @@ pub const TABLE: &[(&str, Build)] = &[
             chain: s.chain.status.clone(),
             channels: s.channels.clone(),
             peering: s.peering.clone(),
+            forwards: s.forwards.clone(),
         })
     }),
     ("help", |_| Arc::new(help::Help)),
@@ -207,6 +209,11 @@ pub const TABLE: &[(&str, Build)] = &[
     ("listdatastore", |s| {
         Arc::new(listdatastore::Listdatastore {
             storage: s.storage.clone(),
+        })
+    }),
+    ("listforwards", |s| {
+        Arc::new(listforwards::Listforwards {
+            forwards: s.forwards.clone(),
         })
     }),
     ("listfunds", |s| {

@@ -40,6 +40,7 @@ mod commitment_revocation;
 mod custommsg;
 mod db_write;
 mod htlc_accepted;
+mod htlc_accepted_forward;
 mod invoice_payment;
 mod openchannel;
 mod peer_connected;
@@ -50,6 +51,9 @@ pub use custommsg::{CustomMsg, CustomMsgPayload};
 pub use db_write::{DbWrite, DbWriteOutcome, DbWritePayload};
 pub use htlc_accepted::{
     HtlcAccepted, HtlcAcceptedAcc, HtlcAcceptedOutcome, HtlcAcceptedPayload, HtlcInfo, HtlcOnion,
+};
+pub use htlc_accepted_forward::{
+    ForwardOnion, HtlcAcceptedForward, HtlcForwardAcc, HtlcForwardOutcome, HtlcForwardPayload,
 };
 pub use invoice_payment::{
     ExtraTlv, InvoicePayment, InvoicePaymentInfo, InvoicePaymentOutcome, InvoicePaymentPayload,
