@@ -395,6 +395,11 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
     channels.set_payments(Arc::new(crate::payments::Payments {
         invoices: invoices.clone(),
         sender: sender.clone(),
+        receiver: crate::payments::receive::Receiver::new(
+            invoices.clone(),
+            host.clone(),
+            storage.kv_store(),
+        ),
     }));
     invoices.set_route_hints(Arc::new(crate::payments::hints::ChannelHints(
         channels.ln.clone(),

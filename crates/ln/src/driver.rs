@@ -22,6 +22,7 @@ use lightning::util::persist::{
 use lightning::util::ser::Writeable;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
+use crate::handoff::LnEvent;
 use crate::node::{write_graph, Ln};
 
 /// LDK's `FRESHNESS_TIMER`.
@@ -70,12 +71,22 @@ impl Ln {
         }
     }
 
-    /// One event: funding first, then to the daemon.
-    fn dispatch(&self, event: Event) -> Result<(), ReplayEvent> {
+    /// One event: funding first, then to the daemon, whose answer is LDK's (an event is
+    /// consumed only once the daemon has recorded it).
+    async fn dispatch(&self, event: Event) -> Result<(), ReplayEvent> {
         self.handle_funding_event(&event)?;
-        // A daemon that went away (shutdown) no longer needs events.
-        let _ = self.events.send(event);
-        Ok(())
+        let (handoff, verdict) = LnEvent::new(event);
+        if self.events.send(handoff).is_err() {
+            // Nobody consumes events any more (shutdown): keep it for the next start.
+            return Err(ReplayEvent());
+        }
+        match verdict.await {
+            Ok(v) => v,
+            Err(_) => {
+                tracing::warn!("an LDK event went unanswered; it will be handed over again");
+                Err(ReplayEvent())
+            }
+        }
     }
 
     /// Runs the loop until `stop` resolves; persists the manager, graph and scorer last.
@@ -111,21 +122,21 @@ impl Ln {
             self.manager
                 .process_pending_events_async(|e| {
                     let me = me.clone();
-                    async move { me.dispatch(e) }
+                    async move { me.dispatch(e).await }
                 })
                 .await;
             let me = self.clone();
             self.chain_monitor
                 .process_pending_events_async(|e| {
                     let me = me.clone();
-                    async move { me.dispatch(e) }
+                    async move { me.dispatch(e).await }
                 })
                 .await;
             let me = self.clone();
             self.onion
                 .process_pending_events_async(|e| {
                     let me = me.clone();
-                    Box::pin(async move { me.dispatch(e) })
+                    Box::pin(async move { me.dispatch(e).await })
                 })
                 .await;
             after_events();

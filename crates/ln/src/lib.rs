@@ -7,7 +7,8 @@
 //! gossip_store), `P2PGossipSync`, the scorer and router, the `OnionMessenger`, the
 //! `OutputSweeper` paying into the on-chain wallet, funding transactions from the wallet
 //! ([`Ln::open_channel`]), blocks to all of them ([`LnListener`]), and the event loop
-//! ([`Ln::run`]) that persists the manager and hands every event to the daemon.
+//! ([`Ln::run`]) that persists the manager and hands every event to the daemon, counting it
+//! handled only once the daemon has answered ([`LnEvent`]).
 //!
 //! Must not touch: sockets (the `net` crate's `PeerManager` is given these handlers), SQL
 //! text (the store is a `KVStoreSync`), JSON-RPC, plugins. The daemon maps events to
@@ -19,6 +20,7 @@ mod config;
 mod driver;
 mod error;
 mod funding;
+mod handoff;
 mod listener;
 mod logger;
 mod node;
@@ -29,7 +31,8 @@ pub use broadcast::{CloseKind, Closing, TapBroadcaster};
 pub use config::{provided_features, user_config, LnConfig};
 pub use error::{OpenError, StartError};
 pub use funding::{FundAmount, OpenRequest, Opened, MAX_FUNDING_NO_WUMBO_SAT, OPEN_TIMEOUT};
-pub use lightning::events::Event;
+pub use handoff::LnEvent;
+pub use lightning::events::{Event, ReplayEvent};
 pub use listener::{fit, BlockFit, LnListener};
 pub use logger::LdkLogger;
 pub use node::{Ln, LnDeps};

@@ -88,7 +88,7 @@ impl Channels {
         broadcaster: Arc<chain::Broadcaster>,
         wallet: Arc<wallet::Wallet>,
         tip: chain::BlockRef,
-    ) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<Event>), String> {
+    ) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<ln::LnEvent>), String> {
         let net = network(&node.settings.network);
         let config = LnConfig::new(net, node.settings.network_dir.join(GRAPH_FILE));
         let (ln, events) = Ln::start(LnDeps {
@@ -288,13 +288,17 @@ impl Channels {
     /// with shutdown, the loop after a last write of the channel manager.
     pub fn run(
         self: &Arc<Self>,
-        mut events: mpsc::UnboundedReceiver<Event>,
+        mut events: mpsc::UnboundedReceiver<ln::LnEvent>,
         peers: net::PeerNode,
     ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
-            while let Some(e) = events.recv().await {
-                me.on_event(e).await;
+            if let Some(p) = me.payments.get() {
+                p.resume(&me.ln).await;
+            }
+            while let Some(ln::LnEvent { event, done }) = events.recv().await {
+                // The loop stopped waiting only if it is shutting down.
+                let _ = done.send(me.on_event(event).await);
             }
         });
         let me = self.clone();
@@ -319,10 +323,12 @@ impl Channels {
         })
     }
 
-    async fn on_event(self: &Arc<Self>, event: Event) {
+    /// What `event` means to us; `Err` when what it must leave durable could not be
+    /// written (LDK hands it over again).
+    async fn on_event(self: &Arc<Self>, event: Event) -> Result<(), ln::ReplayEvent> {
         if let Some(p) = self.payments.get() {
-            if p.on_event(&self.ln, &event).await {
-                return;
+            if let Some(verdict) = p.on_event(&self.ln, &event).await {
+                return verdict;
             }
         }
         match event {
@@ -420,6 +426,7 @@ impl Channels {
             }
             _ => self.refresh(),
         }
+        Ok(())
     }
 
     /// `channel_close` (and `channel_open` first when the funding was spent before lock-in)
@@ -804,7 +811,7 @@ pub fn start(
     storage: &crate::storage::Storage,
     chain: &crate::chain_wiring::Chain,
     wallet: &Arc<wallet::Wallet>,
-) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<Event>), String> {
+) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<ln::LnEvent>), String> {
     let tip = chain
         .status
         .borrow()
