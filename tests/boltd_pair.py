@@ -3,6 +3,8 @@
 import shutil
 from pathlib import Path
 
+from pyln.client import RpcError
+
 from conftest import wait_for
 from ldk_node import boltd_on
 from test_ldk_node_channels import fund_boltd
@@ -34,7 +36,13 @@ def channel(a, b, chain):
 
 
 def usable(a, b):
-    """Both sides of the a–b channel are connected and in CHANNELD_NORMAL."""
+    """Both sides of the a–b channel are connected and in CHANNELD_NORMAL (a connects: boltd
+    does not yet reconnect to its channel peers at start-up)."""
+    port = b.rpc.getinfo()["binding"][0]["port"]
+    try:
+        a.rpc.connect(b.info["id"], "127.0.0.1", port)
+    except RpcError:
+        pass
     for n, peer in ((a, b.info["id"]), (b, a.info["id"])):
         wait_for(lambda: [c for c in n.rpc.listpeerchannels(peer)["channels"]
                           if c["state"] == "CHANNELD_NORMAL" and c.get("peer_connected")],

@@ -302,6 +302,8 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     // from now on (after plugins' `init`, like connectd's activation).
     services.peering.set_host(services.plugins.clone());
     services.channels.set_host(services.plugins.clone());
+    // Payments to us left undecided at the last stop: their hooks need plugins' `init`.
+    services.channels.resume_payments();
     services.peering.activate();
     // Last, as in lightningd: scripts and test harnesses (pyln-testing among them) wait
     // for this line to know every start-up plugin has answered `init`.

@@ -293,9 +293,6 @@ impl Channels {
     ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
-            if let Some(p) = me.payments.get() {
-                p.resume(&me.ln).await;
-            }
             while let Some(ln::LnEvent { event, done }) = events.recv().await {
                 // The loop stopped waiting only if it is shutting down.
                 let _ = done.send(me.on_event(event).await);
@@ -321,6 +318,15 @@ impl Channels {
             )
             .await
         })
+    }
+
+    /// Decides again the payments to us left undecided at the last stop (after plugins'
+    /// `init`: their hooks run again).
+    pub fn resume_payments(self: &Arc<Self>) {
+        if let Some(p) = self.payments.get().cloned() {
+            let ln = self.ln.clone();
+            tokio::spawn(async move { p.resume(&ln).await });
+        }
     }
 
     /// What `event` means to us; `Err` when what it must leave durable could not be

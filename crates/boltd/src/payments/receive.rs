@@ -7,7 +7,7 @@
 //! restart (its claimable payments stay, silently, until they near expiry), so the event
 //! is first written to the store and only removed once decided: a restart resumes every
 //! decision left open ([`Receiver::resume`]). A copy of a payment being decided (LDK's own
-//! replay of an event it had not yet forgotten) is ignored.
+//! replay of an event it had not yet forgotten, or ours) is ignored.
 //!
 //! [`final_hop`]: super::final_hop
 
@@ -145,8 +145,8 @@ impl Receiver {
         }
     }
 
-    /// Start-up: decides again every claimable payment left undecided by the last run
-    /// (before LDK's events flow, so LDK's own copies are recognised as such).
+    /// Start-up: decides again every claimable payment left undecided by the last run. A
+    /// copy LDK hands over too is recognised as one (same payment hash).
     pub async fn resume(self: &Arc<Self>, ln: &Arc<Ln>) {
         let keys = match self.kv(|kv| kv.list(CLAIMABLE_NS, "")).await {
             Ok(k) => k,
@@ -157,12 +157,9 @@ impl Receiver {
         };
         for key in keys {
             let k = key.clone();
-            let bytes = match self.kv(move |kv| kv.read(CLAIMABLE_NS, "", &k)).await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!("reading claimable payment {key}: {e}");
-                    continue;
-                }
+            // Gone meanwhile: LDK's own copy of the event was decided first.
+            let Ok(bytes) = self.kv(move |kv| kv.read(CLAIMABLE_NS, "", &k)).await else {
+                continue;
             };
             match <Event as MaybeReadable>::read(&mut Cursor::new(bytes)) {
                 Ok(Some(event @ Event::PaymentClaimable { payment_hash, .. })) => {
