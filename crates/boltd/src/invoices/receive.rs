@@ -408,6 +408,26 @@ mod tests {
     }
 
     #[test]
+    fn an_htlc_accepted_invoice_msat_replaces_the_amount_expected() {
+        let i = inv(Some(1000));
+        assert_eq!(check_expecting(Some(&i), 600, Some(500), 99), Ok(()));
+        assert!(matches!(
+            check_expecting(Some(&i), 400, Some(500), 99),
+            Err(Refusal::Underpaid { want: 500, .. })
+        ));
+        assert!(matches!(
+            check_expecting(Some(&i), 1001, Some(500), 99),
+            Err(Refusal::Overpaid { want: 500, .. })
+        ));
+        // On an "any" invoice too.
+        assert!(matches!(
+            check_expecting(Some(&inv(None)), 1, Some(500), 99),
+            Err(Refusal::Underpaid { .. })
+        ));
+        assert_eq!(check_expecting(Some(&i), 1000, None, 99), Ok(()));
+    }
+
+    #[test]
     fn plugin_failure_messages_map_to_what_ldk_can_send() {
         assert_eq!(failure_code(&[0x20, 0x02]), FailWith::TemporaryNodeFailure);
         assert_eq!(
