@@ -13,6 +13,7 @@
 pub mod channels;
 pub mod custommsg;
 pub mod datastore;
+pub mod payments;
 pub mod peerwire;
 pub mod plugins;
 pub mod rpc;

@@ -2,7 +2,8 @@
 //! and the invoices service, and the decision is carried out on the channel manager;
 //! `PaymentClaimed` is recorded against the invoice before LDK may forget it.
 //!
-//! A `PaymentClaimable` may wait long on plugins, so its decision runs on a task of its
+//! With no payment hook registered, a `PaymentClaimable` is decided before LDK's event is
+//! answered. Otherwise it may wait long on plugins, so its decision runs on a task of its
 //! own and LDK's event is answered at once. LDK does not hand that event over again after a
 //! restart (its claimable payments stay, silently, until they near expiry), so the event
 //! is first written to the store and only removed once decided: a restart resumes every
@@ -109,6 +110,15 @@ impl Receiver {
             Event::PaymentClaimable { payment_hash, .. } => {
                 let hash = payment_hash.0;
                 if !self.start_deciding(hash) {
+                    return Some(Ok(()));
+                }
+                if !self.host.has_hook("htlc_accepted") && !self.host.has_hook("invoice_payment") {
+                    // Nothing can make the decision wait: decided before LDK may forget the
+                    // event, so no record of ours is needed.
+                    if let Some(c) = self.decide(ln, event).await {
+                        carry_out(ln, c);
+                    }
+                    self.done_deciding(&hash);
                     return Some(Ok(()));
                 }
                 let bytes = event.encode();
