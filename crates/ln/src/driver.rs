@@ -35,6 +35,8 @@ const SCORER_PERSIST: Duration = Duration::from_secs(5 * 60);
 const ARCHIVE: Duration = Duration::from_secs(10 * 60);
 /// How often the loop wakes without a reason (HTLC forwards are batched to this).
 const IDLE: Duration = Duration::from_millis(100);
+/// How often the manager is written, if it changed, while the daemon handles an event.
+const PERSIST_DURING_EVENTS: Duration = Duration::from_millis(5);
 
 fn now() -> Duration {
     SystemTime::now()
@@ -43,8 +45,9 @@ fn now() -> Duration {
 }
 
 impl Ln {
-    /// Writes the channel manager; durable when it returns `Ok`.
+    /// Writes the channel manager; durable when it returns `Ok`. Safe from any thread.
     pub fn persist_manager(&self) -> lightning::io::Result<()> {
+        let _order = self.persisting.lock().unwrap_or_else(|p| p.into_inner());
         self.kv.write(
             CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
             CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
@@ -89,6 +92,43 @@ impl Ln {
         }
     }
 
+    /// Hands every pending event of the manager, the chain monitor and the onion messenger
+    /// to [`Ln::dispatch`], one at a time.
+    async fn process_events(self: Arc<Self>) {
+        let me = self.clone();
+        self.manager
+            .process_pending_events_async(|e| {
+                let me = me.clone();
+                async move { me.dispatch(e).await }
+            })
+            .await;
+        let me = self.clone();
+        self.chain_monitor
+            .process_pending_events_async(|e| {
+                let me = me.clone();
+                async move { me.dispatch(e).await }
+            })
+            .await;
+        let me = self.clone();
+        self.onion
+            .process_pending_events_async(|e| {
+                let me = me.clone();
+                Box::pin(async move { me.dispatch(e).await })
+            })
+            .await;
+    }
+
+    /// Writes the channel manager if it changed since it was last written.
+    fn persist_if_needed(&self) {
+        if self.manager.get_and_clear_needs_persistence() {
+            if let Err(e) = self.persist_manager() {
+                // Monitors are already durable (written before LDK acts on them), so
+                // a stale manager is recoverable; still, say so loudly and retry.
+                tracing::error!("persisting the channel manager: {e}");
+            }
+        }
+    }
+
     /// Runs the loop until `stop` resolves; persists the manager, graph and scorer last.
     /// `after_events` is the peer layer's `process_events` (sends what handling queued).
     pub async fn run<S, P>(self: Arc<Self>, after_events: P, stop: S)
@@ -118,27 +158,17 @@ impl Ln {
         scorer.tick().await;
         archive.tick().await;
         loop {
-            let me = self.clone();
-            self.manager
-                .process_pending_events_async(|e| {
-                    let me = me.clone();
-                    async move { me.dispatch(e).await }
-                })
-                .await;
-            let me = self.clone();
-            self.chain_monitor
-                .process_pending_events_async(|e| {
-                    let me = me.clone();
-                    async move { me.dispatch(e).await }
-                })
-                .await;
-            let me = self.clone();
-            self.onion
-                .process_pending_events_async(|e| {
-                    let me = me.clone();
-                    Box::pin(async move { me.dispatch(e).await })
-                })
-                .await;
+            // The daemon's answers can take a while (store writes); meanwhile channels move
+            // on (peer messages, monitor updates), and a manager left unwritten that long
+            // would be stale after a kill -9 (LDK then force-closes): keep writing it.
+            let events = self.clone().process_events();
+            tokio::pin!(events);
+            loop {
+                tokio::select! {
+                    _ = &mut events => break,
+                    _ = tokio::time::sleep(PERSIST_DURING_EVENTS) => self.persist_if_needed(),
+                }
+            }
             after_events();
             if self.manager.needs_pending_htlc_processing() {
                 self.manager.process_pending_htlc_forwards();
@@ -173,13 +203,7 @@ impl Ln {
                     false
                 }
             };
-            if self.manager.get_and_clear_needs_persistence() {
-                if let Err(e) = self.persist_manager() {
-                    // Monitors are already durable (written before LDK acts on them), so
-                    // a stale manager is recoverable; still, say so loudly and retry.
-                    tracing::error!("persisting the channel manager: {e}");
-                }
-            }
+            self.persist_if_needed();
             if stopped {
                 break;
             }

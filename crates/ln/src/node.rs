@@ -83,6 +83,9 @@ pub struct Ln {
     pub(crate) opens: Mutex<HashMap<u128, PendingOpen>>,
     /// Events for the daemon (hooks, notifications); funding events are handled here first.
     pub(crate) events: mpsc::UnboundedSender<LnEvent>,
+    /// Held while the manager is encoded and written, so writes land in the order the
+    /// snapshots were taken (an older one written last would leave the manager stale).
+    pub(crate) persisting: Mutex<()>,
     /// Serialises block delivery with start-up catch-up.
     pub(crate) blocks: Mutex<()>,
 }
@@ -322,6 +325,7 @@ impl Ln {
             config,
             opens: Mutex::new(HashMap::new()),
             events: tx,
+            persisting: Mutex::new(()),
             blocks: Mutex::new(()),
         });
         Ok((ln, rx))

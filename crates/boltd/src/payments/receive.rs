@@ -253,7 +253,17 @@ impl Receiver {
     }
 }
 
+/// Claims or fails, then writes the channel manager at once: a claim's monitor update is
+/// already durable, and a manager older than it would be stale after a kill -9 (LDK would
+/// force-close the channel).
 fn carry_out(ln: &Ln, c: Carry) {
+    carry_out_only(ln, c);
+    if let Err(e) = ln.persist_manager() {
+        tracing::error!("persisting the channel manager after a claim: {e}");
+    }
+}
+
+fn carry_out_only(ln: &Ln, c: Carry) {
     match c {
         Carry::Claim(p) => ln.manager.claim_funds(PaymentPreimage(p)),
         Carry::ClaimAnyTlvs(p) => ln
