@@ -24,6 +24,7 @@ mod handoff;
 mod listener;
 mod logger;
 mod node;
+pub mod persist_guard;
 mod sweep;
 pub mod types;
 
