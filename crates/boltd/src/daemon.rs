@@ -307,6 +307,8 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
         services.channels.ln.tower.clone(),
         services.plugins.clone(),
     );
+    // Payments to us left undecided at the last stop: their hooks need plugins' `init`.
+    services.channels.resume_payments();
     services.peering.activate();
     // Last, as in lightningd: scripts and test harnesses (pyln-testing among them) wait
     // for this line to know every start-up plugin has answered `init`.
@@ -400,6 +402,11 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
     channels.set_payments(Arc::new(crate::payments::Payments {
         invoices: invoices.clone(),
         sender: sender.clone(),
+        receiver: crate::payments::receive::Receiver::new(
+            invoices.clone(),
+            host.clone(),
+            storage.kv_store(),
+        ),
     }));
     invoices.set_route_hints(Arc::new(crate::payments::hints::ChannelHints(
         channels.ln.clone(),

@@ -11,7 +11,8 @@
 //! `KeysManager` (per-channel shutdown scripts: `close_to` or a wallet address; our
 //! funding keys), funding transactions from the wallet
 //! ([`Ln::open_channel`]), blocks to all of them ([`LnListener`]), and the event loop
-//! ([`Ln::run`]) that persists the manager and hands every event to the daemon.
+//! ([`Ln::run`]) that persists the manager and hands every event to the daemon, counting it
+//! handled only once the daemon has answered ([`LnEvent`]).
 //!
 //! Must not touch: sockets (the `net` crate's `PeerManager` is given these handlers), SQL
 //! text (the store is a `KVStoreSync`), JSON-RPC, plugins. The daemon maps events to
@@ -24,6 +25,7 @@ mod driver;
 mod error;
 mod funding;
 mod htlc_watch;
+mod handoff;
 mod listener;
 mod logger;
 mod node;
@@ -39,6 +41,8 @@ pub use error::{OpenError, StartError};
 pub use funding::{FundAmount, OpenRequest, Opened, MAX_FUNDING_NO_WUMBO_SAT, OPEN_TIMEOUT};
 pub use htlc_watch::HtlcWatch;
 pub use lightning::events::Event;
+pub use handoff::LnEvent;
+pub use lightning::events::{Event, ReplayEvent};
 pub use listener::{fit, BlockFit, LnListener};
 pub use logger::LdkLogger;
 pub use node::{Ln, LnDeps};

@@ -12,7 +12,6 @@ use chain::{BlockRef, Broadcaster, Fees};
 use crate::broadcast::TapBroadcaster;
 use lightning::chain::chainmonitor::ChainMonitor as LdkChainMonitor;
 use lightning::chain::{BlockLocator, ChannelMonitorUpdateStatus, Watch};
-use lightning::events::Event;
 use lightning::ln::channelmanager::{ChainParameters, ChannelManagerReadArgs};
 use lightning::routing::gossip::P2PGossipSync;
 use lightning::routing::router::DefaultRouter;
@@ -35,6 +34,7 @@ use wallet::Wallet;
 use crate::config::{user_config, LnConfig};
 use crate::error::StartError;
 use crate::funding::PendingOpen;
+use crate::handoff::LnEvent;
 use crate::logger::LdkLogger;
 use crate::signer::BoltSigner;
 use crate::sweep::WalletDestination;
@@ -90,7 +90,10 @@ pub struct Ln {
     /// channel id.
     pub(crate) opens: Mutex<HashMap<u128, PendingOpen>>,
     /// Events for the daemon (hooks, notifications); funding events are handled here first.
-    pub(crate) events: mpsc::UnboundedSender<Event>,
+    pub(crate) events: mpsc::UnboundedSender<LnEvent>,
+    /// Held while the manager is encoded and written, so writes land in the order the
+    /// snapshots were taken (an older one written last would leave the manager stale).
+    pub(crate) persisting: Mutex<()>,
     /// Serialises block delivery with start-up catch-up.
     pub(crate) blocks: Mutex<()>,
     /// Shown the channels' pending HTLCs around each forwarding pass, once set.
@@ -131,7 +134,7 @@ pub(crate) fn write_graph(path: &Path, graph: &Graph) -> std::io::Result<()> {
 impl Ln {
     /// Reloads (or, on first start, creates) every LDK object. Monitors are read first and
     /// handed to the manager's read, then given to the chain monitor to watch.
-    pub fn start(deps: LnDeps) -> Result<(Arc<Ln>, mpsc::UnboundedReceiver<Event>), StartError> {
+    pub fn start(deps: LnDeps) -> Result<(Arc<Ln>, mpsc::UnboundedReceiver<LnEvent>), StartError> {
         let LnDeps {
             config,
             keys,
@@ -341,6 +344,7 @@ impl Ln {
             config,
             opens: Mutex::new(HashMap::new()),
             events: tx,
+            persisting: Mutex::new(()),
             blocks: Mutex::new(()),
             htlc_watch: std::sync::OnceLock::new(),
         });

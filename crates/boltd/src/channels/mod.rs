@@ -101,7 +101,7 @@ impl Channels {
         broadcaster: Arc<chain::Broadcaster>,
         wallet: Arc<wallet::Wallet>,
         tip: chain::BlockRef,
-    ) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<Event>), String> {
+    ) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<ln::LnEvent>), String> {
         let (developer, hook_secs) = node
             .config
             .read()
@@ -397,13 +397,14 @@ impl Channels {
     /// with shutdown, the loop after a last write of the channel manager.
     pub fn run(
         self: &Arc<Self>,
-        mut events: mpsc::UnboundedReceiver<Event>,
+        mut events: mpsc::UnboundedReceiver<ln::LnEvent>,
         peers: net::PeerNode,
     ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
-            while let Some(e) = events.recv().await {
-                me.on_event(e).await;
+            while let Some(ln::LnEvent { event, done }) = events.recv().await {
+                // The loop stopped waiting only if it is shutting down.
+                let _ = done.send(me.on_event(event).await);
             }
         });
         let me = self.clone();
@@ -436,15 +437,26 @@ impl Channels {
         })
     }
 
-    async fn on_event(self: &Arc<Self>, event: Event) {
+    /// Decides again the payments to us left undecided at the last stop (after plugins'
+    /// `init`: their hooks run again).
+    pub fn resume_payments(self: &Arc<Self>) {
+        if let Some(p) = self.payments.get().cloned() {
+            let ln = self.ln.clone();
+            tokio::spawn(async move { p.resume(&ln).await });
+        }
+    }
+
+    /// What `event` means to us; `Err` when what it must leave durable could not be
+    /// written (LDK hands it over again).
+    async fn on_event(self: &Arc<Self>, event: Event) -> Result<(), ln::ReplayEvent> {
         if let Some(f) = self.forwards.get() {
             if f.on_event(&event).await {
-                return;
+                return Ok(());
             }
         }
         if let Some(p) = self.payments.get() {
-            if p.on_event(&self.ln, &event).await {
-                return;
+            if let Some(verdict) = p.on_event(&self.ln, &event).await {
+                return verdict;
             }
         }
         match event {
@@ -542,6 +554,7 @@ impl Channels {
             }
             _ => self.refresh(),
         }
+        Ok(())
     }
 
     /// `channel_close` (and `channel_open` first when the funding was spent before lock-in)
@@ -926,7 +939,7 @@ pub fn start(
     storage: &crate::storage::Storage,
     chain: &crate::chain_wiring::Chain,
     wallet: &Arc<wallet::Wallet>,
-) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<Event>), String> {
+) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<ln::LnEvent>), String> {
     let tip = chain
         .status
         .borrow()

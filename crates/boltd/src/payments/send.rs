@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::PublicKey;
 use jsonrpc::RpcError;
-use lightning::events::Event;
+use lightning::events::{Event, ReplayEvent};
 use lightning::ln::channelmanager::{OptionalBolt11PaymentParams, PaymentId};
 use lightning::ln::outbound_payment::{RecipientCustomTlvs, RecipientOnionFields, Retry};
 use lightning::routing::router::{PaymentParameters, RouteParameters};
@@ -370,8 +370,9 @@ impl Sender {
         }
     }
 
-    /// LDK's outcome events for our payments; true if `event` was one.
-    pub async fn on_event(&self, event: &Event) -> bool {
+    /// LDK's outcome events for our payments: `None` if `event` is not one, else LDK's
+    /// answer (`Err` when the outcome could not be recorded: LDK hands it over again).
+    pub async fn on_event(&self, event: &Event) -> Option<Result<(), ReplayEvent>> {
         let (hash, update): ([u8; 32], Update) = match event {
             Event::PaymentSent {
                 payment_hash,
@@ -404,19 +405,28 @@ impl Sender {
                     }),
                 )
             }
-            _ => return false,
+            _ => return None,
         };
-        let Ok(Some(mut rec)) = self.record_of(hash).await else {
-            return true;
+        let mut rec = match self.record_of(hash).await {
+            Ok(Some(rec)) => rec,
+            Ok(None) => return Some(Ok(())),
+            Err(_) => return Some(Err(ReplayEvent())),
         };
         if rec["status"] != "pending" {
-            return true;
+            return Some(Ok(()));
+        }
+        let sent = matches!(event, Event::PaymentSent { .. });
+        if sent {
+            super::crash_point("sent_before_record");
         }
         update(&mut rec);
         let stored = rec.clone();
         if let Err(e) = self.store(move |s| s.sendpay_update(&hash, &stored)).await {
             tracing::warn!("cannot record payment {}: {e:?}", hex::encode(hash));
-            return true;
+            return Some(Err(ReplayEvent()));
+        }
+        if sent {
+            super::crash_point("sent_after_record");
         }
         self.changed.send_modify(|n| *n += 1);
         let failure = strip_internal(&mut rec);
@@ -431,7 +441,7 @@ impl Sender {
                 }),
             ),
         }
-        true
+        Some(Ok(()))
     }
 }
 
