@@ -20,6 +20,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod driver;
+pub mod gossip;
 pub mod gossip_store;
 pub mod invoices;
 pub mod lock;

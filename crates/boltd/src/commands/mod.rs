@@ -31,11 +31,13 @@ pub mod help;
 pub mod invoice;
 pub mod keysend;
 pub mod listaddresses;
+pub mod listchannels;
 pub mod listclosedchannels;
 pub mod listconfigs;
 pub mod listdatastore;
 pub mod listfunds;
 pub mod listinvoices;
+pub mod listnodes;
 pub mod listpays;
 pub mod listpeerchannels;
 pub mod listpeers;
@@ -198,6 +200,11 @@ pub const TABLE: &[(&str, Build)] = &[
             wallet: s.wallet.clone(),
         })
     }),
+    ("listchannels", |s| {
+        Arc::new(listchannels::Listchannels {
+            channels: s.channels.clone(),
+        })
+    }),
     ("listclosedchannels", |s| {
         Arc::new(listclosedchannels::Listclosedchannels {
             channels: s.channels.clone(),
@@ -219,6 +226,11 @@ pub const TABLE: &[(&str, Build)] = &[
     ("listinvoices", |s| {
         Arc::new(listinvoices::Listinvoices {
             invoices: s.invoices.clone(),
+        })
+    }),
+    ("listnodes", |s| {
+        Arc::new(listnodes::Listnodes {
+            channels: s.channels.clone(),
         })
     }),
     ("listpays", |s| {
