@@ -1,6 +1,9 @@
 """Gossip views, routes and explicit-route payments between boltd nodes (issue 14):
 listchannels/listnodes from an announced channel, getroute, sendpay/waitsendpay."""
 
+import shutil
+from pathlib import Path
+
 from pyln.client import RpcError
 import pytest
 
@@ -9,6 +12,7 @@ from ldk_node import boltd_on, ldk_chain  # noqa: F401 -- fixtures
 from test_ldk_node_channels import fund_boltd
 
 CHANNEL_SAT = 500_000
+PLUGINS = Path(__file__).resolve().parent / "plugins"
 
 
 def announced_pair(node_factory, chain, a_opts=None, b_opts=None):
@@ -27,8 +31,12 @@ def announced_pair(node_factory, chain, a_opts=None, b_opts=None):
                  == "CHANNELD_NORMAL", timeout=30, what="CHANNELD_NORMAL")
     scid = a.rpc.listpeerchannels(b_id)["channels"][0]["short_channel_id"]
     for n in (a, b):
-        wait_for(lambda: len(n.rpc.listchannels(scid)["channels"]) == 2,
-                 timeout=30, what="both directions in the graph")
+        try:
+            wait_for(lambda: len(n.rpc.listchannels(scid)["channels"]) == 2,
+                     timeout=30, what="both directions in the graph")
+        except TimeoutError:
+            raise TimeoutError(f"graph of {n.rpc.getinfo()['id']}: {n.rpc.listchannels()}, "
+                               f"a={a_id} b={b_id}")
     return a, b, a_id, b_id, scid
 
 
@@ -78,3 +86,91 @@ def test_announced_channel_and_nodes_in_both_graphs(node_factory, ldk_chain):
     with pytest.raises(RpcError, match="id: should be a node id"):
         a.rpc.listnodes("02zz")
     assert a.rpc.listchannels("1x1x1")["channels"] == []
+
+
+def test_getroute_sendpay_waitsendpay_one_hop(node_factory, ldk_chain, directory):
+    hook = Path(directory) / "invoice_payment_hook.py"
+    shutil.copy(PLUGINS / "invoice_payment_hook.py", hook)
+    a, b, a_id, b_id, scid = announced_pair(
+        node_factory, ldk_chain,
+        a_opts={"plugin": str(PLUGINS / "sendpay_recorder.py")},
+        b_opts={"plugin": str(hook)})
+
+    inv = b.rpc.invoice(10_000_000, "sp", "by route")
+    dec = b.rpc.decode(inv["bolt11"])
+    cltv = dec["min_final_cltv_expiry"]
+    [hop] = a.rpc.getroute(b_id, 10_000_000, 1, cltv=cltv)["route"]
+    assert hop["id"] == b_id and hop["channel"] == scid and hop["style"] == "tlv"
+    assert hop["direction"] == (0 if a_id < b_id else 1)
+    assert hop["amount_msat"] == 10_000_000 and hop["delay"] >= cltv
+
+    # b's hook holds the payment for 3 s: a short wait times out, a longer one sees it.
+    hook.with_name(hook.name + ".mode").write_text("slow:3")
+    sp = a.rpc.sendpay([hop], inv["payment_hash"], label="by-route", bolt11=inv["bolt11"],
+                       payment_secret=dec["payment_secret"])
+    assert sp["status"] == "pending" and sp["groupid"] == 1 and "partid" not in sp
+    assert sp["message"] == "Monitor status with listpays or waitsendpay"
+    assert sp["amount_msat"] == 10_000_000 and sp["destination"] == b_id
+    with pytest.raises(RpcError) as e:
+        a.rpc.waitsendpay(inv["payment_hash"], timeout=1)
+    assert e.value.error["code"] == 200 and e.value.error["message"] == "Timed out while waiting"
+    done = a.rpc.waitsendpay(inv["payment_hash"], timeout=30)
+    assert done["status"] == "complete" and done["label"] == "by-route"
+    paid = b.rpc.listinvoices("sp")["invoices"][0]
+    assert paid["status"] == "paid" and paid["payment_preimage"] == done["payment_preimage"]
+    [row] = a.rpc.listsendpays(payment_hash=inv["payment_hash"])["payments"]
+    assert row == done
+    # The same part again is that part; a new one after success is refused.
+    assert a.rpc.sendpay([hop], inv["payment_hash"],
+                         payment_secret=dec["payment_secret"]) == done
+    with pytest.raises(RpcError, match="Already succeeded with amount"):
+        a.rpc.sendpay([dict(hop, amount_msat=9_000_000)], inv["payment_hash"],
+                      payment_secret=dec["payment_secret"])
+    seen = wait_for(lambda: a.rpc.call("sendpays_seen")["seen"], what="sendpay_success")
+    assert seen == [["sendpay_success", done]]
+
+    # An unknown hash: b refuses for good: 203 with the failure data.
+    hook.with_name(hook.name + ".mode").write_text("continue")
+    unknown = "11" * 32
+    a.rpc.sendpay([hop], unknown, payment_secret="22" * 32)
+    with pytest.raises(RpcError) as e:
+        a.rpc.waitsendpay(unknown, timeout=30)
+    err = e.value.error
+    assert err["code"] == 203, err
+    assert err["message"] == \
+        "failed: WIRE_INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS (reply from remote)"
+    d = err["data"]
+    assert d["status"] == "failed" and d["payment_hash"] == unknown
+    assert d["erring_index"] == 1 and d["erring_node"] == b_id
+    assert d["failcode"] == 16399 and d["erring_channel"] == scid
+    failure = wait_for(lambda: [n for t, n in a.rpc.call("sendpays_seen")["seen"]
+                                if t == "sendpay_failure"], what="sendpay_failure")
+    assert failure == [{"code": 203, "message": err["message"], "data": d}]
+    # A failed part may be sent again in a new group (the default).
+    again = a.rpc.sendpay([hop], unknown, payment_secret="22" * 32)
+    assert again["groupid"] == 2
+    with pytest.raises(RpcError, match="INCORRECT_OR_UNKNOWN"):
+        a.rpc.waitsendpay(unknown, timeout=30)
+
+    # Errors: nothing sent, nothing recorded.
+    before = a.rpc.listsendpays()["payments"]
+    bad = dict(hop, channel="1x2x3")
+    with pytest.raises(RpcError) as e:
+        a.rpc.sendpay([bad], "33" * 32)
+    assert e.value.error["code"] == 204
+    assert e.value.error["message"] == "No connection to first peer found"
+    assert e.value.error["data"]["failcodename"] == "WIRE_UNKNOWN_NEXT_PEER"
+    assert e.value.error["data"]["erring_node"] == a_id
+    with pytest.raises(RpcError, match="route: must have either"):
+        a.rpc.sendpay([{"id": b_id, "amount_msat": 1, "delay": 9}], "33" * 32)
+    with pytest.raises(RpcError, match="Never attempted payment part 0"):
+        a.rpc.waitsendpay("44" * 32)
+    with pytest.raises(RpcError, match="partid requires payment_secret"):
+        a.rpc.sendpay([hop], "33" * 32, amount_msat=10_000_000, partid=1)
+    assert a.rpc.listsendpays()["payments"] == before
+    with pytest.raises(RpcError) as e:
+        a.rpc.getroute(b_id, 10 * CHANNEL_SAT * 1000, 1)
+    assert e.value.error["code"] == 205
+    assert e.value.error["message"] == "Could not find a route"
+    with pytest.raises(RpcError, match="unknown destination node_id"):
+        a.rpc.getroute("02" + "33" * 32, 1000, 1)

@@ -22,6 +22,7 @@ mod funding;
 mod listener;
 mod logger;
 mod node;
+mod route;
 mod sweep;
 pub mod types;
 
@@ -33,3 +34,4 @@ pub use lightning::events::Event;
 pub use listener::{fit, BlockFit, LnListener};
 pub use logger::LdkLogger;
 pub use node::{Ln, LnDeps};
+pub use route::{check_hops, hops_of_path, path_of_hops, Hop, HopsError, RouteQuery};

@@ -33,6 +33,9 @@
 //!   it; `pay_index`, `amount_received_msat`, `paid_at` set once paid; `updated_index`
 //!   by the first change. Counters `invoice_created_index`, `invoice_updated_index`,
 //!   `invoice_pay_index` in `vars`.
+//! - `sendpays`: our outgoing payments, one row per (`payment_hash`, `groupid`, `partid`),
+//!   `record` the JSON payment object `listsendpays` shows (plus our internal notes, whose
+//!   keys start with `_`). `created_index` is the key.
 
 /// All migrations; the schema version of a database is how many of them it has run.
 pub const MIGRATIONS: &[&[&str]] = &[
@@ -85,6 +88,18 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // JSON payment object `listsendpays` shows.
     &["CREATE TABLE sendpays (created_index BIGINT PRIMARY KEY, payment_hash BLOB NOT NULL UNIQUE, \
        record TEXT NOT NULL)"],
+    // 9 (8 is `forward`'s listforwards table): `sendpay` parts. A payment is one row per
+    // (payment_hash, groupid, partid), as Core Lightning keys them; earlier rows were
+    // group 1, part 0.
+    &[
+        "CREATE TABLE sendpays_parts (created_index BIGINT PRIMARY KEY, payment_hash BLOB NOT NULL, \
+         groupid BIGINT NOT NULL, partid BIGINT NOT NULL, record TEXT NOT NULL, \
+         UNIQUE (payment_hash, groupid, partid))",
+        "INSERT INTO sendpays_parts (created_index, payment_hash, groupid, partid, record) \
+         SELECT created_index, payment_hash, 1, 0, record FROM sendpays",
+        "DROP TABLE sendpays",
+        "ALTER TABLE sendpays_parts RENAME TO sendpays",
+    ],
 ];
 
 /// The schema version this build writes.

@@ -27,6 +27,7 @@ pub mod feerates;
 pub mod fundchannel;
 pub mod fundpsbt;
 pub mod getinfo;
+pub mod getroute;
 pub mod help;
 pub mod invoice;
 pub mod keysend;
@@ -49,6 +50,7 @@ pub mod pay;
 pub mod plugin;
 pub mod reserveinputs;
 pub mod sendcustommsg;
+pub mod sendpay;
 pub mod sendpsbt;
 pub mod setchannel;
 pub mod setconfig;
@@ -62,6 +64,7 @@ pub mod unreserveinputs;
 pub mod utxopsbt;
 pub mod waitanyinvoice;
 pub mod waitinvoice;
+pub mod waitsendpay;
 pub mod wallet_params;
 pub mod withdraw;
 
@@ -178,6 +181,11 @@ pub const TABLE: &[(&str, Build)] = &[
             peering: s.peering.clone(),
         })
     }),
+    ("getroute", |s| {
+        Arc::new(getroute::Getroute {
+            channels: s.channels.clone(),
+        })
+    }),
     ("help", |_| Arc::new(help::Help)),
     ("invoice", |s| {
         Arc::new(invoice::Invoice {
@@ -286,6 +294,11 @@ pub const TABLE: &[(&str, Build)] = &[
             peering: s.peering.clone(),
         })
     }),
+    ("sendpay", |s| {
+        Arc::new(sendpay::Sendpay {
+            sender: s.sender.clone(),
+        })
+    }),
     ("sendpsbt", |s| {
         Arc::new(sendpsbt::Sendpsbt {
             spender: s.spender.clone(),
@@ -348,6 +361,11 @@ pub const TABLE: &[(&str, Build)] = &[
     ("waitinvoice", |s| {
         Arc::new(waitinvoice::Waitinvoice {
             invoices: s.invoices.clone(),
+        })
+    }),
+    ("waitsendpay", |s| {
+        Arc::new(waitsendpay::Waitsendpay {
+            sender: s.sender.clone(),
         })
     }),
     ("withdraw", |s| {

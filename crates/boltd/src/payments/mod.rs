@@ -3,8 +3,10 @@
 //! It owns no channel state (that is `channels`) and no invoice rules (that is
 //! `invoices`): it only connects the two.
 
+pub mod failure;
 pub mod hints;
 pub mod receive;
+pub mod route_json;
 pub mod send;
 
 use std::sync::Arc;
