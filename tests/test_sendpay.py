@@ -174,3 +174,42 @@ def test_getroute_sendpay_waitsendpay_one_hop(node_factory, ldk_chain, directory
     assert e.value.error["message"] == "Could not find a route"
     with pytest.raises(RpcError, match="unknown destination node_id"):
         a.rpc.getroute("02" + "33" * 32, 1000, 1)
+
+    # pay of an invoice b refuses: the destination's failure, with its data.
+    hook.with_name(hook.name + ".mode").write_text("reject")
+    inv = b.rpc.invoice(3_000_000, "refused", "no")
+    with pytest.raises(RpcError) as e:
+        a.rpc.pay(inv["bolt11"])
+    err = e.value.error
+    assert err["code"] == 203, err
+    assert err["message"] == ("Destination said it doesn't know invoice: "
+                              "WIRE_INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS")
+    assert err["data"]["erring_node"] == b_id and err["data"]["status"] == "failed"
+    assert err["data"]["bolt11"] == inv["bolt11"]
+
+
+def test_listsendpays_pages_by_index(node_factory, ldk_chain):
+    a, b, a_id, b_id, scid = announced_pair(node_factory, ldk_chain)
+    hashes = []
+    for i in range(3):
+        inv = b.rpc.invoice(1_000_000 + i, f"page{i}", "paging")
+        a.rpc.pay(inv["bolt11"])
+        hashes.append(inv["payment_hash"])
+    rows = a.rpc.listsendpays()["payments"]
+    assert [r["payment_hash"] for r in rows] == hashes
+    assert [r["created_index"] for r in rows] == [1, 2, 3]
+    # Each completion bumps updated_index once.
+    assert sorted(r["updated_index"] for r in rows) == [1, 2, 3]
+    page = a.rpc.listsendpays(index="created", start=2, limit=1)["payments"]
+    assert [r["created_index"] for r in page] == [2]
+    upd = a.rpc.listsendpays(index="updated", start=3)["payments"]
+    assert [r["updated_index"] for r in upd] == [3]
+    assert len(a.rpc.listpays(index="created", start=3)["pays"]) == 1
+    with pytest.raises(RpcError, match=r"Can only specify \{start\} with \{index\}"):
+        a.rpc.listsendpays(start=1)
+    with pytest.raises(RpcError, match="Cannot use start with bolt11 or payment_hash"):
+        a.rpc.listsendpays(payment_hash=hashes[0], index="created", start=1)
+    assert a.rpc.listsendpays(status="failed")["payments"] == []
+    # pay reports the paths that succeeded: one here.
+    inv = b.rpc.invoice(2_000_000, "parts", "parts")
+    assert a.rpc.pay(inv["bolt11"])["parts"] == 1

@@ -35,7 +35,8 @@
 //!   `invoice_pay_index` in `vars`.
 //! - `sendpays`: our outgoing payments, one row per (`payment_hash`, `groupid`, `partid`),
 //!   `record` the JSON payment object `listsendpays` shows (plus our internal notes, whose
-//!   keys start with `_`). `created_index` is the key.
+//!   keys start with `_`). `created_index` is the key; a status change sets the record's
+//!   `updated_index` from the `sendpay_updated_index` counter in `vars`.
 
 /// All migrations; the schema version of a database is how many of them it has run.
 pub const MIGRATIONS: &[&[&str]] = &[
@@ -99,6 +100,7 @@ pub const MIGRATIONS: &[&[&str]] = &[
          SELECT created_index, payment_hash, 1, 0, record FROM sendpays",
         "DROP TABLE sendpays",
         "ALTER TABLE sendpays_parts RENAME TO sendpays",
+        "INSERT INTO vars (name, intval) VALUES ('sendpay_updated_index', 0)",
     ],
 ];
 

@@ -141,18 +141,40 @@ impl Store {
         })
     }
 
-    /// Replaces the record of part `created_index` (durable when this returns).
+    /// Replaces the record of part `created_index` (durable when this returns). With
+    /// `changed` (a status change, not only our notes) the record gets the next
+    /// `updated_index`. Returns the record as stored.
     pub fn sendpay_update(
         &mut self,
         created_index: u64,
         record: &serde_json::Value,
-    ) -> Result<(), StoreError> {
+        changed: bool,
+    ) -> Result<serde_json::Value, StoreError> {
         self.transaction(|tx| {
+            let mut record = record.clone();
+            if changed {
+                let name = SqlValue::Text("sendpay_updated_index".into());
+                let cur = tx.query(
+                    "SELECT intval FROM vars WHERE name = ?",
+                    std::slice::from_ref(&name),
+                )?;
+                let cur = match cur.first().and_then(|r| r.first()) {
+                    Some(v) => int(v, "updated_index")?,
+                    None => return Err(StoreError::Corrupt("vars has no sendpay counter".into())),
+                };
+                tx.execute(
+                    "UPDATE vars SET intval = ? WHERE name = ?",
+                    &[sql_int(cur + 1), name],
+                )?;
+                if let Some(o) = record.as_object_mut() {
+                    o.insert("updated_index".into(), serde_json::json!(cur + 1));
+                }
+            }
             tx.execute(
                 "UPDATE sendpays SET record = ? WHERE created_index = ?",
                 &[SqlValue::Text(record.to_string()), sql_int(created_index)],
             )?;
-            Ok(())
+            Ok(record)
         })
     }
 
@@ -238,10 +260,19 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(r.record, json!([1, 1, 0]));
-        s.sendpay_update(2, &json!({"x": 1})).unwrap();
+        assert_eq!(
+            s.sendpay_update(2, &json!({"x": 1}), false).unwrap(),
+            json!({"x": 1})
+        );
+        assert_eq!(
+            s.sendpay_update(2, &json!({"x": 2}), true).unwrap(),
+            json!({"x": 2, "updated_index": 1})
+        );
+        s.sendpay_update(1, &json!({"y": 1}), true).unwrap();
         let all = s.sendpays_of(&h).unwrap();
         assert_eq!(all.len(), 2);
-        assert_eq!(all[1].record, json!({"x": 1}));
+        assert_eq!(all[1].record, json!({"x": 2, "updated_index": 1}));
+        assert_eq!(all[0].record, json!({"y": 1, "updated_index": 2}));
         assert_eq!((all[1].groupid, all[1].partid), (2, 1));
         assert!(s.sendpays_of(&[0; 32]).unwrap().is_empty());
         assert_eq!(s.sendpays_list().unwrap(), all);

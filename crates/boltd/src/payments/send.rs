@@ -188,15 +188,18 @@ impl Sender {
             .map(|p| p.record))
     }
 
-    /// Replaces a stored record (its `created_index` says which) and wakes the waiters.
-    async fn put(&self, rec: &Value) -> Result<(), RpcError> {
+    /// Replaces a stored record (its `created_index` says which; `changed`: a status
+    /// change, which gets an `updated_index`) and wakes the waiters; the record stored.
+    async fn put(&self, rec: &Value, changed: bool) -> Result<Value, RpcError> {
         let index = rec["created_index"]
             .as_u64()
             .ok_or_else(|| RpcError::daemon("payment record without created_index"))?;
         let r = rec.clone();
-        self.store(move |s| s.sendpay_update(index, &r)).await?;
+        let stored = self
+            .store(move |s| s.sendpay_update(index, &r, changed))
+            .await?;
         self.changed.send_modify(|n| *n += 1);
-        Ok(())
+        Ok(stored)
     }
 
     /// Pays a bolt11 invoice and waits for the outcome.
@@ -362,7 +365,7 @@ impl Sender {
             rec["status"] = json!("failed");
             rec["completed_at"] = json!(now_secs());
             rec["failure"] = json!(why);
-            let _ = self.put(&rec).await;
+            let _ = self.put(&rec, true).await;
             tracing::info!("payment {} failed: {why}", hex::encode(hash));
         }
     }
@@ -378,16 +381,7 @@ impl Sender {
                 .ok_or_else(|| RpcError::daemon("payment record vanished".to_string()))?;
             match rec["status"].as_str() {
                 Some("complete") => return Ok(pay_result(&rec, created_at)),
-                Some("failed") => {
-                    return Err(RpcError::new(
-                        codes::STOPPED_RETRYING,
-                        format!(
-                            "Failed after {} attempts. {}",
-                            1,
-                            rec["failure"].as_str().unwrap_or("Payment failed")
-                        ),
-                    ))
-                }
+                Some("failed") => return Err(pay_error(&rec)),
                 _ => {}
             }
             if rx.changed().await.is_err() {
@@ -509,13 +503,16 @@ impl Sender {
         };
         let mut rec = part.record;
         let finished = update(&mut rec);
-        if let Err(e) = self.put(&rec).await {
-            tracing::warn!(
-                "cannot record payment {}: {e:?}",
-                hex::encode(part.payment_hash)
-            );
-            return true;
-        }
+        let mut rec = match self.put(&rec, finished).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot record payment {}: {e:?}",
+                    hex::encode(part.payment_hash)
+                );
+                return true;
+            }
+        };
         if !finished {
             return true;
         }
@@ -650,7 +647,7 @@ impl Sender {
             rec["status"] = json!("failed");
             rec["completed_at"] = json!(now_secs());
             rec[FAIL] = f.to_json();
-            self.put(&rec).await?;
+            let rec = self.put(&rec, true).await?;
             let e = failure_error(&rec);
             self.plugins.notify(
                 "sendpay_failure",
@@ -922,6 +919,55 @@ pub fn failure_error(rec: &Value) -> RpcError {
     RpcError::new(code, fail["message"].as_str().unwrap_or("failed")).with_data(data)
 }
 
+/// `pay`'s error for a failed payment (xpay's codes): 203 when the destination refused
+/// it, 207 when the invoice expired meanwhile, 205 when no route was ever found, else
+/// 209 with the number of attempts and the last failure. The `data` is the payment
+/// object with the last failure's fields, as legacy `pay` gives.
+pub fn pay_error(rec: &Value) -> RpcError {
+    let reason = rec["failure"].as_str().unwrap_or_default().to_string();
+    let attempts = rec[ATTEMPTS].as_u64().unwrap_or(0);
+    let last = failure_error(rec);
+    let data = last.data.clone();
+    let fail = &rec[FAIL];
+    let (code, message) =
+        if fail["code"] == codes::DESTINATION_PERM_FAIL || reason == "RecipientRejected" {
+            let name = fail["failcodename"]
+                .as_str()
+                .unwrap_or("WIRE_INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS");
+            (
+                codes::DESTINATION_PERM_FAIL,
+                format!("Destination said it doesn't know invoice: {name}"),
+            )
+        } else if reason == "PaymentExpired" {
+            (codes::INVOICE_EXPIRED, "Invoice expired".to_string())
+        } else if attempts == 0 {
+            (
+                codes::ROUTE_NOT_FOUND,
+                format!(
+                    "Failed: {}",
+                    if reason.is_empty() {
+                        "Could not find a route"
+                    } else {
+                        reason.as_str()
+                    }
+                ),
+            )
+        } else {
+            (
+                codes::STOPPED_RETRYING,
+                format!(
+                    "Failed after {attempts} attempts. Last failure: {}",
+                    last.message
+                ),
+            )
+        };
+    let e = RpcError::new(code, message);
+    match data {
+        Some(d) => e.with_data(d),
+        None => e,
+    }
+}
+
 /// Takes our internal notes (keys starting with `_`, and `failure`: why LDK gave up)
 /// out of a stored payment object; returns the `failure` text.
 fn strip_internal(rec: &mut Value) -> Option<String> {
@@ -944,9 +990,153 @@ pub fn pay_result(rec: &Value, created_at: Option<f64>) -> Value {
         "payment_hash": rec["payment_hash"],
         "destination": rec["destination"],
         "created_at": created,
-        "parts": 1,
+        // Paths LDK reported successful by now; at least the one that brought the
+        // preimage (LDK reports paths only after their HTLCs are fully removed).
+        "parts": rec[PARTS].as_u64().unwrap_or(0).max(1),
         "amount_msat": rec["amount_msat"],
         "amount_sent_msat": rec["amount_sent_msat"],
         "status": "complete",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(status: &str) -> Value {
+        json!({"created_index": 1, "id": 1, "payment_hash": "00", "groupid": 1,
+               "amount_msat": 1000, "amount_sent_msat": 1001, "created_at": 5,
+               "destination": dest().to_string(), "status": status})
+    }
+
+    fn part(groupid: u64, partid: u64, status: &str, amount: u64) -> store::StoredSendpay {
+        let mut r = rec(status);
+        r["amount_msat"] = json!(amount);
+        store::StoredSendpay {
+            created_index: groupid * 10 + partid,
+            payment_hash: [0; 32],
+            groupid,
+            partid,
+            record: r,
+        }
+    }
+
+    fn dest() -> PublicKey {
+        "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619"
+            .parse()
+            .unwrap()
+    }
+
+    fn refused(a: store::Admit<Refusal>) -> (i64, String) {
+        match a {
+            store::Admit::Refuse(Refusal::Error(e)) => (e.code, e.message),
+            _ => panic!("not refused"),
+        }
+    }
+
+    #[test]
+    fn pay_failures_map_to_xpay_codes_with_the_last_failure_as_data() {
+        let mut r = rec("failed");
+        r["failure"] = json!("RecipientRejected");
+        r[ATTEMPTS] = json!(1);
+        r[FAIL] = json!({"code": 203, "message": "failed: X (reply from remote)",
+                         "failcode": 16399,
+                         "failcodename": "WIRE_INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS",
+                         "erring_index": 1});
+        let e = pay_error(&r);
+        assert_eq!(e.code, 203);
+        assert_eq!(
+            e.message,
+            "Destination said it doesn't know invoice: WIRE_INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS"
+        );
+        let d = e.data.unwrap();
+        assert_eq!(
+            (d["erring_index"].clone(), d["status"].clone()),
+            (json!(1), json!("failed"))
+        );
+        assert!(d.get(FAIL).is_none() && d.get("failure").is_none());
+
+        let mut r = rec("failed");
+        r["failure"] = json!("RetriesExhausted");
+        r[ATTEMPTS] = json!(3);
+        r[FAIL] = json!({"code": 204, "message": "failed: WIRE_TEMPORARY_CHANNEL_FAILURE (reply from remote)",
+                         "failcode": 4103, "erring_index": 1});
+        let e = pay_error(&r);
+        assert_eq!(e.code, 209);
+        assert!(e
+            .message
+            .starts_with("Failed after 3 attempts. Last failure: failed: WIRE_TEMPORARY"));
+
+        let mut r = rec("failed");
+        r["failure"] = json!("RouteNotFound");
+        assert_eq!(pay_error(&r).code, 205);
+        r["failure"] = json!("PaymentExpired");
+        assert_eq!(pay_error(&r).code, 207);
+        // waitsendpay on a part without a recorded failure.
+        assert_eq!(failure_error(&rec("failed")).code, 209);
+    }
+
+    #[test]
+    fn sendpay_admits_parts_as_cln_does() {
+        let d = dest();
+        // Nothing yet: group 1; after group 1, the default is group 2.
+        assert!(matches!(
+            admit(&[], None, 0, 1000, &d, 1000),
+            store::Admit::Insert {
+                groupid: 1,
+                partid: 0
+            }
+        ));
+        let failed = [part(1, 0, "failed", 1000)];
+        assert!(matches!(
+            admit(&failed, None, 0, 1000, &d, 1000),
+            store::Admit::Insert {
+                groupid: 2,
+                partid: 0
+            }
+        ));
+        let (c, m) = refused(admit(&failed, Some(1), 0, 1000, &d, 1000));
+        assert_eq!(c, 201);
+        assert!(
+            m.starts_with("There already is a payment with payment_hash="),
+            "{m}"
+        );
+        // A pending group blocks a new one; the same part again is that part.
+        let pending = [part(1, 0, "pending", 1000)];
+        let (c, m) = refused(admit(&pending, None, 0, 1000, &d, 1000));
+        assert_eq!(
+            (c, m.as_str()),
+            (
+                200,
+                "Payment with groupid=1 still in progress, cannot retry before that completes."
+            )
+        );
+        assert!(matches!(
+            admit(&pending, Some(1), 0, 1000, &d, 1000),
+            store::Admit::Refuse(Refusal::Same(_))
+        ));
+        let (c, m) = refused(admit(&pending, Some(1), 0, 999, &d, 999));
+        assert_eq!(
+            (c, m.as_str()),
+            (201, "Already pending with amount 1000msat (not 999msat)")
+        );
+        let (_, m) = refused(admit(&pending, Some(1), 2, 500, &d, 1000));
+        assert_eq!(m, "Already have non-parallel payment in progress");
+        // Parallel parts add up to the total.
+        let parts = [part(1, 1, "pending", 600), part(1, 2, "pending", 400)];
+        let (c, m) = refused(admit(&parts, Some(1), 3, 100, &d, 1000));
+        assert_eq!(
+            (c, m.as_str()),
+            (
+                200,
+                "Already have 1000msat of 1000msat payments in progress"
+            )
+        );
+        // Once a part succeeded, nothing new.
+        let done = [part(1, 1, "complete", 600)];
+        let (_, m) = refused(admit(&done, Some(1), 2, 400, &d, 1000));
+        assert_eq!(m, "Already succeeded other parts");
+        let (_, m) = refused(admit(&done, Some(1), 1, 500, &d, 1000));
+        assert_eq!(m, "Already succeeded with amount 600msat (not 500msat)");
+    }
 }
