@@ -213,3 +213,41 @@ def test_listsendpays_pages_by_index(node_factory, ldk_chain):
     # pay reports the paths that succeeded: one here.
     inv = b.rpc.invoice(2_000_000, "parts", "parts")
     assert a.rpc.pay(inv["bolt11"])["parts"] == 1
+
+
+def test_two_hops_by_getroute_and_by_pay(node_factory, ldk_chain):
+    """a -> b -> c, both channels announced: a's graph learns b-c through b, getroute
+    finds the two hops, sendpay sends along them and b forwards."""
+    a, b, c = (boltd_on(node_factory, ldk_chain) for _ in range(3))
+    fund_boltd(a, ldk_chain, 1_000_000)
+    fund_boltd(b, ldk_chain, 1_000_000)
+    ids = [n.rpc.getinfo() for n in (a, b, c)]
+    a_id, b_id, c_id = (i["id"] for i in ids)
+    a.rpc.connect(b_id, "127.0.0.1", ids[1]["binding"][0]["port"])
+    b.rpc.connect(c_id, "127.0.0.1", ids[2]["binding"][0]["port"])
+    a.rpc.fundchannel(b_id, CHANNEL_SAT, announce=True)
+    b.rpc.fundchannel(c_id, CHANNEL_SAT, announce=True)
+    ldk_chain.mine(6)
+    for n, peer in ((a, b_id), (b, c_id), (c, b_id)):
+        wait_for(lambda: n.rpc.listpeerchannels(peer)["channels"][0]["state"]
+                 == "CHANNELD_NORMAL", timeout=30, what="CHANNELD_NORMAL")
+    bc = b.rpc.listpeerchannels(c_id)["channels"][0]["short_channel_id"]
+    wait_for(lambda: [x for x in a.rpc.listchannels(bc)["channels"] if x["source"] == b_id],
+             timeout=30, what="b-c in a's graph")
+
+    inv = c.rpc.invoice(5_000_000, "two-hops", "via b")
+    dec = c.rpc.decode(inv["bolt11"])
+    route = a.rpc.getroute(c_id, 5_000_000, 1, cltv=dec["min_final_cltv_expiry"])["route"]
+    assert [h["id"] for h in route] == [b_id, c_id]
+    assert route[1]["channel"] == bc and route[1]["amount_msat"] == 5_000_000
+    assert route[0]["amount_msat"] > route[1]["amount_msat"]
+    assert route[0]["delay"] > route[1]["delay"]
+    sp = a.rpc.sendpay(route, inv["payment_hash"], payment_secret=dec["payment_secret"])
+    assert sp["amount_sent_msat"] == route[0]["amount_msat"]
+    done = a.rpc.waitsendpay(inv["payment_hash"], timeout=60)
+    assert done["status"] == "complete" and done["destination"] == c_id
+    assert c.rpc.listinvoices("two-hops")["invoices"][0]["status"] == "paid"
+
+    inv2 = c.rpc.invoice(4_000_000, "two-hops-pay", "pay via b")
+    r = a.rpc.pay(inv2["bolt11"])
+    assert r["status"] == "complete" and r["amount_sent_msat"] > 4_000_000
