@@ -162,6 +162,9 @@ def test_node_restored_from_db_write_backup_has_its_channels(node_factory, chain
     chain.mine(6)
     wait_state(a, "CHANNELD_NORMAL")
     a.stop()
+    # The manager's last write at a stop reaches the db_write plugin (plugins stop after
+    # the channel loop), so the copy is as fresh as the live database.
+    assert "persisting the channel manager" not in a.daemon_log()
     live = a.net_dir / "lightningd.sqlite3"
     live.unlink()
     shutil.copy(a.net_dir / "backup.sqlite3", live)
@@ -331,3 +334,32 @@ def test_kill_9_during_mutual_close_resolves_into_listfunds(node_factory, chain)
                 and all(o["status"] == "confirmed" for o in outs["outputs"])
                 and sum(o["amount_msat"] for o in outs["outputs"]) > before + 290_000_000)
     wait_for(resolved, timeout=60, interval=1, what="closing output in listfunds")
+
+
+def test_monitor_write_refused_by_db_write_stops_the_node_cleanly(node_factory, chain, monkeypatch,
+                                                                  directory):
+    # A db_write plugin refusing a channel monitor write: LDK panics on an unrecoverable
+    # monitor persist, so boltd must freeze the channel and stop instead (no panic), and
+    # the channel must come back whole on restart.
+    armed = directory / "armed"
+    monkeypatch.setenv("BACKUP_REFUSE_MARKER", "'monitors'")
+    monkeypatch.setenv("BACKUP_ARMED_FILE", str(armed))
+    a = node_factory.get_node(options=options(chain), plugins=[BACKUP], may_fail=True)
+    b = node_factory.get_node(options=options(chain))
+    fund(a, chain, 1_000_000)
+    b_id = connect(a, b)
+    r = a.rpc.fundchannel(b_id, 400_000)
+    chain.mine(6)
+    wait_state(a, "CHANNELD_NORMAL")
+    armed.touch()
+    # Each block makes LDK write the whole monitor again (no update is pending).
+    chain.mine(1)
+    code = a.wait_for_exit(timeout=30)
+    assert code != 0
+    assert "panicked" not in a.daemon_stderr()
+    assert "writing a channel monitor" in a.daemon_log()
+    armed.unlink()
+    a.start()
+    chans = a.rpc.listpeerchannels()["channels"]
+    assert [c["channel_id"] for c in chans] == [r["channel_id"]]
+    assert chans[0]["state"] == "CHANNELD_NORMAL"

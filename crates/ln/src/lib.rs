@@ -23,6 +23,7 @@ mod gossip;
 mod listener;
 mod logger;
 mod node;
+pub mod persist_guard;
 mod route;
 mod sweep;
 pub mod types;

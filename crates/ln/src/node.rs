@@ -58,6 +58,8 @@ pub struct LnDeps {
     pub wallet: Arc<Wallet>,
     /// The chain's tip: a new node's channel manager starts there.
     pub tip: BlockRef,
+    /// Told (once) that a channel monitor could not be written: the node must stop.
+    pub on_persist_failure: crate::persist_guard::OnFailure,
 }
 
 /// The node's channels: LDK's manager, monitors, gossip, onion messages and sweeper.
@@ -132,6 +134,7 @@ impl Ln {
             broadcaster,
             wallet,
             tip,
+            on_persist_failure,
         } = deps;
         let logger = Arc::new(LdkLogger);
         let network = config.network;
@@ -181,7 +184,10 @@ impl Ln {
             broadcaster.clone(),
             logger.clone(),
             fees.clone(),
-            persister.clone(),
+            Arc::new(crate::persist_guard::StopOnFailure::new(
+                persister.clone(),
+                on_persist_failure,
+            )),
             keys.clone(),
             keys.get_peer_storage_key(),
             false,

@@ -35,13 +35,16 @@ pub type Persister = MonitorUpdatingPersister<
     Arc<Fees>,
 >;
 
+/// What the `ChainMonitor` writes through: a failed write stops the node, never panics it.
+pub type GuardedPersister = crate::persist_guard::StopOnFailure<Arc<Persister>>;
+
 pub type ChainMonitor = chainmonitor::ChainMonitor<
     InMemorySigner,
     ChainFilter,
     Arc<Broadcaster>,
     Arc<Fees>,
     Arc<Logger>,
-    Arc<Persister>,
+    Arc<GuardedPersister>,
     Arc<KeysManager>,
 >;
 

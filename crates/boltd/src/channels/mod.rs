@@ -99,6 +99,10 @@ impl Channels {
             broadcaster,
             wallet,
             tip,
+            on_persist_failure: {
+                let shutdown = node.shutdown.clone();
+                Arc::new(move |reason: String| shutdown.trigger(&reason, 1))
+            },
         })
         .map_err(|e| e.to_string())?;
         let c = Arc::new(Channels {
