@@ -237,7 +237,15 @@ def test_two_hops_by_getroute_and_by_pay(node_factory, ldk_chain):
 
     inv = c.rpc.invoice(5_000_000, "two-hops", "via b")
     dec = c.rpc.decode(inv["bolt11"])
-    route = a.rpc.getroute(c_id, 5_000_000, 1, cltv=dec["min_final_cltv_expiry"])["route"]
+
+    def route_to_c():
+        # Until a's first hop and b's update are both in place the router finds nothing.
+        try:
+            return a.rpc.getroute(c_id, 5_000_000, 1, cltv=dec["min_final_cltv_expiry"])["route"]
+        except RpcError as e:
+            assert e.error["code"] == 205, e.error
+            return None
+    route = wait_for(route_to_c, timeout=30, interval=0.5, what="a route from a to c")
     assert [h["id"] for h in route] == [b_id, c_id]
     assert route[1]["channel"] == bc and route[1]["amount_msat"] == 5_000_000
     assert route[0]["amount_msat"] > route[1]["amount_msat"]
