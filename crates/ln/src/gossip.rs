@@ -5,8 +5,10 @@
 //! channel's announcement to its own counterparties). If the peer's update is read
 //! before our own announcement has reached our graph, the graph refuses it (unknown
 //! channel) and, with nothing ever resending it, our graph lacks the peer's direction.
-//! So updates refused for an unknown channel are kept (a few, newest last) and offered
-//! to the graph again whenever a channel announcement is accepted.
+//! So updates refused for an unknown channel are kept (a few, newest last) and, once a
+//! channel announcement for them is accepted, handed back to the peer manager as
+//! broadcasts: it applies them to the graph and relays them to our other peers (who
+//! would otherwise never hear the counterparty's direction either).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,8 @@ pub struct Gossip {
     sync: Arc<GossipSync>,
     graph: Arc<Graph>,
     early: Mutex<VecDeque<ChannelUpdate>>,
+    /// Kept updates whose channel arrived, for the peer manager to broadcast.
+    ready: Mutex<Vec<MessageSendEvent>>,
 }
 
 impl Gossip {
@@ -37,6 +41,7 @@ impl Gossip {
             sync,
             graph,
             early: Mutex::new(VecDeque::new()),
+            ready: Mutex::new(Vec::new()),
         }
     }
 
@@ -48,27 +53,39 @@ impl Gossip {
         q.push_back(msg.clone());
     }
 
-    /// Offers the kept updates of `scid` to the graph again.
+    /// Queues the kept updates of `scid` (now in the graph) as broadcasts.
     fn replay(&self, scid: u64) {
-        let ready: VecDeque<ChannelUpdate> = {
-            let mut q = self.early.lock().unwrap_or_else(|p| p.into_inner());
-            let (ready, rest) = q
-                .drain(..)
-                .partition(|m| m.contents.short_channel_id == scid);
-            *q = rest;
-            ready
+        let Some((node_id_1, node_id_2)) = self
+            .graph
+            .read_only()
+            .channel(scid)
+            .map(|c| (c.node_one, c.node_two))
+        else {
+            return;
         };
-        for m in ready {
-            if let Err(e) = self.graph.update_channel(&m) {
-                tracing::debug!("kept channel_update for {scid} still refused: {}", e.err);
-            }
-        }
+        let mut q = self.early.lock().unwrap_or_else(|p| p.into_inner());
+        let (now, rest): (VecDeque<ChannelUpdate>, VecDeque<ChannelUpdate>) = q
+            .drain(..)
+            .partition(|m| m.contents.short_channel_id == scid);
+        *q = rest;
+        drop(q);
+        let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+        ready.extend(
+            now.into_iter()
+                .map(|msg| MessageSendEvent::BroadcastChannelUpdate {
+                    msg,
+                    node_id_1,
+                    node_id_2,
+                }),
+        );
     }
 }
 
 impl BaseMessageHandler for Gossip {
     fn get_and_clear_pending_msg_events(&self) -> Vec<MessageSendEvent> {
-        self.sync.get_and_clear_pending_msg_events()
+        let mut events = self.sync.get_and_clear_pending_msg_events();
+        events.append(&mut self.ready.lock().unwrap_or_else(|p| p.into_inner()));
+        events
     }
     fn peer_disconnected(&self, their_node_id: PublicKey) {
         self.sync.peer_disconnected(their_node_id)
@@ -264,6 +281,15 @@ mod tests {
         };
         // Our own announcement reaches the graph after the peer's update was refused.
         g.handle_channel_announcement(None, &signed).unwrap();
+        // The peer manager takes the kept update as a broadcast: it applies it (as below)
+        // and relays it.
+        let events = g.get_and_clear_pending_msg_events();
+        let [MessageSendEvent::BroadcastChannelUpdate { msg, .. }] = &events[..] else {
+            panic!("expected one broadcast, got {events:?}");
+        };
+        assert_eq!(msg, &update);
+        g.handle_channel_update(None, msg).unwrap();
+        assert!(g.get_and_clear_pending_msg_events().is_empty());
         let ro = graph.read_only();
         let chan = ro.channel(scid).unwrap();
         let two_to_one = chan
