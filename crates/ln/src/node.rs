@@ -36,6 +36,7 @@ use crate::config::{user_config, LnConfig};
 use crate::error::StartError;
 use crate::funding::PendingOpen;
 use crate::logger::LdkLogger;
+use crate::signer::BoltSigner;
 use crate::sweep::WalletDestination;
 use crate::types::{
     BumpHandler, ChainMonitor, ChannelManager, GossipSync, Graph, Kv, MessageRouter,
@@ -79,6 +80,8 @@ pub struct Ln {
     /// LDK's broadcaster, which remembers closing transactions.
     pub broadcaster: Arc<TapBroadcaster>,
     pub(crate) keys: Arc<KeysManager>,
+    /// Channels' signer provider (shutdown scripts, our funding keys).
+    pub signer: Arc<BoltSigner>,
     pub(crate) wallet: Arc<Wallet>,
     pub(crate) fees: Arc<Fees>,
     pub(crate) config: LnConfig,
@@ -167,12 +170,14 @@ impl Ln {
         ));
         let message_router = Arc::new(MessageRouter::new(graph.clone(), keys.clone()));
 
+        let signer = Arc::new(BoltSigner::new(keys.clone(), wallet.clone()));
+        signer.refill_spare();
         let persister = Arc::new(MonitorUpdatingPersister::new(
             kv.clone(),
             logger.clone(),
             MAX_PENDING_UPDATES,
             keys.clone(),
-            keys.clone(),
+            signer.clone(),
             broadcaster.clone(),
             fees.clone(),
         ));
@@ -204,7 +209,7 @@ impl Ln {
                 let args = ChannelManagerReadArgs::new(
                     keys.clone(),
                     keys.clone(),
-                    keys.clone(),
+                    signer.clone(),
                     fees.clone(),
                     chain_monitor.clone(),
                     broadcaster.clone(),
@@ -236,7 +241,7 @@ impl Ln {
                     logger.clone(),
                     keys.clone(),
                     keys.clone(),
-                    keys.clone(),
+                    signer.clone(),
                     user_config,
                     ChainParameters {
                         network,
@@ -327,6 +332,7 @@ impl Ln {
             kv,
             broadcaster,
             keys,
+            signer,
             wallet,
             fees,
             config,
@@ -334,6 +340,7 @@ impl Ln {
             events: tx,
             blocks: Mutex::new(()),
         });
+        ln.release_abandoned_funding();
         Ok((ln, rx))
     }
 

@@ -18,6 +18,7 @@ use lightning::util::persist::{KVStoreSync, MonitorUpdatingPersister};
 use lightning::util::sweep::OutputSweeperSync;
 
 use crate::logger::LdkLogger;
+use crate::signer::BoltSigner;
 use crate::sweep::WalletDestination;
 
 /// The key-value store everything LDK persists goes to (the daemon's `kv` table).
@@ -30,7 +31,7 @@ pub type Persister = MonitorUpdatingPersister<
     Kv,
     Arc<Logger>,
     Arc<KeysManager>,
-    Arc<KeysManager>,
+    Arc<BoltSigner>,
     Arc<Broadcaster>,
     Arc<Fees>,
 >;
@@ -65,7 +66,7 @@ pub type ChannelManager = lightning::ln::channelmanager::ChannelManager<
     Arc<Broadcaster>,
     Arc<KeysManager>,
     Arc<KeysManager>,
-    Arc<KeysManager>,
+    Arc<BoltSigner>,
     Arc<Fees>,
     Arc<Router>,
     Arc<MessageRouter>,
