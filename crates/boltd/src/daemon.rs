@@ -419,6 +419,7 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
     );
     channels.set_forwards(forwards.clone());
     let ln_loop = channels.run(ln_events, peering.peers.clone());
+    crate::gossip::announce::spawn(node.clone(), channels.ln.clone(), peering.peers.clone());
     // The loop writes the channel manager one last time when shutdown starts; exit
     // waits for that write.
     node.shutdown.on_exit(

@@ -71,6 +71,8 @@ pub struct Ln {
     pub graph: Arc<Graph>,
     pub scorer: Arc<RwLock<Scorer>>,
     pub gossip: Arc<GossipSync>,
+    /// What the peer layer hands gossip to: `gossip` plus the repair in [`crate::Gossip`].
+    pub routing: Arc<crate::gossip::Gossip>,
     pub onion: Arc<OnionMessenger>,
     pub sweeper: Arc<Sweeper>,
     /// Penalties for revoked counterparty commitments, queued for `commitment_revocation`.
@@ -325,12 +327,14 @@ impl Ln {
             logger.clone(),
         );
         let (tx, rx) = mpsc::unbounded_channel();
+        let routing = Arc::new(crate::gossip::Gossip::new(gossip.clone(), graph.clone()));
         let ln = Arc::new(Ln {
             manager,
             chain_monitor,
             graph,
             scorer,
             gossip,
+            routing,
             onion,
             sweeper: Arc::new(sweeper),
             tower,

@@ -205,7 +205,7 @@ impl Channels {
     pub fn handlers(&self) -> net::Handlers {
         net::Handlers {
             channel: self.ln.manager.clone(),
-            routing: self.ln.gossip.clone(),
+            routing: self.ln.routing.clone(),
             onion: self.ln.onion.clone(),
             send_only: self.ln.chain_monitor.clone(),
         }

@@ -4,8 +4,10 @@
 //! `invoices`): it only connects the two.
 
 pub mod final_hop;
+pub mod failure;
 pub mod hints;
 pub mod receive;
+pub mod route_json;
 pub mod send;
 
 use std::sync::Arc;
