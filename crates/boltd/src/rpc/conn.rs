@@ -344,17 +344,14 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
     let mut queue_open = true;
     loop {
         // Everything that is ready now goes out in one write.
+        drain(&mut rx, &mut out, &mut queue_open, WRITE_BATCH);
         while let Some(Some((frame, mut done))) = running.next().now_or_never() {
+            // A plugin's `message`/`progress` notifications were queued before its reply
+            // came back: they go out first.
+            drain(&mut rx, &mut out, &mut queue_open, usize::MAX);
             done.reply_len = frame.len();
             out.push(frame);
             drop(done);
-        }
-        while queue_open && out.bytes < WRITE_BATCH {
-            match rx.try_recv() {
-                Ok(f) => out.push_counted(f),
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => queue_open = false,
-            }
         }
         if let Err(e) = out.flush(&wr) {
             // Client gone: stop reading its requests (nobody hears the answers); what
@@ -381,6 +378,7 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
                 None => queue_open = false,
             },
             Some((frame, mut done)) = running.next(), if !running.is_empty() => {
+                drain(&mut rx, &mut out, &mut queue_open, usize::MAX);
                 done.reply_len = frame.len();
                 out.push(frame);
                 drop(done);
@@ -398,6 +396,7 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
                         // pipelined `sendcustommsg` calls reach the wire in order. Only
                         // what is still pending waits among the running ones.
                         if let std::task::Poll::Ready(frame) = futures::poll!(&mut fut) {
+                            drain(&mut rx, &mut out, &mut queue_open, usize::MAX);
                             done.reply_len = frame.len();
                             out.push(frame);
                         } else {
@@ -427,6 +426,17 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
     }
     let mut wr = wr;
     let _ = wr.shutdown().await;
+}
+
+/// Moves queued frames (notifications) to the outbox, while it holds less than `limit`.
+fn drain(rx: &mut mpsc::Receiver<Vec<u8>>, out: &mut Outbox, queue_open: &mut bool, limit: usize) {
+    while *queue_open && out.bytes < limit {
+        match rx.try_recv() {
+            Ok(f) => out.push_counted(f),
+            Err(mpsc::error::TryRecvError::Empty) => break,
+            Err(mpsc::error::TryRecvError::Disconnected) => *queue_open = false,
+        }
+    }
 }
 
 /// What became of one read from the client.
