@@ -16,8 +16,9 @@ Rules (plugin guide, db_write):
 
 Environment (for tests): BACKUP_REFUSE_MARKER / BACKUP_DIE_MARKER / BACKUP_HANG_MARKER:
 refuse the write, exit at once, or answer only after 5 s, when any statement contains
-that text (only in the plugin named by BACKUP_MARKED_PLUGIN, if set). BACKUP_DB: the live database file
-(default `lightningd.sqlite3`).
+that text (only in the plugin named by BACKUP_MARKED_PLUGIN, if set; only while the file
+BACKUP_ARMED_FILE exists, if set). BACKUP_DB: the live database file (default
+`lightningd.sqlite3`).
 """
 import os
 import sqlite3
@@ -38,7 +39,9 @@ def marked(var, statement):
     """Whether the test marker `var` applies to this plugin and occurs in `statement`."""
     only = os.environ.get("BACKUP_MARKED_PLUGIN")
     marker = os.environ.get(var)
-    return bool(marker) and marker in statement and (not only or only == NAME)
+    armed = os.environ.get("BACKUP_ARMED_FILE")
+    return (bool(marker) and marker in statement and (not only or only == NAME)
+            and (not armed or os.path.exists(armed)))
 
 
 def copy_version():

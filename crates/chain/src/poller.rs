@@ -184,9 +184,12 @@ impl<B: Backend> Poller<B> {
                 }
             }
             self.poll_fees().await;
+            // Shutdown first: a round that ends while the runtime is shutting down must not
+            // poll a timer (tokio panics on a timer whose driver is gone).
             tokio::select! {
-                _ = tokio::time::sleep(self.config.interval) => {}
+                biased;
                 _ = &mut shutdown => return,
+                _ = tokio::time::sleep(self.config.interval) => {}
             }
         }
     }

@@ -5,7 +5,9 @@
 //! key-value store (every write one store transaction, so `db_write` plugins hold a
 //! restorable copy), the `NetworkGraph` (its own file, like Core Lightning's
 //! gossip_store), `P2PGossipSync`, the scorer and router, the `OnionMessenger`, the
-//! `OutputSweeper` paying into the on-chain wallet, funding transactions from the wallet
+//! `OutputSweeper` paying into the on-chain wallet, the `SignerProvider` over the
+//! `KeysManager` (per-channel shutdown scripts: `close_to` or a wallet address; our
+//! funding keys), funding transactions from the wallet
 //! ([`Ln::open_channel`]), blocks to all of them ([`LnListener`]), and the event loop
 //! ([`Ln::run`]) that persists the manager and hands every event to the daemon.
 //!
@@ -22,6 +24,8 @@ mod funding;
 mod listener;
 mod logger;
 mod node;
+pub mod persist_guard;
+mod signer;
 mod sweep;
 pub mod types;
 
@@ -33,3 +37,4 @@ pub use lightning::events::Event;
 pub use listener::{fit, BlockFit, LnListener};
 pub use logger::LdkLogger;
 pub use node::{Ln, LnDeps};
+pub use signer::BoltSigner;

@@ -36,6 +36,7 @@ use crate::config::{user_config, LnConfig};
 use crate::error::StartError;
 use crate::funding::PendingOpen;
 use crate::logger::LdkLogger;
+use crate::signer::BoltSigner;
 use crate::sweep::WalletDestination;
 use crate::types::{
     BumpHandler, ChainMonitor, ChannelManager, GossipSync, Graph, Kv, MessageRouter,
@@ -58,6 +59,8 @@ pub struct LnDeps {
     pub wallet: Arc<Wallet>,
     /// The chain's tip: a new node's channel manager starts there.
     pub tip: BlockRef,
+    /// Told (once) that a channel monitor could not be written: the node must stop.
+    pub on_persist_failure: crate::persist_guard::OnFailure,
 }
 
 /// The node's channels: LDK's manager, monitors, gossip, onion messages and sweeper.
@@ -75,6 +78,8 @@ pub struct Ln {
     /// LDK's broadcaster, which remembers closing transactions.
     pub broadcaster: Arc<TapBroadcaster>,
     pub(crate) keys: Arc<KeysManager>,
+    /// Channels' signer provider (shutdown scripts, our funding keys).
+    pub signer: Arc<BoltSigner>,
     pub(crate) wallet: Arc<Wallet>,
     pub(crate) fees: Arc<Fees>,
     pub(crate) config: LnConfig,
@@ -130,6 +135,7 @@ impl Ln {
             broadcaster,
             wallet,
             tip,
+            on_persist_failure,
         } = deps;
         let logger = Arc::new(LdkLogger);
         let network = config.network;
@@ -162,12 +168,14 @@ impl Ln {
         ));
         let message_router = Arc::new(MessageRouter::new(graph.clone(), keys.clone()));
 
+        let signer = Arc::new(BoltSigner::new(keys.clone(), wallet.clone()));
+        signer.refill_spare();
         let persister = Arc::new(MonitorUpdatingPersister::new(
             kv.clone(),
             logger.clone(),
             MAX_PENDING_UPDATES,
             keys.clone(),
-            keys.clone(),
+            signer.clone(),
             broadcaster.clone(),
             fees.clone(),
         ));
@@ -179,7 +187,10 @@ impl Ln {
             broadcaster.clone(),
             logger.clone(),
             fees.clone(),
-            persister.clone(),
+            Arc::new(crate::persist_guard::StopOnFailure::new(
+                persister.clone(),
+                on_persist_failure,
+            )),
             keys.clone(),
             keys.get_peer_storage_key(),
             false,
@@ -196,7 +207,7 @@ impl Ln {
                 let args = ChannelManagerReadArgs::new(
                     keys.clone(),
                     keys.clone(),
-                    keys.clone(),
+                    signer.clone(),
                     fees.clone(),
                     chain_monitor.clone(),
                     broadcaster.clone(),
@@ -228,7 +239,7 @@ impl Ln {
                     logger.clone(),
                     keys.clone(),
                     keys.clone(),
-                    keys.clone(),
+                    signer.clone(),
                     user_config,
                     ChainParameters {
                         network,
@@ -317,6 +328,7 @@ impl Ln {
             kv,
             broadcaster,
             keys,
+            signer,
             wallet,
             fees,
             config,
@@ -324,6 +336,7 @@ impl Ln {
             events: tx,
             blocks: Mutex::new(()),
         });
+        ln.release_abandoned_funding();
         Ok((ln, rx))
     }
 

@@ -66,7 +66,18 @@ impl Chain {
     pub fn run(&self, shutdown: Shutdown) {
         let poller = self.poller.lock().ok().and_then(|mut p| p.take());
         if let Some(poller) = poller {
-            tokio::spawn(poller.run(async move { shutdown.recv().await }));
+            let sd = shutdown.clone();
+            let task = tokio::spawn(poller.run(async move { sd.recv().await }));
+            // Exit waits for the round in progress: a task still running when the runtime
+            // shuts down may be polled without its timer driver, and tokio panics then.
+            shutdown.on_exit(
+                "chain poller",
+                Box::new(move || {
+                    Box::pin(async move {
+                        let _ = task.await;
+                    })
+                }),
+            );
         }
     }
 }
