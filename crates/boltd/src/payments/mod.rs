@@ -3,8 +3,8 @@
 //! It owns no channel state (that is `channels`) and no invoice rules (that is
 //! `invoices`): it only connects the two.
 
-pub mod final_hop;
 pub mod failure;
+pub mod final_hop;
 pub mod hints;
 pub mod receive;
 pub mod route_json;
