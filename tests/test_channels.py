@@ -105,6 +105,10 @@ def test_openchannel_hook_rejects_then_accepts_and_notifications_follow(node_fac
     assert second["short_channel_id"] is not None
     hist = b.rpc.listpeerchannels()["channels"][0]["state_changes"]
     assert [h["new_state"] for h in hist] == ["CHANNELD_AWAITING_LOCKIN", "CHANNELD_NORMAL"]
+    # b owns nothing in a channel a funded without a push: no reserve counted as ours.
+    [cb] = b.rpc.listpeerchannels()["channels"]
+    assert cb["to_us_msat"] == 0 and cb["min_to_us_msat"] == 0 and cb["max_to_us_msat"] == 0
+    assert [c["our_amount_msat"] for c in b.rpc.listfunds()["channels"]] == [0]
 
 
 def test_kill_9_after_funding_broadcast_keeps_the_channel(node_factory, chain):
@@ -209,12 +213,27 @@ def chan_moves(node, account):
     return [m for m in books(node)["moves"] if m["account_id"] == account]
 
 
+def ours(balances):
+    """Our accounts: everything but `external`."""
+    return {k: v for k, v in balances.items() if k != "external"}
+
+
+def tags(node, account):
+    return [m["primary_tag"] for m in chan_moves(node, account)]
+
+
+def external_moves(node, cid):
+    return [m for m in chan_moves(node, "external") if m.get("originating_account") == cid]
+
+
 def test_channel_coin_movements_and_bookkeeper_sums_through_mutual_and_unilateral_close(
         node_factory, chain):
     a = node_factory.get_node(options=options(chain), plugins=[BOOKKEEPER])
     b = node_factory.get_node(options=options(chain))
     fund(a, chain, 2_000_000)
+    fund(b, chain, 1_000_000)
     b_id = connect(a, b)
+    a_id = a.rpc.getinfo()["id"]
 
     # Open: the channel account gets our funds (`opener`), at the funding outpoint.
     r = a.rpc.fundchannel(b_id, 300_000)
@@ -232,29 +251,34 @@ def test_channel_coin_movements_and_bookkeeper_sums_through_mutual_and_unilatera
     wait_for(lambda: books(a)["balances"].get("wallet") == funds_msat(a)[0],
              what="wallet account == listfunds outputs")
 
-    # Mutual close: the account is debited our balance, with the closing transaction;
-    # once it confirms, wallet + channel accounts equal listfunds.
+    # Mutual close: `channel_close` when the closing transaction confirms, at its height;
+    # our output pays the wallet directly (its `deposit`), so the books match listfunds.
     closed = a.rpc.close(b_id)
     assert closed["type"] == "mutual"
+    chain.mine(1)
+    height = chain.height()
     wait_for(lambda: len(chan_moves(a, cid)) == 2, what="channel_close")
     close = chan_moves(a, cid)[1]
     assert close["primary_tag"] == "channel_close"
     assert close["debit_msat"] == 300_000_000 and close["credit_msat"] == 0
     assert close["utxo"] == opened["utxo"]
     assert close["spending_txid"] == closed["txids"][0]
+    assert close["blockheight"] == height
     assert close["output_count"] >= 1
-    chain.mine(1)
     wait_for(lambda: a.rpc.listpeerchannels()["channels"] == [] or state(a) == "ONCHAIN",
              what="closed")
 
     def books_match():
-        bal = books(a)["balances"]
+        bal = ours(books(a)["balances"])
         outs, chans = funds_msat(a)
         return sum(bal.values()) == outs + chans and bal.get(cid) == 0
     wait_for(books_match, timeout=30, what="bookkeeper == listfunds after the mutual close")
+    assert any(m["primary_tag"] == "deposit" and m["utxo"].startswith(closed["txids"][0])
+               for m in chan_moves(a, "wallet"))
 
-    # Unilateral close with the peer gone: debited at close; after to_self_delay the
-    # sweep lands in the wallet and the books match listfunds again.
+    # Unilateral close by us, the peer gone: channel_close, our delayed output and our
+    # anchor at the closing height; after to_self_delay the sweep (`to_wallet`) lands in
+    # the wallet and the books match listfunds again.
     r2 = a.rpc.fundchannel(b_id, 200_000)
     chain.mine(6)
     wait_for(lambda: any(c["channel_id"] == r2["channel_id"] and c["state"] == "CHANNELD_NORMAL"
@@ -265,9 +289,20 @@ def test_channel_coin_movements_and_bookkeeper_sums_through_mutual_and_unilatera
     b.stop()
     u = a.rpc.close(cid2, unilateraltimeout=1)
     assert u["type"] == "unilateral"
-    wait_for(lambda: len(chan_moves(a, cid2)) == 2, what="second channel_close")
-    assert chan_moves(a, cid2)[1]["debit_msat"] == 200_000_000
-    chain.mine(1 + delay)
+    commitment = u["txids"][0]
+    chain.mine(1)
+    height2 = chain.height()
+    wait_for(lambda: tags(a, cid2)[:3] == ["channel_open", "channel_close", "delayed_to_us"],
+             what="channel_close and delayed_to_us")
+    close2, delayed = chan_moves(a, cid2)[1:3]
+    assert close2["debit_msat"] == 200_000_000 and close2["spending_txid"] == commitment
+    assert close2["blockheight"] == height2
+    assert delayed["credit_msat"] > 0 and delayed["utxo"].startswith(commitment)
+    assert delayed["blockheight"] == height2
+    ext = external_moves(a, cid2)
+    assert [m["primary_tag"] for m in ext] == ["anchor"]
+    assert ext[0]["credit_msat"] == 330_000 and ext[0]["utxo"].startswith(commitment)
+    chain.mine(delay)
 
     def swept():
         if books_match_all():
@@ -276,12 +311,44 @@ def test_channel_coin_movements_and_bookkeeper_sums_through_mutual_and_unilatera
         return False
 
     def books_match_all():
-        bal = books(a)["balances"]
+        bal = ours(books(a)["balances"])
         outs, chans = funds_msat(a)
         return (bal.get(cid2) == 0 and chans == 0
                 and sum(bal.values()) == outs)
     # The sweep needs its own block(s); each try mines one.
     wait_for(swept, timeout=120, interval=1, what="swept into the wallet, books == listfunds")
+    assert tags(a, cid2) == ["channel_open", "channel_close", "delayed_to_us", "to_wallet"]
+    to_wallet = chan_moves(a, cid2)[3]
+    assert to_wallet["utxo"] == delayed["utxo"] and to_wallet["debit_msat"] == delayed["credit_msat"]
+    sweep = to_wallet["spending_txid"]
+    assert any(m["primary_tag"] == "deposit" and m["utxo"].startswith(sweep)
+               for m in chan_moves(a, "wallet"))
+
+    # Unilateral close by the peer (its channel to us, while we are away): channel_close
+    # of our nothing, and the peer's outputs as `to_them`.
+    b.start()
+    connect(a, b)
+    r3 = b.rpc.fundchannel(a_id, 150_000)
+    chain.mine(6)
+    wait_for(lambda: any(c["channel_id"] == r3["channel_id"] and c["state"] == "CHANNELD_NORMAL"
+                         for c in a.rpc.listpeerchannels()["channels"]), what="third channel")
+    cid3 = r3["channel_id"]
+    a.stop()
+    u3 = b.rpc.close(cid3, unilateraltimeout=1)
+    assert u3["type"] == "unilateral"
+    chain.mine(1)
+    height3 = chain.height()
+    a.start()
+    # (The bookkeeper restarted with the node: it saw channel_open before.)
+    wait_for(lambda: tags(a, cid3) == ["channel_close"], what="channel_close of the peer's close")
+    [close3] = chan_moves(a, cid3)
+    assert close3["debit_msat"] == 0 and close3["blockheight"] == height3
+    assert close3["spending_txid"] == u3["txids"][0]
+    wait_for(lambda: external_moves(a, cid3), what="to_them")
+    theirs = external_moves(a, cid3)
+    assert {m["primary_tag"] for m in theirs} == {"to_them"}
+    assert sum(m["credit_msat"] for m in theirs) > 140_000_000
+    assert ours(books(a)["balances"]).get(cid3) == 0
 
 
 def test_balance_snapshot_has_the_channel_account(node_factory, chain):
@@ -334,6 +401,128 @@ def test_kill_9_during_mutual_close_resolves_into_listfunds(node_factory, chain)
                 and all(o["status"] == "confirmed" for o in outs["outputs"])
                 and sum(o["amount_msat"] for o in outs["outputs"]) > before + 290_000_000)
     wait_for(resolved, timeout=60, interval=1, what="closing output in listfunds")
+
+
+def closing_scripts(chain, close_result):
+    [tx] = close_result["txs"]
+    return [o["scriptPubKey"]["hex"] for o in chain.cli("decoderawtransaction", tx)["vout"]]
+
+
+def test_close_to_from_fundchannel_and_the_openchannel_hook(node_factory, chain):
+    a = node_factory.get_node(options=options(chain))
+    b = node_factory.get_node(options=options(chain), plugins=[OPENCHANNEL])
+    fund(a, chain, 2_000_000)
+    b_id = connect(a, b)
+    a_id = a.rpc.getinfo()["id"]
+
+    with pytest.raises(RpcError, match="Could not parse destination address, close_to should "
+                                       "be a valid address"):
+        a.rpc.fundchannel(b_id, 200_000, close_to="nonsense")
+    with pytest.raises(RpcError, match="Destination address is not on network regtest"):
+        a.rpc.fundchannel(b_id, 200_000,
+                          close_to="bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq")
+
+    # fundchannel close_to: promised upfront, shown, kept, and paid even when the peer
+    # starts the close.
+    dest = chain.address
+    r = a.rpc.fundchannel(b_id, 200_000, close_to=dest)
+    chain.mine(6)
+    wait_state(a, "CHANNELD_NORMAL")
+    wait_state(b, "CHANNELD_NORMAL")
+    [c] = a.rpc.listpeerchannels()["channels"]
+    assert c["close_to_addr"] == dest and c["close_to"] == r["close_to"]
+    other = a.rpc.newaddr("bech32")["bech32"]
+    with pytest.raises(RpcError, match="Destination address .* does not match previous "
+                                       "shutdown script " + r["close_to"]):
+        a.rpc.close(b_id, destination=other)
+    closed = b.rpc.close(a_id)
+    assert closed["type"] == "mutual"
+    assert r["close_to"] in closing_scripts(chain, closed)
+    chain.mine(1)
+    wait_for(lambda: a.rpc.listpeerchannels()["channels"] == [] or state(a) == "ONCHAIN",
+             what="closed")
+
+    # The openchannel hook's close_to: b's side of a channel a opens.
+    b_dest = a.rpc.newaddr("bech32")["bech32"]
+    b.rpc.call("oc-mode", {"mode": "close_to:" + b_dest})
+    r2 = a.rpc.fundchannel(b_id, 150_000, push_msat=50_000_000)
+    assert "close_to" not in r2
+    chain.mine(6)
+    wait_for(lambda: any(x["channel_id"] == r2["channel_id"] and x["state"] == "CHANNELD_NORMAL"
+                         for x in b.rpc.listpeerchannels()["channels"]), what="second channel")
+    [c2] = [x for x in b.rpc.listpeerchannels()["channels"] if x["channel_id"] == r2["channel_id"]]
+    assert c2["close_to_addr"] == b_dest
+    closed2 = a.rpc.close(r2["channel_id"])
+    assert c2["close_to"] in closing_scripts(chain, closed2)
+    # b's 50,000 sat land in a's wallet (b_dest is a's address).
+    chain.mine(1)
+    wait_for(lambda: any(o["address"] == b_dest and o["status"] == "confirmed"
+                         for o in a.rpc.listfunds()["outputs"]), what="close_to paid")
+
+    # A bad close_to from the hook refuses the channel; the node keeps working.
+    b.rpc.call("oc-mode", {"mode": "close_to:nonsense"})
+    with pytest.raises(RpcError):
+        a.rpc.fundchannel(b_id, 100_000)
+    assert b.is_in_log("openchannel hook: bad close_to")
+    assert b.rpc.getinfo()["id"] == b_id
+
+
+def test_kill_9_before_the_funding_broadcast_gives_the_coins_back(node_factory, chain,
+                                                                   monkeypatch):
+    a = node_factory.get_node(options=options(chain))
+    b = node_factory.get_node(options=options(chain))
+    fund(a, chain, 1_000_000)
+    before = [(o["txid"], o["output"], o["amount_msat"]) for o in a.rpc.listfunds()["outputs"]]
+    a.stop()
+    monkeypatch.setenv("BOLTD_DEV_CRASH_OPEN", "after_funding_generated")
+    a.start()
+    monkeypatch.delenv("BOLTD_DEV_CRASH_OPEN")
+    b_id = connect(a, b)
+    with pytest.raises((RpcError, OSError, ValueError)):
+        a.rpc.fundchannel(b_id, 300_000)
+    a.proc.wait(timeout=10)
+    a.start()
+    # Never broadcast, and nothing stale: the coins are back, unreserved, no channel.
+    assert chain.cli("getrawmempool") == []
+    outs = a.rpc.listfunds()["outputs"]
+    assert [(o["txid"], o["output"], o["amount_msat"]) for o in outs] == before
+    assert not any(o["reserved"] for o in outs)
+    assert a.rpc.listpeerchannels()["channels"] == []
+    assert a.is_in_log("released 1 input\\(s\\) of a funding transaction never broadcast")
+    # And they fund a channel again.
+    connect(a, b)
+    a.rpc.fundchannel(b_id, 300_000)
+    chain.mine(6)
+    wait_state(a, "CHANNELD_NORMAL")
+
+
+def test_openchannel_hook_that_never_answers_refuses_the_open(node_factory, chain):
+    a = node_factory.get_node(options=options(chain))
+    b = node_factory.get_node(options={**options(chain), "dev-openchannel-hook-timeout": "3"},
+                              plugins=[OPENCHANNEL])
+    fund(a, chain, 1_000_000)
+    b_id = connect(a, b)
+    b.rpc.call("oc-mode", {"mode": "hang"})
+    with pytest.raises(RpcError, match="openchannel hook timed out"):
+        a.rpc.fundchannel(b_id, 200_000)
+    b.wait_for_log(r"openchannel hook: no answer from plugin\(s\) .*openchannel_hook.py within "
+                   r"3s; refusing the channel from " + a.rpc.getinfo()["id"])
+    # Nothing left behind, and both nodes keep working.
+    assert a.rpc.listpeerchannels()["channels"] == []
+    assert b.rpc.listpeerchannels()["channels"] == []
+    wait_for(lambda: not any(o["reserved"] for o in a.rpc.listfunds()["outputs"]),
+             what="funding inputs released")
+    assert b.rpc.getinfo()["id"] == b_id
+
+
+def test_dev_openchannel_hook_timeout_needs_developer(node_factory, chain):
+    opts = {k: v for k, v in options(chain).items() if k not in ("developer", "dev-bitcoind-poll")}
+    opts["dev-openchannel-hook-timeout"] = "3"
+    n = node_factory.get_node(options=opts, start=False, may_fail=True)
+    with pytest.raises(Exception):
+        n.start()
+    assert "--dev-openchannel-hook-timeout: requires --developer" in (n.daemon_stderr()
+                                                                      + n.daemon_log())
 
 
 def test_monitor_write_refused_by_db_write_stops_the_node_cleanly(node_factory, chain, monkeypatch,

@@ -2,7 +2,7 @@
 """An openchannel hook plugin that also records channel notifications.
 
 Its answer is chosen with the `oc-mode` method: `continue` (default), `reject:<message>`,
-or `hang` (never answers in time). `oc-events` returns every hook payload and
+`close_to:<address>` (continue with that close_to), or `hang` (never answers in time). `oc-events` returns every hook payload and
 notification it received, in order.
 """
 import time
@@ -30,6 +30,8 @@ def on_openchannel(plugin, openchannel, **kwargs):
     mode = state["mode"]
     if mode.startswith("reject:"):
         return {"result": "reject", "error_message": mode[len("reject:"):]}
+    if mode.startswith("close_to:"):
+        return {"result": "continue", "close_to": mode[len("close_to:"):]}
     if mode == "hang":
         time.sleep(120)
     return {"result": "continue"}

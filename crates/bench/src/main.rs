@@ -36,6 +36,10 @@ enum Command {
     /// Channels between two boltds on a devchain: opens/min, start-up time and RSS with
     /// 1, 10 and 100 channels (starts its own devchain and boltds).
     Channels(scenarios::channels::Args),
+    /// Payments between two boltds over one channel: pay (1 and 8 connections) and
+    /// keysend, with no plugin and with invoice_payment / htlc_accepted plugins (pyln and
+    /// cln-plugin) on the payee (starts its own devchain and boltds).
+    Payments(scenarios::payments::Args),
     /// The on-chain wallet with many outputs: listfunds, withdraw, catch-up after a restart.
     Wallet(scenarios::wallet::Args),
     /// Forwards/s through the middle of three boltds on a devchain, with no plugin and
@@ -129,6 +133,9 @@ async fn main() {
             .await
             .map(|t| print!("{}", t.render())),
         Command::Channels(args) => scenarios::channels::run(&args)
+            .await
+            .map(|t| print!("{}", t.render())),
+        Command::Payments(args) => scenarios::payments::run(&args)
             .await
             .map(|t| print!("{}", t.render())),
         Command::Wallet(args) => scenarios::wallet::run(&args)

@@ -30,21 +30,21 @@ fn default_dir() -> String {
     }
 }
 
-/// Runtime worker threads: four, unless `BOLTD_WORKER_THREADS` says otherwise.
+/// Runtime worker threads: two, unless `BOLTD_WORKER_THREADS` says otherwise.
 ///
 /// Measured with `bench` on 2 cores shared with other work: each hop of a plugin call
-/// (client reader, plugin writer, plugin reader, reply writer) that lands on another
-/// worker is a futex wake-up and a context switch. One worker (lightningd's one thread)
-/// is cheapest for plugin calls (~32 us of daemon CPU and ~2 switches per passthrough
-/// call, against ~55 us and ~4.5 with four), but with the wallet wired in, one or two
-/// workers cut checkrune and commando to a third (something holds a worker), so the
-/// default stays at four until that is found; the variable lets the bench compare.
+/// that lands on another worker is a futex wake-up and a context switch. Passthrough at
+/// 16 connections cost ~1.7 switches per call with one worker, ~2.0 with two and ~2.4
+/// with four, at the same rate; two keep a second core for CPU-heavy commands. Four was
+/// kept while something seemed to hold a worker: a task waiting for the wallet's lock
+/// (its holder waiting for the store) did, and now waits off the worker; sampled under
+/// load, checkrune's workers sit idle while the store thread fsyncs each call.
 fn worker_threads() -> usize {
     std::env::var("BOLTD_WORKER_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
-        .unwrap_or(4)
+        .unwrap_or(2)
 }
 
 /// Runs the daemon with `args` (program name first); returns the process exit code.
@@ -302,6 +302,13 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     // from now on (after plugins' `init`, like connectd's activation).
     services.peering.set_host(services.plugins.clone());
     services.channels.set_host(services.plugins.clone());
+    crate::channels::tower::spawn(
+        &node,
+        services.channels.ln.tower.clone(),
+        services.plugins.clone(),
+    );
+    // Payments to us left undecided at the last stop: their hooks need plugins' `init`.
+    services.channels.resume_payments();
     services.peering.activate();
     // Last, as in lightningd: scripts and test harnesses (pyln-testing among them) wait
     // for this line to know every start-up plugin has answered `init`.
@@ -395,6 +402,11 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
     channels.set_payments(Arc::new(crate::payments::Payments {
         invoices: invoices.clone(),
         sender: sender.clone(),
+        receiver: crate::payments::receive::Receiver::new(
+            invoices.clone(),
+            host.clone(),
+            storage.kv_store(),
+        ),
     }));
     invoices.set_route_hints(Arc::new(crate::payments::hints::ChannelHints(
         channels.ln.clone(),
@@ -407,6 +419,7 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
     );
     channels.set_forwards(forwards.clone());
     let ln_loop = channels.run(ln_events, peering.peers.clone());
+    crate::gossip::announce::spawn(node.clone(), channels.ln.clone(), peering.peers.clone());
     // The loop writes the channel manager one last time when shutdown starts; exit
     // waits for that write.
     node.shutdown.on_exit(

@@ -21,6 +21,7 @@ pub mod config;
 pub mod daemon;
 pub mod driver;
 pub mod forwards;
+pub mod gossip;
 pub mod gossip_store;
 pub mod invoices;
 pub mod lock;

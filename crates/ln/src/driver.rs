@@ -22,6 +22,7 @@ use lightning::util::persist::{
 use lightning::util::ser::Writeable;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
+use crate::handoff::LnEvent;
 use crate::node::{write_graph, Ln};
 
 /// LDK's `FRESHNESS_TIMER`.
@@ -34,6 +35,8 @@ const SCORER_PERSIST: Duration = Duration::from_secs(5 * 60);
 const ARCHIVE: Duration = Duration::from_secs(10 * 60);
 /// How often the loop wakes without a reason (HTLC forwards are batched to this).
 const IDLE: Duration = Duration::from_millis(100);
+/// How often the manager is written, if it changed, while the daemon handles an event.
+const PERSIST_DURING_EVENTS: Duration = Duration::from_millis(5);
 
 fn now() -> Duration {
     SystemTime::now()
@@ -42,8 +45,9 @@ fn now() -> Duration {
 }
 
 impl Ln {
-    /// Writes the channel manager; durable when it returns `Ok`.
+    /// Writes the channel manager; durable when it returns `Ok`. Safe from any thread.
     pub fn persist_manager(&self) -> lightning::io::Result<()> {
+        let _order = self.persisting.lock().unwrap_or_else(|p| p.into_inner());
         self.kv.write(
             CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
             CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
@@ -70,12 +74,59 @@ impl Ln {
         }
     }
 
-    /// One event: funding first, then to the daemon.
-    fn dispatch(&self, event: Event) -> Result<(), ReplayEvent> {
+    /// One event: funding first, then to the daemon, whose answer is LDK's (an event is
+    /// consumed only once the daemon has recorded it).
+    async fn dispatch(&self, event: Event) -> Result<(), ReplayEvent> {
         self.handle_funding_event(&event)?;
-        // A daemon that went away (shutdown) no longer needs events.
-        let _ = self.events.send(event);
-        Ok(())
+        let (handoff, verdict) = LnEvent::new(event);
+        if self.events.send(handoff).is_err() {
+            // Nobody consumes events any more (shutdown): keep it for the next start.
+            return Err(ReplayEvent());
+        }
+        match verdict.await {
+            Ok(v) => v,
+            Err(_) => {
+                tracing::warn!("an LDK event went unanswered; it will be handed over again");
+                Err(ReplayEvent())
+            }
+        }
+    }
+
+    /// Hands every pending event of the manager, the chain monitor and the onion messenger
+    /// to [`Ln::dispatch`], one at a time.
+    async fn process_events(self: Arc<Self>) {
+        let me = self.clone();
+        self.manager
+            .process_pending_events_async(|e| {
+                let me = me.clone();
+                async move { me.dispatch(e).await }
+            })
+            .await;
+        let me = self.clone();
+        self.chain_monitor
+            .process_pending_events_async(|e| {
+                let me = me.clone();
+                async move { me.dispatch(e).await }
+            })
+            .await;
+        let me = self.clone();
+        self.onion
+            .process_pending_events_async(|e| {
+                let me = me.clone();
+                Box::pin(async move { me.dispatch(e).await })
+            })
+            .await;
+    }
+
+    /// Writes the channel manager if it changed since it was last written.
+    fn persist_if_needed(&self) {
+        if self.manager.get_and_clear_needs_persistence() {
+            if let Err(e) = self.persist_manager() {
+                // Monitors are already durable (written before LDK acts on them), so
+                // a stale manager is recoverable; still, say so loudly and retry.
+                tracing::error!("persisting the channel manager: {e}");
+            }
+        }
     }
 
     /// Runs the loop until `stop` resolves; persists the manager, graph and scorer last.
@@ -107,27 +158,17 @@ impl Ln {
         scorer.tick().await;
         archive.tick().await;
         loop {
-            let me = self.clone();
-            self.manager
-                .process_pending_events_async(|e| {
-                    let me = me.clone();
-                    async move { me.dispatch(e) }
-                })
-                .await;
-            let me = self.clone();
-            self.chain_monitor
-                .process_pending_events_async(|e| {
-                    let me = me.clone();
-                    async move { me.dispatch(e) }
-                })
-                .await;
-            let me = self.clone();
-            self.onion
-                .process_pending_events_async(|e| {
-                    let me = me.clone();
-                    Box::pin(async move { me.dispatch(e) })
-                })
-                .await;
+            // The daemon's answers can take a while (store writes); meanwhile channels move
+            // on (peer messages, monitor updates), and a manager left unwritten that long
+            // would be stale after a kill -9 (LDK then force-closes): keep writing it.
+            let events = self.clone().process_events();
+            tokio::pin!(events);
+            loop {
+                tokio::select! {
+                    _ = &mut events => break,
+                    _ = tokio::time::sleep(PERSIST_DURING_EVENTS) => self.persist_if_needed(),
+                }
+            }
             after_events();
             if self.manager.needs_pending_htlc_processing() {
                 let watch = self.htlc_watch.get();
@@ -167,13 +208,7 @@ impl Ln {
                     false
                 }
             };
-            if self.manager.get_and_clear_needs_persistence() {
-                if let Err(e) = self.persist_manager() {
-                    // Monitors are already durable (written before LDK acts on them), so
-                    // a stale manager is recoverable; still, say so loudly and retry.
-                    tracing::error!("persisting the channel manager: {e}");
-                }
-            }
+            self.persist_if_needed();
             if stopped {
                 break;
             }

@@ -12,6 +12,7 @@ use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, Txid};
 use lightning::events::{Event, FundingInfo, ReplayEvent};
 use lightning::ln::types::ChannelId;
+use lightning::sign::SpendableOutputDescriptor;
 use lightning::util::config::ChannelConfigUpdate;
 use lightning_types::features::ChannelTypeFeatures;
 use tokio::sync::oneshot;
@@ -25,6 +26,21 @@ pub const MAX_FUNDING_NO_WUMBO_SAT: u64 = (1 << 24) - 1;
 /// How long the funding inputs stay reserved if nothing releases them (Core Lightning's
 /// fundchannel reserves for 2016 blocks).
 pub const FUNDING_RESERVE_BLOCKS: u32 = 2016;
+/// The kv namespace of funding transactions built but not yet broadcast (their inputs, by
+/// user channel id): a crash in between must not leave those coins reserved.
+const PENDING_FUNDING_NS: &str = "boltd_pending_funding";
+/// Developer crash knob: `after_funding_generated` dies once LDK has the funding
+/// transaction, before it is broadcast.
+const CRASH_ENV: &str = "BOLTD_DEV_CRASH_OPEN";
+
+fn crash_point(at: &str) {
+    if std::env::var(CRASH_ENV).is_ok_and(|v| v == at) {
+        tracing::warn!("{CRASH_ENV}={at}: dying now");
+        // SAFETY: ends the process at once, like kill -9 (no destructors, no flush).
+        unsafe { libc::_exit(137) };
+    }
+}
+
 /// How long `fundchannel` waits for the peer to complete the open.
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -49,6 +65,8 @@ pub struct OpenRequest {
     pub utxos: Option<Vec<OutPoint>>,
     /// Reserve we require of the peer, in sats (`None`: 1%).
     pub reserve_sat: Option<u64>,
+    /// Where a close pays our side (`close_to`); `None`: a wallet address.
+    pub close_to: Option<ScriptBuf>,
 }
 
 /// What `fundchannel` returns.
@@ -59,6 +77,9 @@ pub struct Opened {
     pub outnum: u32,
     pub channel_id: ChannelId,
     pub channel_type: Option<ChannelTypeFeatures>,
+    pub user_channel_id: u128,
+    /// The channel's upfront shutdown script (only with `close_to`).
+    pub shutdown_script: Option<ScriptBuf>,
 }
 
 /// An open between `create_channel` and `ChannelPending` (or its failure).
@@ -68,6 +89,7 @@ pub(crate) struct PendingOpen {
     utxos: Option<Vec<OutPoint>>,
     /// The signed funding transaction once built, and its funding output.
     funding: Option<(Transaction, u32)>,
+    shutdown_script: Option<ScriptBuf>,
     reply: Option<oneshot::Sender<Result<Opened, OpenError>>>,
 }
 
@@ -192,6 +214,11 @@ impl Ln {
         }
         let mut config = crate::config::user_config(&self.config);
         config.channel_handshake_config.announce_for_forwarding = req.announce;
+        // As Core Lightning: a shutdown script is promised upfront only when `close_to`
+        // names one, so `close destination` stays free otherwise.
+        config
+            .channel_handshake_config
+            .commit_upfront_shutdown_pubkey = req.close_to.is_some();
         if let Some(r) = req.reserve_sat {
             let millionths = (r.saturating_mul(1_000_000) / amount.max(1)).min(1_000_000);
             config
@@ -211,19 +238,33 @@ impl Ln {
                 minconf: req.minconf,
                 utxos: req.utxos.clone(),
                 funding: None,
+                shutdown_script: None,
                 reply: Some(tx),
             },
         );
-        if let Err(e) = self.manager.create_channel(
-            req.peer,
-            amount,
-            req.push_msat,
-            user_channel_id,
-            None,
-            Some(config),
-        ) {
-            self.lock_opens().remove(&user_channel_id);
-            return Err(api_error(e));
+        let created = self
+            .signer
+            .with_shutdown_script(req.close_to.clone(), || {
+                self.manager.create_channel(
+                    req.peer,
+                    amount,
+                    req.push_msat,
+                    user_channel_id,
+                    None,
+                    Some(config),
+                )
+            })
+            .await;
+        match created {
+            (Ok(_), script) => {
+                if let Some(p) = self.lock_opens().get_mut(&user_channel_id) {
+                    p.shutdown_script = script;
+                }
+            }
+            (Err(e), _) => {
+                self.lock_opens().remove(&user_channel_id);
+                return Err(api_error(e));
+            }
         }
         // Wait for the outcome; give up if the peer goes away before the funding is
         // signed (LDK would keep the open to retry on reconnect) or takes too long.
@@ -338,16 +379,20 @@ impl Ln {
                     .unwrap_or(0) as u32;
                 p.funding = Some((spend.tx.clone(), outnum));
                 drop(opens);
+                self.remember_funding(*user_channel_id, &spend.inputs);
                 if let Err(e) = self.manager.funding_transaction_generated(
                     *temporary_channel_id,
                     *counterparty_node_id,
                     spend.tx,
                 ) {
                     let _ = self.wallet.unreserve(&spend.inputs, FUNDING_RESERVE_BLOCKS);
+                    self.forget_funding(*user_channel_id);
                     if let Some(p) = self.lock_opens().get_mut(user_channel_id) {
                         p.answer(Err(api_error(e)));
                     }
+                    return Ok(());
                 }
+                crash_point("after_funding_generated");
             }
             Event::ChannelPending {
                 channel_id,
@@ -355,6 +400,8 @@ impl Ln {
                 channel_type,
                 ..
             } => {
+                // Broadcast (or LDK will rebroadcast it): the wallet takes it from here.
+                self.forget_funding(*user_channel_id);
                 let mut opens = self.lock_opens();
                 if let Some(p) = opens.get_mut(user_channel_id) {
                     if let Some((tx, outnum)) = p.funding.clone() {
@@ -363,12 +410,15 @@ impl Ln {
                         if let Err(e) = self.wallet.transaction_unconfirmed(&tx) {
                             tracing::warn!("wallet: recording funding tx: {e}");
                         }
+                        let shutdown_script = p.shutdown_script.clone();
                         p.answer(Ok(Opened {
                             txid: tx.compute_txid(),
                             tx,
                             outnum,
                             channel_id: *channel_id,
                             channel_type: channel_type.clone(),
+                            user_channel_id: *user_channel_id,
+                            shutdown_script,
                         }));
                     }
                 }
@@ -377,6 +427,16 @@ impl Ln {
                 funding_info: FundingInfo::Tx { transaction },
                 ..
             } => {
+                for k in self.pending_funding_keys() {
+                    if let Some(inputs) = self.pending_funding(&k) {
+                        if inputs
+                            .iter()
+                            .all(|i| transaction.input.iter().any(|t| t.previous_output == *i))
+                        {
+                            let _ = self.kv.remove(PENDING_FUNDING_NS, "", &k, false);
+                        }
+                    }
+                }
                 let inputs: Vec<OutPoint> = transaction
                     .input
                     .iter()
@@ -401,8 +461,25 @@ impl Ln {
                 channel_id,
                 counterparty_node_id,
             } => {
+                // A mutual close pays the wallet (or a `close_to` script) directly: such
+                // outputs are not the KeysManager's to sign, and one unsignable output
+                // would stop every batched sweep.
+                let ours = self.signer.keys_manager_scripts();
+                let outputs: Vec<_> = outputs
+                    .iter()
+                    .filter(|d| match d {
+                        SpendableOutputDescriptor::StaticOutput { output, .. } => {
+                            ours.contains(&output.script_pubkey)
+                        }
+                        _ => true,
+                    })
+                    .cloned()
+                    .collect();
+                if outputs.is_empty() {
+                    return Ok(());
+                }
                 let tracked = self.sweeper.track_spendable_outputs(
-                    outputs.clone(),
+                    outputs,
                     *channel_id,
                     *counterparty_node_id,
                     false,
@@ -415,6 +492,74 @@ impl Ln {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Records the inputs of a funding transaction about to be handed to LDK.
+    fn remember_funding(&self, user_channel_id: u128, inputs: &[OutPoint]) {
+        let text: Vec<String> = inputs.iter().map(|o| o.to_string()).collect();
+        if let Err(e) = self.kv.write(
+            PENDING_FUNDING_NS,
+            "",
+            &format!("{user_channel_id:032x}"),
+            text.join("\n").into_bytes(),
+        ) {
+            tracing::warn!("recording a funding transaction's inputs: {e}");
+        }
+    }
+
+    fn forget_funding(&self, user_channel_id: u128) {
+        let _ = self.kv.remove(
+            PENDING_FUNDING_NS,
+            "",
+            &format!("{user_channel_id:032x}"),
+            false,
+        );
+    }
+
+    fn pending_funding_keys(&self) -> Vec<String> {
+        self.kv.list(PENDING_FUNDING_NS, "").unwrap_or_default()
+    }
+
+    fn pending_funding(&self, key: &str) -> Option<Vec<OutPoint>> {
+        let bytes = self.kv.read(PENDING_FUNDING_NS, "", key).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        Some(
+            text.lines()
+                .filter_map(|l| l.parse::<OutPoint>().ok())
+                .collect(),
+        )
+    }
+
+    /// Start-up: a funding transaction built before a crash and never broadcast. If LDK
+    /// kept the channel, it broadcasts it itself; otherwise nobody will, and its inputs
+    /// go back to the wallet. Blocking (store writes).
+    pub fn release_abandoned_funding(&self) {
+        let known: Vec<u128> = self
+            .manager
+            .list_channels()
+            .iter()
+            .map(|c| c.user_channel_id)
+            .collect();
+        for k in self.pending_funding_keys() {
+            let Ok(id) = u128::from_str_radix(&k, 16) else {
+                continue;
+            };
+            if !known.contains(&id) {
+                if let Some(inputs) = self.pending_funding(&k) {
+                    match self.wallet.unreserve(&inputs, FUNDING_RESERVE_BLOCKS) {
+                        Ok(_) => tracing::info!(
+                            "released {} input(s) of a funding transaction never broadcast",
+                            inputs.len()
+                        ),
+                        Err(e) => {
+                            tracing::warn!("releasing an abandoned funding's inputs: {e}");
+                            continue;
+                        }
+                    }
+                }
+            }
+            let _ = self.kv.remove(PENDING_FUNDING_NS, "", &k, false);
+        }
     }
 
     /// `setchannel`'s fee and HTLC limits for the given channels of one peer.

@@ -12,7 +12,6 @@ use chain::{BlockRef, Broadcaster, Fees};
 use crate::broadcast::TapBroadcaster;
 use lightning::chain::chainmonitor::ChainMonitor as LdkChainMonitor;
 use lightning::chain::{BlockLocator, ChannelMonitorUpdateStatus, Watch};
-use lightning::events::Event;
 use lightning::ln::channelmanager::{ChainParameters, ChannelManagerReadArgs};
 use lightning::routing::gossip::P2PGossipSync;
 use lightning::routing::router::DefaultRouter;
@@ -35,8 +34,11 @@ use wallet::Wallet;
 use crate::config::{user_config, LnConfig};
 use crate::error::StartError;
 use crate::funding::PendingOpen;
+use crate::handoff::LnEvent;
 use crate::logger::LdkLogger;
+use crate::signer::BoltSigner;
 use crate::sweep::WalletDestination;
+use crate::tower::{Tower, TowerPersister};
 use crate::types::{
     BumpHandler, ChainMonitor, ChannelManager, GossipSync, Graph, Kv, MessageRouter,
     OnionMessenger, Scorer, Sweeper,
@@ -69,14 +71,20 @@ pub struct Ln {
     pub graph: Arc<Graph>,
     pub scorer: Arc<RwLock<Scorer>>,
     pub gossip: Arc<GossipSync>,
+    /// What the peer layer hands gossip to: `gossip` plus the repair in [`crate::Gossip`].
+    pub routing: Arc<crate::gossip::Gossip>,
     pub onion: Arc<OnionMessenger>,
     pub sweeper: Arc<Sweeper>,
+    /// Penalties for revoked counterparty commitments, queued for `commitment_revocation`.
+    pub tower: Arc<Tower>,
     /// Fee bumps of anchor channels' transactions, paid from the wallet.
     pub(crate) bump: BumpHandler,
     pub(crate) kv: Kv,
     /// LDK's broadcaster, which remembers closing transactions.
     pub broadcaster: Arc<TapBroadcaster>,
     pub(crate) keys: Arc<KeysManager>,
+    /// Channels' signer provider (shutdown scripts, our funding keys).
+    pub signer: Arc<BoltSigner>,
     pub(crate) wallet: Arc<Wallet>,
     pub(crate) fees: Arc<Fees>,
     pub(crate) config: LnConfig,
@@ -84,7 +92,10 @@ pub struct Ln {
     /// channel id.
     pub(crate) opens: Mutex<HashMap<u128, PendingOpen>>,
     /// Events for the daemon (hooks, notifications); funding events are handled here first.
-    pub(crate) events: mpsc::UnboundedSender<Event>,
+    pub(crate) events: mpsc::UnboundedSender<LnEvent>,
+    /// Held while the manager is encoded and written, so writes land in the order the
+    /// snapshots were taken (an older one written last would leave the manager stale).
+    pub(crate) persisting: Mutex<()>,
     /// Serialises block delivery with start-up catch-up.
     pub(crate) blocks: Mutex<()>,
     /// Shown the channels' pending HTLCs around each forwarding pass, once set.
@@ -125,7 +136,7 @@ pub(crate) fn write_graph(path: &Path, graph: &Graph) -> std::io::Result<()> {
 impl Ln {
     /// Reloads (or, on first start, creates) every LDK object. Monitors are read first and
     /// handed to the manager's read, then given to the chain monitor to watch.
-    pub fn start(deps: LnDeps) -> Result<(Arc<Ln>, mpsc::UnboundedReceiver<Event>), StartError> {
+    pub fn start(deps: LnDeps) -> Result<(Arc<Ln>, mpsc::UnboundedReceiver<LnEvent>), StartError> {
         let LnDeps {
             config,
             keys,
@@ -167,25 +178,28 @@ impl Ln {
         ));
         let message_router = Arc::new(MessageRouter::new(graph.clone(), keys.clone()));
 
+        let signer = Arc::new(BoltSigner::new(keys.clone(), wallet.clone()));
+        signer.refill_spare();
         let persister = Arc::new(MonitorUpdatingPersister::new(
             kv.clone(),
             logger.clone(),
             MAX_PENDING_UPDATES,
             keys.clone(),
-            keys.clone(),
+            signer.clone(),
             broadcaster.clone(),
             fees.clone(),
         ));
         let mut monitors = persister
             .read_all_channel_monitors_with_updates()
             .map_err(|e| StartError::Monitors(e.to_string()))?;
+        let tower = Arc::new(Tower::load(kv.clone(), wallet.clone(), fees.clone()));
         let chain_monitor: Arc<ChainMonitor> = Arc::new(LdkChainMonitor::new(
             None,
             broadcaster.clone(),
             logger.clone(),
             fees.clone(),
             Arc::new(crate::persist_guard::StopOnFailure::new(
-                persister.clone(),
+                Arc::new(TowerPersister::new(persister.clone(), tower.clone())),
                 on_persist_failure,
             )),
             keys.clone(),
@@ -204,7 +218,7 @@ impl Ln {
                 let args = ChannelManagerReadArgs::new(
                     keys.clone(),
                     keys.clone(),
-                    keys.clone(),
+                    signer.clone(),
                     fees.clone(),
                     chain_monitor.clone(),
                     broadcaster.clone(),
@@ -236,7 +250,7 @@ impl Ln {
                     logger.clone(),
                     keys.clone(),
                     keys.clone(),
-                    keys.clone(),
+                    signer.clone(),
                     user_config,
                     ChainParameters {
                         network,
@@ -313,26 +327,32 @@ impl Ln {
             logger.clone(),
         );
         let (tx, rx) = mpsc::unbounded_channel();
+        let routing = Arc::new(crate::gossip::Gossip::new(gossip.clone(), graph.clone()));
         let ln = Arc::new(Ln {
             manager,
             chain_monitor,
             graph,
             scorer,
             gossip,
+            routing,
             onion,
             sweeper: Arc::new(sweeper),
+            tower,
             bump,
             kv,
             broadcaster,
             keys,
+            signer,
             wallet,
             fees,
             config,
             opens: Mutex::new(HashMap::new()),
             events: tx,
+            persisting: Mutex::new(()),
             blocks: Mutex::new(()),
             htlc_watch: std::sync::OnceLock::new(),
         });
+        ln.release_abandoned_funding();
         Ok((ln, rx))
     }
 

@@ -18,6 +18,7 @@ use lightning::util::persist::{KVStoreSync, MonitorUpdatingPersister};
 use lightning::util::sweep::OutputSweeperSync;
 
 use crate::logger::LdkLogger;
+use crate::signer::BoltSigner;
 use crate::sweep::WalletDestination;
 
 /// The key-value store everything LDK persists goes to (the daemon's `kv` table).
@@ -30,13 +31,14 @@ pub type Persister = MonitorUpdatingPersister<
     Kv,
     Arc<Logger>,
     Arc<KeysManager>,
-    Arc<KeysManager>,
+    Arc<BoltSigner>,
     Arc<Broadcaster>,
     Arc<Fees>,
 >;
 
 /// What the `ChainMonitor` writes through: a failed write stops the node, never panics it.
-pub type GuardedPersister = crate::persist_guard::StopOnFailure<Arc<Persister>>;
+/// The watchtower feed sits inside it: after a failed write nothing more is queued.
+pub type GuardedPersister = crate::persist_guard::StopOnFailure<Arc<crate::tower::TowerPersister>>;
 
 pub type ChainMonitor = chainmonitor::ChainMonitor<
     InMemorySigner,
@@ -65,7 +67,7 @@ pub type ChannelManager = lightning::ln::channelmanager::ChannelManager<
     Arc<Broadcaster>,
     Arc<KeysManager>,
     Arc<KeysManager>,
-    Arc<KeysManager>,
+    Arc<BoltSigner>,
     Arc<Fees>,
     Arc<Router>,
     Arc<MessageRouter>,

@@ -186,6 +186,25 @@ impl PeerNode {
         self.inner.pm.process_events();
     }
 
+    /// Signs and sends our `node_announcement` to every peer (and our own graph). Only
+    /// worth it once we have a public channel: peers drop announcements of nodes without
+    /// one. LDK panics past 100 addresses, so the list is cut there.
+    pub fn broadcast_node_announcement(
+        &self,
+        rgb: [u8; 3],
+        alias: [u8; 32],
+        mut addresses: Vec<lightning::ln::msgs::SocketAddress>,
+    ) {
+        if self.inner.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        addresses.truncate(100);
+        self.inner
+            .pm
+            .broadcast_node_announcement(rgb, alias, addresses);
+        self.inner.pm.process_events();
+    }
+
     /// Marks a connected peer active (its `peer_connected` chain said continue). Returns false
     /// if it is no longer connected.
     pub fn accept(&self, id: &PublicKey) -> bool {

@@ -147,3 +147,54 @@ async fn a_subscriber_that_stalls_an_emitter_is_removed_and_the_others_get_every
     assert!(!live(&e, "sub_stall_stuck"));
     assert!(live(&e, "emit_stall") && live(&e, "sub_stall_ok"));
 }
+
+/// An important subscriber that stops reading is removed the same loud way once past its
+/// budget, and its death stops the node (the daemon shuts down on this event), as any
+/// important plugin's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_important_subscriber_shuts_the_node_down() {
+    let mut e = env_with(|c| c.notify_budget = 64 * 1024);
+    let p = stuck(&e, "stuck_important", "coin_movement");
+    e.host
+        .load_startup(vec![plugins::PluginSpec {
+            path: p.clone(),
+            important: true,
+        }])
+        .await
+        .unwrap();
+    e.host.init_all().await;
+    let mut i = 0u64;
+    while live(&e, "stuck_important") && i < 100_000 {
+        e.host.notify(
+            "coin_movement",
+            json!({"version": 2, "n": i, "pad": "x".repeat(200)}),
+        );
+        i += 1;
+        if i.is_multiple_of(100) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let needle =
+        "plugin-stuck_important: Killing plugin: stuck: cannot deliver 'coin_movement' notification";
+    assert!(wait_log(needle).await, "{}", logs());
+    let died = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match e.events.recv().await {
+                Some(plugins::HostEvent::ImportantPluginDied { path, reason }) => {
+                    return (path, reason)
+                }
+                Some(_) => continue,
+                None => panic!("events closed"),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(died.0, p.display().to_string());
+    assert!(
+        died.1.starts_with("stuck: cannot deliver 'coin_movement'"),
+        "{}",
+        died.1
+    );
+    assert!(wait_log("Plugin marked as important, shutting down lightningd!").await);
+}

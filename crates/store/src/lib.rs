@@ -62,6 +62,6 @@ pub use invoices::{InvoiceError, InvoiceOrder, NewInvoice, StoredInvoice};
 pub use kvstore::KvStore;
 pub use migrations::SCHEMA_VERSION;
 pub use runes::StoredRune;
-pub use sendpays::StoredSendpay;
+pub use sendpays::{Admit, StoredSendpay};
 pub use sqlite::SqliteBackend;
 pub use tx::{Store, Tx};

@@ -39,6 +39,10 @@
 //!   short channel ids shown, `status` offered/settled/failed/local_failed, `fee_msat`
 //!   (summed for `fees_collected_msat`), `record` the rest of the `listforwards` row as
 //!   JSON. Counter `forward_updated_index` in `vars`.
+//! - `sendpays`: our outgoing payments, one row per (`payment_hash`, `groupid`, `partid`),
+//!   `record` the JSON payment object `listsendpays` shows (plus our internal notes, whose
+//!   keys start with `_`). `created_index` is the key; a status change sets the record's
+//!   `updated_index` from the `sendpay_updated_index` counter in `vars`.
 
 /// All migrations; the schema version of a database is how many of them it has run.
 pub const MIGRATIONS: &[&[&str]] = &[
@@ -99,6 +103,19 @@ pub const MIGRATIONS: &[&[&str]] = &[
         "CREATE INDEX forwards_updated ON forwards (updated_index)",
         "CREATE INDEX forwards_status ON forwards (status)",
         "INSERT INTO vars (name, intval) VALUES ('forward_updated_index', 0)",
+    ],
+    // 9 (8 is `forward`'s listforwards table): `sendpay` parts. A payment is one row per
+    // (payment_hash, groupid, partid), as Core Lightning keys them; earlier rows were
+    // group 1, part 0.
+    &[
+        "CREATE TABLE sendpays_parts (created_index BIGINT PRIMARY KEY, payment_hash BLOB NOT NULL, \
+         groupid BIGINT NOT NULL, partid BIGINT NOT NULL, record TEXT NOT NULL, \
+         UNIQUE (payment_hash, groupid, partid))",
+        "INSERT INTO sendpays_parts (created_index, payment_hash, groupid, partid, record) \
+         SELECT created_index, payment_hash, 1, 0, record FROM sendpays",
+        "DROP TABLE sendpays",
+        "ALTER TABLE sendpays_parts RENAME TO sendpays",
+        "INSERT INTO vars (name, intval) VALUES ('sendpay_updated_index', 0)",
     ],
 ];
 

@@ -2,7 +2,7 @@
 //! the blocks they are fed, reservations and spending.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bdk_wallet::chain::{BlockId, ChainPosition, Merge};
@@ -196,9 +196,18 @@ impl Wallet {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The holder may be waiting for the store (a slow `db_write` plugin, a
+        // `listfunds` of thousands of outputs): a runtime worker that waits here
+        // (the chain poller's listener, LDK's funding events) must hand its other tasks
+        // to another thread first, or with one or two workers the whole daemon stalls.
+        let locked = match self.inner.try_lock() {
+            Ok(g) => Ok(g),
+            Err(TryLockError::Poisoned(p)) => Err(p),
+            Err(TryLockError::WouldBlock) => off_worker(|| self.inner.lock()),
+        };
         // A panic while holding the lock leaves BDK's state as it was between calls (every
         // change is staged and persisted at the end), so the data is still usable.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        locked.unwrap_or_else(|p| p.into_inner())
     }
 
     /// A fresh receive address, durable (so watched after a restart) before it is returned.
@@ -801,5 +810,17 @@ impl Tap for CreateTxError {
     fn tap(self, cause: impl std::fmt::Display) -> Self {
         tracing::warn!("wallet: {cause}");
         self
+    }
+}
+
+/// Runs `f`, which blocks, without holding a tokio worker: on a multi-thread runtime's
+/// worker the worker's other tasks move to another thread first. Elsewhere (a plain
+/// thread, the blocking pool, a current-thread runtime) `f` simply runs.
+fn off_worker<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }

@@ -165,3 +165,71 @@ fn the_listener_trait_drives_a_reorg_and_the_result_survives_a_restart() {
     assert_eq!(reopened.outputs(false), outs);
     assert_eq!(reopened.tip().hash, b2b.block_hash());
 }
+
+/// A store whose writes wait while `held` is set, like one behind a slow `db_write` plugin.
+#[derive(Clone, Default)]
+struct Gated {
+    inner: Flaky,
+    held: Arc<(Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl Gated {
+    fn hold(&self, on: bool) {
+        *self.held.0.lock().unwrap() = on;
+        self.held.1.notify_all();
+    }
+}
+
+impl WalletStore for Gated {
+    fn load(&mut self) -> Result<Record, PersistError> {
+        self.inner.load()
+    }
+    fn append(&mut self, record: &Record) -> Result<(), PersistError> {
+        let (lock, cv) = &*self.held;
+        let mut held = lock.lock().unwrap();
+        while *held {
+            held = cv.wait(held).unwrap();
+        }
+        drop(held);
+        self.inner.append(record)
+    }
+}
+
+/// A runtime worker that needs the wallet while another thread holds it (waiting for the
+/// store) must not stall the runtime: with one worker, every other task waited for the
+/// slow write too (the chain poller's listener and LDK's funding events take the wallet
+/// on a worker).
+#[test]
+fn a_worker_waiting_for_the_wallet_leaves_the_runtime_running() {
+    let store = Gated::default();
+    let w = Arc::new(
+        Wallet::open(common::master(), Network::Regtest, Box::new(store.clone())).unwrap(),
+    );
+    store.hold(true);
+    let holder = {
+        let w = w.clone();
+        std::thread::spawn(move || w.new_address(AddressType::P2tr).unwrap())
+    };
+    // The holder is inside the store write, with the wallet locked.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let waiter = {
+        let w = w.clone();
+        rt.spawn(async move { w.tip().height })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let (tx, rx) = std::sync::mpsc::channel();
+    rt.spawn(async move { tx.send(()).unwrap() });
+    let other_ran = rx.recv_timeout(std::time::Duration::from_secs(3)).is_ok();
+    store.hold(false);
+    holder.join().unwrap();
+    assert_eq!(rt.block_on(waiter).unwrap(), 0);
+    assert!(
+        other_ran,
+        "a task waiting for the wallet held the only worker"
+    );
+}

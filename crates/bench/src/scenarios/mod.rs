@@ -14,6 +14,7 @@ pub mod channels;
 pub mod custommsg;
 pub mod datastore;
 pub mod forwards;
+pub mod payments;
 pub mod peerwire;
 pub mod plugins;
 pub mod rpc;

@@ -18,7 +18,8 @@ use plugins::{
 
 use super::Channels;
 
-/// How long the `openchannel` hook chain may take.
+/// How long the `openchannel` hook chain may take (`--dev-openchannel-hook-timeout`
+/// changes it in developer mode).
 pub const HOOK_WINDOW: Duration = Duration::from_secs(50);
 
 /// An `Event::OpenChannelRequest`, unpacked.
@@ -56,18 +57,28 @@ fn payload(o: &Offer) -> OpenChannelPayload {
 }
 
 impl Channels {
+    /// A hook's `close_to` address as a script of our network.
+    fn close_to_script(&self, addr: &str) -> Result<bitcoin::ScriptBuf, String> {
+        use std::str::FromStr;
+        let a = bitcoin::Address::from_str(addr).map_err(|e| e.to_string())?;
+        let a = a
+            .require_network(self.ln.config().network)
+            .map_err(|e| e.to_string())?;
+        Ok(a.script_pubkey())
+    }
+
     pub(super) async fn decide_inbound(self: Arc<Self>, offer: Offer) {
         let outcome = match self.host() {
             Some(h) if h.has_hook("openchannel") => {
                 let p = payload(&offer);
-                match tokio::time::timeout(HOOK_WINDOW, h.call_hook::<OpenChannel>(&p, None)).await
-                {
+                let window = self.hook_window;
+                match tokio::time::timeout(window, h.call_hook::<OpenChannel>(&p, None)).await {
                     Ok(o) => o,
                     Err(_) => {
                         tracing::warn!(
                             "openchannel hook: no answer from plugin(s) {} within {}s; refusing the channel from {}",
                             h.hook_plugins("openchannel").join(", "),
-                            HOOK_WINDOW.as_secs(),
+                            window.as_secs(),
                             offer.peer
                         );
                         OpenChannelOutcome::Reject("openchannel hook timed out".into())
@@ -88,11 +99,24 @@ impl Channels {
                 );
             }
             OpenChannelOutcome::Continue(acc) => {
-                if acc.close_to.is_some() {
-                    tracing::warn!(
-                        "openchannel hook: close_to is not supported on inbound channels (LDK has no per-channel upfront shutdown script); ignored"
-                    );
-                }
+                let close_to = match acc.close_to.as_deref().map(|a| self.close_to_script(a)) {
+                    Some(Ok(s)) => Some(s),
+                    Some(Err(e)) => {
+                        // Core Lightning dies on this; refusing the channel is the sane part.
+                        tracing::error!(
+                            "openchannel hook: bad close_to {:?} ({e}); refusing the channel from {}",
+                            acc.close_to,
+                            offer.peer
+                        );
+                        let _ = ln.manager.force_close_broadcasting_latest_txn(
+                            &offer.temporary_channel_id,
+                            &offer.peer,
+                            "You gave bad parameters: internal error".into(),
+                        );
+                        return;
+                    }
+                    None => None,
+                };
                 // Zero-conf needs a trusted-peer accept; a mindepth of 0 means 1 here.
                 let hs = ChannelHandshakeConfigUpdate {
                     minimum_depth: acc.mindepth.map(|d| d.max(1)),
@@ -113,13 +137,23 @@ impl Channels {
                         .try_into()
                         .unwrap_or([0; 16]),
                 );
-                if let Err(e) = ln.manager.accept_inbound_channel(
-                    &offer.temporary_channel_id,
-                    &offer.peer,
-                    user_channel_id,
-                    Some(overrides),
-                ) {
-                    tracing::info!(peer = %offer.peer, "accepting channel: {e:?}");
+                let accepted = ln
+                    .signer
+                    .with_shutdown_script(close_to, || {
+                        ln.manager.accept_inbound_channel(
+                            &offer.temporary_channel_id,
+                            &offer.peer,
+                            user_channel_id,
+                            Some(overrides),
+                        )
+                    })
+                    .await;
+                match accepted {
+                    (Ok(()), Some(script)) => self.record_shutdown_script(user_channel_id, &script),
+                    (Ok(()), None) => {}
+                    (Err(e), _) => {
+                        tracing::info!(peer = %offer.peer, "accepting channel: {e:?}")
+                    }
                 }
             }
         }

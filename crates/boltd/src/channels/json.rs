@@ -66,13 +66,25 @@ fn features(t: Option<&ChannelTypeFeatures>) -> Vec<&'static str> {
 }
 
 /// What we would get on a mutual close now: what we can send plus the reserve the peer
-/// makes us keep.
-pub fn to_us_msat(c: &ChannelDetails) -> u64 {
+/// makes us keep. When we can send nothing our balance may be below that reserve, and
+/// LDK's listing cannot say how far: `below_reserve_msat` (from the channel's monitor)
+/// answers then.
+pub fn to_us_msat(c: &ChannelDetails, below_reserve_msat: impl FnOnce() -> u64) -> u64 {
+    if c.outbound_capacity_msat == 0 {
+        return below_reserve_msat();
+    }
     c.outbound_capacity_msat + c.unspendable_punishment_reserve.unwrap_or(0) * 1000
 }
 
 /// One row. `connected` is the peer's connection state.
-pub fn row(our_id: &PublicKey, c: &ChannelDetails, t: Option<&Tracked>, connected: bool) -> Value {
+pub fn row(
+    our_id: &PublicKey,
+    c: &ChannelDetails,
+    t: Option<&Tracked>,
+    connected: bool,
+    close_to: Option<(&bitcoin::ScriptBuf, bitcoin::Network)>,
+    to_us: u64,
+) -> Value {
     let mut o = Map::new();
     let peer = c.counterparty.node_id;
     o.insert("peer_id".into(), json!(peer.to_string()));
@@ -138,6 +150,12 @@ pub fn row(our_id: &PublicKey, c: &ChannelDetails, t: Option<&Tracked>, connecte
         o.insert("funding_txid".into(), json!(f.txid.to_string()));
         o.insert("funding_outnum".into(), json!(f.index));
     }
+    if let Some((script, network)) = close_to {
+        if let Ok(a) = bitcoin::Address::from_script(script, network) {
+            o.insert("close_to_addr".into(), json!(a.to_string()));
+        }
+        o.insert("close_to".into(), json!(hex::encode(script.as_bytes())));
+    }
     o.insert("private".into(), json!(!c.is_announced));
     o.insert(
         "opener".into(),
@@ -167,7 +185,6 @@ pub fn row(our_id: &PublicKey, c: &ChannelDetails, t: Option<&Tracked>, connecte
         "funding".into(),
         json!({"local_funds_msat": local, "remote_funds_msat": remote, "pushed_msat": 0, "withheld": false}),
     );
-    let to_us = to_us_msat(c);
     o.insert("to_us_msat".into(), json!(to_us));
     o.insert("min_to_us_msat".into(), json!(to_us));
     o.insert("max_to_us_msat".into(), json!(to_us));

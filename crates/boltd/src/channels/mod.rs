@@ -7,7 +7,9 @@
 pub mod inbound;
 pub mod json;
 pub mod moves;
+pub mod resolution;
 pub mod state;
+pub mod tower;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,6 +32,9 @@ use state::Change;
 const CLOSED_NS: &str = "boltd_closed_channels";
 /// The kv namespace of what a restart needs of channels still resolving on chain.
 const CLOSING_NS: &str = "boltd_closing_channels";
+/// The kv namespace of each channel's upfront shutdown script (by user channel id):
+/// `listpeerchannels.close_to`, and whether a close output is ours.
+const SHUTDOWN_NS: &str = "boltd_shutdown_scripts";
 /// How often channel states are compared with what was last notified.
 const REFRESH: Duration = Duration::from_millis(500);
 
@@ -62,6 +67,12 @@ pub struct Channels {
     coin_moves: Mutex<Option<Arc<crate::coin_moves::CoinMoves>>>,
     /// Payment events go there (set before [`Channels::run`]).
     payments: std::sync::OnceLock<Arc<crate::payments::Payments>>,
+    /// Each channel's upfront shutdown script, by user channel id (cache of [`SHUTDOWN_NS`]).
+    shutdown_scripts: Mutex<HashMap<u128, bitcoin::ScriptBuf>>,
+    /// Closed channels' on-chain resolution, as coin movements.
+    resolution: resolution::Resolution,
+    /// How long the `openchannel` hook may take.
+    hook_window: Duration,
     /// Forward events go there (set before [`Channels::run`]).
     forwards: std::sync::OnceLock<Arc<crate::forwards::Forwards>>,
 }
@@ -81,8 +92,8 @@ pub const GRAPH_FILE: &str = "network_graph";
 
 impl Channels {
     /// Builds the LDK side from the store (before the peer layer, which takes its
-    /// handlers). The caller adds [`ln::LnListener`] to the poller at
-    /// [`Ln::best_block`] and spawns [`Channels::run`].
+    /// handlers). The caller adds [`resolution::ResolutionListener`] (LDK's blocks, then
+    /// the on-chain resolution's moves) to the poller and spawns [`Channels::run`].
     pub fn start(
         node: &Arc<Node>,
         kv: store::KvStore,
@@ -90,7 +101,26 @@ impl Channels {
         broadcaster: Arc<chain::Broadcaster>,
         wallet: Arc<wallet::Wallet>,
         tip: chain::BlockRef,
-    ) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<Event>), String> {
+    ) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<ln::LnEvent>), String> {
+        let (developer, hook_secs) = node
+            .config
+            .read()
+            .map(|c| {
+                (
+                    c.get_bool("developer"),
+                    c.is_set("dev-openchannel-hook-timeout")
+                        .then(|| c.get_int("dev-openchannel-hook-timeout"))
+                        .flatten(),
+                )
+            })
+            .map_err(|_| "config lock poisoned".to_string())?;
+        if hook_secs.is_some() && !developer {
+            return Err("--dev-openchannel-hook-timeout: requires --developer".into());
+        }
+        let hook_window = hook_secs
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs)
+            .unwrap_or(inbound::HOOK_WINDOW);
         let net = network(&node.settings.network);
         let config = LnConfig::new(net, node.settings.network_dir.join(GRAPH_FILE));
         let (ln, events) = Ln::start(LnDeps {
@@ -111,15 +141,59 @@ impl Channels {
             ln,
             node: node.clone(),
             host: Mutex::new(None),
-            kv,
             fees,
             tracked: Mutex::new(HashMap::new()),
             coin_moves: Mutex::new(None),
             payments: std::sync::OnceLock::new(),
+            shutdown_scripts: Mutex::new(HashMap::new()),
+            resolution: resolution::Resolution::load(&kv),
+            kv,
+            hook_window,
             forwards: std::sync::OnceLock::new(),
         });
+        c.load_shutdown_scripts();
         c.seed();
         Ok((c, events))
+    }
+
+    fn load_shutdown_scripts(&self) {
+        let mut m = self
+            .shutdown_scripts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for k in self.kv.list(SHUTDOWN_NS, "").unwrap_or_default() {
+            if let (Ok(id), Ok(bytes)) = (
+                u128::from_str_radix(&k, 16),
+                self.kv.read(SHUTDOWN_NS, "", &k),
+            ) {
+                m.insert(id, bitcoin::ScriptBuf::from_bytes(bytes));
+            }
+        }
+    }
+
+    /// Records the upfront shutdown script of the channel with `user_channel_id`.
+    pub fn record_shutdown_script(&self, user_channel_id: u128, script: &bitcoin::ScriptBuf) {
+        if let Err(e) = self.kv.write(
+            SHUTDOWN_NS,
+            "",
+            &format!("{user_channel_id:032x}"),
+            script.to_bytes(),
+        ) {
+            tracing::warn!("recording a channel's shutdown script: {e}");
+        }
+        self.shutdown_scripts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(user_channel_id, script.clone());
+    }
+
+    /// The upfront shutdown script of the channel with `user_channel_id`, if recorded.
+    pub fn shutdown_script(&self, user_channel_id: u128) -> Option<bitcoin::ScriptBuf> {
+        self.shutdown_scripts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&user_channel_id)
+            .cloned()
     }
 
     /// The chain's fee estimates (feerate parameters).
@@ -131,7 +205,7 @@ impl Channels {
     pub fn handlers(&self) -> net::Handlers {
         net::Handlers {
             channel: self.ln.manager.clone(),
-            routing: self.ln.gossip.clone(),
+            routing: self.ln.routing.clone(),
             onion: self.ln.onion.clone(),
             send_only: self.ln.chain_monitor.clone(),
         }
@@ -171,8 +245,31 @@ impl Channels {
                         | state::FUNDING_SPEND_SEEN
                 )
             })
-            .map(|c| (moves::account(&c.channel_id), json::to_us_msat(c)))
+            .map(|c| (moves::account(&c.channel_id), self.to_us_msat(c)))
             .collect()
+    }
+
+    /// Our balance in `c` ([`json::to_us_msat`]), below the reserve from the monitor's
+    /// current commitment (our output's value; nothing if we have none).
+    pub fn to_us_msat(&self, c: &ChannelDetails) -> u64 {
+        json::to_us_msat(c, || {
+            let Ok(m) = self.ln.chain_monitor.get_monitor(c.channel_id) else {
+                return 0;
+            };
+            m.get_claimable_balances()
+                .iter()
+                .find_map(|b| match b {
+                    lightning::chain::channelmonitor::Balance::ClaimableOnChannelClose {
+                        balance_candidates,
+                        confirmed_balance_candidate_index,
+                        ..
+                    } => balance_candidates
+                        .get(*confirmed_balance_candidate_index)
+                        .map(|h| h.amount_satoshis * 1000),
+                    _ => None,
+                })
+                .unwrap_or(0)
+        })
     }
 
     fn coin_moves(&self) -> Option<Arc<crate::coin_moves::CoinMoves>> {
@@ -300,13 +397,14 @@ impl Channels {
     /// with shutdown, the loop after a last write of the channel manager.
     pub fn run(
         self: &Arc<Self>,
-        mut events: mpsc::UnboundedReceiver<Event>,
+        mut events: mpsc::UnboundedReceiver<ln::LnEvent>,
         peers: net::PeerNode,
     ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
-            while let Some(e) = events.recv().await {
-                me.on_event(e).await;
+            while let Some(ln::LnEvent { event, done }) = events.recv().await {
+                // The loop stopped waiting only if it is shutting down.
+                let _ = done.send(me.on_event(event).await);
             }
         });
         let me = self.clone();
@@ -316,30 +414,49 @@ impl Channels {
             loop {
                 tokio::select! {
                     _ = sd.recv() => break,
-                    _ = iv.tick() => me.refresh(),
+                    _ = iv.tick() => {
+                        me.refresh();
+                        let ln = me.ln.clone();
+                        let _ = tokio::task::spawn_blocking(move || ln.signer.refill_spare()).await;
+                    }
                 }
             }
         });
         let ln = self.ln.clone();
         let sd = self.node.shutdown.clone();
+        let quiet = peers.clone();
         tokio::spawn(async move {
-            ln.run(
-                move || peers.process_events(),
-                async move { sd.recv().await },
-            )
+            ln.run(move || peers.process_events(), async move {
+                sd.recv().await;
+                // Peers go before the manager's last write: a message handled after
+                // it would leave a monitor newer than the manager, and LDK
+                // force-closes such a channel at the next start.
+                quiet.shutdown();
+            })
             .await
         })
     }
 
-    async fn on_event(self: &Arc<Self>, event: Event) {
+    /// Decides again the payments to us left undecided at the last stop (after plugins'
+    /// `init`: their hooks run again).
+    pub fn resume_payments(self: &Arc<Self>) {
+        if let Some(p) = self.payments.get().cloned() {
+            let ln = self.ln.clone();
+            tokio::spawn(async move { p.resume(&ln).await });
+        }
+    }
+
+    /// What `event` means to us; `Err` when what it must leave durable could not be
+    /// written (LDK hands it over again).
+    async fn on_event(self: &Arc<Self>, event: Event) -> Result<(), ln::ReplayEvent> {
         if let Some(f) = self.forwards.get() {
             if f.on_event(&event).await {
-                return;
+                return Ok(());
             }
         }
         if let Some(p) = self.payments.get() {
-            if p.on_event(&self.ln, &event).await {
-                return;
+            if let Some(verdict) = p.on_event(&self.ln, &event).await {
+                return verdict;
             }
         }
         match event {
@@ -437,6 +554,7 @@ impl Channels {
             }
             _ => self.refresh(),
         }
+        Ok(())
     }
 
     /// `channel_close` (and `channel_open` first when the funding was spent before lock-in)
@@ -449,9 +567,6 @@ impl Channels {
         funding: Option<lightning::chain::transaction::OutPoint>,
         our_balance_msat: Option<u64>,
     ) {
-        let Some(moves) = self.coin_moves() else {
-            return;
-        };
         let last = match self.tracked().get(&id) {
             Some(e) if !state::is_opening(e.state) => e.last.clone(),
             _ => return,
@@ -459,24 +574,27 @@ impl Channels {
         let Some(funding) = funding.or(last.as_ref().and_then(|l| l.funding_txo)) else {
             return;
         };
-        if let Some(l) = last.clone() {
-            let me = self.clone();
-            let _ = tokio::task::spawn_blocking(move || me.record_open(&l)).await;
-        }
         let capacity_sat = capacity_sat
             .or(last.as_ref().map(|l| l.channel_value_satoshis))
             .unwrap_or(0);
-        moves::close_later(
-            self.ln.clone(),
-            moves,
-            moves::Closed {
-                id,
-                funding: funding.into_bitcoin_outpoint(),
+        let balance = our_balance_msat
+            .or(last.as_ref().map(|l| self.to_us_msat(l)))
+            .unwrap_or(0);
+        let me = self.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(l) = last {
+                me.record_open(&l);
+            }
+            me.resolution.closed(
+                &me,
+                &id,
+                funding.into_bitcoin_outpoint(),
                 capacity_sat,
-                our_balance_msat: our_balance_msat.unwrap_or(0),
-                peer: peer.map(|p| p.to_string()),
-            },
-        );
+                peer.map(|p| p.to_string()),
+                balance,
+            );
+        })
+        .await;
     }
 
     fn on_closed(&self, id: ChannelId, reason: ClosureReason, peer: Option<PublicKey>) {
@@ -528,7 +646,8 @@ impl Channels {
             _ => reason.to_string(),
         };
         let notes = transition(entry, new_state, cause, Some(msg));
-        let record = closed_json(&id, entry, peer);
+        let to_us = entry.last.as_ref().map(|c| self.to_us_msat(c)).unwrap_or(0);
+        let record = closed_json(&id, entry, peer, to_us);
         let internal = closed_internal(entry);
         drop(t);
         self.save_closed(&id, &record);
@@ -779,7 +898,7 @@ fn closed_internal(e: &Tracked) -> Value {
     })
 }
 
-fn closed_json(id: &ChannelId, e: &Tracked, peer: Option<PublicKey>) -> Value {
+fn closed_json(id: &ChannelId, e: &Tracked, peer: Option<PublicKey>, to_us: u64) -> Value {
     let mut v = json!({
         "peer_id": peer.unwrap_or(e.peer).to_string(),
         "channel_id": id.to_string(),
@@ -804,7 +923,6 @@ fn closed_json(id: &ChannelId, e: &Tracked, peer: Option<PublicKey>) -> Value {
             o.insert("funding_outnum".into(), json!(f.index));
         }
         o.insert("total_msat".into(), json!(c.channel_value_satoshis * 1000));
-        let to_us = json::to_us_msat(c);
         o.insert("final_to_us_msat".into(), json!(to_us));
         o.insert("min_to_us_msat".into(), json!(to_us));
         o.insert("max_to_us_msat".into(), json!(to_us));
@@ -821,7 +939,7 @@ pub fn start(
     storage: &crate::storage::Storage,
     chain: &crate::chain_wiring::Chain,
     wallet: &Arc<wallet::Wallet>,
-) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<Event>), String> {
+) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<ln::LnEvent>), String> {
     let tip = chain
         .status
         .borrow()
@@ -836,6 +954,11 @@ pub fn start(
         tip,
     )?;
     let best = c.ln.best_block();
-    chain.add_listener((Arc::new(ln::LnListener(c.ln.clone())), Some(best)))?;
+    // LDK and then the on-chain resolution's moves, block by block.
+    let at = resolution::Resolution::start_at(&c.kv, best);
+    chain.add_listener((
+        Arc::new(resolution::ResolutionListener(c.clone())),
+        Some(at),
+    ))?;
     Ok((c, events))
 }

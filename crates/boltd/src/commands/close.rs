@@ -153,6 +153,20 @@ impl Command for Close {
             }
             let dest = destination(b.get("destination"), channels.ln.config().network)?;
             let c = find(&channels, &id)?;
+            // A script promised upfront (close_to) cannot change.
+            let dest = match (dest, channels.shutdown_script(c.user_channel_id)) {
+                (Some(d), Some(promised)) if d.clone().into_inner() != promised => {
+                    return Err(RpcError::invalid_params(format!(
+                        "Destination address {} does not match previous shutdown script {}",
+                        b.get("destination")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default(),
+                        hex::encode(promised.as_bytes())
+                    )));
+                }
+                (_, Some(_)) => None,
+                (d, None) => d,
+            };
             let peer = c.counterparty.node_id;
             let ln = channels.ln.clone();
             let st = channels

@@ -62,7 +62,11 @@ struct Args {
     req: OpenRequest,
 }
 
-fn parse(b: &jsonrpc::Bound, fees: &chain::Fees) -> Result<Args, RpcError> {
+fn parse(
+    b: &jsonrpc::Bound,
+    fees: &chain::Fees,
+    network: (bitcoin::Network, &str),
+) -> Result<Args, RpcError> {
     let idv = b
         .get("id")
         .ok_or_else(|| RpcError::invalid_params("missing required parameter: id"))?;
@@ -94,11 +98,6 @@ fn parse(b: &jsonrpc::Bound, fees: &chain::Fees) -> Result<Args, RpcError> {
             "request_amt: liquidity ads are not supported by boltd (LDK has no dual funding)",
         ));
     }
-    if b.get("close_to").is_some() {
-        return Err(RpcError::invalid_params(
-            "close_to: not supported by boltd (LDK has no per-channel upfront shutdown script)",
-        ));
-    }
     if b.get("channel_type").is_some() {
         return Err(RpcError::invalid_params(
             "channel_type: boltd always negotiates anchors (LDK's default channel type)",
@@ -125,6 +124,10 @@ fn parse(b: &jsonrpc::Bound, fees: &chain::Fees) -> Result<Args, RpcError> {
             reserve_sat: b
                 .get("reserve")
                 .map(|v| wallet_params::amount("reserve", v).map(|a| a.to_sat()))
+                .transpose()?,
+            close_to: b
+                .get("close_to")
+                .map(|v| wallet_params::address_param("close_to", v, network.0, network.1))
                 .transpose()?,
         },
     })
@@ -159,14 +162,26 @@ impl Command for Fundchannel {
         PARAMS
     }
     fn check(&self, ctx: &Context) -> Result<(), RpcError> {
-        parse(&ctx.bind(PARAMS)?, &self.channels.ln_fees()).map(|_| ())
+        let net = self.channels.ln.config().network;
+        parse(
+            &ctx.bind(PARAMS)?,
+            &self.channels.ln_fees(),
+            (net, &ctx.node.settings.network),
+        )
+        .map(|_| ())
     }
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let channels = self.channels.clone();
         let peering = self.peering.clone();
         let spender = self.spender.clone();
         Box::pin(async move {
-            let Args { req } = parse(&ctx.bind(PARAMS)?, &channels.ln_fees())?;
+            let net = channels.ln.config().network;
+            let Args { req } = parse(
+                &ctx.bind(PARAMS)?,
+                &channels.ln_fees(),
+                (net, &ctx.node.settings.network),
+            )?;
+            let asked_close_to = req.close_to.is_some();
             let id = req.peer.to_string();
             let synced = spender.synced();
             if !peering.peers.is_connected(&req.peer) {
@@ -187,7 +202,13 @@ impl Command for Fundchannel {
                 "channel_id": opened.channel_id.to_string(),
                 "channel_type": crate::channels::json::channel_type(opened.channel_type.as_ref()),
             });
+            if let Some(script) = &opened.shutdown_script {
+                channels.record_shutdown_script(opened.user_channel_id, script);
+            }
             if let Some(o) = r.as_object_mut() {
+                if let (true, Some(script)) = (asked_close_to, &opened.shutdown_script) {
+                    o.insert("close_to".into(), json!(hex::encode(script.as_bytes())));
+                }
                 o.insert(
                     "mindepth".into(),
                     json!(channels.ln.config().funding_confirms),

@@ -85,10 +85,7 @@ impl Command for Listfunds {
                         );
                     }
                     if let Some(o) = m.as_object_mut() {
-                        o.insert(
-                            "our_amount_msat".into(),
-                            json!(crate::channels::json::to_us_msat(c)),
-                        );
+                        o.insert("our_amount_msat".into(), json!(channels.to_us_msat(c)));
                         o.insert("amount_msat".into(), json!(c.channel_value_satoshis * 1000));
                         o.insert("funding_txid".into(), json!(f.txid.to_string()));
                         o.insert("funding_output".into(), json!(f.index));

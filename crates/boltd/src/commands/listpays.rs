@@ -61,13 +61,7 @@ impl Command for Listpays {
         let sender = self.sender.clone();
         Box::pin(async move {
             let f = Filter::parse(&ctx.bind(PARAMS)?)?;
-            let pays: Vec<Value> = sender
-                .list()
-                .await?
-                .iter()
-                .filter(|p| f.keeps(p))
-                .map(summary)
-                .collect();
+            let pays: Vec<Value> = f.apply(sender.list().await?).iter().map(summary).collect();
             Ok(Reply::Result(json!({ "pays": pays })))
         })
     }

@@ -56,16 +56,20 @@ impl Command for Listpeerchannels {
             let cid = b.str("channel_id")?.map(str::to_string);
             channels.refresh();
             let our = ctx.node.node_id;
+            let net = channels.ln.config().network;
             let live = channels.ln.manager.list_channels();
             let tracked = channels.tracked().clone();
             let mut rows: Vec<Value> = Vec::new();
             for c in &live {
                 let t = tracked.get(&c.channel_id);
+                let close_to = channels.shutdown_script(c.user_channel_id);
                 rows.push(crate::channels::json::row(
                     &our,
                     c,
                     t,
                     peering.peers.is_connected(&c.counterparty.node_id),
+                    close_to.as_ref().map(|s| (s, net)),
+                    channels.to_us_msat(c),
                 ));
             }
             // Closed channels still resolving on chain: their last listing.
@@ -75,7 +79,17 @@ impl Command for Listpeerchannels {
                 }
                 let connected = peering.peers.is_connected(&t.peer);
                 match &t.last {
-                    Some(c) => rows.push(crate::channels::json::row(&our, c, Some(t), connected)),
+                    Some(c) => {
+                        let close_to = channels.shutdown_script(c.user_channel_id);
+                        rows.push(crate::channels::json::row(
+                            &our,
+                            c,
+                            Some(t),
+                            connected,
+                            close_to.as_ref().map(|s| (s, net)),
+                            channels.to_us_msat(c),
+                        ))
+                    }
                     // Closed before its listing was recorded (a crash right after the
                     // close): what its monitor knows.
                     None => {

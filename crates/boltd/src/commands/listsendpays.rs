@@ -1,5 +1,6 @@
-//! `listsendpays [bolt11] [payment_hash] [status]`: our outgoing payments, one object
-//! per payment (lightningd/pay.c).
+//! `listsendpays [bolt11] [payment_hash] [status] [index] [start] [limit]`: our outgoing
+//! payments, one object per part (lightningd/pay.c); `index` pages by `created_index` or
+//! `updated_index`.
 
 use std::sync::Arc;
 
@@ -24,6 +25,8 @@ pub struct Filter {
     pub bolt11: Option<String>,
     pub payment_hash: Option<String>,
     pub status: Option<String>,
+    /// `index` (`created_index` or `updated_index`), `start` and `limit`.
+    pub page: Option<(&'static str, u64, Option<u64>)>,
 }
 
 impl Filter {
@@ -32,7 +35,33 @@ impl Filter {
             bolt11: b.str("bolt11")?.map(str::to_string),
             payment_hash: b.str("payment_hash")?.map(str::to_lowercase),
             status: b.str("status")?.map(str::to_string),
+            page: None,
         };
+        let order = super::listinvoices::parse_index(b)?;
+        let (start, limit) = (b.u64("start")?, b.u64("limit")?);
+        if order.is_none() && start.is_some() {
+            return Err(RpcError::invalid_params(
+                "Can only specify {start} with {index}",
+            ));
+        }
+        if order.is_none() && limit.is_some() {
+            return Err(RpcError::invalid_params(
+                "Can only specify {limit} with {index}",
+            ));
+        }
+        if start.is_some() && (f.bolt11.is_some() || f.payment_hash.is_some()) {
+            return Err(RpcError::invalid_params(
+                "Cannot use start with bolt11 or payment_hash",
+            ));
+        }
+        let mut f = f;
+        f.page = order.map(|o| {
+            let key = match o {
+                store::InvoiceOrder::Created => "created_index",
+                store::InvoiceOrder::Updated => "updated_index",
+            };
+            (key, start.unwrap_or(0), limit)
+        });
         if f.bolt11.is_some() && f.payment_hash.is_some() {
             return Err(RpcError::invalid_params(
                 "Can only specify one of {bolt11} or {payment_hash}",
@@ -46,6 +75,19 @@ impl Filter {
             }
         }
         Ok(f)
+    }
+
+    /// The kept payments, paged as `index`/`start`/`limit` ask.
+    pub fn apply(&self, all: Vec<Value>) -> Vec<Value> {
+        let mut kept: Vec<Value> = all.into_iter().filter(|p| self.keeps(p)).collect();
+        if let Some((key, start, limit)) = self.page {
+            kept.retain(|p| p[key].as_u64().is_some_and(|i| i >= start));
+            kept.sort_by_key(|p| p[key].as_u64());
+            if let Some(l) = limit {
+                kept.truncate(usize::try_from(l).unwrap_or(usize::MAX));
+            }
+        }
+        kept
     }
 
     pub fn keeps(&self, p: &Value) -> bool {
@@ -76,12 +118,7 @@ impl Command for Listsendpays {
         let sender = self.sender.clone();
         Box::pin(async move {
             let f = Filter::parse(&ctx.bind(PARAMS)?)?;
-            let payments: Vec<Value> = sender
-                .list()
-                .await?
-                .into_iter()
-                .filter(|p| f.keeps(p))
-                .collect();
+            let payments = f.apply(sender.list().await?);
             Ok(Reply::Result(json!({ "payments": payments })))
         })
     }

@@ -27,16 +27,19 @@ pub mod feerates;
 pub mod fundchannel;
 pub mod fundpsbt;
 pub mod getinfo;
+pub mod getroute;
 pub mod help;
 pub mod invoice;
 pub mod keysend;
 pub mod listaddresses;
+pub mod listchannels;
 pub mod listclosedchannels;
 pub mod listconfigs;
 pub mod listdatastore;
 pub mod listforwards;
 pub mod listfunds;
 pub mod listinvoices;
+pub mod listnodes;
 pub mod listpays;
 pub mod listpeerchannels;
 pub mod listpeers;
@@ -48,6 +51,7 @@ pub mod pay;
 pub mod plugin;
 pub mod reserveinputs;
 pub mod sendcustommsg;
+pub mod sendpay;
 pub mod sendpsbt;
 pub mod setchannel;
 pub mod setconfig;
@@ -61,6 +65,7 @@ pub mod unreserveinputs;
 pub mod utxopsbt;
 pub mod waitanyinvoice;
 pub mod waitinvoice;
+pub mod waitsendpay;
 pub mod wallet_params;
 pub mod withdraw;
 
@@ -178,6 +183,11 @@ pub const TABLE: &[(&str, Build)] = &[
             forwards: s.forwards.clone(),
         })
     }),
+    ("getroute", |s| {
+        Arc::new(getroute::Getroute {
+            channels: s.channels.clone(),
+        })
+    }),
     ("help", |_| Arc::new(help::Help)),
     ("invoice", |s| {
         Arc::new(invoice::Invoice {
@@ -198,6 +208,11 @@ pub const TABLE: &[(&str, Build)] = &[
     ("listaddresses", |s| {
         Arc::new(listaddresses::Listaddresses {
             wallet: s.wallet.clone(),
+        })
+    }),
+    ("listchannels", |s| {
+        Arc::new(listchannels::Listchannels {
+            channels: s.channels.clone(),
         })
     }),
     ("listclosedchannels", |s| {
@@ -226,6 +241,11 @@ pub const TABLE: &[(&str, Build)] = &[
     ("listinvoices", |s| {
         Arc::new(listinvoices::Listinvoices {
             invoices: s.invoices.clone(),
+        })
+    }),
+    ("listnodes", |s| {
+        Arc::new(listnodes::Listnodes {
+            channels: s.channels.clone(),
         })
     }),
     ("listpays", |s| {
@@ -279,6 +299,11 @@ pub const TABLE: &[(&str, Build)] = &[
     ("sendcustommsg", |s| {
         Arc::new(sendcustommsg::Sendcustommsg {
             peering: s.peering.clone(),
+        })
+    }),
+    ("sendpay", |s| {
+        Arc::new(sendpay::Sendpay {
+            sender: s.sender.clone(),
         })
     }),
     ("sendpsbt", |s| {
@@ -343,6 +368,11 @@ pub const TABLE: &[(&str, Build)] = &[
     ("waitinvoice", |s| {
         Arc::new(waitinvoice::Waitinvoice {
             invoices: s.invoices.clone(),
+        })
+    }),
+    ("waitsendpay", |s| {
+        Arc::new(waitsendpay::Waitsendpay {
+            sender: s.sender.clone(),
         })
     }),
     ("withdraw", |s| {

@@ -31,7 +31,7 @@ pub struct Pay {
     pub sender: Arc<Sender>,
 }
 
-fn msat(b: &Bound, name: &str) -> Result<Option<u64>, RpcError> {
+pub(crate) fn msat(b: &Bound, name: &str) -> Result<Option<u64>, RpcError> {
     match b.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => parse_msat(v)
@@ -40,7 +40,7 @@ fn msat(b: &Bound, name: &str) -> Result<Option<u64>, RpcError> {
     }
 }
 
-fn number(b: &Bound, name: &str) -> Result<Option<f64>, RpcError> {
+pub(crate) fn number(b: &Bound, name: &str) -> Result<Option<f64>, RpcError> {
     match b.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => {

@@ -90,11 +90,21 @@ pub fn amount(name: &str, v: &Value) -> Result<Amount, RpcError> {
 
 /// A destination address on `network` (`network_name`: lightningd's name for it).
 pub fn destination(v: &Value, network: Network, network_name: &str) -> Result<ScriptBuf, RpcError> {
+    address_param("destination", v, network, network_name)
+}
+
+/// The address parameter `name` on `network` (lightningd's `param_bitcoin_address`).
+pub fn address_param(
+    name: &str,
+    v: &Value,
+    network: Network,
+    network_name: &str,
+) -> Result<ScriptBuf, RpcError> {
     let t = text(v);
     let parsed = Address::from_str(&t).map_err(|_| {
-        RpcError::daemon(
-            "Could not parse destination address, destination should be a valid address",
-        )
+        RpcError::daemon(format!(
+            "Could not parse destination address, {name} should be a valid address"
+        ))
     })?;
     let addr = parsed.require_network(network).map_err(|_| {
         RpcError::daemon(format!(

@@ -259,6 +259,12 @@ pub fn builtin_registry(default_dir: &str) -> Registry {
         )
         .validator(check_positive),
         OptSpec::new(
+            "dev-openchannel-hook-timeout",
+            Int,
+            "Seconds the openchannel hook may take before the channel is refused (needs --developer; default 50)",
+        )
+        .validator(check_positive),
+        OptSpec::new(
             "dev-chain-dir",
             Str,
             "Directory of the embedded regtest devchain (default ~/.boltd/devchain)",

@@ -73,20 +73,36 @@ impl Invoices {
     /// The action for `event` at block height `height`; `None` for events that are not
     /// about a payment to us (or need nothing more).
     pub async fn on_ldk_event(&self, event: &Event, height: u32) -> Option<Action> {
+        let deadline = match event {
+            Event::PaymentClaimable { claim_deadline, .. } => {
+                hook_deadline(*claim_deadline, height)
+            }
+            _ => MAX_HOOK_WAIT,
+        };
+        self.on_ldk_event_within(event, deadline, None).await
+    }
+
+    /// [`Invoices::on_ldk_event`] with the hook's time given, and, if an `htlc_accepted`
+    /// plugin set one, the amount the invoice check expects instead of the invoice's.
+    pub async fn on_ldk_event_within(
+        &self,
+        event: &Event,
+        deadline: Duration,
+        expected_msat: Option<u64>,
+    ) -> Option<Action> {
         match event {
             Event::PaymentClaimable {
                 payment_hash,
                 onion_fields,
                 amount_msat,
                 purpose,
-                claim_deadline,
                 ..
             } => {
                 let hash = payment_hash.0;
-                let deadline = hook_deadline(*claim_deadline, height);
                 let d = match purpose {
                     PaymentPurpose::Bolt11InvoicePayment { .. } => {
-                        self.on_claimable(hash, *amount_msat, deadline).await
+                        self.on_claimable_expecting(hash, *amount_msat, expected_msat, deadline)
+                            .await
                     }
                     PaymentPurpose::SpontaneousPayment(preimage) => {
                         let note = onion_fields

@@ -87,13 +87,24 @@ pub enum Decision {
 /// The checks before and after the hook (pure: the invoice as stored, the amount that
 /// arrived, the time).
 pub fn check(inv: Option<&StoredInvoice>, amount_msat: u64, now: u64) -> Result<(), Refusal> {
+    check_expecting(inv, amount_msat, None, now)
+}
+
+/// [`check`], expecting `expected_msat` (an `htlc_accepted` plugin's `invoice_msat`)
+/// instead of the invoice's amount when given.
+pub fn check_expecting(
+    inv: Option<&StoredInvoice>,
+    amount_msat: u64,
+    expected_msat: Option<u64>,
+    now: u64,
+) -> Result<(), Refusal> {
     let inv = inv.ok_or(Refusal::Unknown)?;
     match render::status(inv, now) {
         "paid" => return Err(Refusal::Paid(inv.label.clone())),
         "expired" => return Err(Refusal::Expired(inv.label.clone())),
         _ => {}
     }
-    if let Some(want) = inv.amount_msat {
+    if let Some(want) = expected_msat.or(inv.amount_msat) {
         if amount_msat < want {
             return Err(Refusal::Underpaid {
                 label: inv.label.clone(),
@@ -159,7 +170,22 @@ impl Invoices {
         amount_msat: u64,
         deadline: Duration,
     ) -> Decision {
-        let decision = self.decide(payment_hash, amount_msat, deadline).await;
+        self.on_claimable_expecting(payment_hash, amount_msat, None, deadline)
+            .await
+    }
+
+    /// [`Invoices::on_claimable`], expecting `expected_msat` instead of the invoice's
+    /// amount when given (an `htlc_accepted` plugin's `invoice_msat`).
+    pub async fn on_claimable_expecting(
+        &self,
+        payment_hash: [u8; 32],
+        amount_msat: u64,
+        expected_msat: Option<u64>,
+        deadline: Duration,
+    ) -> Decision {
+        let decision = self
+            .decide(payment_hash, amount_msat, expected_msat, deadline)
+            .await;
         match &decision {
             Decision::Claim { .. } => {}
             Decision::Fail { why, .. } => {
@@ -169,12 +195,18 @@ impl Invoices {
         decision
     }
 
-    async fn decide(&self, hash: [u8; 32], amount_msat: u64, deadline: Duration) -> Decision {
+    async fn decide(
+        &self,
+        hash: [u8; 32],
+        amount_msat: u64,
+        expected_msat: Option<u64>,
+        deadline: Duration,
+    ) -> Decision {
         let inv = match self.lookup(hash).await {
             Ok(i) => i,
             Err(e) => return fail(e),
         };
-        if let Err(why) = check(inv.as_ref(), amount_msat, now()) {
+        if let Err(why) = check_expecting(inv.as_ref(), amount_msat, expected_msat, now()) {
             return fail(why);
         }
         let Some(inv) = inv else {
@@ -185,7 +217,9 @@ impl Invoices {
         if !self.claiming_start(hash) {
             return fail(Refusal::Claiming(inv.label.clone()));
         }
-        let d = self.decide_claiming(hash, amount_msat, deadline, inv).await;
+        let d = self
+            .decide_claiming(hash, amount_msat, expected_msat, deadline, inv)
+            .await;
         if matches!(d, Decision::Fail { .. }) {
             self.claiming_done(&hash);
         }
@@ -197,6 +231,7 @@ impl Invoices {
         &self,
         hash: [u8; 32],
         amount_msat: u64,
+        expected_msat: Option<u64>,
         deadline: Duration,
         inv: StoredInvoice,
     ) -> Decision {
@@ -238,7 +273,7 @@ impl Invoices {
             Ok(i) => i,
             Err(e) => return fail(e),
         };
-        match check(again.as_ref(), amount_msat, now()) {
+        match check_expecting(again.as_ref(), amount_msat, expected_msat, now()) {
             Ok(()) => Decision::Claim {
                 preimage: inv.preimage,
             },
@@ -300,6 +335,15 @@ impl Invoices {
                 Ok(())
             }
             Err(InvoiceError::NotUnpaid) => Ok(()),
+            // Deleted meanwhile, or a payment an htlc_accepted plugin resolved: no
+            // invoice to record it against.
+            Err(InvoiceError::NotFound) => {
+                tracing::info!(
+                    "claimed payment {} ({amount_msat}msat) has no invoice",
+                    hex::encode(payment_hash)
+                );
+                Ok(())
+            }
             Err(e) => {
                 tracing::error!(
                     "claimed payment {} ({amount_msat}msat) not recorded: {e}",
@@ -361,6 +405,26 @@ mod tests {
         // "any": every amount is fine.
         assert_eq!(check(Some(&inv(None)), 1, 99), Ok(()));
         assert_eq!(check(Some(&inv(None)), u64::MAX, 99), Ok(()));
+    }
+
+    #[test]
+    fn an_htlc_accepted_invoice_msat_replaces_the_amount_expected() {
+        let i = inv(Some(1000));
+        assert_eq!(check_expecting(Some(&i), 600, Some(500), 99), Ok(()));
+        assert!(matches!(
+            check_expecting(Some(&i), 400, Some(500), 99),
+            Err(Refusal::Underpaid { want: 500, .. })
+        ));
+        assert!(matches!(
+            check_expecting(Some(&i), 1001, Some(500), 99),
+            Err(Refusal::Overpaid { want: 500, .. })
+        ));
+        // On an "any" invoice too.
+        assert!(matches!(
+            check_expecting(Some(&inv(None)), 1, Some(500), 99),
+            Err(Refusal::Underpaid { .. })
+        ));
+        assert_eq!(check_expecting(Some(&i), 1000, None, 99), Ok(()));
     }
 
     #[test]

@@ -1,61 +1,276 @@
-//! Payments to us: LDK's `PaymentClaimable`/`PaymentClaimed` turned into a claim or a
-//! failure by the invoices service, and carried out on the channel manager.
+//! Payments to us: LDK's `PaymentClaimable` goes through `htlc_accepted` ([`final_hop`])
+//! and the invoices service, and the decision is carried out on the channel manager;
+//! `PaymentClaimed` is recorded against the invoice before LDK may forget it.
+//!
+//! With no payment hook registered, a `PaymentClaimable` is decided before LDK's event is
+//! answered. Otherwise it may wait long on plugins, so its decision runs on a task of its
+//! own and LDK's event is answered at once. LDK does not hand that event over again after a
+//! restart (its claimable payments stay, silently, until they near expiry), so the event
+//! is first written to the store and only removed once decided: a restart resumes every
+//! decision left open ([`Receiver::resume`]). A copy of a payment being decided (LDK's own
+//! replay of an event it had not yet forgotten, or ours) is ignored.
+//!
+//! [`final_hop`]: super::final_hop
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::io::Cursor;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use lightning::events::{Event, PaymentPurpose};
+use lightning::events::{Event, PaymentPurpose, ReplayEvent};
 use lightning::types::payment::{PaymentHash, PaymentPreimage};
+use lightning::util::persist::KVStoreSync;
+use lightning::util::ser::{MaybeReadable, Writeable};
 use ln::Ln;
+use plugins::PluginHost;
 
-use crate::invoices::ldk_events::Action;
+use super::crash_point;
+use super::final_hop::{self, Verdict};
+use crate::invoices::ldk_events::{hook_deadline, Action};
+use crate::invoices::receive::FailWith;
 use crate::invoices::Invoices;
+use store::InvoiceError;
 
-/// Handles `event` if it is about a payment to us; true if it was.
-///
-/// `PaymentClaimable` may wait for the `invoice_payment` hook, so it runs on its own task
-/// (LDK replays an unclaimed payment after a restart, so nothing is lost if we stop
-/// meanwhile). `PaymentClaimed` is awaited: the event counts as handled only once the
-/// invoice is durably recorded as paid.
-pub async fn on_event(invoices: &Arc<Invoices>, ln: &Arc<Ln>, event: &Event) -> bool {
-    match event {
-        Event::PaymentClaimable { .. } => {
-            let (invoices, ln, event) = (invoices.clone(), ln.clone(), event.clone());
-            tokio::spawn(async move {
-                let height = ln.best_block().height;
-                // CLN's keysend plugin drops unknown even TLVs rather than refusing them.
-                let keysend = matches!(
-                    &event,
-                    Event::PaymentClaimable {
-                        purpose: PaymentPurpose::SpontaneousPayment(_),
-                        ..
-                    }
-                );
-                match invoices.on_ldk_event(&event, height).await {
-                    Some(Action::Claim(p)) if keysend => ln
-                        .manager
-                        .claim_funds_with_known_custom_tlvs(PaymentPreimage(p)),
-                    Some(a) => carry_out(&ln, a),
-                    None => {}
-                }
-            });
-            true
-        }
-        Event::PaymentClaimed { .. } => {
-            let height = ln.best_block().height;
-            if let Some(a) = invoices.on_ldk_event(event, height).await {
-                carry_out(ln, a);
-            }
-            true
-        }
-        _ => false,
+/// The kv namespace of claimable payments not yet decided (key: the payment hash).
+const CLAIMABLE_NS: &str = "boltd_claimable";
+/// Test knob: the longest any payment hook may take, in seconds (`--developer` tests of
+/// plugins that never answer).
+const DEV_DEADLINE_ENV: &str = "BOLTD_DEV_HOOK_DEADLINE";
+
+pub struct Receiver {
+    invoices: Arc<Invoices>,
+    host: PluginHost,
+    kv: store::KvStore,
+    /// Payment hashes with a decision under way.
+    deciding: Mutex<HashSet<[u8; 32]>>,
+}
+
+/// How a decision is carried out.
+enum Carry {
+    Claim([u8; 32]),
+    /// Claim accepting the onion's even custom TLVs (keysends, as CLN's keysend plugin;
+    /// payments a plugin resolved).
+    ClaimAnyTlvs([u8; 32]),
+    Fail([u8; 32], FailWith),
+}
+
+fn deadline(claim_deadline: Option<u32>, height: u32) -> Duration {
+    let d = hook_deadline(claim_deadline, height);
+    match std::env::var(DEV_DEADLINE_ENV)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        Some(s) => d.min(Duration::from_secs(s)),
+        None => d,
     }
 }
 
-fn carry_out(ln: &Ln, action: Action) {
-    match action {
-        Action::Claim(preimage) => ln.manager.claim_funds(PaymentPreimage(preimage)),
-        Action::Fail { payment_hash, code } => ln
+impl Receiver {
+    pub fn new(invoices: Arc<Invoices>, host: PluginHost, kv: store::KvStore) -> Arc<Receiver> {
+        Arc::new(Receiver {
+            invoices,
+            host,
+            kv,
+            deciding: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn start_deciding(&self, hash: [u8; 32]) -> bool {
+        self.deciding
+            .lock()
+            .map(|mut d| d.insert(hash))
+            .unwrap_or(false)
+    }
+
+    fn done_deciding(&self, hash: &[u8; 32]) {
+        if let Ok(mut d) = self.deciding.lock() {
+            d.remove(hash);
+        }
+    }
+
+    async fn kv<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&store::KvStore) -> Result<T, lightning::io::Error> + Send + 'static,
+    ) -> Result<T, String> {
+        let kv = self.kv.clone();
+        match tokio::task::spawn_blocking(move || f(&kv)).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Handles `event` if it is about a payment to us: `None` if it is not, else LDK's
+    /// answer (`Err` when what must be durable could not be written).
+    pub async fn on_event(
+        self: &Arc<Self>,
+        ln: &Arc<Ln>,
+        event: &Event,
+    ) -> Option<Result<(), ReplayEvent>> {
+        match event {
+            Event::PaymentClaimable { payment_hash, .. } => {
+                let hash = payment_hash.0;
+                if !self.start_deciding(hash) {
+                    return Some(Ok(()));
+                }
+                if !self.host.has_hook("htlc_accepted") && !self.host.has_hook("invoice_payment") {
+                    // Nothing can make the decision wait: decided before LDK may forget the
+                    // event, so no record of ours is needed.
+                    if let Some(c) = self.decide(ln, event).await {
+                        carry_out(ln, c);
+                    }
+                    self.done_deciding(&hash);
+                    return Some(Ok(()));
+                }
+                let bytes = event.encode();
+                let key = hex::encode(hash);
+                if let Err(e) = self
+                    .kv(move |kv| kv.write(CLAIMABLE_NS, "", &key, bytes))
+                    .await
+                {
+                    tracing::error!("recording claimable payment {}: {e}", hex::encode(hash));
+                    self.done_deciding(&hash);
+                    return Some(Err(ReplayEvent()));
+                }
+                self.spawn_decision(ln.clone(), event.clone());
+                Some(Ok(()))
+            }
+            Event::PaymentClaimed {
+                payment_hash,
+                amount_msat,
+                htlcs,
+                ..
+            } => {
+                crash_point("claimed_before_record");
+                let r = self
+                    .invoices
+                    .on_claimed(payment_hash.0, *amount_msat, htlcs.len())
+                    .await;
+                if matches!(r, Err(InvoiceError::Store(_))) {
+                    return Some(Err(ReplayEvent()));
+                }
+                crash_point("claimed_after_record");
+                Some(Ok(()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Start-up: decides again every claimable payment left undecided by the last run. A
+    /// copy LDK hands over too is recognised as one (same payment hash).
+    pub async fn resume(self: &Arc<Self>, ln: &Arc<Ln>) {
+        let keys = match self.kv(|kv| kv.list(CLAIMABLE_NS, "")).await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!("listing undecided claimable payments: {e}");
+                return;
+            }
+        };
+        for key in keys {
+            let k = key.clone();
+            // Gone meanwhile: LDK's own copy of the event was decided first.
+            let Ok(bytes) = self.kv(move |kv| kv.read(CLAIMABLE_NS, "", &k)).await else {
+                continue;
+            };
+            match <Event as MaybeReadable>::read(&mut Cursor::new(bytes)) {
+                Ok(Some(event @ Event::PaymentClaimable { payment_hash, .. })) => {
+                    if self.start_deciding(payment_hash.0) {
+                        tracing::info!("deciding payment {key} left undecided at the last stop");
+                        self.spawn_decision(ln.clone(), event);
+                    }
+                }
+                other => {
+                    tracing::error!("claimable payment {key} does not read back: {other:?}");
+                    let _ = self
+                        .kv(move |kv| kv.remove(CLAIMABLE_NS, "", &key, false))
+                        .await;
+                }
+            }
+        }
+    }
+
+    fn spawn_decision(self: &Arc<Self>, ln: Arc<Ln>, event: Event) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let Event::PaymentClaimable { payment_hash, .. } = &event else {
+                return;
+            };
+            let hash = payment_hash.0;
+            if let Some(c) = me.decide(&ln, &event).await {
+                carry_out(&ln, c);
+            }
+            let key = hex::encode(hash);
+            if let Err(e) = me
+                .kv(move |kv| kv.remove(CLAIMABLE_NS, "", &key, false))
+                .await
+            {
+                // Decided again after a restart: LDK ignores a second claim or failure.
+                tracing::warn!("forgetting decided payment {}: {e}", hex::encode(hash));
+            }
+            me.done_deciding(&hash);
+        });
+    }
+
+    async fn decide(&self, ln: &Ln, event: &Event) -> Option<Carry> {
+        let Event::PaymentClaimable {
+            payment_hash,
+            purpose,
+            claim_deadline,
+            ..
+        } = event
+        else {
+            return None;
+        };
+        let hash = payment_hash.0;
+        let height = ln.best_block().height;
+        let mut expected = None;
+        if self.host.has_hook("htlc_accepted") {
+            let payloads = final_hop::payloads(event, &ln.manager.list_channels(), height);
+            if payloads.is_empty() {
+                tracing::warn!(
+                    "payment {}: its HTLCs are not listed by their channels; htlc_accepted skipped",
+                    hex::encode(hash)
+                );
+            }
+            let wait = deadline(*claim_deadline, height);
+            match final_hop::decide(&self.host, payloads, hash, wait).await {
+                Verdict::Claim(preimage) => return Some(Carry::ClaimAnyTlvs(preimage)),
+                Verdict::Fail(code) => return Some(Carry::Fail(hash, code)),
+                Verdict::Continue { invoice_msat } => expected = invoice_msat,
+            }
+        }
+        // CLN's keysend plugin drops unknown even TLVs rather than refusing them.
+        let keysend = matches!(purpose, PaymentPurpose::SpontaneousPayment(_));
+        let wait = deadline(*claim_deadline, height);
+        let action = self
+            .invoices
+            .on_ldk_event_within(event, wait, expected)
+            .await?;
+        Some(match action {
+            Action::Claim(p) if keysend => Carry::ClaimAnyTlvs(p),
+            Action::Claim(p) => Carry::Claim(p),
+            Action::Fail { payment_hash, code } => Carry::Fail(payment_hash, code),
+        })
+    }
+}
+
+/// Claims or fails, then writes the channel manager at once: a claim's monitor update is
+/// already durable, and a manager older than it would be stale after a kill -9 (LDK would
+/// force-close the channel).
+fn carry_out(ln: &Ln, c: Carry) {
+    carry_out_only(ln, c);
+    if let Err(e) = ln.persist_manager() {
+        tracing::error!("persisting the channel manager after a claim: {e}");
+    }
+}
+
+fn carry_out_only(ln: &Ln, c: Carry) {
+    match c {
+        Carry::Claim(p) => ln.manager.claim_funds(PaymentPreimage(p)),
+        Carry::ClaimAnyTlvs(p) => ln
             .manager
-            .fail_htlc_backwards_with_reason(&PaymentHash(payment_hash), code.into()),
+            .claim_funds_with_known_custom_tlvs(PaymentPreimage(p)),
+        Carry::Fail(hash, code) => ln
+            .manager
+            .fail_htlc_backwards_with_reason(&PaymentHash(hash), code.into()),
     }
 }

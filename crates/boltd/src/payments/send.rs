@@ -9,21 +9,26 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::PublicKey;
 use jsonrpc::RpcError;
-use lightning::events::Event;
+use lightning::events::{Event, ReplayEvent};
 use lightning::ln::channelmanager::{OptionalBolt11PaymentParams, PaymentId};
 use lightning::ln::outbound_payment::{RecipientCustomTlvs, RecipientOnionFields, Retry};
 use lightning::routing::router::{PaymentParameters, RouteParameters};
-use lightning::types::payment::PaymentPreimage;
+use lightning::types::payment::{PaymentPreimage, PaymentSecret};
 use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef, Currency};
 use ln::Ln;
 use plugins::PluginHost;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
+use super::failure;
 use crate::storage::{store_rpc_error, Storage};
 
 /// `pay`'s error codes (CLN's PAY_* numbers).
 pub mod codes {
+    pub const IN_PROGRESS: i64 = 200;
+    pub const RHASH_ALREADY_USED: i64 = 201;
+    pub const NO_SUCH_PAYMENT: i64 = 208;
+    pub const UNSPECIFIED: i64 = 209;
     pub const ROUTE_NOT_FOUND: i64 = 205;
     pub const INVOICE_EXPIRED: i64 = 207;
     pub const STOPPED_RETRYING: i64 = 209;
@@ -70,8 +75,15 @@ impl Start {
     }
 }
 
-/// A change to a stored payment object.
-type Update = Box<dyn Fn(&mut Value) + Send>;
+/// A change to a stored payment object; true if it finished the part (notify).
+type Update = Box<dyn Fn(&mut Value) -> bool + Send>;
+
+/// Internal notes in a stored record (never shown): LDK's payment id of a `sendpay`
+/// part, the last attempt's failure, attempts failed, paths that succeeded.
+const LDK_ID: &str = "_ldk_id";
+const FAIL: &str = "_fail";
+const ATTEMPTS: &str = "_attempts";
+const PARTS: &str = "_parts";
 
 /// `pay`'s parameters after parsing.
 #[derive(Debug, Clone)]
@@ -166,13 +178,28 @@ impl Sender {
             .collect())
     }
 
+    /// The payment `pay`/`keysend` made of `hash` (group 1, part 0).
     async fn record_of(&self, hash: [u8; 32]) -> Result<Option<Value>, RpcError> {
         Ok(self
-            .store(|s| s.sendpays_list())
+            .store(move |s| s.sendpays_of(&hash))
             .await?
             .into_iter()
-            .find(|p| p.payment_hash == hash)
+            .find(|p| (p.groupid, p.partid) == (1, 0))
             .map(|p| p.record))
+    }
+
+    /// Replaces a stored record (its `created_index` says which; `changed`: a status
+    /// change, which gets an `updated_index`) and wakes the waiters; the record stored.
+    async fn put(&self, rec: &Value, changed: bool) -> Result<Value, RpcError> {
+        let index = rec["created_index"]
+            .as_u64()
+            .ok_or_else(|| RpcError::daemon("payment record without created_index"))?;
+        let r = rec.clone();
+        let stored = self
+            .store(move |s| s.sendpay_update(index, &r, changed))
+            .await?;
+        self.changed.send_modify(|n| *n += 1);
+        Ok(stored)
     }
 
     /// Pays a bolt11 invoice and waits for the outcome.
@@ -258,10 +285,19 @@ impl Sender {
     ) -> Result<Result<store::StoredSendpay, store::StoredSendpay>, RpcError> {
         let hash = st.hash;
         self.store(move |s| {
-            s.sendpay_begin(
+            s.sendpay_add(
                 &hash,
-                |old| old.record["status"] == "failed",
-                |index| st.record(index),
+                |parts| match parts.iter().find(|p| (p.groupid, p.partid) == (1, 0)) {
+                    Some(old) if old.record["status"] == "failed" => {
+                        store::Admit::Replace(old.created_index)
+                    }
+                    Some(old) => store::Admit::Refuse(old.clone()),
+                    None => store::Admit::Insert {
+                        groupid: 1,
+                        partid: 0,
+                    },
+                },
+                |index, _, _| st.record(index),
             )
         })
         .await
@@ -329,14 +365,7 @@ impl Sender {
             rec["status"] = json!("failed");
             rec["completed_at"] = json!(now_secs());
             rec["failure"] = json!(why);
-            let r = rec.clone();
-            if self
-                .store(move |s| s.sendpay_update(&hash, &r))
-                .await
-                .is_ok()
-            {
-                self.changed.send_modify(|n| *n += 1);
-            }
+            let _ = self.put(&rec, true).await;
             tracing::info!("payment {} failed: {why}", hex::encode(hash));
         }
     }
@@ -352,16 +381,7 @@ impl Sender {
                 .ok_or_else(|| RpcError::daemon("payment record vanished".to_string()))?;
             match rec["status"].as_str() {
                 Some("complete") => return Ok(pay_result(&rec, created_at)),
-                Some("failed") => {
-                    return Err(RpcError::new(
-                        codes::STOPPED_RETRYING,
-                        format!(
-                            "Failed after {} attempts. {}",
-                            1,
-                            rec["failure"].as_str().unwrap_or("Payment failed")
-                        ),
-                    ))
-                }
+                Some("failed") => return Err(pay_error(&rec)),
                 _ => {}
             }
             if rx.changed().await.is_err() {
@@ -370,75 +390,600 @@ impl Sender {
         }
     }
 
-    /// LDK's outcome events for our payments; true if `event` was one.
-    pub async fn on_event(&self, event: &Event) -> bool {
-        let (hash, update): ([u8; 32], Update) = match event {
+    /// The stored part LDK's payment `id` (or, without one, the pending part of `hash`)
+    /// is about.
+    async fn part_of(
+        &self,
+        hash: Option<[u8; 32]>,
+        id: Option<PaymentId>,
+    ) -> Result<Option<store::StoredSendpay>, ()> {
+        let rows = match hash {
+            Some(h) => self.store(move |s| s.sendpays_of(&h)).await,
+            None => self.store(|s| s.sendpays_list()).await,
+        }
+        .map_err(|_| ())?;
+        Ok(rows.into_iter().rev().find(|r| match id {
+            Some(id) => ldk_id(r) == id,
+            None => r.record["status"] == "pending",
+        }))
+    }
+
+    /// LDK's outcome events for our payments: `None` if `event` is not one, else LDK's
+    /// answer (`Err` when the outcome could not be recorded: LDK hands it over again).
+    pub async fn on_event(&self, event: &Event) -> Option<Result<(), ReplayEvent>> {
+        let (hash, id, update): (Option<[u8; 32]>, Option<PaymentId>, Update) = match event {
             Event::PaymentSent {
+                payment_id,
                 payment_hash,
                 payment_preimage,
                 fee_paid_msat,
                 ..
             } => {
-                let (pre, fee) = (payment_preimage.0, fee_paid_msat.unwrap_or(0));
+                let (pre, fee) = (payment_preimage.0, *fee_paid_msat);
                 (
-                    payment_hash.0,
+                    Some(payment_hash.0),
+                    *payment_id,
                     Box::new(move |rec: &mut Value| {
-                        let amount = rec["amount_msat"].as_u64().unwrap_or(0);
+                        if rec["status"] != "pending" {
+                            return false;
+                        }
                         rec["status"] = json!("complete");
-                        rec["amount_sent_msat"] = json!(amount + fee);
+                        if let (Some(amount), Some(fee)) = (rec["amount_msat"].as_u64(), fee) {
+                            rec["amount_sent_msat"] = json!(amount + fee);
+                        }
                         rec["completed_at"] = json!(now_secs());
                         rec["payment_preimage"] = json!(hex::encode(pre));
+                        true
+                    }),
+                )
+            }
+            Event::PaymentPathSuccessful {
+                payment_id,
+                payment_hash,
+                ..
+            } => (
+                payment_hash.map(|h| h.0),
+                Some(*payment_id),
+                Box::new(|rec: &mut Value| {
+                    let n = rec[PARTS].as_u64().unwrap_or(0);
+                    rec[PARTS] = json!(n + 1);
+                    false
+                }),
+            ),
+            Event::PaymentPathFailed {
+                payment_id,
+                payment_hash,
+                payment_failed_permanently,
+                failure,
+                path,
+                short_channel_id,
+                ..
+            } => {
+                let f = failure::from_path_failed(
+                    self.our_id,
+                    path,
+                    *payment_failed_permanently,
+                    failure,
+                    *short_channel_id,
+                );
+                (
+                    Some(payment_hash.0),
+                    *payment_id,
+                    Box::new(move |rec: &mut Value| {
+                        let n = rec[ATTEMPTS].as_u64().unwrap_or(0);
+                        rec[ATTEMPTS] = json!(n + 1);
+                        rec[FAIL] = f.to_json();
+                        false
                     }),
                 )
             }
             Event::PaymentFailed {
-                payment_id, reason, ..
+                payment_id,
+                payment_hash,
+                reason,
             } => {
                 let why = reason.map(|r| format!("{r:?}")).unwrap_or_default();
                 (
-                    payment_id.0,
+                    payment_hash.map(|h| h.0),
+                    Some(*payment_id),
                     Box::new(move |rec: &mut Value| {
+                        if rec["status"] != "pending" {
+                            return false;
+                        }
                         rec["status"] = json!("failed");
                         rec["completed_at"] = json!(now_secs());
                         rec["failure"] = json!(why.clone());
+                        true
                     }),
                 )
             }
-            _ => return false,
+            _ => return None,
         };
-        let Ok(Some(mut rec)) = self.record_of(hash).await else {
-            return true;
+        let part = match self.part_of(hash, id).await {
+            Ok(Some(part)) => part,
+            Ok(None) => return Some(Ok(())),
+            Err(()) => return Some(Err(ReplayEvent())),
         };
-        if rec["status"] != "pending" {
-            return true;
+        let mut rec = part.record;
+        let finished = update(&mut rec);
+        let sent = finished && matches!(event, Event::PaymentSent { .. });
+        if sent {
+            super::crash_point("sent_before_record");
         }
-        update(&mut rec);
-        let stored = rec.clone();
-        if let Err(e) = self.store(move |s| s.sendpay_update(&hash, &stored)).await {
-            tracing::warn!("cannot record payment {}: {e:?}", hex::encode(hash));
-            return true;
+        let mut rec = match self.put(&rec, finished).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot record payment {}: {e:?}",
+                    hex::encode(part.payment_hash)
+                );
+                return Some(Err(ReplayEvent()));
+            }
+        };
+        if sent {
+            super::crash_point("sent_after_record");
         }
+        if !finished {
+            return Some(Ok(()));
+        }
+        match rec["status"].as_str() {
+            Some("complete") => {
+                strip_internal(&mut rec);
+                self.plugins.notify("sendpay_success", rec)
+            }
+            _ => {
+                let e = failure_error(&rec);
+                self.plugins.notify(
+                    "sendpay_failure",
+                    json!({"code": e.code, "message": e.message, "data": e.data}),
+                )
+            }
+        }
+        Some(Ok(()))
+    }
+
+    /// `sendpay`: records the part, then hands LDK the route; answers once it is on its
+    /// way (pending) or was refused.
+    pub async fn sendpay(&self, r: SendpayRequest) -> Result<Value, RpcError> {
+        let (Some(first), Some(last)) = (r.route.first(), r.route.last()) else {
+            return Err(invalid(
+                "Self-payment (an empty route) is not supported by boltd",
+            ));
+        };
+        let final_msat = last.amount_msat;
+        if r.partid != 0 && r.amount_msat.is_none() {
+            return Err(invalid("Must specify msatoshi with partid"));
+        }
+        if r.partid != 0 && r.payment_secret.is_none() {
+            return Err(invalid("partid requires payment_secret"));
+        }
+        if let Some(a) = r.amount_msat {
+            if r.partid == 0 && a != final_msat {
+                return Err(invalid(format!(
+                    "Do not specify msatoshi ({a}msat) without partid: if you do, it must be exactly the final amount ({final_msat}msat)"
+                )));
+            }
+            if final_msat > a {
+                return Err(invalid(format!(
+                    "Final amount {final_msat}msat is greater than {a}msat, despite MPP"
+                )));
+            }
+        }
+        ln::check_hops(&r.route).map_err(|e| invalid(format!("route: {e}")))?;
+        let first_ok = self.ln.manager.list_usable_channels().iter().any(|c| {
+            c.counterparty.node_id == first.id
+                && [
+                    c.short_channel_id,
+                    c.outbound_scid_alias,
+                    c.inbound_scid_alias,
+                ]
+                .contains(&Some(first.channel))
+        });
+        if !first_ok {
+            let f = failure::RouteFailure::no_first_peer(self.our_id, &first.id);
+            let mut data = serde_json::Map::new();
+            f.add_to(&mut data);
+            return Err(RpcError::new(f.code, "No connection to first peer found")
+                .with_data(Value::Object(data)));
+        }
+        let total = r.amount_msat.unwrap_or(final_msat);
+        let hash = r.hash;
+        let (partid, dest, sent) = (r.partid, last.id, first.amount_msat);
+        let (label, bolt11, description) =
+            (r.label.clone(), r.bolt11.clone(), r.description.clone());
+        let want_group = r.groupid;
+        let created_at = now_secs();
+        let added = self
+            .store(move |s| {
+                s.sendpay_add(
+                    &hash,
+                    |parts| admit(parts, want_group, partid, final_msat, &dest, total),
+                    |index, groupid, partid| {
+                        let mut o = serde_json::Map::new();
+                        o.insert("created_index".into(), json!(index));
+                        o.insert("id".into(), json!(index));
+                        o.insert("payment_hash".into(), json!(hex::encode(hash)));
+                        o.insert("groupid".into(), json!(groupid));
+                        if partid != 0 {
+                            o.insert("partid".into(), json!(partid));
+                        }
+                        o.insert("destination".into(), json!(dest.to_string()));
+                        o.insert("amount_msat".into(), json!(final_msat));
+                        o.insert("amount_sent_msat".into(), json!(sent));
+                        o.insert("created_at".into(), json!(created_at));
+                        o.insert("status".into(), json!("pending"));
+                        if let Some(l) = &label {
+                            o.insert("label".into(), json!(l));
+                        }
+                        if let Some(b) = &bolt11 {
+                            o.insert("bolt11".into(), json!(b));
+                        }
+                        if let Some(d) = &description {
+                            o.insert("description".into(), json!(d));
+                        }
+                        o.insert(
+                            LDK_ID.into(),
+                            json!(hex::encode(sendpay_id(&hash, groupid, partid).0)),
+                        );
+                        Value::Object(o)
+                    },
+                )
+            })
+            .await?;
+        let part = match added {
+            Ok(p) => p,
+            Err(Refusal::Error(e)) => return Err(e),
+            Err(Refusal::Same(p)) => return self.sendpay_answer(p.record),
+        };
         self.changed.send_modify(|n| *n += 1);
-        let failure = strip_internal(&mut rec);
-        match failure {
-            None => self.plugins.notify("sendpay_success", rec),
-            Some(why) => self.plugins.notify(
+        let mut onion = match r.payment_secret {
+            Some(s) => RecipientOnionFields::secret_only(PaymentSecret(s), total),
+            None => RecipientOnionFields::spontaneous_empty(total),
+        };
+        onion.payment_metadata = r.payment_metadata;
+        let id = sendpay_id(&hash, part.groupid, part.partid);
+        let sent = self
+            .ln
+            .send_hops(&r.route, hash, onion, id)
+            .map_err(|e| invalid(format!("route: {e}")))?;
+        if let Err(e) = sent {
+            let mut rec = part.record;
+            let f = failure::RouteFailure {
+                detail: format!("First peer not ready: {e:?}"),
+                failcode: failure::TEMPORARY_CHANNEL_FAILURE,
+                erring_channel: Some(first.channel),
+                ..failure::RouteFailure::no_first_peer(self.our_id, &first.id)
+            };
+            rec["status"] = json!("failed");
+            rec["completed_at"] = json!(now_secs());
+            rec[FAIL] = f.to_json();
+            let rec = self.put(&rec, true).await?;
+            let e = failure_error(&rec);
+            self.plugins.notify(
                 "sendpay_failure",
-                json!({
-                    "code": codes::STOPPED_RETRYING,
-                    "message": format!("failed: {why}"),
-                    "data": rec,
-                }),
-            ),
+                json!({"code": e.code, "message": e.message, "data": e.data}),
+            );
+            return Err(e);
         }
-        true
+        self.sendpay_answer(part.record)
+    }
+
+    /// `sendpay`'s answer for a part: pending with the monitoring hint, else as stored.
+    fn sendpay_answer(&self, mut rec: Value) -> Result<Value, RpcError> {
+        match rec["status"].as_str() {
+            Some("failed") => Err(failure_error(&rec)),
+            Some("pending") => {
+                strip_internal(&mut rec);
+                if let Some(o) = rec.as_object_mut() {
+                    o.insert(
+                        "message".into(),
+                        json!("Monitor status with listpays or waitsendpay"),
+                    );
+                }
+                Ok(rec)
+            }
+            _ => {
+                strip_internal(&mut rec);
+                Ok(rec)
+            }
+        }
+    }
+
+    /// `waitsendpay`: the part once it is complete, its failure once failed, or
+    /// `Timed out while waiting` after `timeout` seconds.
+    pub async fn waitsendpay(
+        &self,
+        hash: [u8; 32],
+        timeout: Option<u64>,
+        partid: u64,
+        groupid: Option<u64>,
+    ) -> Result<Value, RpcError> {
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + Duration::from_secs(t));
+        let mut rx = self.changed.subscribe();
+        loop {
+            rx.borrow_and_update();
+            let parts = self.store(move |s| s.sendpays_of(&hash)).await?;
+            let group =
+                groupid.unwrap_or_else(|| parts.iter().map(|p| p.groupid).max().unwrap_or(0));
+            let Some(part) = parts
+                .into_iter()
+                .find(|p| (p.groupid, p.partid) == (group, partid))
+            else {
+                return Err(RpcError::new(
+                    codes::NO_SUCH_PAYMENT,
+                    format!(
+                        "Never attempted payment part {partid} for '{}'",
+                        hex::encode(hash)
+                    ),
+                ));
+            };
+            let mut rec = part.record;
+            match rec["status"].as_str() {
+                Some("complete") => {
+                    strip_internal(&mut rec);
+                    return Ok(rec);
+                }
+                Some("failed") => return Err(failure_error(&rec)),
+                _ => {}
+            }
+            let changed = rx.changed();
+            let ok = match deadline {
+                Some(d) => match tokio::time::timeout_at(d, changed).await {
+                    Ok(r) => r.is_ok(),
+                    Err(_) => {
+                        return Err(RpcError::new(codes::IN_PROGRESS, "Timed out while waiting"))
+                    }
+                },
+                None => changed.await.is_ok(),
+            };
+            if !ok {
+                return Err(RpcError::daemon("shutting down".to_string()));
+            }
+        }
     }
 }
 
-/// Takes our own `failure` note (why LDK gave up) out of a stored payment object.
+/// `sendpay`'s parameters after parsing.
+#[derive(Debug, Clone)]
+pub struct SendpayRequest {
+    pub route: Vec<ln::Hop>,
+    pub hash: [u8; 32],
+    pub label: Option<String>,
+    pub amount_msat: Option<u64>,
+    pub bolt11: Option<String>,
+    pub payment_secret: Option<[u8; 32]>,
+    pub partid: u64,
+    pub groupid: Option<u64>,
+    pub payment_metadata: Option<Vec<u8>>,
+    pub description: Option<String>,
+}
+
+/// Why `sendpay` records nothing: an error, or an identical part that exists already.
+pub enum Refusal {
+    Error(RpcError),
+    Same(store::StoredSendpay),
+}
+
+fn msat(a: u64) -> String {
+    format!("{a}msat")
+}
+
+/// Core Lightning's rules for a new part of `hash` against its earlier parts
+/// (lightningd/pay.c `check_progress`): at most one group in flight, parallel and
+/// non-parallel parts never mixed, nothing new once a part succeeded, a repeat of a
+/// pending or complete part answers that part.
+pub fn admit(
+    parts: &[store::StoredSendpay],
+    groupid: Option<u64>,
+    partid: u64,
+    amount: u64,
+    dest: &PublicKey,
+    total: u64,
+) -> store::Admit<Refusal> {
+    use store::Admit;
+    let group = groupid.unwrap_or_else(|| parts.iter().map(|p| p.groupid).max().unwrap_or(0) + 1);
+    let fail = |code: i64, m: String| Admit::Refuse(Refusal::Error(RpcError::new(code, m)));
+    let dest_s = dest.to_string();
+    let mut complete = false;
+    let mut pending_sum = 0u64;
+    for p in parts {
+        let rec = &p.record;
+        let their_amount = rec["amount_msat"].as_u64().unwrap_or(0);
+        let other_dest = rec["destination"].as_str().filter(|d| *d != dest_s);
+        match rec["status"].as_str() {
+            Some("complete") => {
+                complete = true;
+                if p.partid != partid {
+                    continue;
+                }
+                if their_amount != amount {
+                    return fail(
+                        codes::RHASH_ALREADY_USED,
+                        format!(
+                            "Already succeeded with amount {} (not {})",
+                            msat(their_amount),
+                            msat(amount)
+                        ),
+                    );
+                }
+                if let Some(d) = other_dest {
+                    return fail(
+                        codes::RHASH_ALREADY_USED,
+                        format!("Already succeeded to {d}"),
+                    );
+                }
+                return Admit::Refuse(Refusal::Same(p.clone()));
+            }
+            Some("pending") => {
+                if p.groupid != group {
+                    return fail(
+                        codes::IN_PROGRESS,
+                        format!(
+                            "Payment with groupid={} still in progress, cannot retry before that completes.",
+                            p.groupid
+                        ),
+                    );
+                }
+                if (p.partid == 0) != (partid == 0) {
+                    return fail(
+                        codes::IN_PROGRESS,
+                        format!(
+                            "Already have {} payment in progress",
+                            if p.partid != 0 {
+                                "parallel"
+                            } else {
+                                "non-parallel"
+                            }
+                        ),
+                    );
+                }
+                if p.partid == partid {
+                    if their_amount != amount {
+                        return fail(
+                            codes::RHASH_ALREADY_USED,
+                            format!(
+                                "Already pending with amount {} (not {})",
+                                msat(their_amount),
+                                msat(amount)
+                            ),
+                        );
+                    }
+                    if let Some(d) = other_dest {
+                        return fail(codes::RHASH_ALREADY_USED, format!("Already pending to {d}"));
+                    }
+                    return Admit::Refuse(Refusal::Same(p.clone()));
+                }
+                pending_sum = pending_sum.saturating_add(their_amount);
+            }
+            _ => {}
+        }
+        if p.partid == partid && p.groupid == group {
+            return fail(
+                codes::RHASH_ALREADY_USED,
+                format!(
+                    "There already is a payment with payment_hash={}, groupid={group}, partid={partid}. Either change the partid, or wait for the payment to complete and start a new group.",
+                    hex::encode(p.payment_hash)
+                ),
+            );
+        }
+    }
+    if complete {
+        return fail(
+            codes::RHASH_ALREADY_USED,
+            "Already succeeded other parts".into(),
+        );
+    }
+    if total != 0 && pending_sum >= total {
+        return fail(
+            codes::IN_PROGRESS,
+            format!(
+                "Already have {} of {} payments in progress",
+                msat(pending_sum),
+                msat(total)
+            ),
+        );
+    }
+    Admit::Insert {
+        groupid: group,
+        partid,
+    }
+}
+
+/// LDK's payment id of a `sendpay` part: its own per (hash, group, part), never a
+/// hash `pay` uses as its id.
+pub fn sendpay_id(hash: &[u8; 32], groupid: u64, partid: u64) -> PaymentId {
+    let mut b = Vec::with_capacity(7 + 32 + 16);
+    b.extend_from_slice(b"sendpay");
+    b.extend_from_slice(hash);
+    b.extend_from_slice(&groupid.to_be_bytes());
+    b.extend_from_slice(&partid.to_be_bytes());
+    PaymentId(sha256::Hash::hash(&b).to_byte_array())
+}
+
+/// The LDK payment id of a stored part (`pay` and `keysend` use the hash).
+fn ldk_id(p: &store::StoredSendpay) -> PaymentId {
+    p.record[LDK_ID]
+        .as_str()
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .map(PaymentId)
+        .unwrap_or(PaymentId(p.payment_hash))
+}
+
+/// The error `waitsendpay` (and `sendpay_failure`) gives for a failed part: its
+/// recorded failure, with the payment object and failure fields as `data`.
+pub fn failure_error(rec: &Value) -> RpcError {
+    let fail = rec[FAIL].clone();
+    let mut data = rec.clone();
+    strip_internal(&mut data);
+    let Some(code) = fail["code"].as_i64() else {
+        return RpcError::new(codes::UNSPECIFIED, "Payment failure reason unknown").with_data(data);
+    };
+    if let (Some(d), Value::Object(f)) = (data.as_object_mut(), &fail) {
+        for (k, v) in f {
+            if k != "code" && k != "message" {
+                d.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    RpcError::new(code, fail["message"].as_str().unwrap_or("failed")).with_data(data)
+}
+
+/// `pay`'s error for a failed payment (xpay's codes): 203 when the destination refused
+/// it, 207 when the invoice expired meanwhile, 205 when no route was ever found, else
+/// 209 with the number of attempts and the last failure. The `data` is the payment
+/// object with the last failure's fields, as legacy `pay` gives.
+pub fn pay_error(rec: &Value) -> RpcError {
+    let reason = rec["failure"].as_str().unwrap_or_default().to_string();
+    let attempts = rec[ATTEMPTS].as_u64().unwrap_or(0);
+    let last = failure_error(rec);
+    let data = last.data.clone();
+    let fail = &rec[FAIL];
+    let (code, message) =
+        if fail["code"] == codes::DESTINATION_PERM_FAIL || reason == "RecipientRejected" {
+            let name = fail["failcodename"]
+                .as_str()
+                .unwrap_or("WIRE_INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS");
+            (
+                codes::DESTINATION_PERM_FAIL,
+                format!("Destination said it doesn't know invoice: {name}"),
+            )
+        } else if reason == "PaymentExpired" {
+            (codes::INVOICE_EXPIRED, "Invoice expired".to_string())
+        } else if attempts == 0 {
+            (
+                codes::ROUTE_NOT_FOUND,
+                format!(
+                    "Failed: {}",
+                    if reason.is_empty() {
+                        "Could not find a route"
+                    } else {
+                        reason.as_str()
+                    }
+                ),
+            )
+        } else {
+            (
+                codes::STOPPED_RETRYING,
+                format!(
+                    "Failed after {attempts} attempts. Last failure: {}",
+                    last.message
+                ),
+            )
+        };
+    let e = RpcError::new(code, message);
+    match data {
+        Some(d) => e.with_data(d),
+        None => e,
+    }
+}
+
+/// Takes our internal notes (keys starting with `_`, and `failure`: why LDK gave up)
+/// out of a stored payment object; returns the `failure` text.
 fn strip_internal(rec: &mut Value) -> Option<String> {
-    rec.as_object_mut()
-        .and_then(|o| o.remove("failure"))
+    let o = rec.as_object_mut()?;
+    o.retain(|k, _| !k.starts_with('_'));
+    o.remove("failure")
         .and_then(|v| v.as_str().map(str::to_string))
 }
 
@@ -455,9 +1000,153 @@ pub fn pay_result(rec: &Value, created_at: Option<f64>) -> Value {
         "payment_hash": rec["payment_hash"],
         "destination": rec["destination"],
         "created_at": created,
-        "parts": 1,
+        // Paths LDK reported successful by now; at least the one that brought the
+        // preimage (LDK reports paths only after their HTLCs are fully removed).
+        "parts": rec[PARTS].as_u64().unwrap_or(0).max(1),
         "amount_msat": rec["amount_msat"],
         "amount_sent_msat": rec["amount_sent_msat"],
         "status": "complete",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(status: &str) -> Value {
+        json!({"created_index": 1, "id": 1, "payment_hash": "00", "groupid": 1,
+               "amount_msat": 1000, "amount_sent_msat": 1001, "created_at": 5,
+               "destination": dest().to_string(), "status": status})
+    }
+
+    fn part(groupid: u64, partid: u64, status: &str, amount: u64) -> store::StoredSendpay {
+        let mut r = rec(status);
+        r["amount_msat"] = json!(amount);
+        store::StoredSendpay {
+            created_index: groupid * 10 + partid,
+            payment_hash: [0; 32],
+            groupid,
+            partid,
+            record: r,
+        }
+    }
+
+    fn dest() -> PublicKey {
+        "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619"
+            .parse()
+            .unwrap()
+    }
+
+    fn refused(a: store::Admit<Refusal>) -> (i64, String) {
+        match a {
+            store::Admit::Refuse(Refusal::Error(e)) => (e.code, e.message),
+            _ => panic!("not refused"),
+        }
+    }
+
+    #[test]
+    fn pay_failures_map_to_xpay_codes_with_the_last_failure_as_data() {
+        let mut r = rec("failed");
+        r["failure"] = json!("RecipientRejected");
+        r[ATTEMPTS] = json!(1);
+        r[FAIL] = json!({"code": 203, "message": "failed: X (reply from remote)",
+                         "failcode": 16399,
+                         "failcodename": "WIRE_INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS",
+                         "erring_index": 1});
+        let e = pay_error(&r);
+        assert_eq!(e.code, 203);
+        assert_eq!(
+            e.message,
+            "Destination said it doesn't know invoice: WIRE_INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS"
+        );
+        let d = e.data.unwrap();
+        assert_eq!(
+            (d["erring_index"].clone(), d["status"].clone()),
+            (json!(1), json!("failed"))
+        );
+        assert!(d.get(FAIL).is_none() && d.get("failure").is_none());
+
+        let mut r = rec("failed");
+        r["failure"] = json!("RetriesExhausted");
+        r[ATTEMPTS] = json!(3);
+        r[FAIL] = json!({"code": 204, "message": "failed: WIRE_TEMPORARY_CHANNEL_FAILURE (reply from remote)",
+                         "failcode": 4103, "erring_index": 1});
+        let e = pay_error(&r);
+        assert_eq!(e.code, 209);
+        assert!(e
+            .message
+            .starts_with("Failed after 3 attempts. Last failure: failed: WIRE_TEMPORARY"));
+
+        let mut r = rec("failed");
+        r["failure"] = json!("RouteNotFound");
+        assert_eq!(pay_error(&r).code, 205);
+        r["failure"] = json!("PaymentExpired");
+        assert_eq!(pay_error(&r).code, 207);
+        // waitsendpay on a part without a recorded failure.
+        assert_eq!(failure_error(&rec("failed")).code, 209);
+    }
+
+    #[test]
+    fn sendpay_admits_parts_as_cln_does() {
+        let d = dest();
+        // Nothing yet: group 1; after group 1, the default is group 2.
+        assert!(matches!(
+            admit(&[], None, 0, 1000, &d, 1000),
+            store::Admit::Insert {
+                groupid: 1,
+                partid: 0
+            }
+        ));
+        let failed = [part(1, 0, "failed", 1000)];
+        assert!(matches!(
+            admit(&failed, None, 0, 1000, &d, 1000),
+            store::Admit::Insert {
+                groupid: 2,
+                partid: 0
+            }
+        ));
+        let (c, m) = refused(admit(&failed, Some(1), 0, 1000, &d, 1000));
+        assert_eq!(c, 201);
+        assert!(
+            m.starts_with("There already is a payment with payment_hash="),
+            "{m}"
+        );
+        // A pending group blocks a new one; the same part again is that part.
+        let pending = [part(1, 0, "pending", 1000)];
+        let (c, m) = refused(admit(&pending, None, 0, 1000, &d, 1000));
+        assert_eq!(
+            (c, m.as_str()),
+            (
+                200,
+                "Payment with groupid=1 still in progress, cannot retry before that completes."
+            )
+        );
+        assert!(matches!(
+            admit(&pending, Some(1), 0, 1000, &d, 1000),
+            store::Admit::Refuse(Refusal::Same(_))
+        ));
+        let (c, m) = refused(admit(&pending, Some(1), 0, 999, &d, 999));
+        assert_eq!(
+            (c, m.as_str()),
+            (201, "Already pending with amount 1000msat (not 999msat)")
+        );
+        let (_, m) = refused(admit(&pending, Some(1), 2, 500, &d, 1000));
+        assert_eq!(m, "Already have non-parallel payment in progress");
+        // Parallel parts add up to the total.
+        let parts = [part(1, 1, "pending", 600), part(1, 2, "pending", 400)];
+        let (c, m) = refused(admit(&parts, Some(1), 3, 100, &d, 1000));
+        assert_eq!(
+            (c, m.as_str()),
+            (
+                200,
+                "Already have 1000msat of 1000msat payments in progress"
+            )
+        );
+        // Once a part succeeded, nothing new.
+        let done = [part(1, 1, "complete", 600)];
+        let (_, m) = refused(admit(&done, Some(1), 2, 400, &d, 1000));
+        assert_eq!(m, "Already succeeded other parts");
+        let (_, m) = refused(admit(&done, Some(1), 1, 500, &d, 1000));
+        assert_eq!(m, "Already succeeded with amount 600msat (not 500msat)");
+    }
 }

@@ -1,19 +1,25 @@
-//! One client connection: a reader that frames and validates requests, one task per
-//! request (answers are written as each completes), and a writer draining a queue. A
-//! client that never reads only stalls itself: once its unwritten replies pass a byte
+//! One client connection, served by one task: it frames and validates requests, drives
+//! the ones that do not finish at once (answers are written as each completes) and writes
+//! replies and queued notifications. A client that never reads only stalls itself: once its unwritten replies pass a byte
 //! limit its reader stops taking new requests (as lightningd does not read while output
 //! is pending), so what it costs us is bounded by bytes, not by a count of replies.
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io::IoSlice;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use jsonrpc::{
     error_frame, null_id, parse_request, request_error_frame, FrameError, JsonCodec, RpcError,
 };
 use tokio::io::AsyncWriteExt;
+use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixStream;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 
 use super::dispatch::{shutting_down, Context, Dispatcher};
@@ -45,7 +51,6 @@ struct Budget {
     in_flight: AtomicUsize,
     /// The largest recent reply, decaying by 1/8 per reply.
     reply_guess: AtomicUsize,
-    changed: Notify,
 }
 
 impl Budget {
@@ -54,7 +59,6 @@ impl Budget {
             unwritten: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             reply_guess: AtomicUsize::new(FIRST_GUESS),
-            changed: Notify::new(),
         }
     }
 
@@ -86,7 +90,6 @@ impl Budget {
         self.reply_guess
             .store(len.max(g - g / 8), Ordering::Relaxed);
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.changed.notify_waiters();
     }
 
     fn queued(&self, len: usize) {
@@ -95,24 +98,10 @@ impl Budget {
 
     fn written(&self, len: usize) {
         self.unwritten.fetch_sub(len, Ordering::AcqRel);
-        self.changed.notify_waiters();
     }
 
     fn over_limit(&self) -> bool {
         self.unwritten.load(Ordering::Acquire) > MAX_UNWRITTEN
-    }
-
-    /// Waits until [`may_start`](Self::may_start).
-    async fn room(&self) {
-        loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if self.may_start() {
-                return;
-            }
-            changed.await;
-        }
     }
 }
 
@@ -220,155 +209,302 @@ impl ConnHandle {
             && self.try_send_frame(jsonrpc::notification_frame(method, params))
     }
 }
+/// A request that did not finish at once: its reply frame (or the shutdown error) and
+/// its place in the budget.
+type InFlight = Pin<Box<dyn Future<Output = (Vec<u8>, Running)> + Send>>;
+
+/// Reply bytes waiting for the client's socket, written with one vectored write per
+/// wake-up; every byte is counted in the budget until written (or dropped with a client
+/// that is gone).
+struct Outbox {
+    frames: VecDeque<Vec<u8>>,
+    /// Bytes of the front frame already written.
+    front_sent: usize,
+    bytes: usize,
+    budget: Arc<Budget>,
+    /// The client can no longer be written to: frames are dropped as they come.
+    gone: bool,
+}
+
+/// Frames handed to one `writev`.
+const MAX_IOV: usize = 64;
+
+impl Outbox {
+    fn new(budget: Arc<Budget>) -> Self {
+        Outbox {
+            frames: VecDeque::new(),
+            front_sent: 0,
+            bytes: 0,
+            budget,
+            gone: false,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.bytes == 0
+    }
+
+    /// A frame the connection's own task produced (not yet counted in the budget).
+    fn push(&mut self, frame: Vec<u8>) {
+        self.budget.queued(frame.len());
+        self.push_counted(frame);
+    }
+
+    /// A frame from the queue ([`ConnHandle::send_frame`] counted it already).
+    fn push_counted(&mut self, frame: Vec<u8>) {
+        if self.gone {
+            self.budget.written(frame.len());
+            return;
+        }
+        if frame.is_empty() {
+            return;
+        }
+        self.bytes += frame.len();
+        self.frames.push_back(frame);
+    }
+
+    /// Writes what the socket takes now without waiting. Err: the client is gone.
+    fn flush(&mut self, wr: &OwnedWriteHalf) -> std::io::Result<()> {
+        while !self.is_empty() {
+            let n = {
+                let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(self.frames.len().min(MAX_IOV));
+                for (i, f) in self.frames.iter().take(MAX_IOV).enumerate() {
+                    let skip = if i == 0 { self.front_sent } else { 0 };
+                    iov.push(IoSlice::new(f.get(skip..).unwrap_or_default()));
+                }
+                match wr.try_write_vectored(&iov) {
+                    Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            self.consumed(n);
+        }
+        Ok(())
+    }
+
+    fn consumed(&mut self, mut n: usize) {
+        self.bytes -= n;
+        self.budget.written(n);
+        while n > 0 {
+            let Some(front) = self.frames.front() else {
+                return;
+            };
+            let left = front.len() - self.front_sent;
+            if n < left {
+                self.front_sent += n;
+                return;
+            }
+            n -= left;
+            self.front_sent = 0;
+            self.frames.pop_front();
+        }
+    }
+
+    /// The client is gone: drop what is queued and everything that comes later.
+    fn close(&mut self) {
+        self.gone = true;
+        self.budget.written(self.bytes);
+        self.bytes = 0;
+        self.front_sent = 0;
+        self.frames.clear();
+    }
+}
 
 /// Serves one connection until the client hangs up, sends something fatal, or the daemon
-/// closes connections.
+/// closes connections; then answers what is still running and returns.
+///
+/// One task does everything: reads requests, drives the ones that did not finish at
+/// once, writes replies. A passthrough call then wakes this task once (its reply comes
+/// back) instead of waking a task per request and a writer task too; each of those hops
+/// was a wake-up, often on another worker thread (most of the daemon's time at 16
+/// connections went to context switches).
 pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatcher>) {
     let conn_id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-    let (rd, mut wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(OUT_QUEUE);
-    // Set by the writer when the client can no longer be written to.
-    let (gone_tx, mut gone) = tokio::sync::watch::channel(false);
     let budget = Arc::new(Budget::new());
-    let conn = ConnHandle {
+    // Ours is dropped once we stop reading, so the queue closes when the last request
+    // (and anyone else holding a handle) is done.
+    let mut conn = Some(ConnHandle {
         id: conn_id,
         out: tx,
         budget: budget.clone(),
         notifications: Arc::new(AtomicBool::new(false)),
         deprecations: Arc::new(std::sync::Mutex::new(None)),
-    };
-    let written = budget.clone();
-    let writer = tokio::spawn(async move {
-        // Frames that are ready together go out in one write (pipelined clients); a big
-        // one goes out as it is.
-        let mut batch = Vec::with_capacity(8192);
-        while let Some(frame) = rx.recv().await {
-            let (len, res) = if frame.len() >= WRITE_BATCH {
-                (frame.len(), wr.write_all(&frame).await)
-            } else {
-                batch.clear();
-                batch.extend_from_slice(&frame);
-                drop(frame);
-                while batch.len() < WRITE_BATCH {
-                    match rx.try_recv() {
-                        Ok(more) => batch.extend_from_slice(&more),
-                        Err(_) => break,
-                    }
-                }
-                let res = wr.write_all(&batch).await;
-                if batch.capacity() > 4 * WRITE_BATCH {
-                    batch = Vec::with_capacity(8192);
-                }
-                (batch.len(), res)
-            };
-            written.written(len);
-            if res.is_err() {
-                // Client gone: stop reading its requests (nobody hears the answers),
-                // drain so senders never block, drop everything.
-                let _ = gone_tx.send(true);
-                rx.close();
-                while rx.recv().await.is_some() {}
-                return;
-            }
-        }
-        let _ = wr.shutdown().await;
     });
-
+    let mut out = Outbox::new(budget.clone());
+    let mut running: FuturesUnordered<InFlight> = FuturesUnordered::new();
     let max = node.settings.rpc_max_request;
     let mut frames = FramedRead::new(rd, JsonCodec::new(max));
     let shutdown = node.shutdown.clone();
+    let mut reading = true;
+    let mut queue_open = true;
     loop {
-        // Read nothing more while this client's replies pile up unread.
+        // Everything that is ready now goes out in one write.
+        drain(&mut rx, &mut out, &mut queue_open, WRITE_BATCH);
+        while let Some(Some((frame, mut done))) = running.next().now_or_never() {
+            // A plugin's `message`/`progress` notifications were queued before its reply
+            // came back: they go out first.
+            drain(&mut rx, &mut out, &mut queue_open, usize::MAX);
+            done.reply_len = frame.len();
+            out.push(frame);
+            drop(done);
+        }
+        if let Err(e) = out.flush(&wr) {
+            // Client gone: stop reading its requests (nobody hears the answers); what
+            // runs still runs to its end, its replies dropped.
+            tracing::debug!("jsonrpc#{conn_id}: write error: {e}");
+            out.close();
+            reading = false;
+        }
+        if !reading {
+            conn = None;
+            if running.is_empty() && !queue_open && out.is_empty() {
+                break;
+            }
+        }
         tokio::select! {
-            _ = budget.room() => {}
-            _ = shutdown.reached(Stage::Closing) => break,
-            Ok(_) = gone.wait_for(|g| *g) => break,
-        }
-        let next = tokio::select! {
-            f = frames.next() => f,
-            _ = shutdown.reached(Stage::Closing) => break,
-            Ok(_) = gone.wait_for(|g| *g) => {
-                tracing::debug!("jsonrpc#{conn_id}: client gone, not reading its requests");
-                break;
-            }
-        };
-        let bytes = match next {
-            None => break,
-            Some(Ok(b)) => b,
-            Some(Err(FrameError::Io(e))) => {
-                tracing::debug!("jsonrpc#{conn_id}: read error: {e}");
-                break;
-            }
-            Some(Err(e)) => {
-                // Not JSON, or too large: answer once with id null and stop reading.
-                tracing::info!("jsonrpc#{conn_id}: {e}");
-                let err = RpcError::invalid_request(e.to_string());
-                let _ = conn.send_frame(error_frame(&null_id(), &err)).await;
-                break;
-            }
-        };
-        // The codec refuses a message that outgrows the limit while incomplete; one that
-        // arrived whole in a single read is checked here.
-        if bytes.len() > max {
-            let e = FrameError::TooLarge { limit: max };
-            tracing::info!("jsonrpc#{conn_id}: {e}");
-            let err = RpcError::invalid_request(e.to_string());
-            let _ = conn.send_frame(error_frame(&null_id(), &err)).await;
-            break;
-        }
-        let request = match parse_request(&bytes) {
-            Ok(r) => r,
-            Err(e) => {
-                let (frame, fatal) = request_error_frame(&e);
-                let _ = conn.send_frame(frame).await;
-                if fatal {
-                    break;
+            w = wr.writable(), if !out.is_empty() => {
+                if w.is_err() {
+                    out.close();
+                    reading = false;
                 }
-                continue;
             }
-        };
-        let survives = Arc::new(AtomicBool::new(dispatcher.survives_close(&request.method)));
-        let ctx = Context {
-            request,
-            node: node.clone(),
-            conn: conn.clone(),
-            dispatcher: dispatcher.clone(),
-            survives_close: survives.clone(),
-        };
-        let id = ctx.request.id.clone();
-        let reply_to = ctx.conn.clone();
-        let mut fut = Box::pin(dispatcher.clone().dispatch(ctx));
-        // Start each command in arrival order, as lightningd's single thread does: the
-        // synchronous part (validation, queuing a custom message to a peer) runs before the
-        // next request is read, so pipelined `sendcustommsg` calls reach the wire in order.
-        // Only what is still pending moves to its own task.
-        let mut running = budget.start();
-        if let std::task::Poll::Ready(frame) = futures::poll!(&mut fut) {
-            running.reply_len = frame.len();
-            let _ = reply_to.send_frame(frame).await;
-            continue;
-        }
-        let sd = shutdown.clone();
-        tokio::spawn(async move {
-            // Checked when connections close, not before: the `rpc_command` hook may have
-            // turned this command into `stop` meanwhile.
-            let frame = tokio::select! {
-                f = &mut fut => f,
-                _ = sd.reached(Stage::Closing) => {
-                    if survives.load(Ordering::SeqCst) {
-                        fut.await
-                    } else {
-                        error_frame(&id, &shutting_down())
+            f = rx.recv(), if queue_open && out.bytes < WRITE_BATCH => match f {
+                Some(f) => out.push_counted(f),
+                None => queue_open = false,
+            },
+            Some((frame, mut done)) = running.next(), if !running.is_empty() => {
+                drain(&mut rx, &mut out, &mut queue_open, usize::MAX);
+                done.reply_len = frame.len();
+                out.push(frame);
+                drop(done);
+            }
+            // Read nothing more while this client's replies pile up unread.
+            next = frames.next(), if reading && budget.may_start() => {
+                let Some(conn) = conn.as_ref() else { continue };
+                match read_one(conn_id, next, max, &dispatcher, &node, conn, &mut out) {
+                    Read::Stop => reading = false,
+                    Read::Answered => {}
+                    Read::Started(mut fut, mut done, survives, id) => {
+                        // Start each command in arrival order, as lightningd's single
+                        // thread does: the synchronous part (validation, queuing a custom
+                        // message to a peer) runs before the next request is read, so
+                        // pipelined `sendcustommsg` calls reach the wire in order. Only
+                        // what is still pending waits among the running ones.
+                        if let std::task::Poll::Ready(frame) = futures::poll!(&mut fut) {
+                            drain(&mut rx, &mut out, &mut queue_open, usize::MAX);
+                            done.reply_len = frame.len();
+                            out.push(frame);
+                        } else {
+                            let sd = shutdown.clone();
+                            running.push(Box::pin(async move {
+                                // Checked when connections close, not before: the
+                                // `rpc_command` hook may have turned this command into
+                                // `stop` meanwhile.
+                                let frame = tokio::select! {
+                                    f = &mut fut => f,
+                                    _ = sd.reached(Stage::Closing) => {
+                                        if survives.load(Ordering::SeqCst) {
+                                            fut.await
+                                        } else {
+                                            error_frame(&id, &shutting_down())
+                                        }
+                                    }
+                                };
+                                (frame, done)
+                            }));
+                        }
                     }
                 }
-            };
-            running.reply_len = frame.len();
-            let _ = reply_to.send_frame(frame).await;
-            drop(running);
-        });
+            }
+            _ = shutdown.reached(Stage::Closing), if reading => reading = false,
+        }
     }
-    // Stop reading; the writer ends once every request task has answered.
-    drop(frames);
-    drop(conn);
-    let _ = writer.await;
+    let mut wr = wr;
+    let _ = wr.shutdown().await;
+}
+
+/// Moves queued frames (notifications) to the outbox, while it holds less than `limit`.
+fn drain(rx: &mut mpsc::Receiver<Vec<u8>>, out: &mut Outbox, queue_open: &mut bool, limit: usize) {
+    while *queue_open && out.bytes < limit {
+        match rx.try_recv() {
+            Ok(f) => out.push_counted(f),
+            Err(mpsc::error::TryRecvError::Empty) => break,
+            Err(mpsc::error::TryRecvError::Disconnected) => *queue_open = false,
+        }
+    }
+}
+
+/// What became of one read from the client.
+enum Read {
+    /// EOF, a read error or something fatal (answered already): read no more.
+    Stop,
+    /// A request error answered at once; keep reading.
+    Answered,
+    /// A request to run: its future, its budget entry, whether it answers after
+    /// connections close, and its id.
+    Started(
+        Pin<Box<dyn Future<Output = Vec<u8>> + Send>>,
+        Running,
+        Arc<AtomicBool>,
+        Box<jsonrpc::RawValue>,
+    ),
+}
+
+fn read_one(
+    conn_id: u64,
+    next: Option<Result<impl AsRef<[u8]>, FrameError>>,
+    max: usize,
+    dispatcher: &Arc<Dispatcher>,
+    node: &Arc<Node>,
+    conn: &ConnHandle,
+    out: &mut Outbox,
+) -> Read {
+    let bytes = match &next {
+        None => return Read::Stop,
+        Some(Ok(b)) => b.as_ref(),
+        Some(Err(FrameError::Io(e))) => {
+            tracing::debug!("jsonrpc#{conn_id}: read error: {e}");
+            return Read::Stop;
+        }
+        Some(Err(e)) => {
+            // Not JSON, or too large: answer once with id null and stop reading.
+            tracing::info!("jsonrpc#{conn_id}: {e}");
+            let err = RpcError::invalid_request(e.to_string());
+            out.push(error_frame(&null_id(), &err));
+            return Read::Stop;
+        }
+    };
+    // The codec refuses a message that outgrows the limit while incomplete; one that
+    // arrived whole in a single read is checked here.
+    if bytes.len() > max {
+        let e = FrameError::TooLarge { limit: max };
+        tracing::info!("jsonrpc#{conn_id}: {e}");
+        let err = RpcError::invalid_request(e.to_string());
+        out.push(error_frame(&null_id(), &err));
+        return Read::Stop;
+    }
+    let request = match parse_request(bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            let (frame, fatal) = request_error_frame(&e);
+            out.push(frame);
+            return if fatal { Read::Stop } else { Read::Answered };
+        }
+    };
+    let survives = Arc::new(AtomicBool::new(dispatcher.survives_close(&request.method)));
+    let id = request.id.clone();
+    let ctx = Context {
+        request,
+        node: node.clone(),
+        conn: conn.clone(),
+        dispatcher: dispatcher.clone(),
+        survives_close: survives.clone(),
+    };
+    let fut = Box::pin(dispatcher.clone().dispatch(ctx));
+    Read::Started(fut, conn.budget.start(), survives, id)
 }

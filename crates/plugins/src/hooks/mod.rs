@@ -36,6 +36,7 @@ pub const KNOWN_HOOKS: [&str; 15] = [
     "recover",
 ];
 
+mod commitment_revocation;
 mod custommsg;
 mod db_write;
 mod htlc_accepted;
@@ -45,6 +46,7 @@ mod openchannel;
 mod peer_connected;
 mod rpc_command;
 
+pub use commitment_revocation::{CommitmentRevocation, CommitmentRevocationPayload};
 pub use custommsg::{CustomMsg, CustomMsgPayload};
 pub use db_write::{DbWrite, DbWriteOutcome, DbWritePayload};
 pub use htlc_accepted::{

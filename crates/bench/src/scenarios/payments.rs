@@ -1,0 +1,314 @@
+//! `bench payments`: two boltds on a devchain of the bench's own, one channel a → b;
+//! payments/s and p50/p99 of `pay` (invoices made beforehand, outside the timing) over 1
+//! and 8 RPC connections and of `keysend`, with no plugin on the payee, with an
+//! `invoice_payment` plugin (pyln-client and cln-plugin) and with an `htlc_accepted`
+//! plugin (pyln-client and cln-plugin), each answering `continue` at once. The payee is
+//! restarted with each plugin set; its CPU per payment is the cost column.
+
+use crate::client::RpcClient;
+use crate::daemon::{default_binary, Daemon};
+use crate::scenarios::drive;
+use crate::stats::{Samples, Table};
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The boltd binary [default: $BOLTD_BIN, else next to this executable]; cln-payhook
+    /// must be next to it.
+    #[arg(long)]
+    pub boltd: Option<PathBuf>,
+    /// Seconds per row.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Millisatoshis per payment.
+    #[arg(long, default_value_t = 100_000)]
+    pub amount_msat: u64,
+    /// The repository (for tests/plugins and .venv) [default: found upwards from here].
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+}
+
+/// The channel's size: room for every payment of every row.
+const CHANNEL_SAT: u64 = 10_000_000;
+/// Invoices made before a `pay` row, per second of it and connection (a row ends early
+/// if they run out: its rate still holds).
+const POOL_PER_SEC_CONN: f64 = 300.0;
+
+async fn call(socket: &Path, method: &str, params: Value) -> anyhow::Result<Value> {
+    let mut c = RpcClient::connect(socket, "bench-payments").await?;
+    match c
+        .call(method, params.clone())
+        .await
+        .with_context(|| format!("{method} {params}"))?
+    {
+        Ok(v) => Ok(v),
+        Err(e) => bail!("{method}: {e}"),
+    }
+}
+
+fn find_repo(given: Option<&PathBuf>) -> PathBuf {
+    if let Some(r) = given {
+        return r.clone();
+    }
+    let mut dir = std::env::current_dir().unwrap_or_default();
+    loop {
+        if dir.join("tests/plugins/invoice_payment_hook.py").exists() {
+            return dir;
+        }
+        if !dir.pop() {
+            return PathBuf::from(".");
+        }
+    }
+}
+
+fn write_exec(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+/// The payee's plugin for one row, as a launcher script in `dir`.
+enum Hook {
+    None,
+    Pyln(&'static str),
+    Cln(&'static str),
+}
+
+fn launcher(dir: &Path, repo: &Path, bins: &Path, hook: &Hook) -> anyhow::Result<Vec<String>> {
+    let (name, text) = match hook {
+        Hook::None => return Ok(vec![]),
+        Hook::Pyln(script) => {
+            let venv = repo.join(".venv/bin/python3");
+            let python = if venv.exists() {
+                venv
+            } else {
+                "python3".into()
+            };
+            (
+                format!("py-{script}"),
+                format!(
+                    "#!/bin/sh\nexec {} {} \"$@\"\n",
+                    python.display(),
+                    repo.join("tests/plugins").join(script).display()
+                ),
+            )
+        }
+        Hook::Cln(hook) => (
+            format!("cln-{hook}"),
+            format!(
+                "#!/bin/sh\nCLN_PAYHOOK={hook} exec {} \"$@\"\n",
+                bins.join("cln-payhook").display()
+            ),
+        ),
+    };
+    let p = dir.join(name);
+    write_exec(&p, &text)?;
+    Ok(vec![format!("--plugin={}", p.display())])
+}
+
+async fn connect(a: &Path, b: &Path) -> anyhow::Result<String> {
+    let info = call(b, "getinfo", json!({})).await?;
+    let id = info["id"].as_str().unwrap_or_default().to_string();
+    let port = info["binding"][0]["port"].as_u64().unwrap_or(0);
+    call(
+        a,
+        "connect",
+        json!({"id": format!("{id}@127.0.0.1:{port}")}),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Until a's channel to `peer` is usable (normal and reestablished).
+async fn wait_usable(a: &Path, peer: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let v = call(a, "listpeerchannels", json!({"id": peer})).await?;
+        let ok = v["channels"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["state"] == "CHANNELD_NORMAL" && c["reestablished"] == true)
+        });
+        if ok {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the channel did not become usable: {v}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `n` invoices of b's, made over 8 connections.
+async fn invoices(b: &Path, n: usize, amount_msat: u64, tag: &str) -> anyhow::Result<Vec<String>> {
+    let per = n.div_ceil(8);
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let socket = b.to_path_buf();
+        let tag = tag.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut c = RpcClient::connect(&socket, "bench-invoices").await?;
+            let mut out = Vec::with_capacity(per);
+            for i in 0..per {
+                let label = format!("{tag}-{w}-{i}");
+                match c
+                    .call(
+                        "invoice",
+                        json!({"amount_msat": amount_msat, "label": label, "description": "bench"}),
+                    )
+                    .await?
+                {
+                    Ok(v) => out.push(v["bolt11"].as_str().unwrap_or_default().to_string()),
+                    Err(e) => bail!("invoice: {e}"),
+                }
+            }
+            anyhow::Ok(out)
+        }));
+    }
+    let mut all = Vec::with_capacity(n);
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(all)
+}
+
+/// One worker: `pay`s from the shared pool (or `keysend`s) until the deadline.
+async fn pay_worker(
+    socket: PathBuf,
+    pool: Option<Arc<Mutex<Vec<String>>>>,
+    keysend: (String, u64),
+    deadline: Instant,
+) -> anyhow::Result<Samples> {
+    let mut rpc = RpcClient::connect(&socket, "bench-pay").await?;
+    let mut s = Samples::default();
+    while Instant::now() < deadline {
+        let (method, params) = match &pool {
+            Some(p) => {
+                let next = p.lock().ok().and_then(|mut v| v.pop());
+                let Some(bolt11) = next else { break };
+                ("pay", json!({"bolt11": bolt11}))
+            }
+            None => (
+                "keysend",
+                json!({"destination": keysend.0, "amount_msat": keysend.1}),
+            ),
+        };
+        let t = Instant::now();
+        let reply = rpc.call(method, params).await?;
+        s.latencies.push(t.elapsed());
+        if reply.is_err() {
+            s.errors += 1;
+        }
+    }
+    Ok(s)
+}
+
+pub async fn run(args: &Args) -> anyhow::Result<Table> {
+    let bin = args.boltd.clone().unwrap_or_else(default_binary);
+    let repo = find_repo(args.repo.as_ref());
+    let bins = bin
+        .parent()
+        .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.to_path_buf()))
+        .unwrap_or_default();
+    if !bins.join("cln-payhook").exists() {
+        bail!(
+            "{} missing: build crates/test-plugins (cargo build -p test-plugins)",
+            bins.join("cln-payhook").display()
+        );
+    }
+    let kit = tempfile::Builder::new()
+        .prefix("bench-payhooks-")
+        .tempdir()?;
+    let chain_dir = tempfile::Builder::new().prefix("bench-chain-").tempdir()?;
+    let dc = devchain::DevChain::spawn(chain_dir.path()).context("devchain")?;
+    dc.mine(101)?;
+    let opts = vec![
+        format!("--bitcoin-datadir={}", dc.datadir.display()),
+        "--bitcoin-rpcconnect=127.0.0.1".to_string(),
+        format!("--bitcoin-rpcport={}", dc.port),
+        "--developer".to_string(),
+        "--dev-bitcoind-poll=1".to_string(),
+        "--bind-addr=127.0.0.1:0".to_string(),
+    ];
+    let a = Daemon::start(&bin, &opts).await?;
+    let mut b = Daemon::start(&bin, &opts).await?;
+    let addr = call(&a.socket, "newaddr", json!({})).await?["bech32"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    dc.fund(&addr, bitcoin::Amount::from_sat(CHANNEL_SAT + 100_000))?;
+    dc.mine(1)?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while call(&a.socket, "listfunds", json!({})).await?["outputs"]
+        .as_array()
+        .is_none_or(|o| !o.iter().any(|o| o["status"] == "confirmed"))
+    {
+        if Instant::now() > deadline {
+            bail!("funds never confirmed");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let b_id = connect(&a.socket, &b.socket).await?;
+    call(
+        &a.socket,
+        "fundchannel",
+        json!({"id": b_id, "amount": CHANNEL_SAT, "feerate": "1000perkw"}),
+    )
+    .await?;
+    dc.mine(6)?;
+    wait_usable(&a.socket, &b_id).await?;
+
+    let rows: [(&str, Hook); 5] = [
+        ("no plugin", Hook::None),
+        (
+            "invoice_payment pyln",
+            Hook::Pyln("invoice_payment_hook.py"),
+        ),
+        ("invoice_payment cln-plugin", Hook::Cln("invoice_payment")),
+        ("htlc_accepted pyln", Hook::Pyln("htlc_accepted_hook.py")),
+        ("htlc_accepted cln-plugin", Hook::Cln("htlc_accepted")),
+    ];
+    let mut table = Table::latency();
+    for (r, (label, hook)) in rows.iter().enumerate() {
+        if r > 0 {
+            let plugins = launcher(kit.path(), &repo, &bins, hook)?;
+            let dir = b.stop_keeping_dir().await;
+            let mut o = opts.clone();
+            o.extend(plugins);
+            b = Daemon::start_in(dir, &bin, &o).await?;
+            connect(&a.socket, &b.socket).await?;
+            wait_usable(&a.socket, &b_id).await?;
+        }
+        let conns: &[usize] = if r == 0 { &[1, 8] } else { &[1] };
+        for &n in conns {
+            let want = (POOL_PER_SEC_CONN * args.seconds * n as f64).max(50.0) as usize;
+            let pool = invoices(&b.socket, want, args.amount_msat, &format!("r{r}c{n}")).await?;
+            let pool = Arc::new(Mutex::new(pool));
+            let socket = a.socket.clone();
+            let before = b.cost();
+            let ks = (b_id.clone(), args.amount_msat);
+            let mut s = drive(n, args.seconds, move |_, deadline| {
+                pay_worker(socket.clone(), Some(pool.clone()), ks.clone(), deadline)
+            })
+            .await?;
+            s.cost = Some(b.cost() - before);
+            table.latency_row(&format!("pay, {label}"), n, &s);
+        }
+        let socket = a.socket.clone();
+        let before = b.cost();
+        let ks = (b_id.clone(), args.amount_msat);
+        let mut s = drive(1, args.seconds, move |_, deadline| {
+            pay_worker(socket.clone(), None, ks.clone(), deadline)
+        })
+        .await?;
+        s.cost = Some(b.cost() - before);
+        table.latency_row(&format!("keysend, {label}"), 1, &s);
+    }
+    a.stop().await;
+    b.stop().await;
+    Ok(table)
+}

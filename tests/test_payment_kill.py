@@ -1,0 +1,117 @@
+"""kill -9 in the middle of a payment between two boltd nodes (issue 14, money is never lost):
+the payee dies right before or right after recording a claimed payment, or while a plugin
+holds the payment; the payer dies right before or right after recording its success, or
+while the payee holds the payment. After restarts the payment ends once, the invoice is
+paid at most once and both sides' balances agree."""
+
+import concurrent.futures
+
+import pytest
+from pyln.client import RpcError
+
+from boltd_pair import hook_plugin, pair, set_mode, to_us, usable
+from conftest import wait_for
+from ldk_node import ldk_chain  # noqa: F401 -- fixture
+
+CRASH_ENV = "BOLTD_DEV_CRASH_PAYMENT"
+AMOUNT = 10_000_000  # above b's channel reserve, where to_us_msat is exact
+
+
+def restart_with(node, monkeypatch, point):
+    node.stop()
+    monkeypatch.setenv(CRASH_ENV, point)
+    node.start()
+    monkeypatch.delenv(CRASH_ENV)
+
+
+def paid_once(a, b, inv, a_start):
+    """The payment of `inv` ended once on both sides, and the balances moved by it once."""
+    [p] = a.rpc.listsendpays(payment_hash=inv["payment_hash"])["payments"]
+    assert p["status"] == "complete"
+    [i] = b.rpc.listinvoices(payment_hash=inv["payment_hash"])["invoices"]
+    assert i["status"] == "paid" and i["pay_index"] == 1
+    assert i["amount_received_msat"] == AMOUNT
+    assert i["payment_preimage"] == p["payment_preimage"]
+    wait_for(lambda: to_us(b, a.info["id"]) == AMOUNT
+             and a_start - to_us(a, b.info["id"]) == AMOUNT, what="balances agree")
+    # Nothing recorded twice, even after another restart.
+    b.restart()
+    a.restart()
+    usable(a, b)
+    assert [x["pay_index"] for x in b.rpc.listinvoices()["invoices"]
+            if x["status"] == "paid"] == [1]
+    assert len(a.rpc.listsendpays()["payments"]) == 1
+    assert a.rpc.pay(inv["bolt11"])["payment_preimage"] == p["payment_preimage"]
+    assert to_us(b, a.info["id"]) == AMOUNT
+
+
+@pytest.mark.parametrize("point", ["claimed_before_record", "claimed_after_record"])
+def test_payee_killed_around_its_record(node_factory, ldk_chain, monkeypatch, point):
+    a, b = pair(node_factory, ldk_chain)
+    a_start = to_us(a, b.info["id"])
+    restart_with(b, monkeypatch, point)
+    usable(a, b)
+    inv = b.rpc.invoice(AMOUNT, "crash", "x")
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        paying = ex.submit(a.rpc.pay, inv["bolt11"])
+        assert b.proc.wait(timeout=30) == 137
+        b.start()
+        usable(a, b)
+        assert paying.result(timeout=60)["status"] == "complete"
+    paid_once(a, b, inv, a_start)
+
+
+@pytest.mark.parametrize("point", ["sent_before_record", "sent_after_record"])
+def test_payer_killed_around_its_record(node_factory, ldk_chain, monkeypatch, point):
+    a, b = pair(node_factory, ldk_chain)
+    a_start = to_us(a, b.info["id"])
+    restart_with(a, monkeypatch, point)
+    usable(a, b)
+    inv = b.rpc.invoice(AMOUNT, "crash", "x")
+    with pytest.raises((RpcError, OSError, ValueError)):
+        a.rpc.pay(inv["bolt11"])
+    assert a.proc.wait(timeout=30) == 137
+    a.start()
+    usable(a, b)
+    wait_for(lambda: a.rpc.listsendpays()["payments"][0]["status"] == "complete",
+             timeout=30, what="payment complete after the restart")
+    paid_once(a, b, inv, a_start)
+
+
+def test_payee_killed_while_a_plugin_holds_the_payment(node_factory, ldk_chain, directory):
+    hook = hook_plugin(directory, "htlc_accepted_hook.py", "hold")
+    a, b = pair(node_factory, ldk_chain, b_options={"plugin": str(hook)})
+    a_start = to_us(a, b.info["id"])
+    inv = b.rpc.invoice(AMOUNT, "held", "x")
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        paying = ex.submit(a.rpc.pay, inv["bolt11"])
+        wait_for(lambda: b.rpc.call("htlcs_seen")["seen"], what="the hook called")
+        b.kill()
+        set_mode(hook, "continue")
+        b.start()
+        # The undecided payment is decided again (the plugin asked again), and claimed.
+        b.wait_for_log("left undecided at the last stop")
+        usable(a, b)
+        assert paying.result(timeout=60)["status"] == "complete"
+        assert len(b.rpc.call("htlcs_seen")["seen"]) == 1
+    paid_once(a, b, inv, a_start)
+
+
+def test_payer_killed_while_the_payee_holds_the_payment(node_factory, ldk_chain, directory):
+    hook = hook_plugin(directory, "htlc_accepted_hook.py", "hold")
+    a, b = pair(node_factory, ldk_chain, b_options={"plugin": str(hook)})
+    a_start = to_us(a, b.info["id"])
+    inv = b.rpc.invoice(AMOUNT, "held", "x")
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        paying = ex.submit(a.rpc.pay, inv["bolt11"])
+        wait_for(lambda: b.rpc.call("htlcs_seen")["seen"], what="the hook called")
+        a.kill()
+        with pytest.raises((RpcError, OSError, ValueError)):
+            paying.result(timeout=10)
+    a.start()
+    assert a.rpc.listsendpays()["payments"][0]["status"] == "pending"
+    set_mode(hook, "continue")
+    usable(a, b)
+    wait_for(lambda: a.rpc.listsendpays()["payments"][0]["status"] == "complete",
+             timeout=30, what="payment complete after the restart")
+    paid_once(a, b, inv, a_start)
