@@ -30,21 +30,19 @@ fn default_dir() -> String {
     }
 }
 
-/// Runtime worker threads: two, unless `BOLTD_WORKER_THREADS` says otherwise.
+/// Runtime worker threads: four, unless `BOLTD_WORKER_THREADS` says otherwise.
 ///
-/// Measured with `bench` on 2 cores shared with other work: each hop of a plugin call
-/// that lands on another worker is a futex wake-up and a context switch. Passthrough at
-/// 16 connections cost ~1.7 switches per call with one worker, ~2.0 with two and ~2.4
-/// with four, at the same rate; two keep a second core for CPU-heavy commands. Four was
-/// kept while something seemed to hold a worker: a task waiting for the wallet's lock
-/// (its holder waiting for the store) did, and now waits off the worker; sampled under
-/// load, checkrune's workers sit idle while the store thread fsyncs each call.
+/// Fewer would save context switches (`bench` passthrough at 16 connections: ~1.7 per
+/// call with one worker, ~2.0 with two, ~2.4 with four, at the same rate), but a worker
+/// that blocks on one of LDK's locks while its holder writes through a `db_write` plugin
+/// takes a core the plugin's reply needs: with every worker so blocked the node stops
+/// (seen with two). Four leave room until every LDK call is off the workers.
 fn worker_threads() -> usize {
     std::env::var("BOLTD_WORKER_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
-        .unwrap_or(2)
+        .unwrap_or(4)
 }
 
 /// Runs the daemon with `args` (program name first); returns the process exit code.

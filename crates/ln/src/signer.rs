@@ -70,7 +70,7 @@ impl BoltSigner {
         if lock(&self.spare).is_some() {
             return;
         }
-        match self.wallet.new_address(AddressType::Bech32) {
+        match self.wallet.new_internal_address(AddressType::Bech32) {
             Ok(a) => *lock(&self.spare) = Some(a.script_pubkey()),
             Err(e) => tracing::warn!("no wallet address for the next shutdown script: {e}"),
         }

@@ -220,6 +220,18 @@ impl Wallet {
         Ok(info.address)
     }
 
+    /// A fresh address of the internal (change) keychain, durable before it is returned:
+    /// for outputs the node pays itself (channel closes), which `listaddresses` does not
+    /// list, as it does not list change.
+    pub fn new_internal_address(&self, ty: AddressType) -> Result<Address, WalletError> {
+        let mut inner = self.lock();
+        let info = inner
+            .wallet_mut(ty)
+            .reveal_next_address(KeychainKind::Internal);
+        inner.commit()?;
+        Ok(info.address)
+    }
+
     /// Every receive address issued so far, by index: `(index, type, address)`.
     pub fn issued_addresses(&self) -> Vec<(u32, AddressType, Address)> {
         let inner = self.lock();

@@ -77,6 +77,18 @@ pub struct Channels {
     forwards: std::sync::OnceLock<Arc<crate::forwards::Forwards>>,
 }
 
+/// Runs `f`, which may wait on LDK's locks, without holding a runtime worker: the holder
+/// of such a lock may be writing through a `db_write` plugin, and the plugin's reply is
+/// read by a task that needs a worker.
+pub(crate) fn off_worker<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 pub fn network(name: &str) -> bitcoin::Network {
     match name {
         "bitcoin" => bitcoin::Network::Bitcoin,
@@ -415,7 +427,9 @@ impl Channels {
                 tokio::select! {
                     _ = sd.recv() => break,
                     _ = iv.tick() => {
-                        me.refresh();
+                        // LDK's locks may be held across a store write that waits for a
+                        // db_write plugin, whose reply needs a free worker.
+                        off_worker(|| me.refresh());
                         let ln = me.ln.clone();
                         let _ = tokio::task::spawn_blocking(move || ln.signer.refill_spare()).await;
                     }

@@ -597,13 +597,15 @@ pub struct ResolutionListener(pub Arc<Channels>);
 impl ChainListener for ResolutionListener {
     fn block_connected(&self, block: &Block, height: u32) {
         // LDK skips a block it has seen (a replay after a crash).
-        self.0.ln.block_connected(block, height);
-        self.0.resolution.block(&self.0, block, height);
+        super::off_worker(|| {
+            self.0.ln.block_connected(block, height);
+            self.0.resolution.block(&self.0, block, height);
+        });
     }
     fn blocks_disconnected(&self, fork_point: BlockRef) {
         // Moves of a block that is gone are not taken back (Core Lightning neither);
         // the replacement block's moves follow.
-        self.0.ln.blocks_disconnected(fork_point);
+        super::off_worker(|| self.0.ln.blocks_disconnected(fork_point));
     }
 }
 
