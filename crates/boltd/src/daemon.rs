@@ -45,6 +45,24 @@ fn worker_threads() -> usize {
         .unwrap_or(4)
 }
 
+/// How often an idle runtime worker is woken (see [`nudge_idle_workers`]).
+const NUDGE: Duration = Duration::from_millis(50);
+
+/// Wakes an idle worker every [`NUDGE`] from a plain thread. Tokio polls sockets and pipes
+/// only from a worker parked on its I/O driver; when the worker that held the driver
+/// wakes and then blocks in a task (a peer message waiting on an LDK lock whose holder
+/// writes through a `db_write` plugin), the other idle workers sleep on a condvar and no
+/// one reads the plugin's reply: the node hangs. A woken worker parks again on the free
+/// driver. (Moving every blocking LDK call off the workers is the real cure.)
+fn nudge_idle_workers(handle: tokio::runtime::Handle) {
+    let _ = std::thread::Builder::new()
+        .name("boltd-nudge".into())
+        .spawn(move || loop {
+            std::thread::sleep(NUDGE);
+            drop(handle.spawn(async {}));
+        });
+}
+
 /// Runs the daemon with `args` (program name first); returns the process exit code.
 pub fn run(args: Vec<String>) -> i32 {
     let builtins = builtin_registry(&default_dir());
@@ -76,6 +94,7 @@ pub fn run(args: Vec<String>) -> i32 {
             return 1;
         }
     };
+    nudge_idle_workers(rt.handle().clone());
     let code = rt.block_on(async {
         let trim = tokio::spawn(crate::memory::trim_periodically());
         let code = async_main(early, builtins).await;

@@ -36,8 +36,15 @@ impl Ln {
     /// connect, so anything else is skipped here (with a log line for a gap).
     pub fn block_connected(&self, block: &Block, height: u32) {
         let _serial = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
-        match fit(self.best_block(), height, block.header.prev_blockhash) {
-            BlockFit::Next => {}
+        let prev = block.header.prev_blockhash;
+        let sweeper = fit(self.sweeper_best_block(), height, prev);
+        match fit(self.best_block(), height, prev) {
+            BlockFit::Next => {
+                self.manager.block_connected(block, height);
+                self.chain_monitor.block_connected(block, height);
+            }
+            // Replayed for the sweeper, which is behind.
+            BlockFit::Seen if sweeper == BlockFit::Next => {}
             BlockFit::Seen => return,
             BlockFit::Gap => {
                 let best = self.best_block();
@@ -49,9 +56,18 @@ impl Ln {
                 return;
             }
         }
-        self.manager.block_connected(block, height);
-        self.chain_monitor.block_connected(block, height);
-        self.sweeper.block_connected(block, height);
+        match sweeper {
+            BlockFit::Next => self.sweeper.block_connected(block, height),
+            BlockFit::Seen => {}
+            BlockFit::Gap => {
+                let best = self.sweeper_best_block();
+                tracing::error!(
+                    "block {height} does not connect to the sweeper's tip {} at {}; not given to it",
+                    best.hash,
+                    best.height
+                );
+            }
+        }
         // A block may mature an output (to_self_delay): sweep it now, not at the next
         // timer tick.
         let _ = self.sweeper.regenerate_and_broadcast_spend_if_necessary();
@@ -60,13 +76,14 @@ impl Ln {
     /// Every block above `fork_point` is gone.
     pub fn blocks_disconnected(&self, fork_point: BlockRef) {
         let _serial = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
-        if self.best_block().height <= fork_point.height {
-            return;
-        }
         let loc = || BlockLocator::new(fork_point.hash, fork_point.height);
-        self.manager.blocks_disconnected(loc());
-        self.chain_monitor.blocks_disconnected(loc());
-        self.sweeper.blocks_disconnected(loc());
+        if self.best_block().height > fork_point.height {
+            self.manager.blocks_disconnected(loc());
+            self.chain_monitor.blocks_disconnected(loc());
+        }
+        if self.sweeper_best_block().height > fork_point.height {
+            self.sweeper.blocks_disconnected(loc());
+        }
     }
 }
 

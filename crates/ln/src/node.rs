@@ -365,6 +365,28 @@ impl Ln {
         }
     }
 
+    /// The sweeper's own best block: it is persisted apart from the manager, so after an
+    /// unclean stop the two can differ (and LDK's sweeper panics on a block that does not
+    /// build on its own).
+    pub fn sweeper_best_block(&self) -> BlockRef {
+        let b = self.sweeper.current_best_block();
+        BlockRef {
+            height: b.height,
+            hash: b.block_hash,
+        }
+    }
+
+    /// Where blocks must be replayed from at start-up: the lower of the manager's and the
+    /// sweeper's best blocks (each skips what it has already seen).
+    pub fn replay_from(&self) -> BlockRef {
+        let (m, s) = (self.best_block(), self.sweeper_best_block());
+        if s.height < m.height {
+            s
+        } else {
+            m
+        }
+    }
+
     pub fn graph_path(&self) -> PathBuf {
         self.config.graph_path.clone()
     }

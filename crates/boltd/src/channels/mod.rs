@@ -967,7 +967,7 @@ pub fn start(
         wallet.clone(),
         tip,
     )?;
-    let best = c.ln.best_block();
+    let best = c.ln.replay_from();
     // LDK and then the on-chain resolution's moves, block by block.
     let at = resolution::Resolution::start_at(&c.kv, best);
     chain.add_listener((

@@ -71,6 +71,10 @@ struct Inner {
     scids: HashMap<ChannelId, String>,
     /// Incoming HTLCs an `htlc_accepted` plugin failed: no forward record (as CLN).
     hook_failed: HashSet<(ChannelId, u64)>,
+    /// Incoming HTLCs whose forward is settled or failed, while their channel still
+    /// lists them (a failure waits for the peer's revocation): never `seen` again, or a
+    /// later failure would be pinned on them.
+    done: HashSet<(ChannelId, u64)>,
 }
 
 pub struct Forwards {
@@ -392,7 +396,11 @@ impl Forwards {
                 continue;
             };
             let k = key(&p.channel_id, htlc_id);
-            let seen = self.inner().seen.remove(&(p.channel_id, htlc_id));
+            let seen = {
+                let mut inner = self.inner();
+                inner.done.insert((p.channel_id, htlc_id));
+                inner.seen.remove(&(p.channel_id, htlc_id))
+            };
             let in_msat = p
                 .amount_msat
                 .or(seen.as_ref().map(|s| s.amount_msat))
@@ -556,9 +564,16 @@ impl Forwards {
         if let Some(f) = pick {
             if let Some((ch, id)) = f.key.split_once('/') {
                 let id: u64 = id.parse().unwrap_or(0);
-                self.inner()
+                let mut inner = self.inner();
+                inner
                     .seen
                     .retain(|k, _| !(k.0.to_string() == ch && k.1 == id));
+                let parsed = hex::decode(ch)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok());
+                if let Some(b) = parsed {
+                    inner.done.insert((ChannelId(b), id));
+                }
             }
             if let Some(f) = self
                 .update(f.key.clone(), move |rec| set_failure(&mut rec["row"]))
@@ -627,6 +642,7 @@ impl Forwards {
         });
         let (ch, id, s) = c.into_iter().next()?;
         inner.seen.remove(&(ch, id));
+        inner.done.insert((ch, id));
         Some((ch, id, s))
     }
 
@@ -662,9 +678,22 @@ impl ln::HtlcWatch for Forwards {
         for s in inner.seen.values_mut() {
             s.present = false;
         }
+        let present: HashSet<(ChannelId, u64)> = channels
+            .iter()
+            .flat_map(|c| {
+                c.pending_inbound_htlcs
+                    .iter()
+                    .map(|h| (c.channel_id, h.htlc_id))
+            })
+            .collect();
+        // HTLC ids are never reused within a channel: once gone, never back.
+        inner.done.retain(|k| present.contains(k));
         let mut new = false;
         for c in channels {
             for h in &c.pending_inbound_htlcs {
+                if inner.done.contains(&(c.channel_id, h.htlc_id)) {
+                    continue;
+                }
                 let e = inner
                     .seen
                     .entry((c.channel_id, h.htlc_id))
