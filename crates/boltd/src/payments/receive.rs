@@ -140,7 +140,7 @@ impl Receiver {
                 htlcs,
                 ..
             } => {
-                crash_point("claimed_before_record");
+                crash_point("claimed_before_record", ln);
                 let r = self
                     .invoices
                     .on_claimed(payment_hash.0, *amount_msat, htlcs.len())
@@ -148,7 +148,7 @@ impl Receiver {
                 if matches!(r, Err(InvoiceError::Store(_))) {
                     return Some(Err(ReplayEvent()));
                 }
-                crash_point("claimed_after_record");
+                crash_point("claimed_after_record", ln);
                 Some(Ok(()))
             }
             _ => None,
