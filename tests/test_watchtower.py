@@ -119,7 +119,8 @@ def confirmed_sat(node):
 
 def test_revoked_commitment_broadcast_is_punished(node_factory, chain, directory):
     rec = recorder(directory)
-    a = node_factory.get_node(options={**options(chain), "plugin": str(rec)})
+    a = node_factory.get_node(options={**options(chain), "plugin": str(rec)},
+                              plugins=[str(PLUGINS / "bookkeeper.py")])
     b = node_factory.get_node(options=options(chain))
     open_channel(a, b, chain)
     a_id = a.rpc.getinfo()["id"]
@@ -127,6 +128,9 @@ def test_revoked_commitment_broadcast_is_punished(node_factory, chain, directory
     for i in range(4):
         pay(a, b, 45_000_000, f"first{i}")
 
+    # `pay` answers at the preimage; the HTLC leaves b's commitment a round trip later.
+    wait_for(lambda: not b.rpc.listpeerchannels()["channels"][0].get("htlcs"),
+             what="no HTLC left in b's commitment")
     # A copy of b as it is now; b goes on, and its commitment of now is revoked.
     b.stop()
     stale = node_factory.get_node(name="stale", start=False, options=b.options)
@@ -168,3 +172,7 @@ def test_revoked_commitment_broadcast_is_punished(node_factory, chain, directory
         return confirmed_sat(a) >= wallet_before + 500_000 - 10_000
     wait_for(punished, timeout=120, interval=1, what="the channel's funds in a's wallet")
     assert chain.cli("testmempoolaccept", json.dumps([hook["penalty_tx"]]))[0]["allowed"] is False
+    # The bookkeeper sees the punishment as Core Lightning tags it.
+    moves = wait_for(lambda: [m for m in a.rpc.call("bkpr-sums")["moves"]
+                              if m["primary_tag"] == "penalty"], what="a penalty coin movement")
+    assert all(m["credit_msat"] > 0 for m in moves)
