@@ -15,14 +15,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bitcoin::{Network, OutPoint, Txid};
 use plugins::PluginHost;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::storage::Storage;
 
-const NAMESPACE: &str = "chain_moves";
-/// Channel moves (`channel_mvt`: HTLCs settled over a channel) are numbered on their own.
-const CHANNEL_NAMESPACE: &str = "channel_moves";
+/// One kind of move: where it is kept, what makes it unique, how it is shown.
+trait Move: Serialize + DeserializeOwned + Send + 'static {
+    /// The kv namespace; each kind is numbered on its own (`created_index`).
+    const NAMESPACE: &'static str;
+    /// Recorded once per key.
+    fn key(&self) -> String;
+}
 
 /// One movement of a channel's balance by an HTLC.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,9 +38,19 @@ pub struct ChannelMove {
     pub debit_msat: u64,
     pub primary_tag: String,
     pub payment_hash: Option<String>,
+    /// Our own payment's part (`part_id`, `group_id`): set together or not at all.
+    #[serde(default)]
+    pub part: Option<(u64, u64)>,
     pub fees_msat: u64,
     /// What makes the move unique (e.g. the HTLC and its side): recorded once.
     pub key: String,
+}
+
+impl Move for ChannelMove {
+    const NAMESPACE: &'static str = "channel_moves";
+    fn key(&self) -> String {
+        self.key.clone()
+    }
 }
 
 /// One on-chain movement.
@@ -58,16 +73,8 @@ pub struct ChainMove {
     pub blockheight: u32,
 }
 
-/// A stored move: the move, its index and when it was made.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Stored {
-    created_index: u64,
-    timestamp: u64,
-    #[serde(flatten)]
-    mv: ChainMove,
-}
-
-impl ChainMove {
+impl Move for ChainMove {
+    const NAMESPACE: &'static str = "chain_moves";
     /// Core Lightning records a chain move once per (account, outpoint, spending txid,
     /// tags).
     fn key(&self) -> String {
@@ -82,6 +89,16 @@ impl ChainMove {
             self.extra_tags.join(",")
         )
     }
+}
+
+/// A stored move: the move, its index and when it was made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound = "M: Move")]
+struct Stored<M> {
+    created_index: u64,
+    timestamp: u64,
+    #[serde(flatten)]
+    mv: M,
 }
 
 /// The BIP173 prefix of the network (`coin_type`).
@@ -106,15 +123,6 @@ struct State {
     seen: HashSet<String>,
 }
 
-/// A stored channel move.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredChannel {
-    created_index: u64,
-    timestamp: u64,
-    #[serde(flatten)]
-    mv: ChannelMove,
-}
-
 /// The `balance_snapshot` rows of channel accounts (set by channels, which start after
 /// the wallet).
 pub type ChannelAccounts = dyn Fn() -> Vec<(String, u64)> + Send + Sync;
@@ -133,6 +141,33 @@ pub struct CoinMoves {
     channel_accounts: Mutex<Option<Arc<ChannelAccounts>>>,
 }
 
+/// The moves of one kind recorded so far. Blocking: store reads.
+fn load_state<M: Move>(storage: &Storage) -> Result<State, String> {
+    let stored = storage
+        .run_blocking(|s| {
+            let keys = s.kv_list(M::NAMESPACE, "")?;
+            let mut out = Vec::with_capacity(keys.len());
+            for k in keys {
+                if let Some(v) = s.kv_read(M::NAMESPACE, "", &k)? {
+                    out.push(v);
+                }
+            }
+            Ok(out)
+        })
+        .map_err(|e| format!("loading {}: {e}", M::NAMESPACE))?;
+    let mut state = State {
+        next_index: 1,
+        seen: HashSet::new(),
+    };
+    for bytes in stored {
+        let s: Stored<M> = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("bad stored entry in {}: {e}", M::NAMESPACE))?;
+        state.next_index = state.next_index.max(s.created_index + 1);
+        state.seen.insert(s.mv.key());
+    }
+    Ok(state)
+}
+
 impl CoinMoves {
     /// Loads the moves recorded so far. Blocking: store reads.
     pub fn load(
@@ -141,41 +176,8 @@ impl CoinMoves {
         plugins: PluginHost,
         storage: Storage,
     ) -> Result<CoinMoves, String> {
-        let read = |ns: &'static str| {
-            storage
-                .run_blocking(move |s| {
-                    let keys = s.kv_list(ns, "")?;
-                    let mut out = Vec::with_capacity(keys.len());
-                    for k in keys {
-                        if let Some(v) = s.kv_read(ns, "", &k)? {
-                            out.push(v);
-                        }
-                    }
-                    Ok(out)
-                })
-                .map_err(|e| format!("loading coin movements: {e}"))
-        };
-        let stored: Vec<Vec<u8>> = read(NAMESPACE)?;
-        let mut channel_state = State {
-            next_index: 1,
-            seen: HashSet::new(),
-        };
-        for bytes in read(CHANNEL_NAMESPACE)? {
-            let s: StoredChannel = serde_json::from_slice(&bytes)
-                .map_err(|e| format!("bad stored channel movement: {e}"))?;
-            channel_state.next_index = channel_state.next_index.max(s.created_index + 1);
-            channel_state.seen.insert(s.mv.key);
-        }
-        let mut state = State {
-            next_index: 1,
-            seen: HashSet::new(),
-        };
-        for bytes in stored {
-            let s: Stored = serde_json::from_slice(&bytes)
-                .map_err(|e| format!("bad stored coin movement: {e}"))?;
-            state.next_index = state.next_index.max(s.created_index + 1);
-            state.seen.insert(s.mv.key());
-        }
+        let state = load_state::<ChainMove>(&storage)?;
+        let channel_state = load_state::<ChannelMove>(&storage)?;
         Ok(CoinMoves {
             node_id,
             coin_type: coin_type(network),
@@ -189,80 +191,60 @@ impl CoinMoves {
         })
     }
 
-    /// Records `mv` (durably) and notifies it, unless the same move was recorded
-    /// before. Blocking: a store write.
-    pub fn chain_move(&self, mv: ChainMove) {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+    /// Records `mv` durably under the next index of its kind, unless one with the same
+    /// key was recorded before: `Ok(None)` then. Blocking: a store write.
+    fn record<M: Move>(&self, state: &Mutex<State>, mv: M) -> Result<Option<Stored<M>>, String> {
+        let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
         let key = mv.key();
         if st.seen.contains(&key) {
-            return;
+            return Ok(None);
         }
         let stored = Stored {
             created_index: st.next_index,
             timestamp: now(),
             mv,
         };
-        let bytes = match serde_json::to_vec(&stored) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!("encoding a coin movement: {e}");
-                return;
-            }
-        };
+        let bytes =
+            serde_json::to_vec(&stored).map_err(|e| format!("encoding a coin movement: {e}"))?;
         let k = format!("{:020}", stored.created_index);
-        if let Err(e) = self
-            .storage
-            .run_blocking(move |s| Ok(s.kv_write(NAMESPACE, "", &k, &bytes)?))
-        {
-            tracing::error!("storing a coin movement: {e}");
-            return;
-        }
+        self.storage
+            .run_blocking(move |s| Ok(s.kv_write(M::NAMESPACE, "", &k, &bytes)?))
+            .map_err(|e| format!("storing a coin movement: {e}"))?;
         st.next_index += 1;
         st.seen.insert(key);
-        drop(st);
-        if self.plugins.anyone_cares("coin_movement") {
-            self.plugins
-                .notify("coin_movement", self.chain_json(&stored));
+        Ok(Some(stored))
+    }
+
+    /// Records `mv` (durably) and notifies it, unless the same move was recorded
+    /// before. Blocking: a store write.
+    pub fn chain_move(&self, mv: ChainMove) {
+        match self.record(&self.state, mv) {
+            Ok(Some(stored)) if self.plugins.anyone_cares("coin_movement") => {
+                self.plugins
+                    .notify("coin_movement", self.chain_json(&stored));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("{e}"),
         }
     }
 
     /// Records a channel move (durably) and notifies it, unless one with the same key was
-    /// recorded before. Blocking: a store write.
-    pub fn channel_move(&self, mv: ChannelMove) {
-        let mut st = self.channel_state.lock().unwrap_or_else(|p| p.into_inner());
-        if st.seen.contains(&mv.key) {
-            return;
-        }
-        let stored = StoredChannel {
-            created_index: st.next_index,
-            timestamp: now(),
-            mv,
-        };
-        let bytes = match serde_json::to_vec(&stored) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!("encoding a channel movement: {e}");
-                return;
+    /// recorded before. `Err` when it could not be written (the caller has LDK hand its
+    /// event over again). Blocking: a store write.
+    pub fn channel_move(&self, mv: ChannelMove) -> Result<(), String> {
+        let stored = self.record(&self.channel_state, mv).inspect_err(|e| {
+            tracing::error!("{e}");
+        })?;
+        if let Some(stored) = stored {
+            if self.plugins.anyone_cares("coin_movement") {
+                self.plugins
+                    .notify("coin_movement", self.channel_json(&stored));
             }
-        };
-        let k = format!("{:020}", stored.created_index);
-        if let Err(e) = self
-            .storage
-            .run_blocking(move |s| Ok(s.kv_write(CHANNEL_NAMESPACE, "", &k, &bytes)?))
-        {
-            tracing::error!("storing a channel movement: {e}");
-            return;
         }
-        st.next_index += 1;
-        st.seen.insert(stored.mv.key.clone());
-        drop(st);
-        if self.plugins.anyone_cares("coin_movement") {
-            self.plugins
-                .notify("coin_movement", self.channel_json(&stored));
-        }
+        Ok(())
     }
 
-    fn channel_json(&self, s: &StoredChannel) -> Value {
+    fn channel_json(&self, s: &Stored<ChannelMove>) -> Value {
         let mv = &s.mv;
         let mut m = Map::new();
         m.insert("version".into(), json!(2));
@@ -280,11 +262,15 @@ impl CoinMoves {
         if let Some(h) = &mv.payment_hash {
             m.insert("payment_hash".into(), json!(h));
         }
+        if let Some((part_id, group_id)) = mv.part {
+            m.insert("part_id".into(), json!(part_id));
+            m.insert("group_id".into(), json!(group_id));
+        }
         m.insert("fees_msat".into(), json!(mv.fees_msat));
         Value::Object(m)
     }
 
-    fn chain_json(&self, s: &Stored) -> Value {
+    fn chain_json(&self, s: &Stored<ChainMove>) -> Value {
         let mv = &s.mv;
         let mut tags = vec![mv.primary_tag.clone()];
         tags.extend(mv.extra_tags.iter().cloned());

@@ -327,6 +327,12 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     // Payments to us left undecided at the last stop: their hooks need plugins' `init`.
     services.channels.resume_payments();
     services.peering.activate();
+    crate::peering::reconnect::spawn(
+        &node,
+        services.peering.clone(),
+        services.channels.ln.clone(),
+        services.storage.clone(),
+    );
     // Last, as in lightningd: scripts and test harnesses (pyln-testing among them) wait
     // for this line to know every start-up plugin has answered `init`.
     tracing::info!(

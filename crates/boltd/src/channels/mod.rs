@@ -464,8 +464,8 @@ impl Channels {
     /// written (LDK hands it over again).
     async fn on_event(self: &Arc<Self>, event: Event) -> Result<(), ln::ReplayEvent> {
         if let Some(f) = self.forwards.get() {
-            if f.on_event(&event).await {
-                return Ok(());
+            if let Some(verdict) = f.on_event(&event).await {
+                return verdict;
             }
         }
         if let Some(p) = self.payments.get() {

@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lightning::events::{
     Event, HTLCHandlingFailureReason, HTLCHandlingFailureType, InboundHTLCLocator,
-    OutboundHTLCLocator,
+    OutboundHTLCLocator, ReplayEvent,
 };
 use lightning::ln::channel_state::{ChannelDetails, InboundHTLCStateDetails};
 use lightning::ln::types::ChannelId;
@@ -176,9 +176,10 @@ impl Forwards {
         }
     }
 
-    /// Handles `event` if it is about a forward; true if it was. Awaited: the record is
-    /// durable before LDK counts the event handled.
-    pub async fn on_event(self: &Arc<Self>, event: &Event) -> bool {
+    /// Handles `event` if it is about a forward: `None` if it is not, else LDK's answer.
+    /// Awaited: the record is durable before LDK counts the event handled (`Err`: it
+    /// could not be written, LDK hands the event over again).
+    pub async fn on_event(self: &Arc<Self>, event: &Event) -> Option<Result<(), ReplayEvent>> {
         match event {
             Event::PaymentForwarded {
                 prev_htlcs,
@@ -187,14 +188,15 @@ impl Forwards {
                 outbound_amount_forwarded_msat,
                 ..
             } => {
-                self.settled(
-                    prev_htlcs,
-                    next_htlcs,
-                    *total_fee_earned_msat,
-                    *outbound_amount_forwarded_msat,
-                )
-                .await;
-                true
+                let r = self
+                    .settled(
+                        prev_htlcs,
+                        next_htlcs,
+                        *total_fee_earned_msat,
+                        *outbound_amount_forwarded_msat,
+                    )
+                    .await;
+                Some(r)
             }
             Event::HTLCHandlingFailed {
                 prev_channel_ids,
@@ -231,10 +233,9 @@ impl Forwards {
                                 .unwrap_or(failcodes::UNKNOWN_NEXT_PEER),
                         ),
                     ),
-                    _ => return false,
+                    _ => return None,
                 };
-                self.failed(prev_channel_ids, out, status, code).await;
-                true
+                Some(self.failed(prev_channel_ids, out, status, code).await)
             }
             Event::HTLCIntercepted {
                 intercept_id,
@@ -252,9 +253,9 @@ impl Forwards {
                     outbound_msat: *expected_outbound_amount_msat,
                     outgoing_cltv: *outgoing_htlc_expiry_block_height,
                 });
-                true
+                Some(Ok(()))
             }
-            _ => false,
+            _ => None,
         }
     }
 
@@ -328,27 +329,32 @@ impl Forwards {
         })
     }
 
-    async fn insert(&self, key: String, record: Value) -> Option<StoredForward> {
+    /// Stores a new record: `Ok(None)` if one with that key was there.
+    async fn insert(
+        &self,
+        key: String,
+        record: Value,
+    ) -> Result<Option<StoredForward>, ReplayEvent> {
         let fields = Self::fields(record);
         match self
             .storage
             .call(move |s| s.forward_insert(&key, &fields))
             .await
         {
-            Ok(Ok(f)) => f,
+            Ok(Ok(f)) => Ok(f),
             Ok(Err(e)) | Err(e) => {
                 tracing::error!("recording a forward: {e}");
-                None
+                Err(ReplayEvent())
             }
         }
     }
 
-    /// Applies `change` to the record's JSON (declined for a final status).
+    /// Applies `change` to the record's JSON (declined for a final status: `Ok(None)`).
     async fn update(
         &self,
         key: String,
         change: impl FnOnce(&mut Value) + Send + 'static,
-    ) -> Option<StoredForward> {
+    ) -> Result<Option<StoredForward>, ReplayEvent> {
         let r = self
             .storage
             .call(move |s| {
@@ -363,10 +369,10 @@ impl Forwards {
             })
             .await;
         match r {
-            Ok(Ok(f)) => f,
+            Ok(Ok(f)) => Ok(f),
             Ok(Err(e)) | Err(e) => {
                 tracing::error!("updating a forward: {e}");
-                None
+                Err(ReplayEvent())
             }
         }
     }
@@ -374,7 +380,7 @@ impl Forwards {
     async fn record_offered(&self, o: Offered) {
         let _w = self.writes.lock().await;
         let record = self.offered_record(&o);
-        if let Some(f) = self.insert(key(&o.in_channel, o.in_htlc_id), record).await {
+        if let Ok(Some(f)) = self.insert(key(&o.in_channel, o.in_htlc_id), record).await {
             self.notify(&f, true);
         }
     }
@@ -385,10 +391,10 @@ impl Forwards {
         next: &[OutboundHTLCLocator],
         fee: Option<u64>,
         out_msat: u64,
-    ) {
+    ) -> Result<(), ReplayEvent> {
         let _w = self.writes.lock().await;
         let Some(out) = next.first() else {
-            return;
+            return Ok(());
         };
         for p in prev {
             let Some(htlc_id) = p.htlc_id else {
@@ -408,11 +414,21 @@ impl Forwards {
             let fee = fee.unwrap_or(in_msat.saturating_sub(out_msat));
             // Never seen offered (it went through between two looks, or before a restart):
             // it is offered now, then settled, as Core Lightning would have told it.
-            let existing = self.storage.call({
-                let k = k.clone();
-                move |s| s.forward_get(&k)
-            });
-            if matches!(existing.await, Ok(Ok(None))) {
+            let existing = match self
+                .storage
+                .call({
+                    let k = k.clone();
+                    move |s| s.forward_get(&k)
+                })
+                .await
+            {
+                Ok(Ok(e)) => e,
+                Ok(Err(e)) | Err(e) => {
+                    tracing::error!("reading a forward: {e}");
+                    return Err(ReplayEvent());
+                }
+            };
+            if existing.is_none() {
                 let o = Offered {
                     in_channel: p.channel_id,
                     in_htlc_id: htlc_id,
@@ -433,13 +449,13 @@ impl Forwards {
                         r.remove("payment_hash");
                     }
                 }
-                if let Some(f) = self.insert(k.clone(), record).await {
+                if let Some(f) = self.insert(k.clone(), record).await? {
                     self.notify(&f, true);
                 }
             }
             let resolved = time(now());
             let out_scid = self.scid(&out.channel_id);
-            let Some(f) = self
+            let f = match self
                 .update(k, move |rec| {
                     let row = &mut rec["row"];
                     row["status"] = json!("settled");
@@ -449,11 +465,19 @@ impl Forwards {
                     row["out_channel"] = json!(out_scid);
                     row["resolved_time"] = json!(resolved);
                 })
-                .await
-            else {
-                continue;
+                .await?
+            {
+                Some(f) => {
+                    self.notify(&f, false);
+                    f
+                }
+                // Settled before: this is LDK's replay of the event, whose moves may not
+                // all have been written (each is written once).
+                None => match existing {
+                    Some(f) if f.record["row"]["status"] == "settled" => f,
+                    _ => continue,
+                },
             };
-            self.notify(&f, false);
             let hash = f
                 .record
                 .get("payment_hash")
@@ -461,28 +485,34 @@ impl Forwards {
                 .map(str::to_string);
             let (moves, in_ch, out_ch) = (self.coin_moves.clone(), p.channel_id, out.channel_id);
             let key = f.key.clone();
-            let _ = tokio::task::spawn_blocking(move || {
+            let written = tokio::task::spawn_blocking(move || {
                 moves.channel_move(ChannelMove {
                     account_id: in_ch.to_string(),
                     credit_msat: in_msat,
                     debit_msat: 0,
                     primary_tag: "routed".into(),
                     payment_hash: hash.clone(),
+                    part: None,
                     fees_msat: fee,
                     key: format!("routed|{key}|in"),
-                });
+                })?;
                 moves.channel_move(ChannelMove {
                     account_id: out_ch.to_string(),
                     credit_msat: 0,
                     debit_msat: out_msat,
                     primary_tag: "routed".into(),
                     payment_hash: hash,
+                    part: None,
                     fees_msat: fee,
                     key: format!("routed|{key}|out"),
-                });
+                })
             })
             .await;
+            if !matches!(written, Ok(Ok(()))) {
+                return Err(ReplayEvent());
+            }
         }
+        Ok(())
     }
 
     /// The pending HTLCs of channel `id` (empty once it is gone).
@@ -500,7 +530,7 @@ impl Forwards {
         out: Option<ChannelId>,
         status: &'static str,
         code: Option<u16>,
-    ) {
+    ) -> Result<(), ReplayEvent> {
         let _w = self.writes.lock().await;
         if out.is_none() {
             let mut inner = self.inner();
@@ -511,14 +541,14 @@ impl Forwards {
                 .copied();
             if let Some(k) = gone {
                 inner.hook_failed.remove(&k);
-                return;
+                return Ok(());
             }
         }
         let offered = match self.storage.call(|s| s.forwards_offered()).await {
             Ok(Ok(v)) => v,
             Ok(Err(e)) | Err(e) => {
                 tracing::error!("reading forwards: {e}");
-                return;
+                return Err(ReplayEvent());
             }
         };
         let out_id = out.map(|o| o.to_string());
@@ -577,11 +607,11 @@ impl Forwards {
             }
             if let Some(f) = self
                 .update(f.key.clone(), move |rec| set_failure(&mut rec["row"]))
-                .await
+                .await?
             {
                 self.notify(&f, false);
             }
-            return;
+            return Ok(());
         }
         // Failed before an outgoing HTLC was offered: the incoming HTLC that is being
         // failed back (or already gone) on one of `prev`, oldest first.
@@ -590,7 +620,7 @@ impl Forwards {
                 "a forward from {prev:?} failed before we saw it: not recorded ({} known)",
                 self.inner().seen.len()
             );
-            return;
+            return Ok(());
         };
         let mut row = json!({
             "in_channel": self.scid(&in_ch),
@@ -605,9 +635,18 @@ impl Forwards {
         }
         set_failure(&mut row);
         let record = json!({"row": row, "payment_hash": hex::encode(seen.hash)});
-        if let Some(f) = self.insert(key(&in_ch, htlc_id), record).await {
-            self.notify(&f, true);
+        match self.insert(key(&in_ch, htlc_id), record).await {
+            Ok(Some(f)) => self.notify(&f, true),
+            Ok(None) => {}
+            Err(e) => {
+                // Seen again, so LDK's replay finds it.
+                let mut inner = self.inner();
+                inner.done.remove(&(in_ch, htlc_id));
+                inner.seen.insert((in_ch, htlc_id), seen);
+                return Err(e);
+            }
         }
+        Ok(())
     }
 
     fn failing_incoming(&self, prev: &[ChannelId]) -> Option<(ChannelId, u64, Seen)> {

@@ -6,6 +6,7 @@
 pub mod failure;
 pub mod final_hop;
 pub mod hints;
+pub mod moves;
 pub mod receive;
 pub mod route_json;
 pub mod send;
@@ -44,6 +45,7 @@ pub struct Payments {
     pub invoices: Arc<Invoices>,
     pub sender: Arc<send::Sender>,
     pub receiver: Arc<receive::Receiver>,
+    pub moves: moves::PaymentMoves,
 }
 
 impl Payments {
@@ -54,6 +56,11 @@ impl Payments {
         ln: &Arc<ln::Ln>,
         event: &Event,
     ) -> Option<Result<(), ReplayEvent>> {
+        // The moves go first: once written they are never written again, so a replay
+        // caused by the records below cannot double them.
+        if let Err(e) = self.moves.on_event(event).await {
+            return Some(Err(e));
+        }
         match self.receiver.on_event(ln, event).await {
             Some(v) => Some(v),
             None => self.sender.on_event(event).await,

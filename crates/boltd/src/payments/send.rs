@@ -408,6 +408,24 @@ impl Sender {
         }))
     }
 
+    /// `(part_id, group_id)` of the stored part LDK's payment `id` is about, for its
+    /// coin movements: a `sendpay` part's own, or for a `pay`/`keysend` split by LDK the
+    /// number of the path that succeeded (counted from 1). `Err`: the store failed.
+    pub async fn part_numbers(
+        &self,
+        hash: Option<[u8; 32]>,
+        id: PaymentId,
+    ) -> Result<Option<(u64, u64)>, ()> {
+        Ok(self.part_of(hash, Some(id)).await?.map(|p| {
+            let r = &p.record;
+            let group = r["groupid"].as_u64().unwrap_or(1);
+            match r["partid"].as_u64() {
+                Some(part) if part != 0 => (part, group),
+                _ => (r[PARTS].as_u64().unwrap_or(0) + 1, group),
+            }
+        }))
+    }
+
     /// LDK's outcome events for our payments: `None` if `event` is not one, else LDK's
     /// answer (`Err` when the outcome could not be recorded: LDK hands it over again).
     pub async fn on_event(&self, event: &Event) -> Option<Result<(), ReplayEvent>> {
