@@ -3,9 +3,7 @@
 import shutil
 from pathlib import Path
 
-from pyln.client import RpcError
-
-from conftest import wait_for
+from conftest import reserve_port, wait_for
 from ldk_node import boltd_on
 from test_ldk_node_channels import fund_boltd
 
@@ -36,13 +34,8 @@ def channel(a, b, chain):
 
 
 def usable(a, b):
-    """Both sides of the a–b channel are connected and in CHANNELD_NORMAL (a connects: boltd
-    does not yet reconnect to its channel peers at start-up)."""
-    port = b.rpc.getinfo()["binding"][0]["port"]
-    try:
-        a.rpc.connect(b.info["id"], "127.0.0.1", port)
-    except RpcError:
-        pass
+    """Both sides of the a–b channel are connected and in CHANNELD_NORMAL (after a restart
+    boltd reconnects to its channel peers by itself)."""
     for n, peer in ((a, b.info["id"]), (b, a.info["id"])):
         wait_for(lambda: [c for c in n.rpc.listpeerchannels(peer)["channels"]
                           if c["state"] == "CHANNELD_NORMAL" and c.get("peer_connected")],
@@ -50,8 +43,11 @@ def usable(a, b):
 
 
 def pair(node_factory, chain, a_options=None, b_options=None):
+    """a and b with a channel a → b. b listens on the same port across restarts, where a
+    reconnects to it (a node with a configured address)."""
     a = boltd_on(node_factory, chain, options=a_options)
-    b = boltd_on(node_factory, chain, options=b_options)
+    b = boltd_on(node_factory, chain, options={"bind-addr": f"127.0.0.1:{reserve_port()}",
+                                               **(b_options or {})})
     a.info, b.info = a.rpc.getinfo(), b.rpc.getinfo()
     channel(a, b, chain)
     return a, b

@@ -252,6 +252,10 @@ def test_kill_middle_node_with_htlcs_in_flight(node_factory, ldk_chain):
     b.kill()
     # The restarted plugin answers the replayed HTLCs once A and C are back.
     b.options["htlc-hold-secs"] = "4"
+    # The HTLCs B replays at start-up fail at once towards a channel whose peer is not
+    # back yet (LDK: PeerOffline), so A and C are connected by hand, together, rather than
+    # by B's own reconnection (which dials C well before A's back-off dials B).
+    b.options["dev-no-reconnect"] = None
     b.start()
     port = b.rpc.getinfo()["binding"][0]["port"]
     b_id = b.rpc.getinfo()["id"]

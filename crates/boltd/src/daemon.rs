@@ -430,6 +430,11 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
             host.clone(),
             storage.kv_store(),
         ),
+        moves: crate::payments::moves::PaymentMoves {
+            ln: channels.ln.clone(),
+            moves: coin_moves.clone(),
+            sender: sender.clone(),
+        },
     }));
     invoices.set_route_hints(Arc::new(crate::payments::hints::ChannelHints(
         channels.ln.clone(),

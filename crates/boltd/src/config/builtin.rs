@@ -265,6 +265,11 @@ pub fn builtin_registry(default_dir: &str) -> Registry {
         )
         .validator(check_positive),
         OptSpec::new(
+            "dev-no-reconnect",
+            Flag,
+            "Do not reconnect to channel peers (needs --developer)",
+        ),
+        OptSpec::new(
             "dev-chain-dir",
             Str,
             "Directory of the embedded regtest devchain (default ~/.boltd/devchain)",

@@ -11,6 +11,7 @@
 //! peer does not hold up the others, and one peer's messages reach the hook in order.
 
 pub mod addr;
+pub mod reconnect;
 mod waiters;
 
 use std::collections::HashMap;
