@@ -82,6 +82,8 @@ def test_openchannel_hook_rejects_then_accepts_and_notifications_follow(node_fac
 
     b.rpc.call("oc-mode", {"mode": "continue"})
     r = a.rpc.fundchannel(b_id, 200_000)
+    # Core Lightning's fundchannel never returns `mindepth` (reference §3.1).
+    assert set(r) == {"tx", "txid", "outnum", "channel_id", "channel_type"}
     wait_state(b, "CHANNELD_AWAITING_LOCKIN")
     chain.mine(6)
     wait_state(a, "CHANNELD_NORMAL")

@@ -209,10 +209,6 @@ impl Command for Fundchannel {
                 if let (true, Some(script)) = (asked_close_to, &opened.shutdown_script) {
                     o.insert("close_to".into(), json!(hex::encode(script.as_bytes())));
                 }
-                o.insert(
-                    "mindepth".into(),
-                    json!(channels.ln.config().funding_confirms),
-                );
             }
             Ok(Reply::Result(r))
         })
