@@ -3,7 +3,7 @@ the last peer message, or LDK finds it older than the channel monitors at the ne
 and force-closes the channel."""
 
 from conftest import wait_for
-from test_channels import chain, connect, options, wait_state  # noqa: F401 -- fixture
+from test_channels import chain, options, wait_state  # noqa: F401 -- fixture
 from test_watchtower import open_channel
 
 
@@ -18,7 +18,7 @@ def test_stop_right_after_payments_keeps_the_channel(node_factory, chain):
         b.stop()
         b.start()
         assert not b.is_in_log("A ChannelManager is stale")
-        connect(a, b)
+        # a reconnects to b (same port) by itself.
         wait_state(b, "CHANNELD_NORMAL")
         wait_for(lambda: b.rpc.listpeerchannels()["channels"][0]["peer_connected"],
                  what="reconnected")

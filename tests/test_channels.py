@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pyln.client import RpcError
 
-from conftest import wait_for
+from conftest import reserve_port, wait_for
 from test_chain import Devchain
 
 PLUGINS = Path(__file__).resolve().parent / "plugins"
@@ -26,9 +26,11 @@ def chain(directory):
 
 
 def options(chain):
+    """A node on `chain`, listening on the same port across restarts (where its channel
+    peers reconnect to it)."""
     return {"developer": None, "dev-bitcoind-poll": "1",
             "bitcoin-datadir": str(chain.datadir), "bitcoin-rpcconnect": "127.0.0.1",
-            "bitcoin-rpcport": str(chain.port)}
+            "bitcoin-rpcport": str(chain.port), "bind-addr": f"127.0.0.1:{reserve_port()}"}
 
 
 def fund(node, chain, sat):
@@ -127,7 +129,7 @@ def test_kill_9_after_funding_broadcast_keeps_the_channel(node_factory, chain):
     # The funding inputs are spent, not back in the wallet.
     assert all(o["txid"] != r["txid"] or o["output"] != r["outnum"]
                for o in a.rpc.listfunds()["outputs"])
-    connect(a, b)
+    # a reconnects to b by itself.
     chain.mine(6)
     wait_state(a, "CHANNELD_NORMAL")
     wait_state(b, "CHANNELD_NORMAL")
@@ -178,7 +180,7 @@ def test_node_restored_from_db_write_backup_has_its_channels(node_factory, chain
     chans = a.rpc.listpeerchannels()["channels"]
     assert [c["channel_id"] for c in chans] == [r["channel_id"]]
     assert chans[0]["state"] == "CHANNELD_NORMAL"
-    connect(a, b)
+    # a reconnects to b by itself.
     wait_for(lambda: a.rpc.listpeerchannels()["channels"][0].get("reestablished"),
              what="reestablished")
     assert a.rpc.close(b_id)["type"] == "mutual"
@@ -388,8 +390,7 @@ def test_kill_9_during_mutual_close_resolves_into_listfunds(node_factory, chain)
     a.kill()
     t.join(10)
     a.start()
-    connect(a, b)
-    # After the restart the close completes (or is redone by hand) and confirms.
+    # a reconnects to b by itself; the close completes (or is redone by hand) and confirms.
     if state(a) in ("CHANNELD_NORMAL", "CHANNELD_SHUTTING_DOWN"):
         try:
             a.rpc.close(b_id)

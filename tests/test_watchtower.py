@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pyln.client import RpcError
 
-from conftest import wait_for
+from conftest import reserve_port, wait_for
 from test_channels import chain, connect, fund, options, wait_state  # noqa: F401 -- fixture
 
 PLUGINS = Path(__file__).resolve().parent / "plugins"
@@ -102,7 +102,7 @@ def test_commitment_revocation_per_revoked_commitment_across_kill_9(node_factory
     b.kill()
     Path(str(rec) + ".mode").unlink()
     b.start()
-    connect(a, b)
+    # a reconnects to b (same port) by itself.
     wait_state(b, "CHANNELD_NORMAL")
     wait_for(lambda: len(seen(rec)) >= 13, timeout=30, what="queued revocations after restart")
     assert commitnums(rec) == list(range(11)) + [10, 11]
@@ -133,11 +133,14 @@ def test_revoked_commitment_broadcast_is_punished(node_factory, chain, directory
              what="no HTLC left in b's commitment")
     # A copy of b as it is now; b goes on, and its commitment of now is revoked.
     b.stop()
-    stale = node_factory.get_node(name="stale", start=False, options=b.options)
+    # Elsewhere, and dialling no one: a must never reach it.
+    stale = node_factory.get_node(name="stale", start=False,
+                                  options={**b.options, "dev-no-reconnect": None,
+                                           "bind-addr": f"127.0.0.1:{reserve_port()}"})
     shutil.copytree(b.lightning_dir, stale.lightning_dir, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("lightning-rpc", "log", "stdout", "stderr"))
     b.start()
-    connect(a, b)
+    # a reconnects to b (same port) by itself.
     wait_state(b, "CHANNELD_NORMAL")
     before = len(seen(rec))
     pay(a, b, 40_000_000, "second")
