@@ -309,3 +309,24 @@ def test_ldk_node_pays_through_boltd(node_factory, ldk_node_factory, ldk_chain):
                         if len(b.rpc.call("forwards_seen")["events"]) == 2 else None,
                         what="forward events")
     assert statuses == ["offered", "settled"]
+
+
+def test_forward_record_whose_write_fails_is_handed_over_again(node_factory, ldk_chain,
+                                                               monkeypatch):
+    """B's first write of a forward's settlement fails (BOLTD_DEV_FAIL_FORWARD_UPDATE, as a
+    store failure would): LDK is told to hand the event over again, and B records the
+    forward as settled, once, with its two routed moves."""
+    monkeypatch.setenv("BOLTD_DEV_FAIL_FORWARD_UPDATE", "1")
+    a, b, c = line(node_factory, ldk_chain)
+    monkeypatch.delenv("BOLTD_DEV_FAIL_FORWARD_UPDATE")
+    inv = c.rpc.invoice(10_000_000, "failed-write", "x")
+    assert a.rpc.pay(inv["bolt11"])["status"] == "complete"
+    [fwd] = wait_for(lambda: b.rpc.listforwards(status="settled")["forwards"], timeout=30,
+                     what="the forward recorded settled after the replay")
+    assert b.is_in_log("BOLTD_DEV_FAIL_FORWARD_UPDATE: this write fails")
+    assert fwd["out_msat"] == 10_000_000 and len(b.rpc.listforwards()["forwards"]) == 1
+    assert b.rpc.getinfo()["fees_collected_msat"] == fwd["fee_msat"]
+    moves = wait_for(lambda: len(b.rpc.call("routed_moves")["moves"]) == 2
+                     and b.rpc.call("routed_moves")["moves"], what="routed moves")
+    assert sorted(m["credit_msat"] + m["debit_msat"] for m in moves) \
+        == [10_000_000, fwd["in_msat"]]

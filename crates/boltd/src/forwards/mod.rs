@@ -17,6 +17,7 @@ pub mod failcodes;
 pub mod intercept;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -33,6 +34,11 @@ use store::{ForwardFields, ForwardQuery, StoredForward};
 use tokio::sync::mpsc;
 
 use crate::coin_moves::{ChannelMove, CoinMoves};
+
+/// Test knob: the process's first forward update fails as a store failure would (tests of
+/// LDK handing the event over again).
+const DEV_FAIL_UPDATE_ENV: &str = "BOLTD_DEV_FAIL_FORWARD_UPDATE";
+static DEV_FAILED_UPDATE: AtomicBool = AtomicBool::new(false);
 use crate::storage::Storage;
 
 /// An incoming HTLC not forwarded (a payment to us, or refused) is forgotten this long
@@ -355,6 +361,12 @@ impl Forwards {
         key: String,
         change: impl FnOnce(&mut Value) + Send + 'static,
     ) -> Result<Option<StoredForward>, ReplayEvent> {
+        if std::env::var_os(DEV_FAIL_UPDATE_ENV).is_some()
+            && !DEV_FAILED_UPDATE.swap(true, Ordering::SeqCst)
+        {
+            tracing::error!("updating a forward: {DEV_FAIL_UPDATE_ENV}: this write fails");
+            return Err(ReplayEvent());
+        }
         let r = self
             .storage
             .call(move |s| {
