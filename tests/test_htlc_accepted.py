@@ -2,6 +2,7 @@
 continues (the invoice and invoice_payment follow), resolves with its own preimage, fails,
 asks for what LDK cannot do, or never answers."""
 
+import concurrent.futures
 import hashlib
 import os
 
@@ -105,3 +106,22 @@ def test_htlc_accepted_final_hop(node_factory, ldk_chain, directory, monkeypatch
     got = 10_000_000 + 2_000_000 + 1_500_000
     wait_for(lambda: to_us(b, a_id) == got and a_start - to_us(a, b_id) == got,
              what="balances agree")
+
+
+def test_listpeerchannels_shows_htlcs_waiting_for_the_hook(node_factory, ldk_chain, directory):
+    """While an htlc_accepted plugin holds a payment to us, listpeerchannels says so on the
+    HTLC (`status`, as Core Lightning), and not once the plugin answered."""
+    htlc = hook_plugin(directory, "htlc_accepted_hook.py", "hold")
+    a, b = pair(node_factory, ldk_chain, b_options={"plugin": str(htlc)})
+    inv = b.rpc.invoice(10_000_000, "held", "x")
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        paying = ex.submit(a.rpc.pay, inv["bolt11"])
+        wait_for(lambda: b.rpc.call("htlcs_seen")["seen"], what="the hook called")
+        [h] = b.rpc.listpeerchannels(a.info["id"])["channels"][0]["htlcs"]
+        assert h["direction"] == "in" and h["payment_hash"] == inv["payment_hash"]
+        assert h["status"] == "Waiting for the htlc_accepted hook of plugin htlc_accepted_hook.py"
+        set_mode(htlc, "continue")
+        assert paying.result(timeout=60)["status"] == "complete"
+    wait_for(lambda: all("status" not in h
+                         for h in b.rpc.listpeerchannels(a.info["id"])["channels"][0]["htlcs"]),
+             what="no HTLC waiting")

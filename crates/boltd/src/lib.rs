@@ -23,6 +23,7 @@ pub mod driver;
 pub mod forwards;
 pub mod gossip;
 pub mod gossip_store;
+pub mod hook_waits;
 pub mod invoices;
 pub mod lock;
 pub mod logging;

@@ -248,11 +248,15 @@ pub fn row(
     }
     let mut htlcs = Vec::new();
     for h in &c.pending_inbound_htlcs {
-        htlcs.push(json!({
+        let mut row = json!({
             "direction": "in", "id": h.htlc_id, "amount_msat": h.amount_msat,
             "expiry": h.cltv_expiry, "payment_hash": h.payment_hash.to_string(),
             "state": "RCVD_ADD_ACK_REVOCATION",
-        }));
+        });
+        if let Some(s) = crate::hook_waits::status(&h.payment_hash.0) {
+            row["status"] = json!(s);
+        }
+        htlcs.push(row);
     }
     for h in &c.pending_outbound_htlcs {
         htlcs.push(json!({

@@ -145,6 +145,8 @@ impl Forwards {
             .unwrap_or(htlc.cltv_expiry)
             .saturating_sub(GIVE_UP_BLOCKS);
         let start = height;
+        let _waiting =
+            crate::hook_waits::begin(i.payment_hash.0, &self.host.hook_plugins("htlc_accepted"));
         let hook = self.host.call_hook::<HtlcAcceptedForward>(&payload, None);
         tokio::pin!(hook);
         let outcome = loop {

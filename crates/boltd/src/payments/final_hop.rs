@@ -128,6 +128,7 @@ pub async fn decide(
     payment_hash: [u8; 32],
     deadline: std::time::Duration,
 ) -> Verdict {
+    let _waiting = crate::hook_waits::begin(payment_hash, &host.hook_plugins("htlc_accepted"));
     let chain = async {
         let mut invoice_msat = None;
         for p in &payloads {
