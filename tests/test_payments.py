@@ -180,3 +180,44 @@ def test_boltd_pays_boltd(node_factory, ldk_chain):
         a.rpc.keysend(a.rpc.getinfo()["id"], 1000)
     with pytest.raises(RpcError, match="is not a valid numeric TLV type"):
         a.rpc.keysend(b_info["id"], 1000, extratlvs={"x": "00"})
+
+
+# A BOLT 11 test vector of the spec, for testnet (`lntb`): another network than ours.
+TESTNET_BOLT11 = (
+    "lntb20m1pvjluezsp5zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zygshp58yjmdan79s6qqdhd"
+    "zgynm4zwqd5d7xmw5fk98klysy043l2ahrqspp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqyp"
+    "qfpp3x9et2e20v6pu37c5d9vax37wxq72un989qrsgqdj545axuxtnfemtpwkc45hx9d2ft7x04mt8q7y6t0k2dge9e"
+    "7h8kpy9p34ytyslj3yu569aalz2xdk8xkd7ltxqld94u8h2esmsmacgpghe9k8")
+
+
+def test_garbage_gets_clear_errors_and_sends_nothing(node_factory, ldk_chain):
+    """Malformed bolt11, a wrong checksum, another network, absurd amounts and a route
+    through an unknown channel: each a clear error, and no HTLC leaves, no balance moves."""
+    from boltd_pair import pair, to_us
+    a, b = pair(node_factory, ldk_chain)
+    start = to_us(a, b.info["id"])
+    inv = b.rpc.invoice(1_000_000, "x", "y")
+    bolt = inv["bolt11"]
+    wrong = bolt[:-1] + ("q" if bolt[-1] != "q" else "p")
+    anyinv = b.rpc.invoice("any", "any", "y")["bolt11"]
+    cases = [
+        (lambda: a.rpc.pay(wrong), -32602, "Invalid bolt11: Invalid bech32: invalid checksum"),
+        (lambda: a.rpc.pay("lnbcrt1garbage"), -32602, "Invalid bolt11: "),
+        (lambda: a.rpc.pay(TESTNET_BOLT11), -32602, "Invalid bolt11: Invoice is for another network"),
+        (lambda: a.rpc.pay(anyinv, amount_msat=10**18), 205, "Failed: Could not find a route"),
+        (lambda: a.rpc.keysend(b.info["id"], 10**18), 205, "Failed: Could not find a route"),
+        (lambda: a.rpc.sendpay([{"id": b.info["id"], "channel": "1x1x1", "amount_msat": 1000,
+                                 "delay": 20}], inv["payment_hash"],
+                               payment_secret=inv["payment_secret"]),
+         204, "No connection to first peer found"),
+    ]
+    for call, code, text in cases:
+        with pytest.raises(RpcError) as e:
+            call()
+        assert e.value.error["code"] == code and e.value.error["message"].startswith(text), \
+            e.value.error
+    assert not a.rpc.listpeerchannels()["channels"][0]["htlcs"]
+    assert to_us(a, b.info["id"]) == start
+    assert b.rpc.listinvoices("x")["invoices"][0]["status"] == "unpaid"
+    # The invoice itself is still paid once, in full.
+    assert a.rpc.pay(bolt)["status"] == "complete"

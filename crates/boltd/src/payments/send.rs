@@ -11,6 +11,7 @@ use bitcoin::secp256k1::PublicKey;
 use jsonrpc::RpcError;
 use lightning::events::{Event, ReplayEvent};
 use lightning::ln::channelmanager::{OptionalBolt11PaymentParams, PaymentId};
+use lightning::ln::outbound_payment::{Bolt11PaymentError, RetryableSendFailure};
 use lightning::ln::outbound_payment::{RecipientCustomTlvs, RecipientOnionFields, Retry};
 use lightning::routing::router::{PaymentParameters, RouteParameters};
 use lightning::types::payment::{PaymentPreimage, PaymentSecret};
@@ -269,9 +270,13 @@ impl Sender {
                 .pay_for_bolt11_invoice(&inv, PaymentId(hash), r.amount_msat, params);
         if let Err(e) = sent {
             self.fail(hash, &format!("{e:?}")).await;
+            let why = match e {
+                Bolt11PaymentError::SendingFailed(f) => not_sent(&f),
+                Bolt11PaymentError::InvalidAmount => "Invalid amount for this invoice",
+            };
             return Err(RpcError::new(
                 codes::ROUTE_NOT_FOUND,
-                format!("Failed: {e:?}"),
+                format!("Failed: {why}"),
             ));
         }
         self.outcome(hash, Some(created_at)).await
@@ -353,7 +358,7 @@ impl Sender {
             self.fail(hash, &format!("{e:?}")).await;
             return Err(RpcError::new(
                 codes::ROUTE_NOT_FOUND,
-                format!("Failed: {e:?}"),
+                format!("Failed: {}", not_sent(&e)),
             ));
         }
         self.outcome(hash, Some(created_at)).await
@@ -904,6 +909,18 @@ pub fn admit(
     Admit::Insert {
         groupid: group,
         partid,
+    }
+}
+
+/// Why LDK sent nothing, in words.
+fn not_sent(e: &RetryableSendFailure) -> &'static str {
+    match e {
+        RetryableSendFailure::RouteNotFound => "Could not find a route",
+        RetryableSendFailure::PaymentExpired => "Invoice expired",
+        RetryableSendFailure::DuplicatePayment => "A payment of this hash is already under way",
+        RetryableSendFailure::OnionPacketSizeExceeded => {
+            "The onion would be too large (too much extratlvs or route hint data)"
+        }
     }
 }
 
