@@ -81,6 +81,43 @@ fn msat(v: &Value) -> Option<u64> {
     })
 }
 
+/// What an `htlc_accepted` reply asks for, read the same way at the final hop and on a
+/// forward (each then decides what it can do of it).
+pub(crate) enum Reply {
+    Continue,
+    /// `payment_key`, if it is 32 bytes of hex.
+    Resolve(Option<[u8; 32]>),
+    /// `fail` with a `failure_onion`.
+    FailOnion,
+    /// `fail` with a `failure_message` (at least its 2-byte code).
+    Fail(Vec<u8>),
+}
+
+/// Reads `result` (and what goes with it) of a reply; `Err`: the reply is malformed.
+pub(crate) fn reply(r: &Value) -> Result<Reply, String> {
+    match r.get("result").and_then(Value::as_str) {
+        Some("continue") => Ok(Reply::Continue),
+        Some("resolve") => Ok(Reply::Resolve(
+            r.get("payment_key")
+                .and_then(Value::as_str)
+                .and_then(|h| hex::decode(h).ok())
+                .and_then(|b| <[u8; 32]>::try_from(b).ok()),
+        )),
+        Some("fail") if r.get("failure_onion").is_some() => Ok(Reply::FailOnion),
+        Some("fail") => match r.get("failure_message").and_then(Value::as_str) {
+            Some(h) => match hex::decode(h) {
+                Ok(m) if m.len() >= 2 => Ok(Reply::Fail(m)),
+                _ => Err(format!("Bad failure_message in htlc_accepted hook: {r}")),
+            },
+            None => Err(format!(
+                "htlc_accepted hook fail without failure_message or failure_onion: {r}"
+            )),
+        },
+        Some(other) => Err(format!("Bad result '{other}' in htlc_accepted hook: {r}")),
+        None => Err(format!("htlc_accepted hook reply without result: {r}")),
+    }
+}
+
 impl Hook for HtlcAccepted {
     const NAME: &'static str = "htlc_accepted";
     type Payload = HtlcAcceptedPayload;
@@ -105,43 +142,21 @@ impl Hook for HtlcAccepted {
             tracing::warn!("{why}");
             return Step::Stop(HtlcAcceptedOutcome::Unsupported(why));
         }
-        match r.get("result").and_then(Value::as_str) {
-            Some("continue") => Step::Continue,
-            Some("resolve") => match r
-                .get("payment_key")
-                .and_then(Value::as_str)
-                .and_then(|h| hex::decode(h).ok())
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            {
-                Some(k) => Step::Stop(HtlcAcceptedOutcome::Resolve(k)),
-                None => Step::Invalid(format!(
-                    "Bad payment_key in htlc_accepted hook resolve: {r}"
-                )),
-            },
-            Some("fail") => {
-                if r.get("failure_onion").is_some() {
-                    let why = format!(
-                        "plugin {plugin} sent a failure_onion (htlc_accepted), which boltd on LDK cannot send: failing the HTLC with incorrect_or_unknown_payment_details"
-                    );
-                    tracing::warn!("{why}");
-                    return Step::Stop(HtlcAcceptedOutcome::Unsupported(why));
-                }
-                match r.get("failure_message").and_then(Value::as_str) {
-                    Some(h) => match hex::decode(h) {
-                        Ok(m) if m.len() >= 2 => Step::Stop(HtlcAcceptedOutcome::Fail(m)),
-                        _ => {
-                            Step::Invalid(format!("Bad failure_message in htlc_accepted hook: {r}"))
-                        }
-                    },
-                    None => Step::Invalid(format!(
-                        "htlc_accepted hook fail without failure_message or failure_onion: {r}"
-                    )),
-                }
+        match reply(r) {
+            Ok(Reply::Continue) => Step::Continue,
+            Ok(Reply::Resolve(Some(k))) => Step::Stop(HtlcAcceptedOutcome::Resolve(k)),
+            Ok(Reply::Resolve(None)) => Step::Invalid(format!(
+                "Bad payment_key in htlc_accepted hook resolve: {r}"
+            )),
+            Ok(Reply::FailOnion) => {
+                let why = format!(
+                    "plugin {plugin} sent a failure_onion (htlc_accepted), which boltd on LDK cannot send: failing the HTLC with incorrect_or_unknown_payment_details"
+                );
+                tracing::warn!("{why}");
+                Step::Stop(HtlcAcceptedOutcome::Unsupported(why))
             }
-            Some(other) => {
-                Step::Invalid(format!("Bad result '{other}' in htlc_accepted hook: {r}"))
-            }
-            None => Step::Invalid(format!("htlc_accepted hook reply without result: {r}")),
+            Ok(Reply::Fail(m)) => Step::Stop(HtlcAcceptedOutcome::Fail(m)),
+            Err(why) => Step::Invalid(why),
         }
     }
     /// CLN: fatal(). boltd fails the HTLC (the payer keeps the money) and keeps running.

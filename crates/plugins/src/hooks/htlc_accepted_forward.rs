@@ -7,7 +7,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::htlc_accepted::HtlcInfo;
+use super::htlc_accepted::{reply, HtlcInfo, Reply};
 use super::{Hook, Step};
 
 /// The `onion` object of a forward (what LDK exposes of it).
@@ -83,29 +83,12 @@ impl Hook for HtlcAcceptedForward {
         if r.get("extra_tlvs").is_some() {
             return refuse(plugin, "replace the update_add_htlc TLVs");
         }
-        match r.get("result").and_then(Value::as_str) {
-            Some("continue") => Step::Continue,
-            Some("resolve") => refuse(plugin, "resolve with a preimage"),
-            Some("fail") => {
-                if r.get("failure_onion").and_then(Value::as_str).is_some() {
-                    return Step::Stop(HtlcForwardOutcome::Fail(Vec::new()));
-                }
-                match r.get("failure_message").and_then(Value::as_str) {
-                    Some(h) => match hex::decode(h) {
-                        Ok(m) if m.len() >= 2 => Step::Stop(HtlcForwardOutcome::Fail(m)),
-                        _ => {
-                            Step::Invalid(format!("Bad failure_message in htlc_accepted hook: {r}"))
-                        }
-                    },
-                    None => Step::Invalid(format!(
-                        "htlc_accepted hook fail without failure_message or failure_onion: {r}"
-                    )),
-                }
-            }
-            Some(other) => {
-                Step::Invalid(format!("Bad result '{other}' in htlc_accepted hook: {r}"))
-            }
-            None => Step::Invalid(format!("htlc_accepted hook reply without result: {r}")),
+        match reply(r) {
+            Ok(Reply::Continue) => Step::Continue,
+            Ok(Reply::Resolve(_)) => refuse(plugin, "resolve with a preimage"),
+            Ok(Reply::FailOnion) => Step::Stop(HtlcForwardOutcome::Fail(Vec::new())),
+            Ok(Reply::Fail(m)) => Step::Stop(HtlcForwardOutcome::Fail(m)),
+            Err(why) => Step::Invalid(why),
         }
     }
     /// CLN: fatal(). boltd fails the HTLC and keeps running.
