@@ -99,15 +99,7 @@ fn parse(b: &Bound) -> Result<RouteQuery, RpcError> {
 }
 
 impl Command for Getroute {
-    fn name(&self) -> &'static str {
-        "getroute"
-    }
-    fn params(&self) -> &'static [Param] {
-        PARAMS
-    }
-    fn check(&self, ctx: &Context) -> Result<(), RpcError> {
-        parse(&ctx.bind(PARAMS)?).map(|_| ())
-    }
+    parsed_command!("getroute");
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let channels = self.channels.clone();
         Box::pin(async move {

@@ -102,15 +102,7 @@ fn parse(b: &Bound) -> Result<Parsed, RpcError> {
 }
 
 impl Command for Keysend {
-    fn name(&self) -> &'static str {
-        "keysend"
-    }
-    fn params(&self) -> &'static [Param] {
-        PARAMS
-    }
-    fn check(&self, ctx: &Context) -> Result<(), RpcError> {
-        parse(&ctx.bind(PARAMS)?).map(|_| ())
-    }
+    parsed_command!("keysend");
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let sender = self.sender.clone();
         Box::pin(async move {

@@ -64,15 +64,7 @@ fn parse(b: &Bound) -> Result<ChannelFilter, RpcError> {
 }
 
 impl Command for Listchannels {
-    fn name(&self) -> &'static str {
-        "listchannels"
-    }
-    fn params(&self) -> &'static [Param] {
-        PARAMS
-    }
-    fn check(&self, ctx: &Context) -> Result<(), RpcError> {
-        parse(&ctx.bind(PARAMS)?).map(|_| ())
-    }
+    parsed_command!("listchannels");
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let channels = self.channels.clone();
         Box::pin(async move {

@@ -82,15 +82,7 @@ pub struct Listforwards {
 }
 
 impl Command for Listforwards {
-    fn name(&self) -> &'static str {
-        "listforwards"
-    }
-    fn params(&self) -> &'static [Param] {
-        PARAMS
-    }
-    fn check(&self, ctx: &Context) -> Result<(), RpcError> {
-        parse(&ctx.bind(PARAMS)?).map(|_| ())
-    }
+    parsed_command!("listforwards");
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let forwards = self.forwards.clone();
         Box::pin(async move {

@@ -23,15 +23,7 @@ fn parse(b: &Bound) -> Result<Option<NodeId>, RpcError> {
 }
 
 impl Command for Listnodes {
-    fn name(&self) -> &'static str {
-        "listnodes"
-    }
-    fn params(&self) -> &'static [Param] {
-        PARAMS
-    }
-    fn check(&self, ctx: &Context) -> Result<(), RpcError> {
-        parse(&ctx.bind(PARAMS)?).map(|_| ())
-    }
+    parsed_command!("listnodes");
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let channels = self.channels.clone();
         Box::pin(async move {

@@ -9,6 +9,22 @@ use std::sync::Arc;
 use crate::rpc::Command;
 use crate::services::Services;
 
+/// `name`, `params` and `check` of a [`Command`] whose module has `PARAMS` and a
+/// `parse(&Bound)` of them: the check is the parse.
+macro_rules! parsed_command {
+    ($name:literal) => {
+        fn name(&self) -> &'static str {
+            $name
+        }
+        fn params(&self) -> &'static [jsonrpc::Param] {
+            PARAMS
+        }
+        fn check(&self, ctx: &crate::rpc::Context) -> Result<(), jsonrpc::RpcError> {
+            parse(&ctx.bind(PARAMS)?).map(|_| ())
+        }
+    };
+}
+
 pub mod blacklistrune;
 pub mod check;
 pub mod checkrune;

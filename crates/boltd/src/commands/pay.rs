@@ -96,15 +96,7 @@ pub fn parse_fees(
 }
 
 impl Command for Pay {
-    fn name(&self) -> &'static str {
-        "pay"
-    }
-    fn params(&self) -> &'static [Param] {
-        PARAMS
-    }
-    fn check(&self, ctx: &Context) -> Result<(), RpcError> {
-        parse(&ctx.bind(PARAMS)?).map(|_| ())
-    }
+    parsed_command!("pay");
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let sender = self.sender.clone();
         Box::pin(async move {

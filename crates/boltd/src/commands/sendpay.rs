@@ -81,15 +81,7 @@ fn parse(b: &Bound) -> Result<SendpayRequest, RpcError> {
 }
 
 impl Command for Sendpay {
-    fn name(&self) -> &'static str {
-        "sendpay"
-    }
-    fn params(&self) -> &'static [Param] {
-        PARAMS
-    }
-    fn check(&self, ctx: &Context) -> Result<(), RpcError> {
-        parse(&ctx.bind(PARAMS)?).map(|_| ())
-    }
+    parsed_command!("sendpay");
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let sender = self.sender.clone();
         Box::pin(async move {

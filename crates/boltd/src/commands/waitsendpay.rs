@@ -38,15 +38,7 @@ fn parse(b: &Bound) -> Result<Parsed, RpcError> {
 }
 
 impl Command for Waitsendpay {
-    fn name(&self) -> &'static str {
-        "waitsendpay"
-    }
-    fn params(&self) -> &'static [Param] {
-        PARAMS
-    }
-    fn check(&self, ctx: &Context) -> Result<(), RpcError> {
-        parse(&ctx.bind(PARAMS)?).map(|_| ())
-    }
+    parsed_command!("waitsendpay");
     fn run(&self, ctx: Context) -> BoxFut<CmdResult> {
         let sender = self.sender.clone();
         Box::pin(async move {
