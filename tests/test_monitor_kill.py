@@ -34,7 +34,7 @@ def back_unharmed(a, b, victim):
     assert [c["state"] for c in b.rpc.listpeerchannels()["channels"]] == ["CHANNELD_NORMAL"]
 
 
-@pytest.mark.parametrize("point", ["update_written:1", "update_written:3"])
+@pytest.mark.parametrize("point", ["update_written:1", "update_written:3", "manager_written"])
 def test_payer_killed_after_a_monitor_write(node_factory, ldk_chain, monkeypatch, point):
     a, b = pair(node_factory, ldk_chain)
     a_start = to_us(a, b.info["id"])
@@ -49,7 +49,7 @@ def test_payer_killed_after_a_monitor_write(node_factory, ldk_chain, monkeypatch
     paid_once(a, b, inv, a_start)
 
 
-@pytest.mark.parametrize("point", ["update_written:1", "update_written:3"])
+@pytest.mark.parametrize("point", ["update_written:1", "update_written:3", "manager_written"])
 def test_payee_killed_after_a_monitor_write(node_factory, ldk_chain, monkeypatch, point):
     a, b = pair(node_factory, ldk_chain)
     a_start = to_us(a, b.info["id"])
