@@ -19,15 +19,22 @@
 //!   at reconnection.
 //! * Killed after the manager write, before (or during) the flush: the manager's in-flight
 //!   updates newer than a monitor are replayed into it at start-up
-//!   (`MonitorUpdateRegeneratedOnStartup`), and flushed after the next manager write. A new
-//!   channel whose first monitor never reached the store was never funded on-chain (LDK
-//!   waits for it before broadcasting or sending `funding_signed`) and is dropped.
+//!   (`MonitorUpdateRegeneratedOnStartup`), and flushed after the next manager write.
 //! * Killed after the flush: both agree.
 //!
 //! A monitor can thus never be ahead of the manager, the case LDK force-closes ("A
-//! ChannelManager is stale compared to the current ChannelMonitor"). Chain-sync writes of
-//! whole monitors (blocks) are not manager-driven: LDK writes them at once, as before.
-//! Start-up hands the monitors read back to the chain monitor with
+//! ChannelManager is stale compared to the current ChannelMonitor").
+//!
+//! A new channel whose first monitor never reached the store is dropped at start-up. Its
+//! opener had not broadcast the funding (LDK waits for that monitor). Its acceptor,
+//! though, sent `funding_signed` before anything was written (LDK 0.3's
+//! `internal_funding_created`: nothing of the acceptor's is at stake yet), so a kill there
+//! loses that channel: the opener closes it at reconnection and gets its coins back
+//! on-chain. That window (from `funding_signed` to the next manager write) is LDK's and
+//! was there before; none of our money is in it unless the opener pushed some.
+//!
+//! Chain-sync writes of whole monitors (blocks) are not manager-driven: LDK writes them at
+//! once, as before. Start-up hands the monitors read back to the chain monitor with
 //! `load_existing_monitor` (a deferred `watch_channel` would queue them).
 //!
 //! Developer crash knob ([`CRASH_ENV`]): `update_written:N` dies right after the Nth
