@@ -221,3 +221,46 @@ def test_garbage_gets_clear_errors_and_sends_nothing(node_factory, ldk_chain):
     assert b.rpc.listinvoices("x")["invoices"][0]["status"] == "unpaid"
     # The invoice itself is still paid once, in full.
     assert a.rpc.pay(bolt)["status"] == "complete"
+
+
+def test_one_payment_for_two_pays_at_once_expired_and_keysend_received(node_factory, ldk_chain):
+    """boltd to boltd: the same bolt11 paid twice at once is one payment; an expired invoice
+    gets Core Lightning's 207 and nothing is sent; a keysend received is listed as Core
+    Lightning's keysend plugin makes it (label keysend-<sec>.<nsec>, any amount)."""
+    import concurrent.futures
+    import re
+    import time
+    from boltd_pair import pair, to_us
+    a, b = pair(node_factory, ldk_chain)
+    inv = b.rpc.invoice(2_000_000, "twice", "x")
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        rs = list(ex.map(lambda _: a.rpc.pay(inv["bolt11"]), range(2)))
+    assert [r["status"] for r in rs] == ["complete", "complete"]
+    assert rs[0]["payment_preimage"] == rs[1]["payment_preimage"]
+    assert len(a.rpc.listsendpays(payment_hash=inv["payment_hash"])["payments"]) == 1
+    # The payee records its claim once its monitor update is durable, which may be just
+    # after the payer saw the preimage.
+    [i] = wait_for(lambda: [x for x in b.rpc.listinvoices("twice")["invoices"]
+                            if x["status"] == "paid"], what="paid at b")
+    assert i["amount_received_msat"] == 2_000_000 and i["pay_index"] == 1
+
+    short = b.rpc.invoice(1000, "short", "x", expiry=1)
+    wait_for(lambda: b.rpc.listinvoices("short")["invoices"][0]["status"] == "expired",
+             what="expired")
+    time.sleep(1)
+    before = to_us(a, b.info["id"])
+    with pytest.raises(RpcError) as e:
+        a.rpc.pay(short["bolt11"])
+    assert e.value.error["code"] == 207
+    assert re.fullmatch(r"Invoice expired \d+ seconds ago", e.value.error["message"])
+    assert a.rpc.listsendpays(payment_hash=short["payment_hash"])["payments"] == []
+    assert to_us(a, b.info["id"]) == before
+
+    k = a.rpc.keysend(b.info["id"], 3_000_000)
+    [ki] = wait_for(lambda: [x for x in b.rpc.listinvoices()["invoices"]
+                             if x["payment_hash"] == k["payment_hash"] and x["status"] == "paid"],
+                    what="keysend listed")
+    assert re.fullmatch(r"keysend-\d+\.\d{9}", ki["label"])
+    assert "amount_msat" not in ki and ki["description"] == "keysend"
+    assert ki["amount_received_msat"] == 3_000_000
+    assert ki["payment_preimage"] == k["payment_preimage"]

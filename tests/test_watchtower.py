@@ -43,7 +43,7 @@ def pay(payer, payee, msat, label):
         try:
             return payer.rpc.pay(inv)["status"] == "complete"
         except RpcError as e:
-            if "RouteNotFound" not in str(e):
+            if "Could not find a route" not in str(e):
                 raise
             return False
     wait_for(paid, timeout=30, interval=0.5, what=f"payment {label}")
