@@ -51,11 +51,6 @@ const ACCEPTED: &[(&str, OptKind, &str)] = &[
         "boltd runs no subdaemons",
     ),
     (
-        "dev-no-reconnect",
-        OptKind::Flag,
-        "boltd does not reconnect to peers by itself",
-    ),
-    (
         "dev-no-version-checks",
         OptKind::Flag,
         "boltd runs no subdaemons",
@@ -164,7 +159,9 @@ mod tests {
         ])
         .unwrap();
         let lines = accepted_lines(&c);
-        assert_eq!(lines.len(), 12, "{lines:#?}");
+        // `--dev-no-reconnect` is a real option (peering::reconnect), not one of these.
+        assert_eq!(lines.len(), 11, "{lines:#?}");
+        assert!(c.get_bool("dev-no-reconnect"));
         assert_eq!(
             lines[0],
             "Option --cltv-delta=6 accepted, no effect: forwarding CLTV deltas are LDK's (it refuses deltas below its minimum of 42 blocks)"
