@@ -83,13 +83,15 @@ impl Ln {
             // Nobody consumes events any more (shutdown): keep it for the next start.
             return Err(ReplayEvent());
         }
-        match verdict.await {
+        let v = match verdict.await {
             Ok(v) => v,
             Err(_) => {
                 tracing::warn!("an LDK event went unanswered; it will be handed over again");
                 Err(ReplayEvent())
             }
-        }
+        };
+        self.flush_messages();
+        v
     }
 
     /// Hands every pending event of the manager, the chain monitor and the onion messenger

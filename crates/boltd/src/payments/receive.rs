@@ -253,11 +253,13 @@ impl Receiver {
     }
 }
 
-/// Claims or fails, then writes the channel manager at once: a claim's monitor update is
+/// Claims or fails, sends the result to the peer, then writes the channel manager at once: a claim's monitor update is
 /// already durable, and a manager older than it would be stale after a kill -9 (LDK would
 /// force-close the channel).
 fn carry_out(ln: &Ln, c: Carry) {
     carry_out_only(ln, c);
+    // The fulfill (or fail) goes out now, not at the loop's next turn.
+    ln.flush_messages();
     if let Err(e) = ln.persist_manager() {
         tracing::error!("persisting the channel manager after a claim: {e}");
     }

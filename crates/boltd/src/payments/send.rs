@@ -267,6 +267,8 @@ impl Sender {
             self.ln
                 .manager
                 .pay_for_bolt11_invoice(&inv, PaymentId(hash), r.amount_msat, params);
+        // The HTLC leaves now, not at the channel loop's next turn.
+        self.ln.flush_messages();
         if let Err(e) = sent {
             self.fail(hash, &format!("{e:?}")).await;
             return Err(RpcError::new(
@@ -349,6 +351,7 @@ impl Sender {
             route,
             Retry::Timeout(Duration::from_secs(fees.retry_for)),
         );
+        self.ln.flush_messages();
         if let Err(e) = sent {
             self.fail(hash, &format!("{e:?}")).await;
             return Err(RpcError::new(
