@@ -15,9 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lightning::events::{Event, ReplayEvent};
 use lightning::routing::scoring::ScoreUpdate;
 use lightning::util::persist::{
-    CHANNEL_MANAGER_PERSISTENCE_KEY, CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
-    CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE, SCORER_PERSISTENCE_KEY,
-    SCORER_PERSISTENCE_PRIMARY_NAMESPACE, SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+    SCORER_PERSISTENCE_KEY, SCORER_PERSISTENCE_PRIMARY_NAMESPACE,
+    SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
 };
 use lightning::util::ser::Writeable;
 use tokio::time::{interval, Instant, MissedTickBehavior};
@@ -33,7 +32,9 @@ const FIRST_PRUNE: Duration = Duration::from_secs(60);
 const PRUNE: Duration = Duration::from_secs(60 * 60);
 const SCORER_PERSIST: Duration = Duration::from_secs(5 * 60);
 const ARCHIVE: Duration = Duration::from_secs(10 * 60);
-/// How often the loop wakes without a reason (HTLC forwards are batched to this).
+/// How often the loop wakes without a reason. HTLCs are not batched to it: the manager
+/// wakes the loop when they need processing, and they are processed at once (LDK's own
+/// loop adds a random delay of tens of ms for forwarding privacy; see README, Payments).
 const IDLE: Duration = Duration::from_millis(100);
 /// How often the manager is written, if it changed, while the daemon handles an event.
 const PERSIST_DURING_EVENTS: Duration = Duration::from_millis(5);
@@ -45,17 +46,6 @@ fn now() -> Duration {
 }
 
 impl Ln {
-    /// Writes the channel manager; durable when it returns `Ok`. Safe from any thread.
-    pub fn persist_manager(&self) -> lightning::io::Result<()> {
-        let _order = self.persisting.lock().unwrap_or_else(|p| p.into_inner());
-        self.kv.write(
-            CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
-            CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
-            CHANNEL_MANAGER_PERSISTENCE_KEY,
-            self.manager.encode(),
-        )
-    }
-
     fn persist_graph_and_scorer(&self) {
         if let Err(e) = write_graph(&self.config.graph_path, &self.graph) {
             tracing::warn!("writing {}: {e}", self.config.graph_path.display());
@@ -120,13 +110,23 @@ impl Ln {
             .await;
     }
 
-    /// Writes the channel manager if it changed since it was last written.
-    fn persist_if_needed(&self) {
-        if self.manager.get_and_clear_needs_persistence() {
-            if let Err(e) = self.persist_manager() {
-                // Monitors are already durable (written before LDK acts on them), so
-                // a stale manager is recoverable; still, say so loudly and retry.
-                tracing::error!("persisting the channel manager: {e}");
+    /// Hands the pending events over; meanwhile (the daemon's answers can take a while:
+    /// store writes) channels move on (peer messages), and their monitor updates wait for
+    /// a manager write (write_order.rs): writes it as soon as the manager asks, and at
+    /// least every [`PERSIST_DURING_EVENTS`]. True if a wake-up of the manager's was
+    /// consumed here.
+    async fn handle_events_persisting(self: &Arc<Self>) -> bool {
+        let events = self.clone().process_events();
+        tokio::pin!(events);
+        let mut woke = false;
+        loop {
+            tokio::select! {
+                _ = &mut events => return woke,
+                _ = self.manager.get_event_or_persistence_needed_future() => {
+                    woke = true;
+                    self.persist_if_needed();
+                }
+                _ = tokio::time::sleep(PERSIST_DURING_EVENTS) => self.persist_if_needed(),
             }
         }
     }
@@ -160,17 +160,7 @@ impl Ln {
         scorer.tick().await;
         archive.tick().await;
         loop {
-            // The daemon's answers can take a while (store writes); meanwhile channels move
-            // on (peer messages, monitor updates), and a manager left unwritten that long
-            // would be stale after a kill -9 (LDK then force-closes): keep writing it.
-            let events = self.clone().process_events();
-            tokio::pin!(events);
-            loop {
-                tokio::select! {
-                    _ = &mut events => break,
-                    _ = tokio::time::sleep(PERSIST_DURING_EVENTS) => self.persist_if_needed(),
-                }
-            }
+            let woke = self.handle_events_persisting().await;
             after_events();
             if self.manager.needs_pending_htlc_processing() {
                 let watch = self.htlc_watch.get();
@@ -181,8 +171,11 @@ impl Ln {
                 }
             }
 
+            // A wake-up consumed while events were handled may stand for new events or
+            // HTLCs: go round again at once rather than wait for the next one.
             let stopped = tokio::select! {
                 _ = &mut stop => true,
+                _ = std::future::ready(()), if woke => false,
                 _ = self.manager.get_event_or_persistence_needed_future() => false,
                 _ = self.chain_monitor.get_update_future() => false,
                 _ = self.onion.get_update_future() => false,

@@ -140,7 +140,7 @@ impl Receiver {
                 htlcs,
                 ..
             } => {
-                crash_point("claimed_before_record", ln);
+                crash_point("claimed_before_record");
                 let r = self
                     .invoices
                     .on_claimed(payment_hash.0, *amount_msat, htlcs.len())
@@ -148,7 +148,7 @@ impl Receiver {
                 if matches!(r, Err(InvoiceError::Store(_))) {
                     return Some(Err(ReplayEvent()));
                 }
-                crash_point("claimed_after_record", ln);
+                crash_point("claimed_after_record");
                 Some(Ok(()))
             }
             _ => None,
@@ -253,13 +253,11 @@ impl Receiver {
     }
 }
 
-/// Claims or fails, sends the result to the peer, then writes the channel manager at once: a claim's monitor update is
-/// already durable, and a manager older than it would be stale after a kill -9 (LDK would
-/// force-close the channel).
+/// Claims or fails, then writes the channel manager at once: the claim's monitor update
+/// (and the `update_fulfill_htlc` behind it) waits for a manager write, whose flush sends
+/// the fulfill to the peer.
 fn carry_out(ln: &Ln, c: Carry) {
     carry_out_only(ln, c);
-    // The fulfill (or fail) goes out now, not at the loop's next turn.
-    ln.flush_messages();
     if let Err(e) = ln.persist_manager() {
         tracing::error!("persisting the channel manager after a claim: {e}");
     }

@@ -267,8 +267,6 @@ impl Sender {
             self.ln
                 .manager
                 .pay_for_bolt11_invoice(&inv, PaymentId(hash), r.amount_msat, params);
-        // The HTLC leaves now, not at the channel loop's next turn.
-        self.ln.flush_messages();
         if let Err(e) = sent {
             self.fail(hash, &format!("{e:?}")).await;
             return Err(RpcError::new(
@@ -351,7 +349,6 @@ impl Sender {
             route,
             Retry::Timeout(Duration::from_secs(fees.retry_for)),
         );
-        self.ln.flush_messages();
         if let Err(e) = sent {
             self.fail(hash, &format!("{e:?}")).await;
             return Err(RpcError::new(
@@ -511,7 +508,7 @@ impl Sender {
         let finished = update(&mut rec);
         let sent = finished && matches!(event, Event::PaymentSent { .. });
         if sent {
-            super::crash_point("sent_before_record", &self.ln);
+            super::crash_point("sent_before_record");
         }
         let mut rec = match self.put(&rec, finished).await {
             Ok(r) => r,
@@ -524,7 +521,7 @@ impl Sender {
             }
         };
         if sent {
-            super::crash_point("sent_after_record", &self.ln);
+            super::crash_point("sent_after_record");
         }
         if !finished {
             return Some(Ok(()));
