@@ -116,7 +116,9 @@ def test_getroute_sendpay_waitsendpay_one_hop(node_factory, ldk_chain, directory
     assert e.value.error["code"] == 200 and e.value.error["message"] == "Timed out while waiting"
     done = a.rpc.waitsendpay(inv["payment_hash"], timeout=30)
     assert done["status"] == "complete" and done["label"] == "by-route"
-    paid = b.rpc.listinvoices("sp")["invoices"][0]
+    # The payee records its claim just after the fulfill left (the payer may see it first).
+    paid = wait_for(lambda: [i for i in b.rpc.listinvoices("sp")["invoices"]
+                             if i["status"] == "paid"], what="paid at b")[0]
     assert paid["status"] == "paid" and paid["payment_preimage"] == done["payment_preimage"]
     [row] = a.rpc.listsendpays(payment_hash=inv["payment_hash"])["payments"]
     assert row == done
@@ -254,7 +256,8 @@ def test_two_hops_by_getroute_and_by_pay(node_factory, ldk_chain):
     assert sp["amount_sent_msat"] == route[0]["amount_msat"]
     done = a.rpc.waitsendpay(inv["payment_hash"], timeout=60)
     assert done["status"] == "complete" and done["destination"] == c_id
-    assert c.rpc.listinvoices("two-hops")["invoices"][0]["status"] == "paid"
+    wait_for(lambda: c.rpc.listinvoices("two-hops")["invoices"][0]["status"] == "paid",
+             what="paid at c")
 
     inv2 = c.rpc.invoice(4_000_000, "two-hops-pay", "pay via b")
     r = a.rpc.pay(inv2["bolt11"])
