@@ -137,7 +137,7 @@ impl Command for Getroute {
                     )));
                 }
             }
-            let hops = ln.find_hops(&q).map_err(|why| {
+            let hops = crate::channels::off_worker(|| ln.find_hops(&q)).map_err(|why| {
                 tracing::debug!("getroute to {}: {why}", q.to);
                 RpcError::new(codes::ROUTE_NOT_FOUND, "Could not find a route")
             })?;
