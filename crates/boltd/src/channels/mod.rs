@@ -267,22 +267,23 @@ impl Channels {
     /// current commitment (our output's value; nothing if we have none).
     pub fn to_us_msat(&self, c: &ChannelDetails) -> u64 {
         json::to_us_msat(c, || {
-            let Ok(m) = self.ln.chain_monitor.get_monitor(c.channel_id) else {
-                return 0;
-            };
-            m.get_claimable_balances()
-                .iter()
-                .find_map(|b| match b {
-                    lightning::chain::channelmonitor::Balance::ClaimableOnChannelClose {
-                        balance_candidates,
-                        confirmed_balance_candidate_index,
-                        ..
-                    } => balance_candidates
-                        .get(*confirmed_balance_candidate_index)
-                        .map(|h| h.amount_satoshis * 1000),
-                    _ => None,
-                })
-                .unwrap_or(0)
+            off_worker(|| {
+                let m = self.ln.chain_monitor.get_monitor(c.channel_id).ok()?;
+                Some(m.get_claimable_balances())
+            })
+            .unwrap_or_default()
+            .iter()
+            .find_map(|b| match b {
+                lightning::chain::channelmonitor::Balance::ClaimableOnChannelClose {
+                    balance_candidates,
+                    confirmed_balance_candidate_index,
+                    ..
+                } => balance_candidates
+                    .get(*confirmed_balance_candidate_index)
+                    .map(|h| h.amount_satoshis * 1000),
+                _ => None,
+            })
+            .unwrap_or(0)
         })
     }
 
