@@ -52,6 +52,8 @@ pub(crate) struct Inner {
     /// Bound listeners not accepting yet (see `PeerConfig::accept_at_start`).
     paused: Mutex<Vec<std::net::TcpListener>>,
     pub stopped: AtomicBool,
+    /// Set while a flush of queued custom messages waits on the peer runtime.
+    flush_queued: Arc<AtomicBool>,
     /// The sockets' runtime (see `runtime.rs`); last, so it stops after the rest is gone.
     pub rt: PeerRuntime,
 }
@@ -135,6 +137,7 @@ impl PeerNode {
             tasks: Mutex::new(tasks),
             paused: Mutex::new(paused),
             stopped: AtomicBool::new(false),
+            flush_queued: Arc::new(AtomicBool::new(false)),
             rt,
         });
         Ok((PeerNode { inner }, PeerEvents { rx, pm }))
@@ -254,11 +257,11 @@ impl PeerNode {
         was
     }
 
-    /// Queues one custom message (type included) and flushes at once. Best effort: if the peer
-    /// drops before the bytes leave, the message is lost.
+    /// Queues one custom message (type included); the peer runtime flushes it at once. Best
+    /// effort: if the peer drops before the bytes leave, the message is lost.
     pub fn send_custom(&self, id: &PublicKey, msg: &[u8]) -> Result<(), SendError> {
         self.queue_custom(id, msg)?;
-        self.process_events();
+        self.flush_soon();
         Ok(())
     }
 
@@ -270,8 +273,24 @@ impl PeerNode {
         msgs: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<(), SendError> {
         let res = msgs.into_iter().try_for_each(|m| self.queue_custom(id, m));
-        self.process_events();
+        self.flush_soon();
         res
+    }
+
+    /// Has LDK take the queued custom messages on the peer runtime: the caller's worker
+    /// neither waits on LDK nor gives its core away per message, and a burst of sends
+    /// shares one flush (the flag is cleared before the flush, so a message queued
+    /// during it gets another).
+    fn flush_soon(&self) {
+        if self.inner.flush_queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let flag = self.inner.flush_queued.clone();
+        let pm = self.inner.pm.clone();
+        self.inner.rt.handle().spawn(async move {
+            flag.store(false, Ordering::Release);
+            pm.process_events();
+        });
     }
 
     fn queue_custom(&self, id: &PublicKey, msg: &[u8]) -> Result<(), SendError> {
