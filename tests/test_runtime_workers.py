@@ -4,7 +4,10 @@ A peer message, an RPC command or the event loop that blocks a tokio worker on o
 LDK's locks, while the lock's holder writes a monitor through a `db_write` plugin, must
 not stop the node: the plugin's reply is read by a task on the same runtime. With two
 workers, a slow backup plugin and payments arriving while RPC clients ask for the
-channels, every call must still come back.
+channels, every call must still come back. (Before the LDK calls moved off the workers
+it hung after the first payment, with and without the 50 ms idle-worker nudge: one
+worker in `list_channels` for listpeerchannels, the other in a peer message, both on the
+lock held by a monitor write waiting for the plugin.)
 """
 
 import threading
@@ -60,5 +63,6 @@ def test_payments_and_rpc_against_a_slow_db_write_plugin_never_hang(node_factory
     hung = [t for t in threads if t.is_alive()]
     assert not hung, f"{len(hung)} clients never got an answer (done {done}, errors {errors[:3]})"
     assert done["pay"] > 0, errors[:3]
-    # b still answers and its books agree with a's view of the channel.
+    print(f"keysends {done['pay']}, RPC answers {done['rpc']}, failed payments {len(errors)}")
+    # b still answers, with its peer still there.
     assert b.rpc.getinfo()["num_peers"] == 1
