@@ -28,6 +28,10 @@ def paid_once(a, b, inv, a_start):
     """The payment of `inv` ended once on both sides, and the balances moved by it once."""
     [p] = a.rpc.listsendpays(payment_hash=inv["payment_hash"])["payments"]
     assert p["status"] == "complete"
+    # The payee records its claim once its monitor update is durable, which may be just
+    # after the payer saw the preimage.
+    wait_for(lambda: b.rpc.listinvoices(payment_hash=inv["payment_hash"])["invoices"][0]["status"]
+             != "unpaid", what="the payee's record")
     [i] = b.rpc.listinvoices(payment_hash=inv["payment_hash"])["invoices"]
     assert i["status"] == "paid" and i["pay_index"] == 1
     assert i["amount_received_msat"] == AMOUNT

@@ -15,9 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lightning::events::{Event, ReplayEvent};
 use lightning::routing::scoring::ScoreUpdate;
 use lightning::util::persist::{
-    CHANNEL_MANAGER_PERSISTENCE_KEY, CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
-    CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE, SCORER_PERSISTENCE_KEY,
-    SCORER_PERSISTENCE_PRIMARY_NAMESPACE, SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+    SCORER_PERSISTENCE_KEY, SCORER_PERSISTENCE_PRIMARY_NAMESPACE,
+    SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
 };
 use lightning::util::ser::Writeable;
 use tokio::time::{interval, Instant, MissedTickBehavior};
@@ -45,17 +44,6 @@ fn now() -> Duration {
 }
 
 impl Ln {
-    /// Writes the channel manager; durable when it returns `Ok`. Safe from any thread.
-    pub fn persist_manager(&self) -> lightning::io::Result<()> {
-        let _order = self.persisting.lock().unwrap_or_else(|p| p.into_inner());
-        self.kv.write(
-            CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
-            CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
-            CHANNEL_MANAGER_PERSISTENCE_KEY,
-            self.manager.encode(),
-        )
-    }
-
     fn persist_graph_and_scorer(&self) {
         if let Err(e) = write_graph(&self.config.graph_path, &self.graph) {
             tracing::warn!("writing {}: {e}", self.config.graph_path.display());
@@ -118,17 +106,6 @@ impl Ln {
             .await;
     }
 
-    /// Writes the channel manager if it changed since it was last written.
-    fn persist_if_needed(&self) {
-        if self.manager.get_and_clear_needs_persistence() {
-            if let Err(e) = self.persist_manager() {
-                // Monitors are already durable (written before LDK acts on them), so
-                // a stale manager is recoverable; still, say so loudly and retry.
-                tracing::error!("persisting the channel manager: {e}");
-            }
-        }
-    }
-
     /// Runs the loop until `stop` resolves; persists the manager, graph and scorer last.
     /// `after_events` is the peer layer's `process_events` (sends what handling queued).
     pub async fn run<S, P>(self: Arc<Self>, after_events: P, stop: S)
@@ -159,8 +136,8 @@ impl Ln {
         archive.tick().await;
         loop {
             // The daemon's answers can take a while (store writes); meanwhile channels move
-            // on (peer messages, monitor updates), and a manager left unwritten that long
-            // would be stale after a kill -9 (LDK then force-closes): keep writing it.
+            // on (peer messages), and their monitor updates wait for a manager write
+            // (write_order.rs): keep writing it.
             let events = self.clone().process_events();
             tokio::pin!(events);
             loop {

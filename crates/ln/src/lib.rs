@@ -36,6 +36,7 @@ mod signer;
 mod sweep;
 mod tower;
 pub mod types;
+mod write_order;
 
 pub use broadcast::{CloseKind, Closing, TapBroadcaster};
 pub use config::{provided_features, user_config, LnConfig};

@@ -11,7 +11,7 @@ use chain::{BlockRef, Broadcaster, Fees};
 
 use crate::broadcast::TapBroadcaster;
 use lightning::chain::chainmonitor::ChainMonitor as LdkChainMonitor;
-use lightning::chain::{BlockLocator, ChannelMonitorUpdateStatus, Watch};
+use lightning::chain::{BlockLocator, ChannelMonitorUpdateStatus};
 use lightning::ln::channelmanager::{ChainParameters, ChannelManagerReadArgs};
 use lightning::routing::gossip::P2PGossipSync;
 use lightning::routing::router::DefaultRouter;
@@ -204,7 +204,8 @@ impl Ln {
             )),
             keys.clone(),
             keys.get_peer_storage_key(),
-            false,
+            // Monitor writes wait for the manager write that knows them (write_order.rs).
+            true,
         ));
 
         let user_config = user_config(&config);
@@ -264,7 +265,9 @@ impl Ln {
         let manager = Arc::new(manager);
         for (_, monitor) in monitors {
             let id = monitor.channel_id();
-            match chain_monitor.watch_channel(id, monitor) {
+            tower.track_monitor(&monitor);
+            // Not `watch_channel`: deferred, it would queue them for a manager write.
+            match chain_monitor.load_existing_monitor(id, monitor) {
                 Ok(ChannelMonitorUpdateStatus::Completed) => {}
                 _ => return Err(StartError::Watch(id.to_string())),
             }

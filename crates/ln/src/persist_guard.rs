@@ -94,6 +94,9 @@ where
         let status = self
             .inner
             .update_persisted_channel(monitor_name, monitor_update, monitor);
+        if monitor_update.is_some() && status == ChannelMonitorUpdateStatus::Completed {
+            crate::write_order::monitor_update_written();
+        }
         self.guard("update", status)
     }
 

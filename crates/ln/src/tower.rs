@@ -358,6 +358,23 @@ impl Tower {
         }
     }
 
+    /// A whole monitor: a new channel's, or one read back at start-up (which LDK does not
+    /// hand to the persister again). Its initial commitment is new only if no update (the
+    /// first revocation among them) has reached it yet; pending entries it can now sign
+    /// are signed.
+    pub(crate) fn track_monitor(&self, monitor: &ChannelMonitor<InMemorySigner>) {
+        let initial = if monitor.get_latest_update_id() == 0 && self.is_wanted() {
+            monitor.initial_counterparty_commitment_tx()
+        } else {
+            None
+        };
+        self.track(
+            &monitor.persistence_key(),
+            monitor,
+            initial.into_iter().collect(),
+        );
+    }
+
     /// The channel is gone for good: its pending entries and records go too (queued
     /// penalties stay until the plugins have them).
     fn forget(&self, monitor_name: &MonitorName) {
@@ -389,15 +406,7 @@ impl Persist<InMemorySigner> for TowerPersister {
         monitor_name: MonitorName,
         monitor: &ChannelMonitor<InMemorySigner>,
     ) -> ChannelMonitorUpdateStatus {
-        // Also called for every monitor at start-up: its initial commitment is new only
-        // if no update (the first revocation among them) has reached it yet.
-        let initial = if monitor.get_latest_update_id() == 0 && self.tower.is_wanted() {
-            monitor.initial_counterparty_commitment_tx()
-        } else {
-            None
-        };
-        self.tower
-            .track(&monitor_name, monitor, initial.into_iter().collect());
+        self.tower.track_monitor(monitor);
         self.inner.persist_new_channel(monitor_name, monitor)
     }
 

@@ -203,8 +203,8 @@ impl Command for Close {
                         return Err(RpcError::daemon(format!("{e:?}")));
                     }
                 } else {
-                    // The shutdown is in the monitor now: a manager older than it makes
-                    // LDK force-close at the next start, so write it at once.
+                    // The shutdown's monitor update waits for a manager write: write
+                    // it at once.
                     let l = ln.clone();
                     if let Err(e) = crate::channels::off_worker(move || l.persist_manager()) {
                         tracing::error!("persisting the channel manager: {e}");

@@ -140,7 +140,7 @@ impl Receiver {
                 htlcs,
                 ..
             } => {
-                crash_point("claimed_before_record", ln);
+                crash_point("claimed_before_record");
                 let r = self
                     .invoices
                     .on_claimed(payment_hash.0, *amount_msat, htlcs.len())
@@ -148,7 +148,7 @@ impl Receiver {
                 if matches!(r, Err(InvoiceError::Store(_))) {
                     return Some(Err(ReplayEvent()));
                 }
-                crash_point("claimed_after_record", ln);
+                crash_point("claimed_after_record");
                 Some(Ok(()))
             }
             _ => None,
@@ -254,9 +254,8 @@ impl Receiver {
     }
 }
 
-/// Claims or fails, then writes the channel manager at once: a claim's monitor update is
-/// already durable, and a manager older than it would be stale after a kill -9 (LDK would
-/// force-close the channel).
+/// Claims or fails, then writes the channel manager at once: the claim's monitor update
+/// (and the `update_fulfill_htlc` behind it) waits for a manager write.
 fn carry_out(ln: &Ln, c: Carry) {
     crate::channels::off_worker(|| {
         carry_out_only(ln, c);

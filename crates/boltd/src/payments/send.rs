@@ -511,7 +511,7 @@ impl Sender {
         let finished = update(&mut rec);
         let sent = finished && matches!(event, Event::PaymentSent { .. });
         if sent {
-            super::crash_point("sent_before_record", &self.ln);
+            super::crash_point("sent_before_record");
         }
         let mut rec = match self.put(&rec, finished).await {
             Ok(r) => r,
@@ -524,7 +524,7 @@ impl Sender {
             }
         };
         if sent {
-            super::crash_point("sent_after_record", &self.ln);
+            super::crash_point("sent_after_record");
         }
         if !finished {
             return Some(Ok(()));

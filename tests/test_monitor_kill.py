@@ -1,0 +1,95 @@
+"""kill -9 between a channel monitor update's write and the channel manager's (money: every
+channel is still there after a restart). The payer or the payee of a payment dies right
+after one of the payment's monitor updates is durable, or right after a manager write that
+monitor updates wait for; after the restart the channel is back in CHANNELD_NORMAL (LDK
+does not find its manager stale and force-close it) and the payment completes once. An
+opener killed after writing the manager of a new channel, before its first monitor, loses
+only the open: nothing was broadcast."""
+
+import concurrent.futures
+
+import pytest
+from pyln.client import RpcError
+
+from boltd_pair import pair, to_us, usable
+from conftest import wait_for
+from ldk_node import ldk_chain  # noqa: F401 -- fixture
+from test_channels import chain, connect, fund, options, wait_state  # noqa: F401 -- chain
+from test_payment_kill import AMOUNT, paid_once
+
+CRASH_ENV = "BOLTD_DEV_CRASH_MONITOR"
+
+
+def start_with(node, monkeypatch, point):
+    node.stop()
+    monkeypatch.setenv(CRASH_ENV, point)
+    node.start()
+    monkeypatch.delenv(CRASH_ENV)
+
+
+def back_unharmed(a, b, victim):
+    """The victim died at the knob; restarted, the channel is as it was (no force-close)."""
+    assert victim.proc.wait(timeout=60) == 137
+    victim.start()
+    assert not victim.is_in_log("stale compared to the current ChannelMonitor")
+    usable(a, b)
+    assert [c["state"] for c in a.rpc.listpeerchannels()["channels"]] == ["CHANNELD_NORMAL"]
+    assert [c["state"] for c in b.rpc.listpeerchannels()["channels"]] == ["CHANNELD_NORMAL"]
+
+
+@pytest.mark.parametrize("point", ["update_written:1", "update_written:3", "manager_written"])
+def test_payer_killed_after_a_monitor_write(node_factory, ldk_chain, monkeypatch, point):
+    a, b = pair(node_factory, ldk_chain)
+    a_start = to_us(a, b.info["id"])
+    start_with(a, monkeypatch, point)
+    usable(a, b)
+    inv = b.rpc.invoice(AMOUNT, "crash", "x")
+    with pytest.raises((RpcError, OSError, ValueError)):
+        a.rpc.pay(inv["bolt11"])
+    back_unharmed(a, b, a)
+    wait_for(lambda: a.rpc.listsendpays()["payments"][0]["status"] == "complete",
+             timeout=60, what="payment complete after the restart")
+    paid_once(a, b, inv, a_start)
+
+
+@pytest.mark.parametrize("point", ["update_written:1", "update_written:3", "manager_written"])
+def test_payee_killed_after_a_monitor_write(node_factory, ldk_chain, monkeypatch, point):
+    a, b = pair(node_factory, ldk_chain)
+    a_start = to_us(a, b.info["id"])
+    start_with(b, monkeypatch, point)
+    usable(a, b)
+    inv = b.rpc.invoice(AMOUNT, "crash", "x")
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        paying = ex.submit(a.rpc.pay, inv["bolt11"])
+        back_unharmed(a, b, b)
+        assert paying.result(timeout=60)["status"] == "complete"
+    paid_once(a, b, inv, a_start)
+
+
+def test_opener_killed_before_a_new_channel_monitor_is_written(node_factory, chain,
+                                                               monkeypatch):
+    # The opener's manager knows the new channel, its first monitor is not written yet: LDK
+    # has not broadcast the funding, so the channel is dropped at the restart (the peer
+    # closes it at reconnection), the coins are back, and a new open works.
+    a = node_factory.get_node(options=options(chain))
+    b = node_factory.get_node(options=options(chain))
+    fund(a, chain, 1_000_000)
+    before = [(o["txid"], o["output"], o["amount_msat"]) for o in a.rpc.listfunds()["outputs"]]
+    start_with(a, monkeypatch, "manager_written")
+    b_id = connect(a, b)
+    with pytest.raises((RpcError, OSError, ValueError)):
+        a.rpc.fundchannel(b_id, 300_000)
+    assert a.proc.wait(timeout=30) == 137
+    a.start()
+    assert chain.cli("getrawmempool") == []
+    assert a.rpc.listpeerchannels()["channels"] == []
+    outs = a.rpc.listfunds()["outputs"]
+    assert [(o["txid"], o["output"], o["amount_msat"]) for o in outs] == before
+    assert not any(o["reserved"] for o in outs)
+    connect(a, b)
+    # b closes its side (its commitment spends a funding that never existed).
+    wait_for(lambda: all(c["state"] not in ("CHANNELD_AWAITING_LOCKIN", "CHANNELD_NORMAL")
+                         for c in b.rpc.listpeerchannels()["channels"]), what="b closes it")
+    a.rpc.fundchannel(b_id, 300_000)
+    chain.mine(6)
+    wait_state(a, "CHANNELD_NORMAL")
