@@ -1,6 +1,7 @@
 """Money over channels (issue 14, second part): ldk-node pays boltd's invoices over a channel
 it opened to boltd; the invoice_payment hook can refuse a payment."""
 
+import concurrent.futures
 import shutil
 
 import pytest
@@ -180,3 +181,44 @@ def test_boltd_pays_boltd(node_factory, ldk_chain):
         a.rpc.keysend(a.rpc.getinfo()["id"], 1000)
     with pytest.raises(RpcError, match="is not a valid numeric TLV type"):
         a.rpc.keysend(b_info["id"], 1000, extratlvs={"x": "00"})
+
+
+@pytest.mark.parametrize("hook", [None, "invoice_payment_hook.py"])
+def test_payee_fulfills_before_its_paid_record_is_written(node_factory, ldk_chain, directory,
+                                                          hook, monkeypatch):
+    """The payee sends the preimage as soon as it claims, not once the invoice's paid-record
+    (a store write for LDK's `PaymentClaimed`, the next event of the batch) is durable:
+    that record used to hold the fulfill back until some unrelated peer message or the
+    peer tick flushed LDK's queue. With the paid-record held back by a db_write plugin and
+    the peer tick out of the way, the payer's `pay` still completes; the invoice is paid
+    once the write goes through."""
+    from boltd_pair import pair, hook_plugin
+    monkeypatch.setenv("BOLTD_DEV_PEER_TICK_MS", "600000")
+    gate = directory / "db_write_gate.py"
+    shutil.copy(PLUGINS / "db_write_gate.py", gate)
+    plugins = [str(gate)] + ([str(hook_plugin(directory, hook))] if hook else [])
+    a, b = pair(node_factory, ldk_chain, b_options={"plugin": plugins})
+    # Gossip and the first payment's traffic settle first: any message from a would
+    # flush b's queue and hide the wait.
+    a.rpc.pay(b.rpc.invoice(1_000_000, "warm-up", "first")["bolt11"])
+    def announced(n, other):
+        return [x for x in n.rpc.listnodes(other.info["id"])["nodes"] if "alias" in x]
+    wait_for(lambda: len(b.rpc.listchannels()["channels"]) == 2
+             and len(a.rpc.listchannels()["channels"]) == 2
+             and announced(a, b) and announced(b, a), timeout=60, what="gossip")
+    inv = b.rpc.invoice(10_000_000, "gated", "held back")
+    Path(str(gate) + ".hash").write_text(inv["payment_hash"])
+
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        paying = ex.submit(a.rpc.pay, inv["bolt11"])
+        try:
+            r = paying.result(timeout=20)
+            assert r["status"] == "complete"
+            # The paid-record comes to be held (it was, or will be, written after the
+            # claim the payer saw).
+            wait_for(lambda: Path(str(gate) + ".held").exists(), what="held")
+        finally:
+            Path(str(gate) + ".open").touch()
+    paid = wait_for(lambda: [i for i in b.rpc.listinvoices("gated")["invoices"]
+                             if i["status"] == "paid"], timeout=60, what="paid")[0]
+    assert paid["payment_preimage"] == r["payment_preimage"]

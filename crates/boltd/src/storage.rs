@@ -89,6 +89,10 @@ impl WriteHook for PluginWriteHook {
         self.shutdown.trigger(&format!("store: {error}"), 1);
     }
 
+    fn wants_statements(&self) -> bool {
+        self.sink.is_some()
+    }
+
     fn db_write(&self, data_version: u32, writes: &[String]) -> Result<(), HookRefusal> {
         let Some(sink) = &self.sink else {
             return Ok(());

@@ -32,7 +32,9 @@ const FIRST_PRUNE: Duration = Duration::from_secs(60);
 const PRUNE: Duration = Duration::from_secs(60 * 60);
 const SCORER_PERSIST: Duration = Duration::from_secs(5 * 60);
 const ARCHIVE: Duration = Duration::from_secs(10 * 60);
-/// How often the loop wakes without a reason (HTLC forwards are batched to this).
+/// How often the loop wakes without a reason. HTLCs are not batched to it: the manager
+/// wakes the loop when they need processing, and they are processed at once (LDK's own
+/// loop adds a random delay of tens of ms for forwarding privacy; see README, Payments).
 const IDLE: Duration = Duration::from_millis(100);
 /// How often the manager is written, if it changed, while the daemon handles an event.
 const PERSIST_DURING_EVENTS: Duration = Duration::from_millis(5);
@@ -71,13 +73,15 @@ impl Ln {
             // Nobody consumes events any more (shutdown): keep it for the next start.
             return Err(ReplayEvent());
         }
-        match verdict.await {
+        let v = match verdict.await {
             Ok(v) => v,
             Err(_) => {
                 tracing::warn!("an LDK event went unanswered; it will be handed over again");
                 Err(ReplayEvent())
             }
-        }
+        };
+        self.flush_messages();
+        v
     }
 
     /// Hands every pending event of the manager, the chain monitor and the onion messenger
@@ -104,6 +108,27 @@ impl Ln {
                 Box::pin(async move { me.dispatch(e).await })
             })
             .await;
+    }
+
+    /// Hands the pending events over; meanwhile (the daemon's answers can take a while:
+    /// store writes) channels move on (peer messages), and their monitor updates wait for
+    /// a manager write (write_order.rs): writes it as soon as the manager asks, and at
+    /// least every [`PERSIST_DURING_EVENTS`]. True if a wake-up of the manager's was
+    /// consumed here.
+    async fn handle_events_persisting(self: &Arc<Self>) -> bool {
+        let events = self.clone().process_events();
+        tokio::pin!(events);
+        let mut woke = false;
+        loop {
+            tokio::select! {
+                _ = &mut events => return woke,
+                _ = self.manager.get_event_or_persistence_needed_future() => {
+                    woke = true;
+                    self.persist_if_needed();
+                }
+                _ = tokio::time::sleep(PERSIST_DURING_EVENTS) => self.persist_if_needed(),
+            }
+        }
     }
 
     /// Runs the loop until `stop` resolves; persists the manager, graph and scorer last.
@@ -135,17 +160,7 @@ impl Ln {
         scorer.tick().await;
         archive.tick().await;
         loop {
-            // The daemon's answers can take a while (store writes); meanwhile channels move
-            // on (peer messages), and their monitor updates wait for a manager write
-            // (write_order.rs): keep writing it.
-            let events = self.clone().process_events();
-            tokio::pin!(events);
-            loop {
-                tokio::select! {
-                    _ = &mut events => break,
-                    _ = tokio::time::sleep(PERSIST_DURING_EVENTS) => self.persist_if_needed(),
-                }
-            }
+            let woke = self.handle_events_persisting().await;
             after_events();
             if self.manager.needs_pending_htlc_processing() {
                 let watch = self.htlc_watch.get();
@@ -156,8 +171,11 @@ impl Ln {
                 }
             }
 
+            // A wake-up consumed while events were handled may stand for new events or
+            // HTLCs: go round again at once rather than wait for the next one.
             let stopped = tokio::select! {
                 _ = &mut stop => true,
+                _ = std::future::ready(()), if woke => false,
                 _ = self.manager.get_event_or_persistence_needed_future() => false,
                 _ = self.chain_monitor.get_update_future() => false,
                 _ = self.onion.get_update_future() => false,

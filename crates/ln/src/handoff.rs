@@ -7,6 +7,11 @@
 use lightning::events::{Event, ReplayEvent};
 use tokio::sync::oneshot;
 
+use crate::node::Ln;
+
+/// The peer layer's `process_events`: sends the messages LDK queued outside a peer read.
+pub type Flush = Box<dyn Fn() + Send + Sync>;
+
 /// One event for the daemon.
 pub struct LnEvent {
     pub event: Event,
@@ -19,5 +24,22 @@ impl LnEvent {
     pub(crate) fn new(event: Event) -> (LnEvent, oneshot::Receiver<Result<(), ReplayEvent>>) {
         let (done, verdict) = oneshot::channel();
         (LnEvent { event, done }, verdict)
+    }
+}
+
+impl Ln {
+    /// Gives the peer layer's `process_events` (once; later calls are ignored).
+    pub fn set_flush(&self, flush: Flush) {
+        let _ = self.flush.set(flush);
+    }
+
+    /// Sends what LDK queued for peers now. A claim or an event's handling queues
+    /// messages (a fulfill, a commitment) outside any peer read; without this they would
+    /// wait for the loop's next turn, behind every other event of the batch and its
+    /// store writes (the payee's fulfill waited on the `PaymentClaimed` record).
+    pub fn flush_messages(&self) {
+        if let Some(f) = self.flush.get() {
+            f();
+        }
     }
 }

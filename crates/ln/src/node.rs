@@ -100,6 +100,8 @@ pub struct Ln {
     pub(crate) blocks: Mutex<()>,
     /// Shown the channels' pending HTLCs around each forwarding pass, once set.
     pub htlc_watch: std::sync::OnceLock<Arc<dyn crate::HtlcWatch>>,
+    /// Sends what LDK queued for peers, once set ([`crate::handoff`]).
+    pub(crate) flush: std::sync::OnceLock<crate::handoff::Flush>,
 }
 
 fn now_secs() -> u64 {
@@ -354,6 +356,7 @@ impl Ln {
             persisting: Mutex::new(()),
             blocks: Mutex::new(()),
             htlc_watch: std::sync::OnceLock::new(),
+            flush: std::sync::OnceLock::new(),
         });
         ln.release_abandoned_funding();
         Ok((ln, rx))

@@ -103,6 +103,9 @@ impl Ln {
         manager_written(waiting);
         if waiting > 0 {
             self.chain_monitor.flush(waiting, &Arc::new(LdkLogger));
+            // What the completed updates held back (a commitment_signed, a revoke_and_ack,
+            // a fulfill) goes out now, not at the loop's next turn.
+            self.flush_messages();
         }
         Ok(())
     }

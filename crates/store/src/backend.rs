@@ -74,8 +74,15 @@ pub trait Backend: Send {
     fn begin(&mut self) -> Result<(), StoreError>;
     fn commit(&mut self) -> Result<(), StoreError>;
     fn rollback(&mut self) -> Result<(), StoreError>;
-    /// Runs a statement that changes the database.
-    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<Executed, StoreError>;
+    /// Runs a statement that changes the database; with `capture`, also returns it
+    /// expanded (without, `expanded` is `None`: nobody is listening to `db_write`, and the
+    /// expansion writes every bound blob out as hex).
+    fn execute(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        capture: bool,
+    ) -> Result<Executed, StoreError>;
     /// Runs a read-only statement.
     fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, StoreError>;
     /// Whether a table exists (engines answer this from different catalogs).

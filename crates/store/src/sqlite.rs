@@ -108,7 +108,12 @@ impl Backend for SqliteBackend {
         self.conn.execute_batch("ROLLBACK").map_err(db_err)
     }
 
-    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<Executed, StoreError> {
+    fn execute(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        capture: bool,
+    ) -> Result<Executed, StoreError> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(db_err)?;
         if stmt.parameter_count() != params.len() {
             return Err(StoreError::Backend(format!(
@@ -131,8 +136,8 @@ impl Backend for SqliteBackend {
             stmt.raw_bind_parameter(i + 1, to_sql(p)).map_err(db_err)?;
         }
         // Captured after binding and before running: exactly what is executed.
-        let expanded = stmt.expanded_sql();
-        if expanded.is_none() {
+        let expanded = if capture { stmt.expanded_sql() } else { None };
+        if capture && expanded.is_none() {
             stmt.clear_bindings();
             return Err(StoreError::Capture(format!(
                 "{sql}: expansion failed (too large?)"

@@ -33,6 +33,8 @@ pub struct Tx<'a> {
     writes: Vec<String>,
     /// Whether any modifying statement ran (even one the engine could not expand).
     dirty: bool,
+    /// Whether statements are expanded for the hook (see [`WriteHook::wants_statements`]).
+    capture: bool,
     /// The first engine failure inside the transaction: the closure may swallow or wrap
     /// it, but the store must still stop.
     fatal: Option<StoreError>,
@@ -44,7 +46,7 @@ impl Tx<'_> {
         self.dirty = true;
         let done = self
             .backend
-            .execute(sql, params)
+            .execute(sql, params, self.capture)
             .map_err(|e| self.note(e))?;
         if let Some(s) = done.expanded {
             self.writes.push(s);
@@ -156,6 +158,7 @@ impl Store {
             backend: &mut *self.backend,
             writes: Vec::new(),
             dirty: false,
+            capture: self.hook.wants_statements(),
             fatal: None,
         };
         let result = f(&mut tx);
@@ -198,6 +201,7 @@ impl Store {
                 SqlValue::Int(next.into()),
                 SqlValue::Int(self.data_version.into()),
             ],
+            self.hook.wants_statements(),
         )?;
         if bumped.changes != 1 {
             return Err(StoreError::DataVersionMismatch {

@@ -319,3 +319,45 @@ fn checkpoint_leaves_a_complete_main_file() {
         0
     );
 }
+
+/// A hook that only counts (the daemon's when no `db_write` plugin is registered).
+#[derive(Default)]
+struct Deaf {
+    calls: Mutex<Vec<(u32, usize)>>,
+}
+
+impl WriteHook for Deaf {
+    fn db_write(&self, data_version: u32, writes: &[String]) -> Result<(), HookRefusal> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((data_version, writes.len()));
+        Ok(())
+    }
+    fn wants_statements(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_hook_that_wants_no_statements_gets_none_and_the_write_still_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite3");
+    let deaf = Arc::new(Deaf::default());
+    let mut s = Store::open_sqlite(&path, deaf.clone()).unwrap();
+    s.datastore_put(&k(&["a"]), b"\x00\x01", Mode::MustCreate, None)
+        .unwrap();
+    assert_eq!(deaf.calls.lock().unwrap().last(), Some(&(2, 0)));
+    drop(s);
+    // The same file, now with a listening hook: capture is back, the value is intact.
+    let rec = Arc::new(Recorder::default());
+    let mut s = Store::open_sqlite(&path, rec.clone()).unwrap();
+    assert_eq!(s.data_version(), 2);
+    s.datastore_put(&k(&["b"]), b"\x02", Mode::MustCreate, None)
+        .unwrap();
+    assert!(rec.last_writes().iter().any(|w| w.contains("x'02'")));
+    assert_eq!(
+        rows(&path, "SELECT data FROM datastore ORDER BY key").len(),
+        2
+    );
+}

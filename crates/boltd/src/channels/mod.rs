@@ -445,6 +445,8 @@ impl Channels {
                 }
             }
         });
+        let flush = peers.clone();
+        self.ln.set_flush(Box::new(move || flush.process_events()));
         let ln = self.ln.clone();
         let sd = self.node.shutdown.clone();
         let quiet = peers.clone();

@@ -255,7 +255,8 @@ impl Receiver {
 }
 
 /// Claims or fails, then writes the channel manager at once: the claim's monitor update
-/// (and the `update_fulfill_htlc` behind it) waits for a manager write.
+/// (and the `update_fulfill_htlc` behind it) waits for a manager write, whose flush sends
+/// the fulfill to the peer.
 fn carry_out(ln: &Ln, c: Carry) {
     crate::channels::off_worker(|| {
         carry_out_only(ln, c);
