@@ -186,10 +186,10 @@ pub(crate) struct Plugin {
     pub state: Mutex<PState>,
     /// Set once the manifest passed every check; only then is it in the registries.
     pub manifest: OnceLock<Arc<Manifest>>,
-    /// Outbound frames in the order they were queued (compact JSON, the writer adds
-    /// `\n\n`). Unbounded as a channel: requests are bounded by
-    /// [`NoteQueue::request_slots`], notifications in bytes by [`NoteQueue::backlog`].
-    pub out: mpsc::UnboundedSender<Frame>,
+    /// Its stdin: frames in the order they were queued (compact JSON, `\n\n` added
+    /// when written). Requests are bounded by [`NoteQueue::request_slots`],
+    /// notifications in bytes by [`NoteQueue::backlog`].
+    pub out: Arc<crate::outbound::Outbound>,
     pub note_queue: Arc<NoteQueue>,
     pub pending: Mutex<HashMap<String, Pending>>,
     pub dead: AtomicBool,
@@ -241,7 +241,7 @@ impl Plugin {
             return false;
         };
         permit.forget();
-        self.out.send(Frame::Request(frame)).is_ok()
+        self.out.push(Frame::Request(frame))
     }
 
     /// [`queue_request`](Self::queue_request) without waiting: false if no slot is free.
@@ -250,7 +250,7 @@ impl Plugin {
             return false;
         };
         permit.forget();
-        self.out.send(Frame::Request(frame)).is_ok()
+        self.out.push(Frame::Request(frame))
     }
 }
 

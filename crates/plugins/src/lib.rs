@@ -20,6 +20,7 @@ pub mod log;
 pub mod manifest;
 pub mod notify;
 pub mod options;
+mod outbound;
 pub mod passthrough;
 pub mod process;
 pub mod registry;

@@ -102,7 +102,7 @@ impl PluginHost {
             return;
         }
         q.count.fetch_add(1, Ordering::SeqCst);
-        if p.out.send(Frame::Note(frame.clone())).is_err() {
+        if !p.out.push(Frame::Note(frame.clone())) {
             // Its writer is gone: the plugin is being removed already.
             q.backlog.fetch_sub(len, Ordering::SeqCst);
             q.count.fetch_sub(1, Ordering::SeqCst);

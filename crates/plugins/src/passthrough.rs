@@ -24,9 +24,17 @@ pub fn compact_raw(raw: &RawValue) -> Box<RawValue> {
 
 /// The request's members with `id` replaced, re-serialized compactly.
 fn forward_frame(req: &Request, new_id: &str) -> Vec<u8> {
-    let mut out = String::from("{");
+    let mut out = String::with_capacity(
+        64 + req
+            .members
+            .values()
+            .map(|v| v.get().len() + 16)
+            .sum::<usize>(),
+    );
+    out.push('{');
     let mut first = true;
     let mut saw_id = false;
+    let id = json!(new_id).to_string();
     for (k, v) in &req.members {
         if !first {
             out.push(',');
@@ -36,16 +44,19 @@ fn forward_frame(req: &Request, new_id: &str) -> Vec<u8> {
         out.push(':');
         if k == "id" {
             saw_id = true;
-            out.push_str(&json!(new_id).to_string());
-        } else {
+            out.push_str(&id);
+        } else if v.get().contains(['\n', '\r']) {
             out.push_str(compact_raw(v).get());
+        } else {
+            out.push_str(v.get());
         }
     }
     if !saw_id {
         if !first {
             out.push(',');
         }
-        out.push_str(&format!("\"id\":{}", json!(new_id)));
+        out.push_str("\"id\":");
+        out.push_str(&id);
     }
     out.push('}');
     out.into_bytes()

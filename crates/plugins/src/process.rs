@@ -1,5 +1,6 @@
 //! Plugin processes: spawn with Core Lightning's cwd/env/argv (§0), then four tasks per
-//! plugin — a writer draining the bounded outbound queue, a reader parsing stdout with
+//! plugin — a writer draining what callers could not write to stdin at once (see
+//! [`crate::outbound`]), a reader parsing stdout with
 //! `jsonrpc::JsonCodec` (no delimiter needed; a broken stdin ends it too), a stderr
 //! reader logging each line under `plugin-<name>`, and a reaper that owns the child and
 //! kills it on request.
@@ -11,14 +12,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::StreamExt;
 use jsonrpc::{id_prefix, parse_incoming, strerror, FrameError, Incoming, JsonCodec};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Interest};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::unix::pipe;
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio_util::codec::FramedRead;
 
-use crate::host::{lock, Frame, NoteQueue, PState, Plugin, PluginHost, Reply};
+use crate::host::{lock, NoteQueue, PState, Plugin, PluginHost, Reply};
 use crate::log::{HostLog, Level};
+use crate::outbound::{writer, Outbound};
 
 /// True if `path` is a regular file (symlinks followed) with an execute bit.
 pub fn check_executable(path: &Path) -> Result<(), std::io::Error> {
@@ -96,8 +98,8 @@ impl PluginHost {
             .into_owned_fd()
             .and_then(pipe::Sender::from_owned_fd)
             .map_err(|e| format!("opening pipe: {}", strerror(&e)))?;
-        let (out_tx, out_rx) = mpsc::unbounded_channel();
         let note_queue = Arc::new(NoteQueue::new(cfg.queue_len));
+        let out = Arc::new(Outbound::new(stdin, note_queue.clone()));
         let (kill_tx, kill_rx) = oneshot::channel();
         let (exit_tx, exit_rx) = watch::channel(false);
         let name = Path::new(path)
@@ -117,8 +119,8 @@ impl PluginHost {
                 checksum,
                 state: Mutex::new(PState::AwaitingManifest),
                 manifest: OnceLock::new(),
-                out: out_tx,
-                note_queue: note_queue.clone(),
+                out: out.clone(),
+                note_queue,
                 pending: Mutex::new(Default::default()),
                 dead: AtomicBool::new(false),
                 death: Mutex::new(None),
@@ -130,15 +132,7 @@ impl PluginHost {
             p
         };
         let (broken_tx, broken_rx) = watch::channel(false);
-        tokio::spawn(writer(
-            stdin,
-            Queues {
-                out: out_rx,
-                note_queue,
-            },
-            broken_tx,
-            plugin.exited.clone(),
-        ));
+        tokio::spawn(writer(out, broken_tx, plugin.exited.clone()));
         tokio::spawn(reaper(child, kill_rx, exit_tx));
         tokio::spawn(stderr_logger(stderr, plugin.source(), self.host_log()));
         tokio::spawn(
@@ -252,83 +246,6 @@ impl PluginHost {
 /// How long the reader keeps reading a plugin that can no longer be written to before it
 /// is declared exited (what it wrote before is in the pipe already: this is plenty).
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// What the writer drains: one queue, so frames go out in the order they were queued
-/// (a native notification before the hook request that follows it, as in lightningd).
-struct Queues {
-    out: mpsc::UnboundedReceiver<Frame>,
-    note_queue: Arc<NoteQueue>,
-}
-
-/// Frames already queued are written together, up to this many bytes per write: one
-/// syscall for a burst instead of one per frame.
-const BATCH: usize = 256 * 1024;
-
-async fn writer(
-    mut stdin: pipe::Sender,
-    mut q: Queues,
-    broken: watch::Sender<bool>,
-    mut exited: watch::Receiver<bool>,
-) {
-    let mut buf: Vec<u8> = Vec::new();
-    loop {
-        let first = tokio::select! {
-            f = q.out.recv() => match f {
-                Some(f) => f,
-                None => return,
-            },
-            // The plugin closed its stdin while we were idle. What we wrote last may
-            // have been lost with it, so we cannot wait for the next write to fail.
-            _ = stdin.ready(Interest::ERROR) => break,
-            // The process is gone; a child it forked may hold stdin open without ever
-            // reading it, and a write blocked on that would hold every sender too.
-            Ok(_) = exited.wait_for(|e| *e) => break,
-        };
-        buf.clear();
-        let (mut requests, mut notes, mut note_bytes) = (0usize, 0usize, 0usize);
-        let mut next = Some(first);
-        while let Some(f) = next.take() {
-            match &f {
-                Frame::Request(r) => {
-                    requests += 1;
-                    buf.extend_from_slice(r);
-                }
-                Frame::Note(n) => {
-                    notes += 1;
-                    note_bytes += n.len() + 2;
-                    buf.extend_from_slice(n);
-                }
-            }
-            buf.extend_from_slice(b"\n\n");
-            if buf.len() < BATCH {
-                next = q.out.try_recv().ok();
-            }
-        }
-        let sent = tokio::select! {
-            r = stdin.write_all(&buf) => r.is_ok(),
-            Ok(_) = exited.wait_for(|e| *e) => false,
-        };
-        if !sent {
-            break;
-        }
-        q.note_queue.request_slots.add_permits(requests);
-        if notes > 0 {
-            q.note_queue.backlog.fetch_sub(note_bytes, Ordering::SeqCst);
-            q.note_queue.count.fetch_sub(notes, Ordering::SeqCst);
-            q.note_queue.room.notify_waiters();
-        }
-        // A burst must not keep its peak-sized buffer for the plugin's lifetime.
-        if buf.capacity() > 4 * BATCH {
-            buf = Vec::new();
-        }
-    }
-    // The plugin closed stdin or died: the reader removes it (after reading what it wrote
-    // already). Closing the queue makes every later send fail at once.
-    let _ = broken.send(true);
-    q.out.close();
-    q.note_queue.request_slots.close();
-    q.note_queue.room.notify_waiters();
-}
 
 async fn reaper(mut child: Child, kill_rx: oneshot::Receiver<()>, exited: watch::Sender<bool>) {
     tokio::select! {

@@ -194,6 +194,19 @@ impl PluginHost {
         out
     }
 
+    /// Whether `method` is a plugin method and deprecated: [`method`](Self::method)
+    /// without copying its strings (every RPC call that is not a builtin asks this).
+    pub fn method_deprecated(&self, method: &str) -> Option<bool> {
+        let st = lock(&self.inner.state);
+        st.plugins.iter().find_map(|p| {
+            p.manifest()?
+                .methods
+                .iter()
+                .find(|x| x.name == method)
+                .map(|x| x.deprecated)
+        })
+    }
+
     /// The plugin serving `method`, if any. Looked up on every plugin call: no list of
     /// every method is built for it.
     pub fn method(&self, method: &str) -> Option<MethodInfo> {
@@ -252,6 +265,15 @@ impl PluginHost {
                     .unwrap_or(false)
             })
             .collect();
+        // Asked on every hook call: one registration with no ordering needs no sort.
+        let unordered = |p: &Arc<Plugin>| {
+            p.manifest()
+                .and_then(|m| m.hooks.iter().find(|h| h.name == hook))
+                .is_none_or(|h| h.before.is_empty() && h.after.is_empty())
+        };
+        if regs.len() <= 1 && regs.iter().all(unordered) {
+            return regs;
+        }
         order_hook(&self.inner.log, hook, &regs).0
     }
 

@@ -3,7 +3,8 @@
 //! * passthrough: calls/s to `clnmin` (cln-plugin, returns `{}`) and `hello` (pyln-client),
 //!   at each `--conns`; then the plugin-only floor (the same `clnmin` called straight over
 //!   the plugin's stdin/stdout, no daemon) and the daemon's share of one call's p50
-//!   (passthrough p50 at 1 connection minus the floor's p50);
+//!   (passthrough p50 at 1 connection minus the floor's p50, the two measured in
+//!   alternating slices so that both see the same machine load);
 //! * hook: `getinfo` calls/s through an `rpc_command` chain of 1 and 5 cln-plugin hooks
 //!   (copies of `cln-hook`), next to the same call with no hook;
 //! * notify: one plugin emits a burst of custom notifications, 10 plugins subscribe;
@@ -195,58 +196,107 @@ where
     }
 }
 
-/// `clnmin` called straight over cln-hello's stdin/stdout for `--seconds`, one call at a
-/// time: what a call costs with no daemon at all.
-async fn plugin_floor(args: &Args, kit: &Kit) -> anyhow::Result<Summary> {
-    let mut child = tokio::process::Command::new(kit.bins.join("cln-hello"))
-        .current_dir(kit.dir.path())
-        .env("LIGHTNINGD_PLUGIN", "1")
-        .env("LIGHTNINGD_VERSION", "v26.06")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("spawning cln-hello")?;
-    let mut w = FramedWrite::new(child.stdin.take().context("stdin")?, JsonCodec::default());
-    let mut r = FramedRead::new(
-        child.stdout.take().context("stdout")?,
-        JsonCodec::new(1 << 20),
-    );
-    stdio_call(
-        &mut w,
-        &mut r,
-        1,
-        "getmanifest",
-        json!({"allow-deprecated-apis": false}),
-    )
-    .await?;
-    let config = json!({"lightning-dir": kit.dir.path(), "rpc-file": "lightning-rpc",
-                        "startup": true, "network": "regtest", "feature_set": {}});
-    stdio_call(
-        &mut w,
-        &mut r,
-        2,
-        "init",
-        json!({"options": {}, "configuration": config}),
-    )
-    .await?;
-    let mut s = Samples::default();
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs_f64(args.seconds);
-    let mut id = 3;
-    while Instant::now() < deadline {
-        let t = Instant::now();
-        let v = stdio_call(&mut w, &mut r, id, "clnmin", json!({})).await?;
-        s.latencies.push(t.elapsed());
-        if v.get("result").is_none() {
-            s.errors += 1;
-        }
-        id += 1;
+/// cln-hello driven straight over its stdin/stdout, no daemon: what a call costs the
+/// plugin alone.
+struct Floor {
+    child: tokio::process::Child,
+    w: FramedWrite<tokio::process::ChildStdin, JsonCodec>,
+    r: FramedRead<tokio::process::ChildStdout, JsonCodec>,
+    id: u64,
+}
+
+impl Floor {
+    async fn start(kit: &Kit) -> anyhow::Result<Floor> {
+        let mut child = tokio::process::Command::new(kit.bins.join("cln-hello"))
+            .current_dir(kit.dir.path())
+            .env("LIGHTNINGD_PLUGIN", "1")
+            .env("LIGHTNINGD_VERSION", "v26.06")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("spawning cln-hello")?;
+        let mut w = FramedWrite::new(child.stdin.take().context("stdin")?, JsonCodec::default());
+        let mut r = FramedRead::new(
+            child.stdout.take().context("stdout")?,
+            JsonCodec::new(1 << 20),
+        );
+        stdio_call(
+            &mut w,
+            &mut r,
+            1,
+            "getmanifest",
+            json!({"allow-deprecated-apis": false}),
+        )
+        .await?;
+        let config = json!({"lightning-dir": kit.dir.path(), "rpc-file": "lightning-rpc",
+                            "startup": true, "network": "regtest", "feature_set": {}});
+        stdio_call(
+            &mut w,
+            &mut r,
+            2,
+            "init",
+            json!({"options": {}, "configuration": config}),
+        )
+        .await?;
+        Ok(Floor { child, w, r, id: 3 })
     }
-    let elapsed = start.elapsed();
-    let _ = child.start_kill();
-    Ok(Summary::new(s, elapsed))
+
+    /// `clnmin` one call at a time until `deadline`.
+    async fn calls(&mut self, deadline: Instant) -> anyhow::Result<Samples> {
+        let mut s = Samples::default();
+        while Instant::now() < deadline {
+            let t = Instant::now();
+            let v = stdio_call(&mut self.w, &mut self.r, self.id, "clnmin", json!({})).await?;
+            s.latencies.push(t.elapsed());
+            if v.get("result").is_none() {
+                s.errors += 1;
+            }
+            self.id += 1;
+        }
+        Ok(s)
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Rounds the floor and the passthrough it is subtracted from alternate in: on a shared
+/// machine the load moves within seconds, and two rows measured one after the other
+/// compared two different machines (the share swung from 0 to 75 µs between runs).
+const PAIRED_ROUNDS: u32 = 10;
+
+/// The 1-connection passthrough and the floor, measured in alternating slices of
+/// `--seconds / PAIRED_ROUNDS` each (so both see the same load).
+async fn paired(args: &Args, d: &Daemon, kit: &Kit) -> anyhow::Result<(Summary, Summary)> {
+    let mut floor = Floor::start(kit).await?;
+    let mut rpc = RpcClient::connect(&d.socket, "bench-plugins-paired").await?;
+    let slice = Duration::from_secs_f64(args.seconds / f64::from(PAIRED_ROUNDS));
+    let (mut through, mut alone) = (Samples::default(), Samples::default());
+    let (mut t_through, mut t_alone) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..PAIRED_ROUNDS {
+        let t = Instant::now();
+        while t.elapsed() < slice {
+            let c = Instant::now();
+            let reply = rpc.call("clnmin", json!({})).await?;
+            through.latencies.push(c.elapsed());
+            if reply.is_err() {
+                through.errors += 1;
+            }
+        }
+        t_through += t.elapsed();
+        let t = Instant::now();
+        alone.merge(floor.calls(t + slice).await?);
+        t_alone += t.elapsed();
+    }
+    Ok((
+        Summary::new(through, t_through),
+        Summary::new(alone, t_alone),
+    ))
 }
 
 async fn passthrough(table: &mut Table, args: &Args, bin: &Path, kit: &Kit) -> anyhow::Result<()> {
@@ -255,7 +305,7 @@ async fn passthrough(table: &mut Table, args: &Args, bin: &Path, kit: &Kit) -> a
         kit.py("pyln_hello", "pyln_hello.py")?,
     ];
     let d = Daemon::start(bin, &plugin_args(&ps)).await?;
-    let through = calls(
+    calls(
         table,
         args,
         &d,
@@ -273,20 +323,19 @@ async fn passthrough(table: &mut Table, args: &Args, bin: &Path, kit: &Kit) -> a
         json!(["x"]),
     )
     .await?;
+    let (through1, floor) = paired(args, &d, kit).await?;
     d.stop().await;
-    let floor = plugin_floor(args, kit).await?;
-    table.latency_row("clnmin over stdio, no daemon (floor)", 1, &floor);
-    if let Some((_, one)) = through.iter().find(|(c, _)| *c == 1) {
-        table.row(vec![
-            "daemon's share of passthrough p50 (minus floor)".into(),
-            "1".into(),
-            "-".into(),
-            "-".into(),
-            "-".into(),
-            fmt_latency(one.p50.saturating_sub(floor.p50)),
-            "-".into(),
-        ]);
-    }
+    table.latency_row("clnmin passthrough, paired with the floor", 1, &through1);
+    table.latency_row("clnmin over stdio, no daemon (floor), paired", 1, &floor);
+    table.row(vec![
+        "daemon's share of passthrough p50 (paired minus floor)".into(),
+        "1".into(),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+        fmt_latency(through1.p50.saturating_sub(floor.p50)),
+        "-".into(),
+    ]);
     Ok(())
 }
 

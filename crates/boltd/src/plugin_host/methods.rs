@@ -31,6 +31,9 @@ impl ExternalMethods for Methods {
             deprecated: m.deprecated,
         })
     }
+    fn deprecated(&self, name: &str) -> Option<bool> {
+        self.host.method_deprecated(name)
+    }
     fn call(&self, ctx: Context) -> BoxFut<CmdResult> {
         let host = self.host.clone();
         Box::pin(async move {

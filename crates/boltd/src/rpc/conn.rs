@@ -342,6 +342,10 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
     let shutdown = node.shutdown.clone();
     let mut reading = true;
     let mut queue_open = true;
+    // One wait for the whole connection: a fresh one per wake-up registered with (and
+    // left) the shutdown signal's waiter list on every pass, shared by all connections.
+    let closing = shutdown.reached(Stage::Closing);
+    tokio::pin!(closing);
     loop {
         // Everything that is ready now goes out in one write.
         drain(&mut rx, &mut out, &mut queue_open, WRITE_BATCH);
@@ -421,7 +425,8 @@ pub async fn serve(stream: UnixStream, node: Arc<Node>, dispatcher: Arc<Dispatch
                     }
                 }
             }
-            _ = shutdown.reached(Stage::Closing), if reading => reading = false,
+            // Polled only until it fires: `reading` never turns true again.
+            _ = &mut closing, if reading => reading = false,
         }
     }
     let mut wr = wr;

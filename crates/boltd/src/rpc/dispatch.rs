@@ -91,6 +91,10 @@ pub struct MethodInfo {
 pub trait ExternalMethods: Send + Sync {
     fn methods(&self) -> Vec<MethodInfo>;
     fn lookup(&self, name: &str) -> Option<MethodInfo>;
+    /// Whether `name` exists and is deprecated ([`lookup`](Self::lookup) without copies).
+    fn deprecated(&self, name: &str) -> Option<bool> {
+        self.lookup(name).map(|m| m.deprecated)
+    }
     /// Runs the method (passthrough). The reply is normally `Reply::Frame`.
     fn call(&self, ctx: Context) -> BoxFut<CmdResult>;
     /// `check` for a plugin method (forwarded if the plugin has `cancheck`).
@@ -186,8 +190,8 @@ impl Dispatcher {
         if self.is_builtin(method) {
             return Ok(());
         }
-        match self.external.as_ref().and_then(|e| e.lookup(method)) {
-            Some(m) if m.deprecated && !allow_deprecated => Err(deprecated_msg(method)),
+        match self.external.as_ref().and_then(|e| e.deprecated(method)) {
+            Some(true) if !allow_deprecated => Err(deprecated_msg(method)),
             Some(_) => Ok(()),
             None => Err(RpcError::method_not_found(format!(
                 "Unknown command '{method}'"

@@ -125,7 +125,7 @@ pub trait Hook {
     fn finish(acc: Self::Acc) -> Self::Outcome;
 }
 
-fn filter_matches(filters: &Option<Vec<Filter>>, key: &Option<Filter>) -> bool {
+fn filter_matches(filters: Option<&Vec<Filter>>, key: &Option<Filter>) -> bool {
     match (filters, key) {
         (None, _) => true,
         (Some(f), Some(k)) => f.contains(k),
@@ -149,8 +149,8 @@ impl PluginHost {
                 let filters = p
                     .manifest()
                     .and_then(|m| m.hooks.iter().find(|h| h.name == H::NAME))
-                    .and_then(|h| h.filters.clone());
-                filter_matches(&filters, &key)
+                    .and_then(|h| h.filters.as_ref());
+                filter_matches(filters, &key)
             })
             .collect();
         let mut acc = H::start(payload);
