@@ -564,7 +564,7 @@ def test_two_hundred_peers_at_once(node_factory):
     assert len(b.rpc.listpeers()["peers"]) == 200
     for p in peers:
         p.close()
-    wait_for(lambda: b.rpc.getinfo()["num_peers"] == 0, timeout=60, what="all gone")
+    wait_for(lambda: b.rpc.getinfo()["num_peers"] == 0, timeout=30, what="all gone")
     assert_alive(b)
 
 

@@ -17,8 +17,8 @@ Rules (plugin guide, db_write):
 Environment (for tests): BACKUP_REFUSE_MARKER / BACKUP_DIE_MARKER / BACKUP_HANG_MARKER:
 refuse the write, exit at once, or answer only after 5 s, when any statement contains
 that text (only in the plugin named by BACKUP_MARKED_PLUGIN, if set; only while the file
-BACKUP_ARMED_FILE exists, if set). BACKUP_DB: the live database file (default
-`lightningd.sqlite3`).
+BACKUP_ARMED_FILE exists, if set). BACKUP_DELAY_MS: answer every write that much later (a
+slow backup disk). BACKUP_DB: the live database file (default `lightningd.sqlite3`).
 """
 import os
 import sqlite3
@@ -84,8 +84,13 @@ def apply(writes):
         db.close()
 
 
+DELAY = int(os.environ.get("BACKUP_DELAY_MS", "0")) / 1000
+
+
 @plugin.hook("db_write")
 def on_db_write(writes, data_version, plugin, **kwargs):
+    if DELAY:
+        time.sleep(DELAY)
     for w in writes:
         if marked("BACKUP_DIE_MARKER", w):
             os._exit(3)

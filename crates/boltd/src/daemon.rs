@@ -33,34 +33,15 @@ fn default_dir() -> String {
 /// Runtime worker threads: four, unless `BOLTD_WORKER_THREADS` says otherwise.
 ///
 /// Fewer would save context switches (`bench` passthrough at 16 connections: ~1.7 per
-/// call with one worker, ~2.0 with two, ~2.4 with four, at the same rate), but a worker
-/// that blocks on one of LDK's locks while its holder writes through a `db_write` plugin
-/// takes a core the plugin's reply needs: with every worker so blocked the node stops
-/// (seen with two). Four leave room until every LDK call is off the workers.
+/// call with one worker, ~2.0 with two, ~2.4 with four, at the same rate). No worker
+/// waits on LDK any more (peer sockets run on the peer layer's own runtime, every other
+/// LDK call runs off the workers: `net::off_worker`), so fewer would also be safe.
 fn worker_threads() -> usize {
     std::env::var("BOLTD_WORKER_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
         .unwrap_or(4)
-}
-
-/// How often an idle runtime worker is woken (see [`nudge_idle_workers`]).
-const NUDGE: Duration = Duration::from_millis(50);
-
-/// Wakes an idle worker every [`NUDGE`] from a plain thread. Tokio polls sockets and pipes
-/// only from a worker parked on its I/O driver; when the worker that held the driver
-/// wakes and then blocks in a task (a peer message waiting on an LDK lock whose holder
-/// writes through a `db_write` plugin), the other idle workers sleep on a condvar and no
-/// one reads the plugin's reply: the node hangs. A woken worker parks again on the free
-/// driver. (Moving every blocking LDK call off the workers is the real cure.)
-fn nudge_idle_workers(handle: tokio::runtime::Handle) {
-    let _ = std::thread::Builder::new()
-        .name("boltd-nudge".into())
-        .spawn(move || loop {
-            std::thread::sleep(NUDGE);
-            drop(handle.spawn(async {}));
-        });
 }
 
 /// Runs the daemon with `args` (program name first); returns the process exit code.
@@ -94,7 +75,6 @@ pub fn run(args: Vec<String>) -> i32 {
             return 1;
         }
     };
-    nudge_idle_workers(rt.handle().clone());
     let code = rt.block_on(async {
         let trim = tokio::spawn(crate::memory::trim_periodically());
         let code = async_main(early, builtins).await;

@@ -11,6 +11,7 @@ use crate::error::ConnectError;
 use crate::event::{Direction, PeerInfo};
 use crate::listen::nodelay;
 use crate::node::PeerNode;
+use crate::runtime::off_worker;
 
 impl PeerNode {
     /// Opens a connection and waits until the handshake and init exchange are done. If the
@@ -53,7 +54,12 @@ impl PeerNode {
             w.entry(id).or_default().push(tx);
         }
         let ticks_before = inner.ticks.load(Ordering::Acquire);
-        let conn = lightning_net_tokio::setup_outbound(inner.pm.clone(), id, std_stream);
+        // The connection's tasks go to the peer runtime (`setup_outbound` spawns on the
+        // runtime entered); its first LDK call is made here, off our worker.
+        let conn = off_worker(|| {
+            let _peer_rt = inner.rt.handle().enter();
+            lightning_net_tokio::setup_outbound(inner.pm.clone(), id, std_stream)
+        });
         tokio::pin!(conn);
         // LDK drops a connection whose handshake and init are not done at the second tick
         // after it began; one that ends after that many ticks was ended by us, not by the
@@ -91,7 +97,7 @@ impl PeerNode {
             Err(e) => {
                 if matches!(e, ConnectError::Timeout { .. }) {
                     // Don't leave a stalled handshake for the timer to reap.
-                    inner.pm.disconnect_by_node_id(id);
+                    off_worker(|| inner.pm.disconnect_by_node_id(id));
                 }
                 Err(e)
             }

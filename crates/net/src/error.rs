@@ -51,4 +51,6 @@ pub enum StartError {
     },
     #[error("invalid node key: {0}")]
     Key(String),
+    #[error("cannot start the peer runtime: {0}")]
+    Runtime(std::io::Error),
 }

@@ -93,9 +93,7 @@ impl PeerEvents {
                 inbound,
                 remote_addr,
             } => {
-                let addr = self
-                    .pm
-                    .peer_by_node_id(&id)
+                let addr = crate::runtime::off_worker(|| self.pm.peer_by_node_id(&id))
                     .and_then(|d| d.socket_address.as_ref().and_then(to_socket_addr));
                 PeerEvent::Connected {
                     id,

@@ -19,6 +19,11 @@
 //! connect means (the `peer_connected` hook) and calls [`PeerNode::accept`] or
 //! [`PeerNode::disconnect_with_warning`].
 //!
+//! The sockets and LDK's reads and flushes run on the peer layer's own runtime; every call
+//! the caller's runtime makes into the `PeerManager` runs off that runtime's workers
+//! ([`off_worker`]): LDK may hold a lock across a store write that waits for the caller's
+//! runtime (a `db_write` plugin's reply).
+//!
 //! No callback from LDK blocks or calls back into LDK: they push into a channel or a queue.
 //! Nothing a peer sends can panic this crate; bad bytes end in a disconnect.
 
@@ -33,6 +38,7 @@ pub mod inbound;
 mod listen;
 mod log;
 mod node;
+mod runtime;
 pub mod wire;
 mod wrap;
 
@@ -45,4 +51,5 @@ pub use handlers::{
     base_features, ChannelHandler, Handlers, OnionHandler, RoutingHandler, SendOnlyHandler,
 };
 pub use node::PeerNode;
+pub use runtime::off_worker;
 pub use wire::{internal_type_name, RawMessage, MAX_MESSAGE_LEN};

@@ -12,7 +12,15 @@ use crate::node::Pm;
 /// cannot take every file descriptor (the RPC socket and the store need some too).
 pub const MAX_INBOUND: usize = 2048;
 
-pub(crate) async fn accept_loop(listener: TcpListener, pm: Arc<Pm>) {
+/// Runs on the peer runtime (the listener is registered with the runtime it runs on).
+pub(crate) async fn accept_loop(listener: std::net::TcpListener, pm: Arc<Pm>) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!("cannot listen for peers: {e}");
+            return;
+        }
+    };
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_INBOUND));
     loop {
         let Ok(permit) = slots.clone().acquire_owned().await else {

@@ -11,7 +11,6 @@ use lightning::ln::peer_handler::{MessageHandler, PeerManager};
 use lightning::sign::{KeysManager, NodeSigner, Recipient};
 use lightning::types::features::{InitFeatures, NodeFeatures};
 use lightning_net_tokio::SocketDescriptor;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -23,6 +22,7 @@ use crate::features::{be_bytes, OurFeatures};
 use crate::handlers::{Handlers, OnionHandler, RoutingHandler};
 use crate::listen::accept_loop;
 use crate::log::LdkTracing;
+use crate::runtime::{bind, off_worker, PeerRuntime};
 use crate::wire::{RawMessage, MAX_MESSAGE_LEN};
 use crate::wrap::{ChanHandler, Warner};
 
@@ -50,8 +50,12 @@ pub(crate) struct Inner {
     pub ticks: AtomicU64,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Bound listeners not accepting yet (see `PeerConfig::accept_at_start`).
-    paused: Mutex<Vec<TcpListener>>,
+    paused: Mutex<Vec<std::net::TcpListener>>,
     pub stopped: AtomicBool,
+    /// Set while a flush of queued custom messages waits on the peer runtime.
+    flush_queued: Arc<AtomicBool>,
+    /// The sockets' runtime (see `runtime.rs`); last, so it stops after the rest is gone.
+    pub rt: PeerRuntime,
 }
 
 /// Handle to the peer layer; cheap to clone.
@@ -61,9 +65,9 @@ pub struct PeerNode {
 }
 
 impl PeerNode {
-    /// Builds the peer manager on `keys` (our node key) and `handlers`, and binds the
-    /// listeners. Must run inside a tokio runtime. Nothing ticks until the caller calls
-    /// [`timer_tick_occurred`](Self::timer_tick_occurred).
+    /// Builds the peer manager on `keys` (our node key) and `handlers`, binds the
+    /// listeners and starts the peer runtime the sockets run on. Nothing ticks until the
+    /// caller calls [`timer_tick_occurred`](Self::timer_tick_occurred).
     pub async fn start(
         cfg: PeerConfig,
         keys: Arc<KeysManager>,
@@ -104,23 +108,19 @@ impl PeerNode {
             keys,
         ));
 
+        let rt = PeerRuntime::new().map_err(StartError::Runtime)?;
         let mut tasks = Vec::new();
         let mut bound = Vec::new();
         let mut paused = Vec::new();
         for addr in &cfg.listen {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: *addr,
-                    source,
-                })?;
-            let local = listener.local_addr().map_err(|source| StartError::Bind {
+            let bind_err = |source| StartError::Bind {
                 addr: *addr,
                 source,
-            })?;
-            bound.push(local);
+            };
+            let listener = bind(*addr).map_err(bind_err)?;
+            bound.push(listener.local_addr().map_err(bind_err)?);
             if cfg.accept_at_start {
-                tasks.push(tokio::spawn(accept_loop(listener, pm.clone())));
+                tasks.push(rt.handle().spawn(accept_loop(listener, pm.clone())));
             } else {
                 paused.push(listener);
             }
@@ -137,6 +137,8 @@ impl PeerNode {
             tasks: Mutex::new(tasks),
             paused: Mutex::new(paused),
             stopped: AtomicBool::new(false),
+            flush_queued: Arc::new(AtomicBool::new(false)),
+            rt,
         });
         Ok((PeerNode { inner }, PeerEvents { rx, pm }))
     }
@@ -147,7 +149,7 @@ impl PeerNode {
 
     /// Starts accepting on listeners bound with `accept_at_start: false`. Idempotent.
     pub fn activate(&self) {
-        let listeners: Vec<TcpListener> = self
+        let listeners: Vec<std::net::TcpListener> = self
             .inner
             .paused
             .lock()
@@ -155,7 +157,8 @@ impl PeerNode {
             .unwrap_or_default();
         if let Ok(mut t) = self.inner.tasks.lock() {
             for l in listeners {
-                t.push(tokio::spawn(accept_loop(l, self.inner.pm.clone())));
+                let pm = self.inner.pm.clone();
+                t.push(self.inner.rt.handle().spawn(accept_loop(l, pm)));
             }
         }
     }
@@ -176,14 +179,14 @@ impl PeerNode {
         }
         // Before the tick: a connection it drops sees the new count when it ends.
         self.inner.ticks.fetch_add(1, Ordering::AcqRel);
-        self.inner.pm.timer_tick_occurred();
+        off_worker(|| self.inner.pm.timer_tick_occurred());
     }
 
     /// Lets LDK flush queued messages now (its handlers' and ours). The socket tasks call
     /// this after every read; a driver loop should call it after handing LDK anything that
     /// queues messages outside a peer read (e.g. channel operations).
     pub fn process_events(&self) {
-        self.inner.pm.process_events();
+        off_worker(|| self.inner.pm.process_events());
     }
 
     /// Signs and sends our `node_announcement` to every peer (and our own graph). Only
@@ -199,10 +202,12 @@ impl PeerNode {
             return;
         }
         addresses.truncate(100);
-        self.inner
-            .pm
-            .broadcast_node_announcement(rgb, alias, addresses);
-        self.inner.pm.process_events();
+        off_worker(|| {
+            self.inner
+                .pm
+                .broadcast_node_announcement(rgb, alias, addresses);
+            self.inner.pm.process_events();
+        });
     }
 
     /// Marks a connected peer active (its `peer_connected` chain said continue). Returns false
@@ -224,8 +229,10 @@ impl PeerNode {
     /// connected. A `Disconnected` event follows.
     pub fn disconnect(&self, id: &PublicKey) -> bool {
         let was = self.is_connected(id);
-        self.inner.pm.process_events();
-        self.inner.pm.disconnect_by_node_id(*id);
+        off_worker(|| {
+            self.inner.pm.process_events();
+            self.inner.pm.disconnect_by_node_id(*id);
+        });
         was
     }
 
@@ -242,17 +249,19 @@ impl PeerNode {
             Err(_) => false,
         };
         // Flush queued custom messages first: LDK skips sends to a peer it is dropping.
-        self.inner.pm.process_events();
-        CustomHandler::queue_warning(&self.inner.shared, *id, text.to_string());
-        self.inner.pm.process_events();
+        off_worker(|| {
+            self.inner.pm.process_events();
+            CustomHandler::queue_warning(&self.inner.shared, *id, text.to_string());
+            self.inner.pm.process_events();
+        });
         was
     }
 
-    /// Queues one custom message (type included) and flushes at once. Best effort: if the peer
-    /// drops before the bytes leave, the message is lost.
+    /// Queues one custom message (type included); the peer runtime flushes it at once. Best
+    /// effort: if the peer drops before the bytes leave, the message is lost.
     pub fn send_custom(&self, id: &PublicKey, msg: &[u8]) -> Result<(), SendError> {
         self.queue_custom(id, msg)?;
-        self.inner.pm.process_events();
+        self.flush_soon();
         Ok(())
     }
 
@@ -264,8 +273,24 @@ impl PeerNode {
         msgs: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<(), SendError> {
         let res = msgs.into_iter().try_for_each(|m| self.queue_custom(id, m));
-        self.inner.pm.process_events();
+        self.flush_soon();
         res
+    }
+
+    /// Has LDK take the queued custom messages on the peer runtime: the caller's worker
+    /// neither waits on LDK nor gives its core away per message, and a burst of sends
+    /// shares one flush (the flag is cleared before the flush, so a message queued
+    /// during it gets another).
+    fn flush_soon(&self) {
+        if self.inner.flush_queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let flag = self.inner.flush_queued.clone();
+        let pm = self.inner.pm.clone();
+        self.inner.rt.handle().spawn(async move {
+            flag.store(false, Ordering::Release);
+            pm.process_events();
+        });
     }
 
     fn queue_custom(&self, id: &PublicKey, msg: &[u8]) -> Result<(), SendError> {
@@ -300,7 +325,7 @@ impl PeerNode {
 
     /// One connected peer.
     pub fn peer(&self, id: &PublicKey) -> Option<PeerInfo> {
-        let details = self.inner.pm.peer_by_node_id(id)?;
+        let details = off_worker(|| self.inner.pm.peer_by_node_id(id))?;
         let state = self.inner.shared.connected.lock().ok()?.get(id).cloned()?;
         Some(PeerInfo {
             id: *id,
@@ -313,7 +338,7 @@ impl PeerNode {
 
     /// Every connected peer (init exchanged), active or not.
     pub fn list_peers(&self) -> Vec<PeerInfo> {
-        let details = self.inner.pm.list_peers();
+        let details = off_worker(|| self.inner.pm.list_peers());
         let Ok(states) = self.inner.shared.connected.lock() else {
             return Vec::new();
         };
@@ -386,7 +411,9 @@ impl PeerNode {
                 h.abort();
             }
         }
-        self.inner.pm.process_events();
-        self.inner.pm.disconnect_all_peers();
+        off_worker(|| {
+            self.inner.pm.process_events();
+            self.inner.pm.disconnect_all_peers();
+        });
     }
 }

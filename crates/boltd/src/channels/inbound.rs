@@ -92,11 +92,13 @@ impl Channels {
             OpenChannelOutcome::Reject(msg) => {
                 tracing::info!(peer = %offer.peer, "openchannel hook rejects: {msg}");
                 // The peer gets an `error` with our text on the temporary channel id.
-                let _ = ln.manager.force_close_broadcasting_latest_txn(
-                    &offer.temporary_channel_id,
-                    &offer.peer,
-                    format!("You gave bad parameters: {msg}"),
-                );
+                let _ = super::off_worker(|| {
+                    ln.manager.force_close_broadcasting_latest_txn(
+                        &offer.temporary_channel_id,
+                        &offer.peer,
+                        format!("You gave bad parameters: {msg}"),
+                    )
+                });
             }
             OpenChannelOutcome::Continue(acc) => {
                 let close_to = match acc.close_to.as_deref().map(|a| self.close_to_script(a)) {
@@ -108,11 +110,13 @@ impl Channels {
                             acc.close_to,
                             offer.peer
                         );
-                        let _ = ln.manager.force_close_broadcasting_latest_txn(
-                            &offer.temporary_channel_id,
-                            &offer.peer,
-                            "You gave bad parameters: internal error".into(),
-                        );
+                        let _ = super::off_worker(|| {
+                            ln.manager.force_close_broadcasting_latest_txn(
+                                &offer.temporary_channel_id,
+                                &offer.peer,
+                                "You gave bad parameters: internal error".into(),
+                            )
+                        });
                         return;
                     }
                     None => None,
@@ -140,12 +144,14 @@ impl Channels {
                 let accepted = ln
                     .signer
                     .with_shutdown_script(close_to, || {
-                        ln.manager.accept_inbound_channel(
-                            &offer.temporary_channel_id,
-                            &offer.peer,
-                            user_channel_id,
-                            Some(overrides),
-                        )
+                        super::off_worker(|| {
+                            ln.manager.accept_inbound_channel(
+                                &offer.temporary_channel_id,
+                                &offer.peer,
+                                user_channel_id,
+                                Some(overrides),
+                            )
+                        })
                     })
                     .await;
                 match accepted {

@@ -77,15 +77,17 @@ pub struct Channels {
     forwards: std::sync::OnceLock<Arc<crate::forwards::Forwards>>,
 }
 
-/// Runs `f`, which may wait on LDK's locks, without holding a runtime worker: the holder
-/// of such a lock may be writing through a `db_write` plugin, and the plugin's reply is
-/// read by a task that needs a worker.
-pub(crate) fn off_worker<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) use net::off_worker;
+
+/// [`off_worker`] for a future that makes such calls all along (the event loop, the event
+/// consumer): it runs to its end on a thread of its own, not on a worker, while its
+/// awaits are still served by the runtime. On a current-thread runtime it is just awaited.
+pub(crate) async fn off_worker_async<F: std::future::Future>(f: F) -> F::Output {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
+            tokio::task::block_in_place(|| h.block_on(f))
         }
-        _ => f(),
+        _ => f.await,
     }
 }
 
@@ -241,7 +243,7 @@ impl Channels {
     /// `balance_snapshot` rows: our balance in each channel in a state Core Lightning
     /// reports (reference §6.8).
     pub fn snapshot_accounts(&self) -> Vec<(String, u64)> {
-        let live = self.ln.manager.list_channels();
+        let live = off_worker(|| self.ln.manager.list_channels());
         let t = self.tracked();
         live.iter()
             .filter(|c| {
@@ -265,22 +267,23 @@ impl Channels {
     /// current commitment (our output's value; nothing if we have none).
     pub fn to_us_msat(&self, c: &ChannelDetails) -> u64 {
         json::to_us_msat(c, || {
-            let Ok(m) = self.ln.chain_monitor.get_monitor(c.channel_id) else {
-                return 0;
-            };
-            m.get_claimable_balances()
-                .iter()
-                .find_map(|b| match b {
-                    lightning::chain::channelmonitor::Balance::ClaimableOnChannelClose {
-                        balance_candidates,
-                        confirmed_balance_candidate_index,
-                        ..
-                    } => balance_candidates
-                        .get(*confirmed_balance_candidate_index)
-                        .map(|h| h.amount_satoshis * 1000),
-                    _ => None,
-                })
-                .unwrap_or(0)
+            off_worker(|| {
+                let m = self.ln.chain_monitor.get_monitor(c.channel_id).ok()?;
+                Some(m.get_claimable_balances())
+            })
+            .unwrap_or_default()
+            .iter()
+            .find_map(|b| match b {
+                lightning::chain::channelmonitor::Balance::ClaimableOnChannelClose {
+                    balance_candidates,
+                    confirmed_balance_candidate_index,
+                    ..
+                } => balance_candidates
+                    .get(*confirmed_balance_candidate_index)
+                    .map(|h| h.amount_satoshis * 1000),
+                _ => None,
+            })
+            .unwrap_or(0)
         })
     }
 
@@ -310,8 +313,16 @@ impl Channels {
         self.host.lock().ok().and_then(|h| h.clone())
     }
 
+    /// The tracked states. Its holder may be waiting on LDK (see [`off_worker`]), so a
+    /// contended lock is waited for off the worker.
     pub fn tracked(&self) -> MutexGuard<'_, HashMap<ChannelId, Tracked>> {
-        self.tracked.lock().unwrap_or_else(|p| p.into_inner())
+        match self.tracked.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                off_worker(|| self.tracked.lock().unwrap_or_else(|p| p.into_inner()))
+            }
+        }
     }
 
     /// An open's entry moves from its temporary id to the real one: LDK lists the channel
@@ -413,12 +424,12 @@ impl Channels {
         peers: net::PeerNode,
     ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
-        tokio::spawn(async move {
+        tokio::spawn(off_worker_async(async move {
             while let Some(ln::LnEvent { event, done }) = events.recv().await {
                 // The loop stopped waiting only if it is shutting down.
                 let _ = done.send(me.on_event(event).await);
             }
-        });
+        }));
         let me = self.clone();
         let sd = self.node.shutdown.clone();
         tokio::spawn(async move {
@@ -427,9 +438,7 @@ impl Channels {
                 tokio::select! {
                     _ = sd.recv() => break,
                     _ = iv.tick() => {
-                        // LDK's locks may be held across a store write that waits for a
-                        // db_write plugin, whose reply needs a free worker.
-                        off_worker(|| me.refresh());
+                        me.refresh();
                         let ln = me.ln.clone();
                         let _ = tokio::task::spawn_blocking(move || ln.signer.refill_spare()).await;
                     }
@@ -441,7 +450,7 @@ impl Channels {
         let ln = self.ln.clone();
         let sd = self.node.shutdown.clone();
         let quiet = peers.clone();
-        tokio::spawn(async move {
+        tokio::spawn(off_worker_async(async move {
             ln.run(move || peers.process_events(), async move {
                 sd.recv().await;
                 // Peers go before the manager's last write: a message handled after
@@ -450,7 +459,7 @@ impl Channels {
                 quiet.shutdown();
             })
             .await
-        })
+        }))
     }
 
     /// Decides again the payments to us left undecided at the last stop (after plugins'
@@ -458,7 +467,7 @@ impl Channels {
     pub fn resume_payments(self: &Arc<Self>) {
         if let Some(p) = self.payments.get().cloned() {
             let ln = self.ln.clone();
-            tokio::spawn(async move { p.resume(&ln).await });
+            tokio::spawn(off_worker_async(async move { p.resume(&ln).await }));
         }
     }
 
@@ -671,8 +680,14 @@ impl Channels {
         self.emit(notes.into_iter().collect());
     }
 
-    /// Compares LDK's view with what was last notified and emits the differences.
+    /// Compares LDK's view with what was last notified and emits the differences (off
+    /// the worker: LDK's locks may be held across a store write that waits for a
+    /// `db_write` plugin, whose reply needs a free worker).
     pub fn refresh(&self) {
+        off_worker(|| self.refresh_now())
+    }
+
+    fn refresh_now(&self) {
         let live = self.ln.manager.list_channels();
         let mut notes = Vec::new();
         let mut t = self.tracked();

@@ -297,7 +297,7 @@ impl Resolution {
                 Some((f, (t.id, Some(t.peer), l.channel_value_satoshis)))
             })
             .collect();
-        for ch in c.ln.manager.list_channels() {
+        for ch in super::off_worker(|| c.ln.manager.list_channels()) {
             if let Some(f) = ch.funding_txo {
                 fundings.insert(
                     f.into_bitcoin_outpoint(),

@@ -36,7 +36,7 @@ pub struct Close {
 
 /// The one channel `id` names (peer id, channel id or short channel id).
 fn find(channels: &Channels, id: &str) -> Result<ChannelDetails, RpcError> {
-    let live = channels.ln.manager.list_channels();
+    let live = crate::channels::off_worker(|| channels.ln.manager.list_channels());
     if let Some(peer) = parse_node_id(id) {
         let mine: Vec<_> = live
             .into_iter()
@@ -175,11 +175,13 @@ impl Command for Close {
                 .map(|t| t.state)
                 .unwrap_or_else(|| state::live_state(&c));
             if st == state::OPENINGD {
-                let _ = ln.manager.force_close_broadcasting_latest_txn(
-                    &c.channel_id,
-                    &peer,
-                    "Channel open canceled by `close`".into(),
-                );
+                let _ = crate::channels::off_worker(|| {
+                    ln.manager.force_close_broadcasting_latest_txn(
+                        &c.channel_id,
+                        &peer,
+                        "Channel open canceled by `close`".into(),
+                    )
+                });
                 return Ok(Reply::Result(json!({"type": "unopened"})));
             }
             if matches!(st, state::CLOSING_COMPLETE) {
@@ -188,12 +190,15 @@ impl Command for Close {
             let mut changed = ln.broadcaster.subscribe();
             channels.mark_user_close(&c.channel_id);
             if !matches!(st, state::SHUTTING_DOWN | state::SIGEXCHANGE) {
-                if let Err(e) = ln.manager.close_channel_with_feerate_and_script(
-                    &c.channel_id,
-                    &peer,
-                    None,
-                    dest,
-                ) {
+                let started = crate::channels::off_worker(|| {
+                    ln.manager.close_channel_with_feerate_and_script(
+                        &c.channel_id,
+                        &peer,
+                        None,
+                        dest,
+                    )
+                });
+                if let Err(e) = started {
                     if timeout == 0 || peering.peers.is_connected(&peer) {
                         return Err(RpcError::daemon(format!("{e:?}")));
                     }
@@ -224,11 +229,13 @@ impl Command for Close {
                     Ok(c) => c,
                     Err(_) => {
                         tracing::info!("{}: Timed out, forcing close.", c.channel_id);
-                        let _ = ln.manager.force_close_broadcasting_latest_txn(
-                            &c.channel_id,
-                            &peer,
-                            "Forcibly closed by `close` command timeout".into(),
-                        );
+                        let _ = crate::channels::off_worker(|| {
+                            ln.manager.force_close_broadcasting_latest_txn(
+                                &c.channel_id,
+                                &peer,
+                                "Forcibly closed by `close` command timeout".into(),
+                            )
+                        });
                         wait.await
                     }
                 }

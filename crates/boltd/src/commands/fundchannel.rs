@@ -190,9 +190,10 @@ impl Command for Fundchannel {
                         .with_data(json!({"id": id, "method": "connect"})),
                 );
             }
-            let opened = channels
+            let opening = channels
                 .ln
-                .open_channel(req, |p| peering.peers.is_connected(p))
+                .open_channel(req, |p| peering.peers.is_connected(p));
+            let opened = crate::channels::off_worker_async(opening)
                 .await
                 .map_err(|e| open_error(&id, e, synced))?;
             let mut r = json!({

@@ -107,12 +107,8 @@ impl Command for Getroute {
             let ln = &channels.ln;
             let ours = ln.manager.get_our_node_id();
             let from = q.from.unwrap_or(ours);
-            let peer_of_ours = |n: &PublicKey| {
-                ln.manager
-                    .list_usable_channels()
-                    .iter()
-                    .any(|c| c.counterparty.node_id == *n)
-            };
+            let usable = crate::channels::off_worker(|| ln.manager.list_usable_channels());
+            let peer_of_ours = |n: &PublicKey| usable.iter().any(|c| c.counterparty.node_id == *n);
             {
                 let graph = ln.graph.read_only();
                 let known = |n: &PublicKey| graph.node(&NodeId::from_pubkey(n)).is_some();
@@ -129,7 +125,7 @@ impl Command for Getroute {
                     )));
                 }
             }
-            let hops = ln.find_hops(&q).map_err(|why| {
+            let hops = crate::channels::off_worker(|| ln.find_hops(&q)).map_err(|why| {
                 tracing::debug!("getroute to {}: {why}", q.to);
                 RpcError::new(codes::ROUTE_NOT_FOUND, "Could not find a route")
             })?;

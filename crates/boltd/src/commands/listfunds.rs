@@ -60,39 +60,37 @@ impl Command for Listfunds {
             let outputs =
                 crate::wallet_wiring::blocking(&wallet, move |w| w.outputs(spent)).await?;
             let outputs: Vec<Value> = outputs.iter().map(output_json).collect();
-            let chans: Vec<Value> = channels
-                .ln
-                .manager
-                .list_channels()
-                .iter()
-                .filter_map(|c| {
-                    let f = c.funding_txo?;
-                    let state = channels
-                        .tracked()
-                        .get(&c.channel_id)
-                        .map(|t| t.state)
-                        .unwrap_or_else(|| crate::channels::state::live_state(c));
-                    let mut m = json!({
-                        "peer_id": c.counterparty.node_id.to_string(),
-                        "connected": peering.peers.is_connected(&c.counterparty.node_id),
-                        "state": state,
-                        "channel_id": c.channel_id.to_string(),
-                    });
-                    if let (Some(s), Some(o)) = (c.short_channel_id, m.as_object_mut()) {
-                        o.insert(
-                            "short_channel_id".into(),
-                            json!(crate::channels::json::scid(s)),
-                        );
-                    }
-                    if let Some(o) = m.as_object_mut() {
-                        o.insert("our_amount_msat".into(), json!(channels.to_us_msat(c)));
-                        o.insert("amount_msat".into(), json!(c.channel_value_satoshis * 1000));
-                        o.insert("funding_txid".into(), json!(f.txid.to_string()));
-                        o.insert("funding_output".into(), json!(f.index));
-                    }
-                    Some(m)
-                })
-                .collect();
+            let chans: Vec<Value> =
+                crate::channels::off_worker(|| channels.ln.manager.list_channels())
+                    .iter()
+                    .filter_map(|c| {
+                        let f = c.funding_txo?;
+                        let state = channels
+                            .tracked()
+                            .get(&c.channel_id)
+                            .map(|t| t.state)
+                            .unwrap_or_else(|| crate::channels::state::live_state(c));
+                        let mut m = json!({
+                            "peer_id": c.counterparty.node_id.to_string(),
+                            "connected": peering.peers.is_connected(&c.counterparty.node_id),
+                            "state": state,
+                            "channel_id": c.channel_id.to_string(),
+                        });
+                        if let (Some(s), Some(o)) = (c.short_channel_id, m.as_object_mut()) {
+                            o.insert(
+                                "short_channel_id".into(),
+                                json!(crate::channels::json::scid(s)),
+                            );
+                        }
+                        if let Some(o) = m.as_object_mut() {
+                            o.insert("our_amount_msat".into(), json!(channels.to_us_msat(c)));
+                            o.insert("amount_msat".into(), json!(c.channel_value_satoshis * 1000));
+                            o.insert("funding_txid".into(), json!(f.txid.to_string()));
+                            o.insert("funding_output".into(), json!(f.index));
+                        }
+                        Some(m)
+                    })
+                    .collect();
             Ok(Reply::Result(
                 json!({ "outputs": outputs, "channels": chans }),
             ))

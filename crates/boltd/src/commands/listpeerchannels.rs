@@ -54,68 +54,73 @@ impl Command for Listpeerchannels {
             let id = node_id_param(&b, "id")?;
             let scid = b.str("short_channel_id")?.map(str::to_string);
             let cid = b.str("channel_id")?.map(str::to_string);
-            channels.refresh();
-            let our = ctx.node.node_id;
-            let net = channels.ln.config().network;
-            let live = channels.ln.manager.list_channels();
-            let tracked = channels.tracked().clone();
-            let mut rows: Vec<Value> = Vec::new();
-            for c in &live {
-                let t = tracked.get(&c.channel_id);
-                let close_to = channels.shutdown_script(c.user_channel_id);
-                rows.push(crate::channels::json::row(
-                    &our,
-                    c,
-                    t,
-                    peering.peers.is_connected(&c.counterparty.node_id),
-                    close_to.as_ref().map(|s| (s, net)),
-                    channels.to_us_msat(c),
-                ));
-            }
-            // Closed channels still resolving on chain: their last listing.
-            for (cid, t) in &tracked {
-                if live.iter().any(|c| &c.channel_id == cid) {
-                    continue;
+            // LDK's locks (and `tracked`, held across LDK calls) may wait on a store write
+            // that needs a runtime worker (a db_write plugin's reply).
+            let mut rows = crate::channels::off_worker(|| {
+                channels.refresh();
+                let our = ctx.node.node_id;
+                let net = channels.ln.config().network;
+                let live = channels.ln.manager.list_channels();
+                let tracked = channels.tracked().clone();
+                let mut rows: Vec<Value> = Vec::new();
+                for c in &live {
+                    let t = tracked.get(&c.channel_id);
+                    let close_to = channels.shutdown_script(c.user_channel_id);
+                    rows.push(crate::channels::json::row(
+                        &our,
+                        c,
+                        t,
+                        peering.peers.is_connected(&c.counterparty.node_id),
+                        close_to.as_ref().map(|s| (s, net)),
+                        channels.to_us_msat(c),
+                    ));
                 }
-                let connected = peering.peers.is_connected(&t.peer);
-                match &t.last {
-                    Some(c) => {
-                        let close_to = channels.shutdown_script(c.user_channel_id);
-                        rows.push(crate::channels::json::row(
-                            &our,
-                            c,
-                            Some(t),
-                            connected,
-                            close_to.as_ref().map(|s| (s, net)),
-                            channels.to_us_msat(c),
-                        ))
+                // Closed channels still resolving on chain: their last listing.
+                for (cid, t) in &tracked {
+                    if live.iter().any(|c| &c.channel_id == cid) {
+                        continue;
                     }
-                    // Closed before its listing was recorded (a crash right after the
-                    // close): what its monitor knows.
-                    None => {
-                        let m = channels.ln.chain_monitor.get_monitor(*cid).ok();
-                        let mut r = json!({
-                            "peer_id": t.peer.to_string(),
-                            "peer_connected": connected,
-                            "channel_type": crate::channels::json::channel_type(
-                                m.as_ref().map(|m| m.channel_type_features()).as_ref(),
-                            ),
-                            "state": t.state,
-                            "owner": "onchaind",
-                            "channel_id": cid.to_string(),
-                        });
-                        if let (Some(m), Some(o)) = (&m, r.as_object_mut()) {
-                            let f = m.get_funding_txo();
-                            o.insert("funding_txid".into(), json!(f.txid.to_string()));
-                            o.insert("funding_outnum".into(), json!(f.index));
+                    let connected = peering.peers.is_connected(&t.peer);
+                    match &t.last {
+                        Some(c) => {
+                            let close_to = channels.shutdown_script(c.user_channel_id);
+                            rows.push(crate::channels::json::row(
+                                &our,
+                                c,
+                                Some(t),
+                                connected,
+                                close_to.as_ref().map(|s| (s, net)),
+                                channels.to_us_msat(c),
+                            ))
                         }
-                        if let (Some(c), Some(o)) = (t.closer, r.as_object_mut()) {
-                            o.insert("closer".into(), json!(c));
+                        // Closed before its listing was recorded (a crash right after the
+                        // close): what its monitor knows.
+                        None => {
+                            let m = channels.ln.chain_monitor.get_monitor(*cid).ok();
+                            let mut r = json!({
+                                "peer_id": t.peer.to_string(),
+                                "peer_connected": connected,
+                                "channel_type": crate::channels::json::channel_type(
+                                    m.as_ref().map(|m| m.channel_type_features()).as_ref(),
+                                ),
+                                "state": t.state,
+                                "owner": "onchaind",
+                                "channel_id": cid.to_string(),
+                            });
+                            if let (Some(m), Some(o)) = (&m, r.as_object_mut()) {
+                                let f = m.get_funding_txo();
+                                o.insert("funding_txid".into(), json!(f.txid.to_string()));
+                                o.insert("funding_outnum".into(), json!(f.index));
+                            }
+                            if let (Some(c), Some(o)) = (t.closer, r.as_object_mut()) {
+                                o.insert("closer".into(), json!(c));
+                            }
+                            rows.push(r);
                         }
-                        rows.push(r);
                     }
                 }
-            }
+                rows
+            });
             rows.retain(|r| {
                 id.is_none_or(|id| r["peer_id"] == json!(id.to_string()))
                     && scid.as_ref().is_none_or(|s| {

@@ -70,22 +70,22 @@ impl Command for Setchannel {
                 }
             }
             let peer = parse_node_id(&id);
-            let targets: Vec<_> = channels
-                .ln
-                .manager
-                .list_channels()
-                .into_iter()
-                .filter(|c| {
-                    id == "all"
-                        || peer == Some(c.counterparty.node_id)
-                        || c.channel_id.to_string() == id
-                        || c.short_channel_id
-                            .map(crate::channels::json::scid)
-                            .as_deref()
-                            == Some(id.as_str())
-                })
-                .filter(|c| matches!(state::live_state(c), state::NORMAL | state::AWAITING_LOCKIN))
-                .collect();
+            let targets: Vec<_> =
+                crate::channels::off_worker(|| channels.ln.manager.list_channels())
+                    .into_iter()
+                    .filter(|c| {
+                        id == "all"
+                            || peer == Some(c.counterparty.node_id)
+                            || c.channel_id.to_string() == id
+                            || c.short_channel_id
+                                .map(crate::channels::json::scid)
+                                .as_deref()
+                                == Some(id.as_str())
+                    })
+                    .filter(|c| {
+                        matches!(state::live_state(c), state::NORMAL | state::AWAITING_LOCKIN)
+                    })
+                    .collect();
             if targets.is_empty() {
                 return Err(RpcError::daemon(
                     "Could not find any active channels of peer with that id",
@@ -98,12 +98,16 @@ impl Command for Setchannel {
             };
             let mut out: Vec<Value> = Vec::new();
             for c in &targets {
-                channels
-                    .ln
-                    .update_channel_config(&c.counterparty.node_id, &[c.channel_id], &update)
-                    .map_err(RpcError::daemon)?;
+                crate::channels::off_worker(|| {
+                    channels.ln.update_channel_config(
+                        &c.counterparty.node_id,
+                        &[c.channel_id],
+                        &update,
+                    )
+                })
+                .map_err(RpcError::daemon)?;
             }
-            let fresh = channels.ln.manager.list_channels();
+            let fresh = crate::channels::off_worker(|| channels.ln.manager.list_channels());
             for c in fresh
                 .iter()
                 .filter(|c| targets.iter().any(|t| t.channel_id == c.channel_id))

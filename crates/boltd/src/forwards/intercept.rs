@@ -90,13 +90,15 @@ impl Forwards {
             inner.seen.remove(&k);
             inner.hook_failed.insert(k);
         }
-        if let Err(e) = self.ln.manager.fail_intercepted_htlc(i.intercept_id) {
+        if let Err(e) =
+            crate::channels::off_worker(|| self.ln.manager.fail_intercepted_htlc(i.intercept_id))
+        {
             tracing::warn!("failing intercepted HTLC {}: {e:?}", i.payment_hash);
         }
     }
 
     async fn decide(&self, i: Intercepted) {
-        let channels = self.ln.manager.list_channels();
+        let channels = crate::channels::off_worker(|| self.ln.manager.list_channels());
         let incoming = channels.iter().find_map(|c| {
             c.pending_inbound_htlcs
                 .iter()
@@ -176,7 +178,9 @@ impl Forwards {
                 let Some(out) = target else {
                     // No such channel of ours: LDK fails it as `unknown_next_peer`, which is
                     // also what Core Lightning records (`local_failed`).
-                    if let Err(e) = self.ln.manager.fail_intercepted_htlc(i.intercept_id) {
+                    if let Err(e) = crate::channels::off_worker(|| {
+                        self.ln.manager.fail_intercepted_htlc(i.intercept_id)
+                    }) {
                         tracing::warn!("failing intercepted HTLC {}: {e:?}", i.payment_hash);
                     }
                     return;
@@ -189,24 +193,31 @@ impl Forwards {
                             i.payment_hash,
                             out.channel_id
                         );
-                        if let Err(e) = self.ln.manager.fail_intercepted_htlc(i.intercept_id) {
+                        if let Err(e) = crate::channels::off_worker(|| {
+                            self.ln.manager.fail_intercepted_htlc(i.intercept_id)
+                        }) {
                             tracing::warn!("failing intercepted HTLC {}: {e:?}", i.payment_hash);
                         }
                         return;
                     }
                 }
-                if let Err(e) = self.ln.manager.forward_intercepted_htlc(
-                    i.intercept_id,
-                    &out.channel_id,
-                    out.counterparty.node_id,
-                    i.outbound_msat,
-                ) {
+                let forwarded = crate::channels::off_worker(|| {
+                    self.ln.manager.forward_intercepted_htlc(
+                        i.intercept_id,
+                        &out.channel_id,
+                        out.counterparty.node_id,
+                        i.outbound_msat,
+                    )
+                });
+                if let Err(e) = forwarded {
                     tracing::warn!(
                         "forwarding intercepted HTLC {} over {}: {e:?}; failing it",
                         i.payment_hash,
                         out.channel_id
                     );
-                    if let Err(e) = self.ln.manager.fail_intercepted_htlc(i.intercept_id) {
+                    if let Err(e) = crate::channels::off_worker(|| {
+                        self.ln.manager.fail_intercepted_htlc(i.intercept_id)
+                    }) {
                         tracing::warn!("failing intercepted HTLC {}: {e:?}", i.payment_hash);
                     }
                 }

@@ -137,7 +137,10 @@ impl Forwards {
             writes: tokio::sync::Mutex::new(()),
             offered: tx,
         });
-        ln::HtlcWatch::before_forwards(&*f, &ln.manager.list_channels());
+        ln::HtlcWatch::before_forwards(
+            &*f,
+            &crate::channels::off_worker(|| ln.manager.list_channels()),
+        );
         let _ = ln.htlc_watch.set(f.clone());
         f.sync_interception();
         let me = f.clone();
@@ -166,10 +169,7 @@ impl Forwards {
         if let Some(s) = self.inner().scids.get(id) {
             return s.clone();
         }
-        let found = self
-            .ln
-            .manager
-            .list_channels()
+        let found = crate::channels::off_worker(|| self.ln.manager.list_channels())
             .iter()
             .find(|c| &c.channel_id == id)
             .and_then(scid_of);
@@ -529,9 +529,7 @@ impl Forwards {
 
     /// The pending HTLCs of channel `id` (empty once it is gone).
     fn channel(&self, id: &ChannelId) -> Option<ChannelDetails> {
-        self.ln
-            .manager
-            .list_channels()
+        crate::channels::off_worker(|| self.ln.manager.list_channels())
             .into_iter()
             .find(|c| &c.channel_id == id)
     }

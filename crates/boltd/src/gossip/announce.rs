@@ -47,9 +47,9 @@ pub fn wire_addresses(entries: &[Value]) -> Vec<SocketAddress> {
 
 /// Our public channels whose announcement is in our graph.
 fn announced(ln: &Ln) -> HashSet<u64> {
+    let chans = crate::channels::off_worker(|| ln.manager.list_channels());
     let graph = ln.graph.read_only();
-    ln.manager
-        .list_channels()
+    chans
         .into_iter()
         .filter(|c| c.is_announced)
         .filter_map(|c| c.short_channel_id)

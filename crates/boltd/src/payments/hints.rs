@@ -129,10 +129,7 @@ impl RouteHintSource for ChannelHints {
         amount_msat: Option<u64>,
         expose: &Expose,
     ) -> Result<Hints, NoSuitableHints> {
-        let chans: Vec<Inbound> = self
-            .0
-            .manager
-            .list_channels()
+        let chans: Vec<Inbound> = crate::channels::off_worker(|| self.0.manager.list_channels())
             .iter()
             .filter_map(inbound)
             .collect();

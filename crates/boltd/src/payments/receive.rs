@@ -224,7 +224,8 @@ impl Receiver {
         let height = ln.best_block().height;
         let mut expected = None;
         if self.host.has_hook("htlc_accepted") {
-            let payloads = final_hop::payloads(event, &ln.manager.list_channels(), height);
+            let chans = crate::channels::off_worker(|| ln.manager.list_channels());
+            let payloads = final_hop::payloads(event, &chans, height);
             if payloads.is_empty() {
                 tracing::warn!(
                     "payment {}: its HTLCs are not listed by their channels; htlc_accepted skipped",
@@ -257,10 +258,12 @@ impl Receiver {
 /// (and the `update_fulfill_htlc` behind it) waits for a manager write, whose flush sends
 /// the fulfill to the peer.
 fn carry_out(ln: &Ln, c: Carry) {
-    carry_out_only(ln, c);
-    if let Err(e) = ln.persist_manager() {
-        tracing::error!("persisting the channel manager after a claim: {e}");
-    }
+    crate::channels::off_worker(|| {
+        carry_out_only(ln, c);
+        if let Err(e) = ln.persist_manager() {
+            tracing::error!("persisting the channel manager after a claim: {e}");
+        }
+    })
 }
 
 fn carry_out_only(ln: &Ln, c: Carry) {

@@ -264,10 +264,11 @@ impl Sender {
         };
         params.route_params_config.max_total_routing_fee_msat = Some(fee_budget(amount, &r));
         params.route_params_config.max_total_cltv_expiry_delta = r.maxdelay;
-        let sent =
+        let sent = crate::channels::off_worker(|| {
             self.ln
                 .manager
-                .pay_for_bolt11_invoice(&inv, PaymentId(hash), r.amount_msat, params);
+                .pay_for_bolt11_invoice(&inv, PaymentId(hash), r.amount_msat, params)
+        });
         if let Err(e) = sent {
             self.fail(hash, &format!("{e:?}")).await;
             let why = match e {
@@ -347,13 +348,15 @@ impl Sender {
         let mut route = RouteParameters::from_payment_params_and_value(pp, amount_msat);
         route.max_total_routing_fee_msat = Some(fee_budget(amount_msat, fees));
         let onion = RecipientOnionFields::spontaneous_empty(amount_msat).with_custom_tlvs(tlvs);
-        let sent = self.ln.manager.send_spontaneous_payment(
-            Some(PaymentPreimage(preimage)),
-            onion,
-            PaymentId(hash),
-            route,
-            Retry::Timeout(Duration::from_secs(fees.retry_for)),
-        );
+        let sent = crate::channels::off_worker(|| {
+            self.ln.manager.send_spontaneous_payment(
+                Some(PaymentPreimage(preimage)),
+                onion,
+                PaymentId(hash),
+                route,
+                Retry::Timeout(Duration::from_secs(fees.retry_for)),
+            )
+        });
         if let Err(e) = sent {
             self.fail(hash, &format!("{e:?}")).await;
             return Err(RpcError::new(
@@ -593,7 +596,8 @@ impl Sender {
             }
         }
         ln::check_hops(&r.route).map_err(|e| invalid(format!("route: {e}")))?;
-        let first_ok = self.ln.manager.list_usable_channels().iter().any(|c| {
+        let usable = crate::channels::off_worker(|| self.ln.manager.list_usable_channels());
+        let first_ok = usable.iter().any(|c| {
             c.counterparty.node_id == first.id
                 && [
                     c.short_channel_id,
@@ -665,9 +669,7 @@ impl Sender {
         };
         onion.payment_metadata = r.payment_metadata;
         let id = sendpay_id(&hash, part.groupid, part.partid);
-        let sent = self
-            .ln
-            .send_hops(&r.route, hash, onion, id)
+        let sent = crate::channels::off_worker(|| self.ln.send_hops(&r.route, hash, onion, id))
             .map_err(|e| invalid(format!("route: {e}")))?;
         if let Err(e) = sent {
             let mut rec = part.record;

@@ -335,10 +335,14 @@ impl Peering {
         }
     }
 
+    /// `getinfo.num_peers` from the known peers. The count is written under the `known`
+    /// lock: counted and written apart, two peer tasks could write in the other order
+    /// than they counted, and the last disconnect of a burst could leave a stale count
+    /// that nothing corrects (200 peers gone, `num_peers` stuck above 0).
     fn update_summary(&self) {
-        let n = self.known.lock().map(|k| k.len()).unwrap_or(0);
+        let Ok(k) = self.known.lock() else { return };
         if let Ok(mut s) = self.node.peers.write() {
-            s.num_peers = n as u32;
+            s.num_peers = k.len() as u32;
         }
     }
 
