@@ -183,7 +183,8 @@ pub(crate) struct Plugin {
     /// The executable's checksum when spawned: starting the same path again restarts a
     /// changed non-important plugin (§8).
     pub checksum: u64,
-    pub state: Mutex<PState>,
+    /// A watch, so a hook call can wait for `init` (see [`Plugin::initialized`]).
+    pub state: watch::Sender<PState>,
     /// Set once the manifest passed every check; only then is it in the registries.
     pub manifest: OnceLock<Arc<Manifest>>,
     /// Its stdin: frames in the order they were queued (compact JSON, `\n\n` added
@@ -259,10 +260,21 @@ impl Plugin {
         format!("plugin-{}", self.name)
     }
     pub fn state(&self) -> PState {
-        *lock(&self.state)
+        *self.state.borrow()
     }
     pub fn set_state(&self, s: PState) {
-        *lock(&self.state) = s;
+        self.state.send_replace(s);
+    }
+    /// Waits until the plugin answered `init` (true) or is gone (false). Lightningd calls
+    /// no hook but `db_write` before `init`, and a plugin reads its options there: an
+    /// HTLC LDK replays at start-up must not reach a plugin that has not had it.
+    pub async fn initialized(&self) -> bool {
+        let mut state = self.state.subscribe();
+        let mut gone = self.gone.subscribe();
+        tokio::select! {
+            r = state.wait_for(|s| *s == PState::InitComplete) => r.is_ok(),
+            _ = gone.wait_for(Option::is_some) => false,
+        }
     }
     pub fn manifest(&self) -> Option<&Arc<Manifest>> {
         self.manifest.get()

@@ -117,7 +117,7 @@ impl PluginHost {
                 important: AtomicBool::new(important),
                 startup,
                 checksum,
-                state: Mutex::new(PState::AwaitingManifest),
+                state: watch::channel(PState::AwaitingManifest).0,
                 manifest: OnceLock::new(),
                 out: out.clone(),
                 note_queue,

@@ -174,6 +174,13 @@ impl PluginHost {
             return first.unwrap_or_else(|| H::finish(acc));
         }
         for p in &chain {
+            if !p.initialized().await {
+                // Gone before `init`: skipped, as a plugin that died during the call.
+                if let Some(o) = H::on_died(&mut acc, &p.path) {
+                    return o;
+                }
+                continue;
+            }
             let r = self.request(p, H::NAME, &params, cause, None).await;
             if let Some(o) = interpret::<H>(self, &mut acc, p, r) {
                 return o;
