@@ -38,5 +38,6 @@ def test_peer_down_at_our_start_is_reached_when_it_comes_back(node_factory, ldk_
     b.start()
     back(a, b.info["id"], timeout=60)
     back(b, a.info["id"])
-    assert a.is_in_log("reconnected to channel peer " + b.info["id"])
+    # The line follows the dial's answer, which can come after the channel is back.
+    a.wait_for_log("reconnected to channel peer " + b.info["id"], timeout=30)
     assert not b.is_in_log("reconnected to channel peer")

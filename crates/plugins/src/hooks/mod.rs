@@ -13,7 +13,7 @@ use futures::future::join_all;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::host::{Plugin, PluginHost, Reply};
+use crate::host::{PState, Plugin, PluginHost, Reply};
 use crate::log::{Level, HOST};
 use crate::manifest::Filter;
 
@@ -174,7 +174,10 @@ impl PluginHost {
             return first.unwrap_or_else(|| H::finish(acc));
         }
         for p in &chain {
-            if !p.initialized().await {
+            // Checked first without awaiting: a call must queue its request on its first
+            // poll (the custom-message pipeline's order depends on it), and an await on
+            // a watch can yield when the task's budget runs out.
+            if p.state() != PState::InitComplete && !p.initialized().await {
                 // Gone before `init`: skipped, as a plugin that died during the call.
                 if let Some(o) = H::on_died(&mut acc, &p.path) {
                     return o;
