@@ -352,8 +352,12 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
 /// getmanifest (migrations reach `db_write` plugins) and bound before the socket (getinfo
 /// shows real ports from its first answer; accepting peers waits for `activate`).
 async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<Services, String> {
-    let storage =
-        crate::storage::start(node, Some(crate::storage::plugin_db_write(host.clone()))).await?;
+    let storage = crate::storage::start(
+        node,
+        Some(crate::storage::plugin_db_write(host.clone())),
+        Some(crate::storage::plugin_db_write_listening(host.clone())),
+    )
+    .await?;
     let wallet = crate::wallet_wiring::open(node, storage.clone())?;
     let coin_moves = Arc::new(crate::coin_moves::CoinMoves::load(
         node.id_hex(),

@@ -39,6 +39,9 @@ fn db_write_timeout() -> Duration {
         .unwrap_or(DB_WRITE_TIMEOUT)
 }
 
+/// Whether a `db_write` sink has anyone to tell.
+pub type Listening = Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// Sends one transaction to every `db_write` plugin; `Err` names who refused.
 /// The daemon passes it to [`start`] once plugins have their manifests in (so migrations
 /// reach them too).
@@ -79,6 +82,9 @@ pub fn wallet_path(wallet: Option<&str>, network_dir: &Path) -> PathBuf {
 /// [`DbWriteFn`], if any, and shuts the daemon down when the store stops.
 struct PluginWriteHook {
     sink: Option<DbWriteFn>,
+    /// Whether some plugin hooks `db_write` now (asked per transaction); none means the
+    /// sink always listens.
+    listening: Option<Listening>,
     rt: tokio::runtime::Handle,
     shutdown: Shutdown,
 }
@@ -90,7 +96,7 @@ impl WriteHook for PluginWriteHook {
     }
 
     fn wants_statements(&self) -> bool {
-        self.sink.is_some()
+        self.sink.is_some() && self.listening.as_ref().is_none_or(|l| l())
     }
 
     fn db_write(&self, data_version: u32, writes: &[String]) -> Result<(), HookRefusal> {
@@ -132,8 +138,21 @@ impl Storage {
         sink: Option<DbWriteFn>,
         shutdown: Shutdown,
     ) -> Result<Storage, StoreError> {
+        Self::open_listening(path, sink, None, shutdown).await
+    }
+
+    /// [`open`](Self::open), with statements expanded for the sink only while `listening`
+    /// says a plugin hooks `db_write` (the expansion of every monitor blob as hex is most
+    /// of a paying node's store thread otherwise).
+    pub async fn open_listening(
+        path: PathBuf,
+        sink: Option<DbWriteFn>,
+        listening: Option<Listening>,
+        shutdown: Shutdown,
+    ) -> Result<Storage, StoreError> {
         let hook = Arc::new(PluginWriteHook {
             sink,
+            listening,
             rt: tokio::runtime::Handle::current(),
             shutdown,
         });
@@ -212,6 +231,11 @@ pub fn store_rpc_error(e: &StoreError) -> RpcError {
     RpcError::daemon(e.to_string())
 }
 
+/// Whether some plugin of `host` hooks `db_write` (a plugin started later may).
+pub fn plugin_db_write_listening(host: plugins::PluginHost) -> Listening {
+    Arc::new(move || host.has_hook("db_write"))
+}
+
 /// The `db_write` chain of the plugin host as a [`DbWriteFn`]: every registered plugin
 /// at once; anything but `continue` from all of them (an error, a death) is a refusal
 /// whose reason names the plugin.
@@ -255,10 +279,14 @@ pub fn plugin_db_write(host: plugins::PluginHost) -> DbWriteFn {
 /// `<network dir>/lightningd.sqlite3`) with `sink` already routing to `db_write` plugins, and
 /// checkpoints it at a clean stop. Call it after plugins answered `getmanifest` and
 /// before they get `init`.
-pub async fn start(node: &crate::node::Node, sink: Option<DbWriteFn>) -> Result<Storage, String> {
+pub async fn start(
+    node: &crate::node::Node,
+    sink: Option<DbWriteFn>,
+    listening: Option<Listening>,
+) -> Result<Storage, String> {
     let wallet = node.config.read().ok().and_then(|c| c.get_str("wallet"));
     let path = wallet_path(wallet.as_deref(), &node.settings.network_dir);
-    let storage = Storage::open(path.clone(), sink, node.shutdown.clone())
+    let storage = Storage::open_listening(path.clone(), sink, listening, node.shutdown.clone())
         .await
         .map_err(|e| format!("opening database {}: {e}", path.display()))?;
     // At a clean stop, fold the WAL into the file so the file alone is a full copy.
@@ -336,6 +364,48 @@ mod tests {
                 Ok(())
             })
         })
+    }
+
+    #[test]
+    fn statements_reach_the_sink_only_while_a_plugin_listens() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Mutex;
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let s2 = seen.clone();
+            let sink: DbWriteFn = Arc::new(move |_, writes: Vec<String>| {
+                s2.lock().unwrap().push(writes.len());
+                Box::pin(async { Ok(()) })
+            });
+            let on = Arc::new(AtomicBool::new(false));
+            let o2 = on.clone();
+            let listening: Listening = Arc::new(move || o2.load(Ordering::SeqCst));
+            let storage = Storage::open_listening(
+                dir.path().join("lightningd.sqlite3"),
+                Some(sink),
+                Some(listening),
+                Shutdown::new(),
+            )
+            .await
+            .unwrap();
+            let put = |k: &'static str| {
+                let s = storage.clone();
+                async move {
+                    s.run(move |st| {
+                        st.datastore_put(&[k.to_string()], b"v", store::Mode::MustCreate, None)
+                    })
+                    .await
+                    .unwrap()
+                }
+            };
+            put("quiet").await;
+            assert_eq!(seen.lock().unwrap().last(), Some(&0));
+            on.store(true, Ordering::SeqCst);
+            put("heard").await;
+            assert!(seen.lock().unwrap().last().is_some_and(|n| *n >= 2));
+        });
     }
 
     #[test]
