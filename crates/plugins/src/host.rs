@@ -479,6 +479,12 @@ impl PluginHost {
     /// withdraws its registrations and tells subscribers. Safe to call twice.
     pub(crate) fn kill(&self, p: &Arc<Plugin>, level: Level, reason: &str) {
         if p.dead.swap(true, Ordering::SeqCst) {
+            // Another kill is under way (its reader saw the plugin exit): the plugin must
+            // be out of the list when this one returns too, or a daemon shutdown could
+            // return with it still listed.
+            lock(&self.inner.state)
+                .plugins
+                .retain(|x| !Arc::ptr_eq(x, p));
             return;
         }
         let shutting_down = self.is_shutting_down();
