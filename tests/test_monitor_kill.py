@@ -15,16 +15,13 @@ from boltd_pair import pair, to_us, usable
 from conftest import wait_for
 from ldk_node import ldk_chain  # noqa: F401 -- fixture
 from test_channels import chain, connect, fund, options, wait_state  # noqa: F401 -- chain
-from test_payment_kill import AMOUNT, paid_once
+from test_payment_kill import AMOUNT, paid_once, restart_with
 
 CRASH_ENV = "BOLTD_DEV_CRASH_MONITOR"
 
 
 def start_with(node, monkeypatch, point):
-    node.stop()
-    monkeypatch.setenv(CRASH_ENV, point)
-    node.start()
-    monkeypatch.delenv(CRASH_ENV)
+    restart_with(node, monkeypatch, point, CRASH_ENV)
 
 
 def back_unharmed(a, b, victim):

@@ -17,11 +17,12 @@ CRASH_ENV = "BOLTD_DEV_CRASH_PAYMENT"
 AMOUNT = 10_000_000  # above b's channel reserve, where to_us_msat is exact
 
 
-def restart_with(node, monkeypatch, point):
+def restart_with(node, monkeypatch, point, env=CRASH_ENV):
+    """Restarts `node` with the crash knob `env` set to `point` (for that start only)."""
     node.stop()
-    monkeypatch.setenv(CRASH_ENV, point)
+    monkeypatch.setenv(env, point)
     node.start()
-    monkeypatch.delenv(CRASH_ENV)
+    monkeypatch.delenv(env)
 
 
 def paid_once(a, b, inv, a_start):
