@@ -78,7 +78,11 @@ impl Daemon {
     }
 
     pub async fn stop(self) {
-        self.stop_keeping_dir().await;
+        let dir = self.stop_keeping_dir().await;
+        // BENCH_KEEP_DIRS=1 keeps each node's lightning-dir (its log) for a look afterwards.
+        if std::env::var_os("BENCH_KEEP_DIRS").is_some() {
+            eprintln!("# kept {}", dir.keep().display());
+        }
     }
 
     /// The process id (RSS figures).
