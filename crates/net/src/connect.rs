@@ -54,13 +54,14 @@ impl PeerNode {
             w.entry(id).or_default().push(tx);
         }
         let ticks_before = inner.ticks.load(Ordering::Acquire);
-        // The connection's tasks go to the peer runtime (`setup_outbound` spawns on the
-        // runtime entered); its first LDK call is made here, off our worker.
-        let conn = off_worker(|| {
-            let _peer_rt = inner.rt.handle().enter();
-            lightning_net_tokio::setup_outbound(inner.pm.clone(), id, std_stream)
-        });
-        tokio::pin!(conn);
+        // The connection is served on the peer runtime (its first LDK call too); its end
+        // resolves `conn`.
+        let mut conn = inner.rt.handle().spawn(crate::socket::serve_outbound(
+            inner.pm.clone(),
+            inner.shared.clone(),
+            id,
+            std_stream,
+        ));
         // LDK drops a connection whose handshake and init are not done at the second tick
         // after it began; one that ends after that many ticks was ended by us, not by the
         // peer.

@@ -4,8 +4,9 @@
 //! LDK calls these while holding its own locks, so they never call back into the
 //! `PeerManager` and never block: they push into a channel or a queue and return.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, RwLock};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
 
 use bitcoin::secp256k1::PublicKey;
 use lightning::ln::msgs::{
@@ -16,8 +17,9 @@ use lightning::ln::types::ChannelId;
 use lightning::ln::wire::CustomMessageReader;
 use lightning::types::features::{InitFeatures, NodeFeatures};
 use lightning::util::ser::LengthLimitedRead;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use crate::flow::{self, Budget, Credit, Flow, SEND_BUDGET};
 use crate::wire::{read_raw, RawMessage};
 
 /// What the handler saw, in the order LDK reported it (per peer that is arrival order).
@@ -36,6 +38,7 @@ pub(crate) enum RawEvent {
     Custom {
         id: PublicKey,
         msg: RawMessage,
+        credit: Credit,
     },
 }
 
@@ -59,16 +62,54 @@ pub(crate) struct Shared {
     pub connected: Mutex<HashMap<PublicKey, PeerState>>,
     /// `connect` calls waiting for a peer's init.
     pub waiters: Mutex<HashMap<PublicKey, Vec<oneshot::Sender<()>>>>,
-    /// Custom messages waiting for the next `process_events`.
-    pub outbox: Mutex<Vec<(PublicKey, RawMessage)>>,
+    /// Custom messages waiting to be handed to LDK, per peer.
+    pub outbox: Mutex<Outbox>,
+    /// Each connected peer's room in its outbox ([`SEND_BUDGET`] bytes): `send_custom`
+    /// waits for it, in call order.
+    pub send_room: Mutex<HashMap<PublicKey, Arc<Semaphore>>>,
+    /// The connection of each peer whose init is in (for its write state).
+    pub flows: Mutex<HashMap<PublicKey, Arc<Flow>>>,
+    /// The custom backlog over all peers.
+    pub budget: Arc<Budget>,
     /// Warning-then-disconnect requests for the next `process_events`.
     pub warnings: Mutex<Vec<MessageSendEvent>>,
 }
 
+/// Our custom messages not yet handed to LDK: each peer's in order, with the room
+/// (permits of its `send_room`) each one took.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    queues: HashMap<PublicKey, VecDeque<(RawMessage, u32)>>,
+}
+
+impl Outbox {
+    pub fn push(&mut self, id: PublicKey, msg: RawMessage, room: u32) {
+        self.queues.entry(id).or_default().push_back((msg, room));
+    }
+}
+
 /// Decides whether an even custom type is acceptable.
-pub type EvenFilter = std::sync::Arc<dyn Fn(u16) -> bool + Send + Sync>;
+pub type EvenFilter = Arc<dyn Fn(u16) -> bool + Send + Sync>;
 
 impl Shared {
+    /// Forgets a finished connection's flow (unless the peer is already on a newer one).
+    pub fn forget_flow(&self, flow: &Arc<Flow>) {
+        let Some(id) = flow.node.get() else { return };
+        if let Ok(mut f) = self.flows.lock() {
+            if f.get(id).is_some_and(|x| Arc::ptr_eq(x, flow)) {
+                f.remove(id);
+            }
+        }
+    }
+
+    fn write_blocked(&self, id: &PublicKey) -> bool {
+        self.flows
+            .lock()
+            .ok()
+            .and_then(|f| f.get(id).map(|x| x.write_blocked.load(Ordering::Acquire)))
+            .unwrap_or(false)
+    }
+
     fn even_allowed(&self, t: u16) -> bool {
         if self
             .allowed_even
@@ -97,7 +138,7 @@ pub(crate) struct PeerState {
 /// Our `CustomMessageHandler`: reads every type LDK doesn't know, applies the even-type
 /// policy, and forwards the rest as events.
 pub(crate) struct CustomHandler {
-    pub shared: std::sync::Arc<Shared>,
+    pub shared: Arc<Shared>,
     pub events: mpsc::UnboundedSender<RawEvent>,
     /// Whether new peers start active (no gating by the daemon).
     pub auto_accept: bool,
@@ -174,18 +215,61 @@ impl CustomMessageHandler for CustomHandler {
             return Ok(());
         }
         drop(connected);
-        let _ = self.events.send(RawEvent::Custom { id: sender, msg });
+        // Counted against the connection it came on until the daemon is done with it.
+        let credit = flow::current()
+            .map(|f| f.hold(msg.body.len() + 2))
+            .unwrap_or_default();
+        let _ = self.events.send(RawEvent::Custom {
+            id: sender,
+            msg,
+            credit,
+        });
         Ok(())
     }
 
+    /// Hands LDK every queued message of each peer whose socket keeps up; a peer whose
+    /// socket is full keeps its messages here (LDK's own buffer has no bound) until the
+    /// driver sees room and calls `process_events` again.
     fn get_and_clear_pending_msg(&self) -> Vec<(PublicKey, RawMessage)> {
-        match self.shared.outbox.lock() {
-            Ok(mut q) => std::mem::take(&mut *q),
-            Err(_) => Vec::new(),
+        let mut out = Vec::new();
+        let mut freed = Vec::new();
+        if let Ok(mut q) = self.shared.outbox.lock() {
+            q.queues.retain(|id, msgs| {
+                if self.shared.write_blocked(id) {
+                    return true;
+                }
+                let room: u32 = msgs.iter().map(|(_, r)| *r).sum();
+                out.extend(msgs.drain(..).map(|(m, _)| (*id, m)));
+                freed.push((*id, room));
+                false
+            });
         }
+        if !freed.is_empty() {
+            if let Ok(r) = self.shared.send_room.lock() {
+                for (id, room) in freed {
+                    if let Some(s) = r.get(&id) {
+                        s.add_permits(room as usize);
+                    }
+                }
+            }
+        }
+        out
     }
 
     fn peer_disconnected(&self, id: PublicKey) {
+        if let Some(s) = self
+            .shared
+            .send_room
+            .lock()
+            .ok()
+            .and_then(|mut r| r.remove(&id))
+        {
+            // Waiting senders learn the peer is gone.
+            s.close();
+        }
+        if let Ok(mut q) = self.shared.outbox.lock() {
+            q.queues.remove(&id);
+        }
         let was = self
             .shared
             .connected
@@ -207,6 +291,15 @@ impl CustomMessageHandler for CustomHandler {
         };
         if let Ok(mut c) = self.shared.connected.lock() {
             c.insert(id, state);
+        }
+        if let Some(f) = flow::current() {
+            let _ = f.node.set(id);
+            if let Ok(mut m) = self.shared.flows.lock() {
+                m.insert(id, f);
+            }
+        }
+        if let Ok(mut r) = self.shared.send_room.lock() {
+            r.insert(id, Arc::new(Semaphore::new(SEND_BUDGET)));
         }
         let _ = self.events.send(RawEvent::Connected {
             id,

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::custom::RawEvent;
 use crate::features::be_bytes;
+use crate::flow::Credit;
 use crate::node::Pm;
 
 /// Which side opened the connection (`in`/`out` in CLN's JSON).
@@ -69,6 +70,9 @@ pub enum PeerEvent {
         id: PublicKey,
         msg_type: u16,
         payload: Vec<u8>,
+        /// The message's share of its peer's budget: hold it until the message is fully
+        /// handled (the peer's socket is not read while too much is held).
+        credit: Credit,
     },
 }
 
@@ -104,10 +108,11 @@ impl PeerEvents {
                 }
             }
             RawEvent::Disconnected { id } => PeerEvent::Disconnected { id },
-            RawEvent::Custom { id, msg } => PeerEvent::CustomMessage {
+            RawEvent::Custom { id, msg, credit } => PeerEvent::CustomMessage {
                 id,
                 msg_type: msg.msg_type,
                 payload: msg.to_wire(),
+                credit,
             },
         }
     }

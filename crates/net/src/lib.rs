@@ -24,6 +24,11 @@
 //! ([`off_worker`]): LDK may hold a lock across a store write that waits for the caller's
 //! runtime (a `db_write` plugin's reply).
 //!
+//! The sockets are driven by our own driver (`socket.rs`), which stops reading a peer whose
+//! custom messages wait for our plugins beyond a budget, and our custom messages to a peer
+//! whose socket is full wait in our queue, not LDK's (`flow.rs`): a peer faster than our
+//! plugins, or slower than our senders, is slowed down, never dropped for it.
+//!
 //! No callback from LDK blocks or calls back into LDK: they push into a channel or a queue.
 //! Nothing a peer sends can panic this crate; bad bytes end in a disconnect.
 
@@ -33,12 +38,14 @@ mod custom;
 mod error;
 mod event;
 mod features;
+mod flow;
 mod handlers;
 pub mod inbound;
 mod listen;
 mod log;
 mod node;
 mod runtime;
+mod socket;
 pub mod wire;
 mod wrap;
 
@@ -47,9 +54,11 @@ pub use config::PeerConfig;
 pub use error::{ConnectError, SendError, StartError};
 pub use event::{Direction, PeerEvent, PeerEvents, PeerInfo};
 pub use features::OurFeatures;
+pub use flow::Credit;
 pub use handlers::{
     base_features, ChannelHandler, Handlers, OnionHandler, RoutingHandler, SendOnlyHandler,
 };
 pub use node::PeerNode;
 pub use runtime::off_worker;
+pub use socket::Descriptor;
 pub use wire::{internal_type_name, RawMessage, MAX_MESSAGE_LEN};

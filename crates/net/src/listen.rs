@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::custom::Shared;
 use crate::node::Pm;
+use crate::socket::serve_inbound;
 
 /// Inbound peer connections served at once; more wait in the listen backlog until one
 /// ends. Far above what tests or a small node see, low enough that a connection flood
@@ -13,7 +15,7 @@ use crate::node::Pm;
 pub const MAX_INBOUND: usize = 2048;
 
 /// Runs on the peer runtime (the listener is registered with the runtime it runs on).
-pub(crate) async fn accept_loop(listener: std::net::TcpListener, pm: Arc<Pm>) {
+pub(crate) async fn accept_loop(listener: std::net::TcpListener, pm: Arc<Pm>, shared: Arc<Shared>) {
     let listener = match TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -30,11 +32,10 @@ pub(crate) async fn accept_loop(listener: std::net::TcpListener, pm: Arc<Pm>) {
             Ok((stream, from)) => match nodelay(stream).into_std() {
                 Ok(s) => {
                     tracing::trace!(%from, "inbound connection");
-                    // The connection runs on its own spawned tasks; the returned future
-                    // reports its end, which frees its slot.
-                    let ended = lightning_net_tokio::setup_inbound(pm.clone(), s);
+                    // The connection's end frees its slot.
+                    let served = serve_inbound(pm.clone(), shared.clone(), s);
                     tokio::spawn(async move {
-                        ended.await;
+                        served.await;
                         drop(permit);
                     });
                 }

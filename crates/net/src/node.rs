@@ -10,7 +10,6 @@ use bitcoin::secp256k1::PublicKey;
 use lightning::ln::peer_handler::{MessageHandler, PeerManager};
 use lightning::sign::{KeysManager, NodeSigner, Recipient};
 use lightning::types::features::{InitFeatures, NodeFeatures};
-use lightning_net_tokio::SocketDescriptor;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -23,11 +22,13 @@ use crate::handlers::{Handlers, OnionHandler, RoutingHandler};
 use crate::listen::accept_loop;
 use crate::log::LdkTracing;
 use crate::runtime::{bind, off_worker, PeerRuntime};
+use crate::flow::{MSG_OVERHEAD, SEND_BUDGET};
+use crate::socket::Descriptor;
 use crate::wire::{RawMessage, MAX_MESSAGE_LEN};
 use crate::wrap::{ChanHandler, Warner};
 
 pub(crate) type Pm = PeerManager<
-    SocketDescriptor,
+    Descriptor,
     Arc<ChanHandler>,
     Arc<RoutingHandler>,
     Arc<OnionHandler>,
@@ -120,7 +121,10 @@ impl PeerNode {
             let listener = bind(*addr).map_err(bind_err)?;
             bound.push(listener.local_addr().map_err(bind_err)?);
             if cfg.accept_at_start {
-                tasks.push(rt.handle().spawn(accept_loop(listener, pm.clone())));
+                tasks.push(
+                    rt.handle()
+                        .spawn(accept_loop(listener, pm.clone(), shared.clone())),
+                );
             } else {
                 paused.push(listener);
             }
@@ -157,8 +161,8 @@ impl PeerNode {
             .unwrap_or_default();
         if let Ok(mut t) = self.inner.tasks.lock() {
             for l in listeners {
-                let pm = self.inner.pm.clone();
-                t.push(self.inner.rt.handle().spawn(accept_loop(l, pm)));
+                let (pm, shared) = (self.inner.pm.clone(), self.inner.shared.clone());
+                t.push(self.inner.rt.handle().spawn(accept_loop(l, pm, shared)));
             }
         }
     }
@@ -257,22 +261,48 @@ impl PeerNode {
         was
     }
 
-    /// Queues one custom message (type included); the peer runtime flushes it at once. Best
-    /// effort: if the peer drops before the bytes leave, the message is lost.
-    pub fn send_custom(&self, id: &PublicKey, msg: &[u8]) -> Result<(), SendError> {
-        self.queue_custom(id, msg)?;
+    /// Queues one custom message (type included) behind the ones before it to this peer;
+    /// the peer runtime flushes it at once. Waits (in call order) while the peer's queue is
+    /// full: the peer reads slower than we send. Best effort after that: if the peer drops
+    /// before the bytes leave, the message is lost.
+    pub async fn send_custom(&self, id: &PublicKey, msg: &[u8]) -> Result<(), SendError> {
+        let raw = Self::check_custom(msg)?;
+        let room = self.room(id).ok_or(SendError::NotConnected)?;
+        let need = (msg.len() + MSG_OVERHEAD).min(SEND_BUDGET) as u32;
+        // Queued for room on its first poll, so concurrent callers keep their order.
+        let permit = room
+            .clone()
+            .acquire_many_owned(need)
+            .await
+            .map_err(|_| SendError::NotConnected)?;
+        permit.forget();
+        self.push_custom(id, raw, need, &room)?;
         self.flush_soon();
         Ok(())
     }
 
-    /// Like [`send_custom`](Self::send_custom) for many messages, flushed once at the end
-    /// (commando's reply pieces). Stops at the first message that cannot be queued.
+    /// Queues several messages for one peer at once, flushed once at the end (commando's
+    /// request and reply pieces), without waiting for room: they take what room there is
+    /// and go over the budget by the rest (commando bounds its own requests and replies).
+    /// Stops at the first message that cannot be queued.
     pub fn send_custom_batch<'a>(
         &self,
         id: &PublicKey,
         msgs: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<(), SendError> {
-        let res = msgs.into_iter().try_for_each(|m| self.queue_custom(id, m));
+        let res = msgs.into_iter().try_for_each(|m| {
+            let raw = Self::check_custom(m)?;
+            let room = self.room(id).ok_or(SendError::NotConnected)?;
+            let need = (m.len() + MSG_OVERHEAD).min(SEND_BUDGET) as u32;
+            let took = match room.clone().try_acquire_many_owned(need) {
+                Ok(p) => {
+                    p.forget();
+                    need
+                }
+                Err(_) => 0,
+            };
+            self.push_custom(id, raw, took, &room)
+        });
         self.flush_soon();
         res
     }
@@ -293,11 +323,15 @@ impl PeerNode {
         });
     }
 
-    fn queue_custom(&self, id: &PublicKey, msg: &[u8]) -> Result<(), SendError> {
+    fn check_custom(msg: &[u8]) -> Result<RawMessage, SendError> {
         if msg.len() > MAX_MESSAGE_LEN {
             return Err(SendError::TooLong(msg.len()));
         }
-        let raw = RawMessage::from_wire(msg).ok_or(SendError::TooShort)?;
+        RawMessage::from_wire(msg).ok_or(SendError::TooShort)
+    }
+
+    /// The peer's outbox room, if it is connected and not being dropped.
+    fn room(&self, id: &PublicKey) -> Option<Arc<tokio::sync::Semaphore>> {
         let ok = self
             .inner
             .shared
@@ -306,11 +340,33 @@ impl PeerNode {
             .map(|c| c.get(id).map(|s| !s.rejected).unwrap_or(false))
             .unwrap_or(false);
         if !ok {
+            return None;
+        }
+        self.inner.shared.send_room.lock().ok()?.get(id).cloned()
+    }
+
+    /// Appends to the peer's outbox, unless it left (or came back on a new connection)
+    /// while we waited for room.
+    fn push_custom(
+        &self,
+        id: &PublicKey,
+        raw: RawMessage,
+        took: u32,
+        room: &Arc<tokio::sync::Semaphore>,
+    ) -> Result<(), SendError> {
+        let shared = &self.inner.shared;
+        let Ok(mut q) = shared.outbox.lock() else {
+            return Err(SendError::NotConnected);
+        };
+        let same = shared
+            .send_room
+            .lock()
+            .map(|r| r.get(id).is_some_and(|s| Arc::ptr_eq(s, room)))
+            .unwrap_or(false);
+        if !same {
             return Err(SendError::NotConnected);
         }
-        if let Ok(mut q) = self.inner.shared.outbox.lock() {
-            q.push((*id, raw));
-        }
+        q.push(*id, raw, took);
         Ok(())
     }
 

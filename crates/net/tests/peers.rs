@@ -59,13 +59,14 @@ async fn odd_custom_messages_flow_both_ways() {
     let (b, mut be) = node(4).await;
     link(&a, &mut ae, &b, &mut be).await;
 
-    a.send_custom(&b.node_id(), &[0x77, 0x77, 0x00, 0x12])
+    a.send_custom(&b.node_id(), &[0x77, 0x77, 0x00, 0x12]).await
         .unwrap();
     match until(&mut be, 5, "message at b", is_custom).await {
         PeerEvent::CustomMessage {
             id,
             msg_type,
             payload,
+            ..
         } => {
             assert_eq!(id, a.node_id());
             assert_eq!(msg_type, 0x7777);
@@ -73,12 +74,13 @@ async fn odd_custom_messages_flow_both_ways() {
         }
         _ => unreachable!(),
     }
-    b.send_custom(&a.node_id(), &[0x80, 0x01, 0xab]).unwrap();
+    b.send_custom(&a.node_id(), &[0x80, 0x01, 0xab]).await.unwrap();
     match until(&mut ae, 5, "message at a", is_custom).await {
         PeerEvent::CustomMessage {
             id,
             msg_type,
             payload,
+            ..
         } => {
             assert_eq!(id, b.node_id());
             assert_eq!(msg_type, 0x8001);
@@ -87,7 +89,7 @@ async fn odd_custom_messages_flow_both_ways() {
         _ => unreachable!(),
     }
     // A bare type with no body is a valid message too.
-    a.send_custom(&b.node_id(), &[0x77, 0x79]).unwrap();
+    a.send_custom(&b.node_id(), &[0x77, 0x79]).await.unwrap();
     match until(&mut be, 5, "bare type at b", is_custom).await {
         PeerEvent::CustomMessage { payload, .. } => assert_eq!(payload, vec![0x77, 0x79]),
         _ => unreachable!(),
@@ -103,7 +105,7 @@ async fn ten_thousand_messages_arrive_complete_and_in_order() {
     for i in 0..N {
         let mut m = vec![0x77, 0x77];
         m.extend_from_slice(&i.to_be_bytes());
-        a.send_custom(&b.node_id(), &m).unwrap();
+        a.send_custom(&b.node_id(), &m).await.unwrap();
     }
     for i in 0..N {
         match next(&mut be, 20, "message in sequence").await {
@@ -123,21 +125,21 @@ async fn largest_message_passes_and_oversized_or_short_ones_are_refused() {
     link(&a, &mut ae, &b, &mut be).await;
     let mut big = vec![0x77, 0x77];
     big.resize(65535, 0x5a);
-    a.send_custom(&b.node_id(), &big).unwrap();
+    a.send_custom(&b.node_id(), &big).await.unwrap();
     match until(&mut be, 5, "big message", is_custom).await {
         PeerEvent::CustomMessage { payload, .. } => assert_eq!(payload.len(), 65535),
         _ => unreachable!(),
     }
     big.push(0);
     assert_eq!(
-        a.send_custom(&b.node_id(), &big),
+        a.send_custom(&b.node_id(), &big).await,
         Err(SendError::TooLong(65536))
     );
     assert_eq!(
-        a.send_custom(&b.node_id(), &[0x77]),
+        a.send_custom(&b.node_id(), &[0x77]).await,
         Err(SendError::TooShort)
     );
-    assert_eq!(a.send_custom(&b.node_id(), &[]), Err(SendError::TooShort));
+    assert_eq!(a.send_custom(&b.node_id(), &[]).await, Err(SendError::TooShort));
 }
 
 #[tokio::test]
@@ -145,9 +147,9 @@ async fn unknown_even_type_makes_the_receiver_disconnect() {
     let (a, mut ae) = node(9).await;
     let (b, mut be) = node(10).await;
     link(&a, &mut ae, &b, &mut be).await;
-    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x01]).unwrap();
+    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x01]).await.unwrap();
     // Sent after the offending one: must never be delivered either.
-    let _ = a.send_custom(&b.node_id(), &[0x77, 0x77, 0x02]);
+    let _ = a.send_custom(&b.node_id(), &[0x77, 0x77, 0x02]).await;
     match next(&mut be, 5, "disconnect at b").await {
         PeerEvent::Disconnected { id } => assert_eq!(id, a.node_id()),
         other => panic!("b must not deliver anything, got {other:?}"),
@@ -165,7 +167,7 @@ async fn declared_even_type_is_delivered() {
     let (b, mut be) = node(12).await;
     b.set_allowed_even_types([0x7776]);
     link(&a, &mut ae, &b, &mut be).await;
-    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x01]).unwrap();
+    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x01]).await.unwrap();
     match until(&mut be, 5, "even message", |e| {
         is_custom(e) || matches!(e, PeerEvent::Disconnected { .. })
     })
@@ -176,7 +178,7 @@ async fn declared_even_type_is_delivered() {
     }
     // Withdrawing the type (plugin gone) makes it fatal again.
     b.set_allowed_even_types([]);
-    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x02]).unwrap();
+    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x02]).await.unwrap();
     until(&mut be, 5, "disconnect", |e| {
         matches!(e, PeerEvent::Disconnected { .. })
     })
@@ -199,7 +201,7 @@ async fn disconnect_ends_the_connection_on_both_sides() {
     .await;
     assert!(!a.is_connected(&b.node_id()));
     assert_eq!(
-        a.send_custom(&b.node_id(), &[0x77, 0x77]),
+        a.send_custom(&b.node_id(), &[0x77, 0x77]).await,
         Err(SendError::NotConnected)
     );
     assert!(
@@ -214,7 +216,7 @@ async fn gated_peer_is_connecting_until_accepted_and_can_already_get_messages() 
     let (b, mut be) = node_with(16, |c| c.auto_accept = false).await;
     link(&a, &mut ae, &b, &mut be).await;
     assert!(!b.peer(&a.node_id()).unwrap().active);
-    b.send_custom(&a.node_id(), &[0x77, 0x77, 0x09]).unwrap();
+    b.send_custom(&a.node_id(), &[0x77, 0x77, 0x09]).await.unwrap();
     until(&mut ae, 5, "message to connecting peer", is_custom).await;
     assert!(b.accept(&a.node_id()));
     assert!(b.peer(&a.node_id()).unwrap().active);
@@ -366,7 +368,7 @@ async fn frame_with_bad_mac_disconnects() {
     })
     .await;
     p.corrupt.store(true, std::sync::atomic::Ordering::SeqCst);
-    a.send_custom(&b.node_id(), &[0x77, 0x77, 1, 2, 3, 4])
+    a.send_custom(&b.node_id(), &[0x77, 0x77, 1, 2, 3, 4]).await
         .unwrap();
     match until(&mut be, 5, "b drops a", |e| {
         !matches!(e, PeerEvent::Connected { .. })
@@ -412,7 +414,7 @@ async fn two_hundred_peers_connect_at_once() {
     assert_eq!(b.list_peers().len(), 200);
     // And they can all talk.
     for (n, _) in &nodes {
-        n.send_custom(&b.node_id(), &[0x77, 0x77]).unwrap();
+        n.send_custom(&b.node_id(), &[0x77, 0x77]).await.unwrap();
     }
     let mut got = 0;
     while got < 200 {
@@ -451,10 +453,10 @@ async fn even_filter_decides_live() {
     let a2 = allow.clone();
     b.set_even_filter(move |t| t == 0x7776 && a2.load(std::sync::atomic::Ordering::SeqCst));
     link(&a, &mut ae, &b, &mut be).await;
-    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x01]).unwrap();
+    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x01]).await.unwrap();
     until(&mut be, 5, "filtered-in even message", is_custom).await;
     allow.store(false, std::sync::atomic::Ordering::SeqCst);
-    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x02]).unwrap();
+    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x02]).await.unwrap();
     until(&mut be, 5, "disconnect", |e| {
         matches!(e, PeerEvent::Disconnected { .. })
     })
@@ -501,12 +503,13 @@ async fn peer_storage_messages_reach_the_daemon_as_custom_messages() {
         vec![0x00, 0x07, 0x00, 0x02, 0xab, 0xcd],
         vec![0x00, 0x09, 0x00, 0x01, 0xef],
     ] {
-        a.send_custom(&b.node_id(), &msg).unwrap();
+        a.send_custom(&b.node_id(), &msg).await.unwrap();
         match until(&mut be, 5, "peer storage message at b", is_custom).await {
             PeerEvent::CustomMessage {
                 id,
                 msg_type,
                 payload,
+                ..
             } => {
                 assert_eq!(id, a.node_id());
                 assert_eq!(msg_type, u16::from_be_bytes([msg[0], msg[1]]));

@@ -108,7 +108,7 @@ impl Command for Sendcustommsg {
         let peering = self.peering.clone();
         Box::pin(async move {
             let c = checked?;
-            match peering.peers.send_custom(&c.id, &c.msg) {
+            match peering.peers.send_custom(&c.id, &c.msg).await {
                 Ok(()) => {}
                 Err(SendError::NotConnected) => {
                     return Err(RpcError::invalid_request("Peer is not connected"))

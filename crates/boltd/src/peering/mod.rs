@@ -16,7 +16,7 @@ mod waiters;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -59,40 +59,6 @@ impl Known {
     }
 }
 
-/// Custom message bytes queued for one peer's task (and for all peers).
-struct Backlog {
-    peer: AtomicUsize,
-    total: Arc<AtomicUsize>,
-    /// The peer was already told to go.
-    warned: AtomicBool,
-}
-
-impl Backlog {
-    /// Counts `n` more bytes, unless that would pass a limit.
-    fn add(&self, n: usize) -> bool {
-        let peer = self.peer.load(Ordering::SeqCst);
-        let total = self.total.load(Ordering::SeqCst);
-        if peer + n > PEER_BACKLOG || total + n > TOTAL_BACKLOG {
-            return false;
-        }
-        self.peer.fetch_add(n, Ordering::SeqCst);
-        self.total.fetch_add(n, Ordering::SeqCst);
-        true
-    }
-
-    fn remove(&self, n: usize) {
-        self.peer.fetch_sub(n, Ordering::SeqCst);
-        self.total.fetch_sub(n, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Backlog {
-    /// Whatever a finished task left queued no longer counts against the others.
-    fn drop(&mut self) {
-        self.total.fetch_sub(*self.peer.get_mut(), Ordering::SeqCst);
-    }
-}
-
 pub struct Peering {
     pub peers: PeerNode,
     node: Arc<Node>,
@@ -114,18 +80,6 @@ pub type CustomTap = Arc<dyn Fn(PublicKey, &[u8]) + Send + Sync>;
 
 /// Custom message hook chains in flight per peer.
 const CUSTOM_WINDOW: usize = 64;
-
-/// Bytes of custom messages one peer may have waiting for the hook (beyond the window in
-/// flight) before it is warned and dropped: peers are not flow-controlled (LDK hands us
-/// every message it decrypts), so a peer sending faster than the plugins answer would
-/// otherwise grow our memory without bound.
-const PEER_BACKLOG: usize = 8 * 1024 * 1024;
-/// The same bound over all peers together.
-const TOTAL_BACKLOG: usize = 64 * 1024 * 1024;
-/// What one queued message costs besides its payload (the event, the queue slot).
-const MSG_OVERHEAD: usize = 128;
-/// The warning a peer gets when its backlog is too large.
-const BACKLOG_WARNING: &str = "too many custom messages waiting for plugins";
 
 impl Peering {
     /// Binds the listening sockets (`--addr`/`--bind-addr`, else all interfaces on the
@@ -346,15 +300,14 @@ impl Peering {
         }
     }
 
-    /// Reads peer events and hands each to its peer's task, in order. Custom messages
-    /// beyond [`PEER_BACKLOG`] / [`TOTAL_BACKLOG`] are dropped and their sender is warned
-    /// and disconnected.
+    /// Reads peer events and hands each to its peer's task, in order. What waits here is
+    /// bounded by the peer layer: each custom message carries a credit that its task holds
+    /// until the hook chain is done, and a peer holding too much is not read until its
+    /// messages drain (`net`'s flow control), so a fast peer is slowed, never dropped.
     async fn pump(self: Arc<Self>, mut events: PeerEvents) {
-        let mut workers: HashMap<PublicKey, (mpsc::UnboundedSender<PeerEvent>, Arc<Backlog>)> =
-            HashMap::new();
+        let mut workers: HashMap<PublicKey, mpsc::UnboundedSender<PeerEvent>> = HashMap::new();
         // A peer's previous task, still finishing its disconnect; the next one waits for it.
         let mut finishing: HashMap<PublicKey, JoinHandle<()>> = HashMap::new();
-        let total = Arc::new(AtomicUsize::new(0));
         while let Some(ev) = events.recv().await {
             let (id, last) = match &ev {
                 PeerEvent::Connected { id, .. } | PeerEvent::CustomMessage { id, .. } => {
@@ -362,34 +315,19 @@ impl Peering {
                 }
                 PeerEvent::Disconnected { id } => (*id, true),
             };
-            let (tx, backlog) = workers.entry(id).or_insert_with(|| {
+            let tx = workers.entry(id).or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                let backlog = Arc::new(Backlog {
-                    peer: AtomicUsize::new(0),
-                    total: total.clone(),
-                    warned: AtomicBool::new(false),
-                });
                 let before = finishing.remove(&id);
                 let me = self.clone();
-                let b = backlog.clone();
                 let h = tokio::spawn(async move {
                     if let Some(b) = before {
                         let _ = b.await;
                     }
-                    me.peer_task(rx, b).await;
+                    me.peer_task(rx).await;
                 });
                 finishing.insert(id, h);
-                (tx, backlog)
+                tx
             });
-            if let PeerEvent::CustomMessage { payload, .. } = &ev {
-                if !backlog.add(payload.len() + MSG_OVERHEAD) {
-                    if !backlog.warned.swap(true, Ordering::SeqCst) {
-                        tracing::info!(peer = %id, "{BACKLOG_WARNING}: disconnecting");
-                        self.peers.disconnect_with_warning(&id, BACKLOG_WARNING);
-                    }
-                    continue;
-                }
-            }
             let _ = tx.send(ev);
             if last {
                 // The task drains this event and ends; a reconnect gets a new task that
@@ -407,11 +345,7 @@ impl Peering {
     /// the first plugin) in arrival order, so plugins still see one peer's messages in
     /// order while the round trips overlap (CLN has no back-pressure here either).
     /// Connects and disconnects wait for the messages before them.
-    async fn peer_task(
-        self: Arc<Self>,
-        mut rx: mpsc::UnboundedReceiver<PeerEvent>,
-        backlog: Arc<Backlog>,
-    ) {
+    async fn peer_task(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<PeerEvent>) {
         let mut inflight = FuturesUnordered::new();
         loop {
             let ev = tokio::select! {
@@ -425,10 +359,15 @@ impl Peering {
                     id,
                     msg_type,
                     payload,
+                    credit,
                 } => {
-                    backlog.remove(payload.len() + MSG_OVERHEAD);
                     // FuturesUnordered first polls futures in the order they were pushed.
-                    inflight.push(self.clone().on_custom(id, msg_type, payload));
+                    // The credit is held until the hook chain is done.
+                    let handled = self.clone().on_custom(id, msg_type, payload);
+                    inflight.push(async move {
+                        handled.await;
+                        drop(credit);
+                    });
                 }
                 other => {
                     while inflight.next().await.is_some() {}
