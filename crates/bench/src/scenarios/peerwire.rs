@@ -89,7 +89,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Table> {
             permit.forget();
             let now = rx.base.elapsed().as_nanos() as u64;
             msg[2..10].copy_from_slice(&now.to_be_bytes());
-            a.send_custom(&bid, &msg)?;
+            a.send_custom(&bid, &msg).await?;
             sent += 1;
         }
         // Let the tail arrive, then take the window back for the next row.
