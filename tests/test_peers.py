@@ -56,6 +56,9 @@ class ProtoPeer:
 
     def __init__(self, conn):
         self.conn = conn
+        # The reader's pongs and a test's sends must not interleave on the wire (a send
+        # may block while the node is not reading us).
+        self.send_lock = threading.Lock()
         self.msgs = queue.Queue()
         self.closed = threading.Event()
         threading.Thread(target=self._reader, daemon=True).start()
@@ -86,7 +89,8 @@ class ProtoPeer:
         self.closed.set()
 
     def send(self, m):
-        self.conn.send_message(m)
+        with self.send_lock:
+            self.conn.send_message(m)
 
     def expect(self, msg_type, timeout=10):
         """The next message of `msg_type` (others are skipped); fails after `timeout`."""

@@ -59,7 +59,8 @@ async fn odd_custom_messages_flow_both_ways() {
     let (b, mut be) = node(4).await;
     link(&a, &mut ae, &b, &mut be).await;
 
-    a.send_custom(&b.node_id(), &[0x77, 0x77, 0x00, 0x12]).await
+    a.send_custom(&b.node_id(), &[0x77, 0x77, 0x00, 0x12])
+        .await
         .unwrap();
     match until(&mut be, 5, "message at b", is_custom).await {
         PeerEvent::CustomMessage {
@@ -74,7 +75,9 @@ async fn odd_custom_messages_flow_both_ways() {
         }
         _ => unreachable!(),
     }
-    b.send_custom(&a.node_id(), &[0x80, 0x01, 0xab]).await.unwrap();
+    b.send_custom(&a.node_id(), &[0x80, 0x01, 0xab])
+        .await
+        .unwrap();
     match until(&mut ae, 5, "message at a", is_custom).await {
         PeerEvent::CustomMessage {
             id,
@@ -139,7 +142,10 @@ async fn largest_message_passes_and_oversized_or_short_ones_are_refused() {
         a.send_custom(&b.node_id(), &[0x77]).await,
         Err(SendError::TooShort)
     );
-    assert_eq!(a.send_custom(&b.node_id(), &[]).await, Err(SendError::TooShort));
+    assert_eq!(
+        a.send_custom(&b.node_id(), &[]).await,
+        Err(SendError::TooShort)
+    );
 }
 
 #[tokio::test]
@@ -147,7 +153,9 @@ async fn unknown_even_type_makes_the_receiver_disconnect() {
     let (a, mut ae) = node(9).await;
     let (b, mut be) = node(10).await;
     link(&a, &mut ae, &b, &mut be).await;
-    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x01]).await.unwrap();
+    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x01])
+        .await
+        .unwrap();
     // Sent after the offending one: must never be delivered either.
     let _ = a.send_custom(&b.node_id(), &[0x77, 0x77, 0x02]).await;
     match next(&mut be, 5, "disconnect at b").await {
@@ -167,7 +175,9 @@ async fn declared_even_type_is_delivered() {
     let (b, mut be) = node(12).await;
     b.set_allowed_even_types([0x7776]);
     link(&a, &mut ae, &b, &mut be).await;
-    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x01]).await.unwrap();
+    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x01])
+        .await
+        .unwrap();
     match until(&mut be, 5, "even message", |e| {
         is_custom(e) || matches!(e, PeerEvent::Disconnected { .. })
     })
@@ -178,7 +188,9 @@ async fn declared_even_type_is_delivered() {
     }
     // Withdrawing the type (plugin gone) makes it fatal again.
     b.set_allowed_even_types([]);
-    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x02]).await.unwrap();
+    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x02])
+        .await
+        .unwrap();
     until(&mut be, 5, "disconnect", |e| {
         matches!(e, PeerEvent::Disconnected { .. })
     })
@@ -216,7 +228,9 @@ async fn gated_peer_is_connecting_until_accepted_and_can_already_get_messages() 
     let (b, mut be) = node_with(16, |c| c.auto_accept = false).await;
     link(&a, &mut ae, &b, &mut be).await;
     assert!(!b.peer(&a.node_id()).unwrap().active);
-    b.send_custom(&a.node_id(), &[0x77, 0x77, 0x09]).await.unwrap();
+    b.send_custom(&a.node_id(), &[0x77, 0x77, 0x09])
+        .await
+        .unwrap();
     until(&mut ae, 5, "message to connecting peer", is_custom).await;
     assert!(b.accept(&a.node_id()));
     assert!(b.peer(&a.node_id()).unwrap().active);
@@ -368,7 +382,8 @@ async fn frame_with_bad_mac_disconnects() {
     })
     .await;
     p.corrupt.store(true, std::sync::atomic::Ordering::SeqCst);
-    a.send_custom(&b.node_id(), &[0x77, 0x77, 1, 2, 3, 4]).await
+    a.send_custom(&b.node_id(), &[0x77, 0x77, 1, 2, 3, 4])
+        .await
         .unwrap();
     match until(&mut be, 5, "b drops a", |e| {
         !matches!(e, PeerEvent::Connected { .. })
@@ -453,10 +468,14 @@ async fn even_filter_decides_live() {
     let a2 = allow.clone();
     b.set_even_filter(move |t| t == 0x7776 && a2.load(std::sync::atomic::Ordering::SeqCst));
     link(&a, &mut ae, &b, &mut be).await;
-    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x01]).await.unwrap();
+    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x01])
+        .await
+        .unwrap();
     until(&mut be, 5, "filtered-in even message", is_custom).await;
     allow.store(false, std::sync::atomic::Ordering::SeqCst);
-    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x02]).await.unwrap();
+    a.send_custom(&b.node_id(), &[0x77, 0x76, 0x02])
+        .await
+        .unwrap();
     until(&mut be, 5, "disconnect", |e| {
         matches!(e, PeerEvent::Disconnected { .. })
     })

@@ -59,7 +59,9 @@ async fn rejected_peer_receives_the_warning_text_then_is_dropped() {
     let (c, mut ce) = node(42).await;
     let (d, mut de) = node(43).await;
     link(&c, &mut ce, &d, &mut de).await;
-    c.send_custom(&d.node_id(), &[0x77, 0x76, 0xaa]).await.unwrap();
+    c.send_custom(&d.node_id(), &[0x77, 0x76, 0xaa])
+        .await
+        .unwrap();
     until(&mut ce, 5, "c dropped", |e| {
         matches!(e, PeerEvent::Disconnected { .. })
     })
