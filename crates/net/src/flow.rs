@@ -4,9 +4,10 @@
 //! holds it until the message's hook chain is done. While a peer's held credit is over
 //! [`PEER_HIGH_BYTES`] / [`PEER_HIGH_MSGS`] (or all peers' over [`TOTAL_HIGH_BYTES`]), its
 //! socket driver stops reading, so TCP's own backpressure slows the sender instead of our
-//! memory growing or the peer being dropped. Reads resume a little below the mark (a gap of
-//! [`RESUME_GAP_MSGS`] messages or [`RESUME_GAP_BYTES`]): a long pause would keep the
-//! peer's pings and pongs unread past LDK's ping timeout. While paused, everything else that
+//! memory growing or the peer being dropped. Reads resume as soon as one message is done
+//! ([`RESUME_GAP_MSGS`], [`RESUME_GAP_BYTES`]: at most the largest message): a paused peer
+//! is read again after every hook call, so its pings and pongs get through unless a single
+//! hook call outlasts LDK's ping timeout (a tick or two, 10-20 s). While paused, everything else that
 //! peer sends (channel traffic too) waits as well; that lasts only while our plugins are
 //! behind on that peer's custom messages.
 //!
@@ -35,8 +36,8 @@ pub const PEER_HIGH_MSGS: usize = 2048;
 /// All peers together.
 pub const TOTAL_HIGH_BYTES: usize = 64 * 1024 * 1024;
 /// How far under a mark the backlog must drain before reads resume.
-pub const RESUME_GAP_MSGS: usize = 64;
-pub const RESUME_GAP_BYTES: usize = 512 * 1024;
+pub const RESUME_GAP_MSGS: usize = 1;
+pub const RESUME_GAP_BYTES: usize = 64 * 1024;
 /// What one message costs besides its payload (the event, the queue slot).
 pub const MSG_OVERHEAD: usize = 128;
 /// Bytes of custom messages we queue for one peer (not yet handed to LDK) before
@@ -137,7 +138,7 @@ impl Flow {
 }
 
 fn below_resume(bytes: usize, msgs: usize) -> bool {
-    bytes < PEER_HIGH_BYTES - RESUME_GAP_BYTES && msgs < PEER_HIGH_MSGS - RESUME_GAP_MSGS
+    bytes <= PEER_HIGH_BYTES - RESUME_GAP_BYTES && msgs <= PEER_HIGH_MSGS - RESUME_GAP_MSGS
 }
 
 struct Held {

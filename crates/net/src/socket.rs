@@ -220,12 +220,10 @@ async fn drive(pm: Arc<Pm>, shared: Arc<Shared>, conn: Arc<Conn>, mut d: Descrip
     let mut buf = vec![0u8; READ_CHUNK];
     // Whether the socket ended by itself (LDK must be told) or LDK ended it.
     let peer_gone = loop {
+        // `wake` keeps a permit when nobody waits: a wake-up between here and the await
+        // is not lost.
         let woken = conn.flow.wake.notified();
         tokio::pin!(woken);
-        woken.as_mut().enable();
-        let released = conn.flow.total_released();
-        tokio::pin!(released);
-        released.as_mut().enable();
         let paused = match conn.state.lock() {
             Ok(st) if st.disconnect => break false,
             Ok(st) => st.read_paused,
@@ -239,10 +237,21 @@ async fn drive(pm: Arc<Pm>, shared: Arc<Shared>, conn: Arc<Conn>, mut d: Descrip
             pm.process_events();
             continue;
         }
-        if paused || conn.flow.over_budget() {
-            tokio::select! {
-                _ = &mut woken => {}
-                _ = &mut released => {}
+        if paused {
+            woken.await;
+            continue;
+        }
+        if conn.flow.over_budget() {
+            // All peers' backlog is announced to every waiter at once: listen before
+            // checking again.
+            let released = conn.flow.total_released();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if conn.flow.over_budget() {
+                tokio::select! {
+                    _ = &mut woken => {}
+                    _ = &mut released => {}
+                }
             }
             continue;
         }

@@ -465,13 +465,13 @@ impl Peering {
         }
         let Some(h) = self.host() else { return };
         let hexmsg = hex::encode(&payload);
-        h.notify(
-            "custommsg",
-            json!({"peer_id": id.to_string(), "payload": hexmsg}),
-        );
+        let peer_id = id.to_string();
+        if h.anyone_cares("custommsg") {
+            h.notify("custommsg", json!({"peer_id": peer_id, "payload": hexmsg}));
+        }
         let p = CustomMsgPayload {
             payload: hexmsg,
-            peer_id: id.to_string(),
+            peer_id,
             msg_type,
         };
         h.call_hook::<CustomMsg>(&p, None).await;
