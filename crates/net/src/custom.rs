@@ -5,7 +5,7 @@
 //! `PeerManager` and never block: they push into a channel or a queue and return.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bitcoin::secp256k1::PublicKey;
@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     pub flows: Mutex<HashMap<PublicKey, Arc<Flow>>>,
     /// The custom backlog over all peers.
     pub budget: Arc<Budget>,
+    /// Set while a flush of our queued custom messages is on its way (see [`flush`]).
+    flush_queued: AtomicBool,
     /// Warning-then-disconnect requests for the next `process_events`.
     pub warnings: Mutex<Vec<MessageSendEvent>>,
 }
@@ -91,7 +93,27 @@ impl Outbox {
 /// Decides whether an even custom type is acceptable.
 pub type EvenFilter = Arc<dyn Fn(u16) -> bool + Send + Sync>;
 
+/// Our custom messages handed to LDK per peer and `process_events`.
+const HANDOFF: usize = 8;
+
 impl Shared {
+    /// Whether some peer whose socket keeps up has messages waiting here.
+    pub fn more_ready(&self) -> bool {
+        self.outbox
+            .lock()
+            .map(|q| {
+                q.queues
+                    .iter()
+                    .any(|(id, m)| !m.is_empty() && !self.write_blocked(id))
+            })
+            .unwrap_or(false)
+    }
+
+    /// Claims the next flush; false if one is already on its way.
+    pub fn claim_flush(&self) -> bool {
+        !self.flush_queued.swap(true, Ordering::AcqRel)
+    }
+
     /// Forgets a finished connection's flow (unless the peer is already on a newer one).
     pub fn forget_flow(&self, flow: &Arc<Flow>) {
         let Some(id) = flow.node.get() else { return };
@@ -227,9 +249,11 @@ impl CustomMessageHandler for CustomHandler {
         Ok(())
     }
 
-    /// Hands LDK every queued message of each peer whose socket keeps up; a peer whose
-    /// socket is full keeps its messages here (LDK's own buffer has no bound) until the
-    /// driver sees room and calls `process_events` again.
+    /// Hands LDK the next [`HANDOFF`] queued messages of each peer whose socket keeps up
+    /// (the flush task comes back for the rest); a peer whose socket is full keeps its
+    /// messages here (LDK's own buffer has no bound) until the driver sees room. A few at
+    /// a time: LDK stops reading a peer while 12 messages wait in its buffer, and a peer
+    /// we did not read for a ping interval is dropped for not answering our ping.
     fn get_and_clear_pending_msg(&self) -> Vec<(PublicKey, RawMessage)> {
         let mut out = Vec::new();
         let mut freed = Vec::new();
@@ -238,10 +262,11 @@ impl CustomMessageHandler for CustomHandler {
                 if self.shared.write_blocked(id) {
                     return true;
                 }
-                let room: u32 = msgs.iter().map(|(_, r)| *r).sum();
-                out.extend(msgs.drain(..).map(|(m, _)| (*id, m)));
+                let n = msgs.len().min(HANDOFF);
+                let room: u32 = msgs.iter().take(n).map(|(_, r)| *r).sum();
+                out.extend(msgs.drain(..n).map(|(m, _)| (*id, m)));
                 freed.push((*id, room));
-                false
+                !msgs.is_empty()
             });
         }
         if !freed.is_empty() {
@@ -333,5 +358,20 @@ impl CustomMessageHandler for CustomHandler {
 
     fn provided_init_features(&self, _their_node_id: PublicKey) -> InitFeatures {
         self.plugin_init_features()
+    }
+}
+
+/// Has LDK take our queued custom messages, a few per peer at a time, until none is left
+/// for a peer whose socket keeps up. Runs on the peer runtime after [`Shared::claim_flush`]:
+/// a burst of sends shares one flush (the flag is cleared before each round, so a message
+/// queued during one gets another).
+pub(crate) async fn flush(pm: Arc<crate::node::Pm>, shared: Arc<Shared>) {
+    loop {
+        shared.flush_queued.store(false, Ordering::Release);
+        pm.process_events();
+        if !shared.more_ready() || !shared.claim_flush() {
+            return;
+        }
+        tokio::task::yield_now().await;
     }
 }

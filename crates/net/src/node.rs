@@ -53,8 +53,6 @@ pub(crate) struct Inner {
     /// Bound listeners not accepting yet (see `PeerConfig::accept_at_start`).
     paused: Mutex<Vec<std::net::TcpListener>>,
     pub stopped: AtomicBool,
-    /// Set while a flush of queued custom messages waits on the peer runtime.
-    flush_queued: Arc<AtomicBool>,
     /// The sockets' runtime (see `runtime.rs`); last, so it stops after the rest is gone.
     pub rt: PeerRuntime,
 }
@@ -141,7 +139,6 @@ impl PeerNode {
             tasks: Mutex::new(tasks),
             paused: Mutex::new(paused),
             stopped: AtomicBool::new(false),
-            flush_queued: Arc::new(AtomicBool::new(false)),
             rt,
         });
         Ok((PeerNode { inner }, PeerEvents { rx, pm }))
@@ -308,19 +305,15 @@ impl PeerNode {
     }
 
     /// Has LDK take the queued custom messages on the peer runtime: the caller's worker
-    /// neither waits on LDK nor gives its core away per message, and a burst of sends
-    /// shares one flush (the flag is cleared before the flush, so a message queued
-    /// during it gets another).
+    /// neither waits on LDK nor gives its core away per message.
     fn flush_soon(&self) {
-        if self.inner.flush_queued.swap(true, Ordering::AcqRel) {
-            return;
+        if self.inner.shared.claim_flush() {
+            let (pm, shared) = (self.inner.pm.clone(), self.inner.shared.clone());
+            self.inner
+                .rt
+                .handle()
+                .spawn(crate::custom::flush(pm, shared));
         }
-        let flag = self.inner.flush_queued.clone();
-        let pm = self.inner.pm.clone();
-        self.inner.rt.handle().spawn(async move {
-            flag.store(false, Ordering::Release);
-            pm.process_events();
-        });
     }
 
     fn check_custom(msg: &[u8]) -> Result<RawMessage, SendError> {

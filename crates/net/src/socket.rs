@@ -233,8 +233,11 @@ async fn drive(pm: Arc<Pm>, shared: Arc<Shared>, conn: Arc<Conn>, mut d: Descrip
             if pm.write_buffer_space_avail(&mut d).is_err() {
                 break false;
             }
-            // LDK's buffer drained: our queued custom messages may go now.
-            pm.process_events();
+            // LDK's buffer drained: our queued custom messages may go now (and whatever
+            // else LDK has queued, as after every event).
+            if shared.claim_flush() {
+                tokio::spawn(crate::custom::flush(pm.clone(), shared.clone()));
+            }
             continue;
         }
         if paused {
