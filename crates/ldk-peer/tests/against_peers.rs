@@ -107,7 +107,9 @@ async fn we_connect_out_and_messages_flow_both_ways() {
     );
     assert!(matches!(next(&mut ev).await, PeerEvent::Connected { .. }));
 
-    node.send_custom(&id, &[0x77, 0x77, 0x00, 0x12]).unwrap();
+    node.send_custom(&id, &[0x77, 0x77, 0x00, 0x12])
+        .await
+        .unwrap();
     assert_eq!(
         ldk.expect("recv ").await,
         format!("recv {} 77770012", node.node_id())
@@ -157,12 +159,12 @@ async fn ldk_peer_drops_us_for_an_even_type_it_does_not_know_but_takes_one_it_al
     let id: net::PublicKey = ldk.id.parse().unwrap();
     node.connect(id, ldk.addr.parse().unwrap()).await.unwrap();
     ldk.expect("connected ").await;
-    node.send_custom(&id, &[0x77, 0x76, 0x01]).unwrap();
+    node.send_custom(&id, &[0x77, 0x76, 0x01]).await.unwrap();
     assert_eq!(
         ldk.expect("recv ").await,
         format!("recv {} 777601", node.node_id())
     );
-    node.send_custom(&id, &[0x77, 0x74, 0x01]).unwrap();
+    node.send_custom(&id, &[0x77, 0x74, 0x01]).await.unwrap();
     ldk.expect("disconnected ").await;
     loop {
         if let PeerEvent::Disconnected { .. } = next(&mut ev).await {
