@@ -299,6 +299,8 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     // from now on (after plugins' `init`, like connectd's activation).
     services.peering.set_host(services.plugins.clone());
     services.channels.set_host(services.plugins.clone());
+    // Before peers can open channels; the first write a restart makes, if any.
+    services.channels.refill_spare().await;
     crate::channels::tower::spawn(
         &node,
         services.channels.ln.tower.clone(),
