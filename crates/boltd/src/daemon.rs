@@ -430,7 +430,8 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         storage.clone(),
         host.clone(),
         coin_moves.clone(),
-    );
+    )
+    .await?;
     channels.set_forwards(forwards.clone());
     let ln_loop = channels.run(ln_events, peering.peers.clone());
     crate::gossip::announce::spawn(node.clone(), channels.ln.clone(), peering.peers.clone());
