@@ -15,8 +15,12 @@ from pathlib import Path
 import pytest
 from pyln.client import LightningRpc, RpcError
 
+from conftest import BOLTD_BIN
+
 HERE = Path(__file__).resolve().parent
 BACKUP = str(HERE / "plugins" / "backup.py")
+# A db_write plugin written with cln-plugin, which exits on a db_write before `init`.
+CLN_DBWRITE = str(Path(BOLTD_BIN).parent / "cln-dbwrite")
 
 # Plugins start with `#!/usr/bin/env python3`: make that the interpreter running pytest
 # (the virtualenv with pyln-client).
@@ -304,3 +308,25 @@ def test_two_db_write_plugins_see_every_write_and_either_can_veto(node_factory, 
     assert b"vetoed" not in keys_in(n)
     assert_copy_equals_live(n, "backup")
     assert_copy_equals_live(n, "other")
+
+
+def test_a_restart_writes_nothing_before_db_write_plugins_init(node_factory):
+    """Only a new database is written before plugins' `init` (its schema, as in Core
+    Lightning): a restart writes nothing until then, so a cln-plugin db_write plugin (which
+    exits on a db_write before `init`) starts, and sees every write from its `init` on."""
+    n = node_factory.get_node(plugins=[BACKUP])
+    assert n.is_in_log("backup: data_version 1 before init")
+    n.stop()
+    # The spare shutdown address made after the first `init` is taken again by each
+    # restart: no wallet record is added.
+    records = rows(live_db(n), "SELECT id FROM wallet_records")
+    for _ in range(2):
+        n.start()
+        assert "before init" not in n.daemon_log()[n._start_offset:]
+        n.stop()
+    assert rows(live_db(n), "SELECT id FROM wallet_records") == records
+    assert_copy_equals_live(n)
+    n.plugins = [CLN_DBWRITE]
+    n.start()
+    n.rpc.call("datastore", {"key": "after", "string": "x"})
+    assert n.stop() == 0

@@ -299,6 +299,8 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     // from now on (after plugins' `init`, like connectd's activation).
     services.peering.set_host(services.plugins.clone());
     services.channels.set_host(services.plugins.clone());
+    // Before peers can open channels; the first write a restart makes, if any.
+    services.channels.refill_spare().await;
     crate::channels::tower::spawn(
         &node,
         services.channels.ln.tower.clone(),
@@ -428,7 +430,8 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         storage.clone(),
         host.clone(),
         coin_moves.clone(),
-    );
+    )
+    .await?;
     channels.set_forwards(forwards.clone());
     let ln_loop = channels.run(ln_events, peering.peers.clone());
     crate::gossip::announce::spawn(node.clone(), channels.ln.clone(), peering.peers.clone());

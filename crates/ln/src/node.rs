@@ -180,8 +180,9 @@ impl Ln {
         ));
         let message_router = Arc::new(MessageRouter::new(graph.clone(), keys.clone()));
 
+        // No spare yet: the daemon adopts or makes one (`BoltSigner::adopt_spare`,
+        // `refill_spare`), never before plugins' `init`.
         let signer = Arc::new(BoltSigner::new(keys.clone(), wallet.clone()));
-        signer.refill_spare();
         let persister = Arc::new(MonitorUpdatingPersister::new(
             kv.clone(),
             logger.clone(),

@@ -166,6 +166,7 @@ impl Channels {
             forwards: std::sync::OnceLock::new(),
         });
         c.load_shutdown_scripts();
+        c.ln.signer.adopt_spare(|s| c.script_in_use(s));
         c.seed();
         Ok((c, events))
     }
@@ -183,6 +184,15 @@ impl Channels {
                 m.insert(id, bitcoin::ScriptBuf::from_bytes(bytes));
             }
         }
+    }
+
+    /// Whether `script` is some channel's recorded upfront shutdown script.
+    fn script_in_use(&self, script: &bitcoin::ScriptBuf) -> bool {
+        self.shutdown_scripts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .any(|s| s == script)
     }
 
     /// Records the upfront shutdown script of the channel with `user_channel_id`.
@@ -223,6 +233,18 @@ impl Channels {
             onion: self.ln.onion.clone(),
             send_only: self.ln.chain_monitor.clone(),
         }
+    }
+
+    /// Whether plugins are initialized ([`Channels::set_host`] was called).
+    fn has_host(&self) -> bool {
+        self.host.lock().map(|h| h.is_some()).unwrap_or(false)
+    }
+
+    /// Makes the spare shutdown address if there is none (a wallet write: only once
+    /// plugins are initialized, so `db_write` plugins see it).
+    pub async fn refill_spare(&self) {
+        let ln = self.ln.clone();
+        let _ = tokio::task::spawn_blocking(move || ln.signer.refill_spare()).await;
     }
 
     /// Hooks and notifications go through the plugin host from now on.
@@ -439,8 +461,9 @@ impl Channels {
                     _ = sd.recv() => break,
                     _ = iv.tick() => {
                         me.refresh();
-                        let ln = me.ln.clone();
-                        let _ = tokio::task::spawn_blocking(move || ln.signer.refill_spare()).await;
+                        if me.has_host() {
+                            me.refill_spare().await;
+                        }
                     }
                 }
             }
