@@ -93,8 +93,9 @@ impl Outbox {
 /// Decides whether an even custom type is acceptable.
 pub type EvenFilter = Arc<dyn Fn(u16) -> bool + Send + Sync>;
 
-/// Our custom messages handed to LDK per peer and `process_events`.
-const HANDOFF: usize = 8;
+/// Bytes of our custom messages handed to LDK per peer and `process_events` (at least
+/// one message): a few socket reads' worth for the peer, many small messages per round.
+const HANDOFF_BYTES: usize = 16 * 1024;
 
 impl Shared {
     /// Whether some peer whose socket keeps up has messages waiting here.
@@ -249,11 +250,12 @@ impl CustomMessageHandler for CustomHandler {
         Ok(())
     }
 
-    /// Hands LDK the next [`HANDOFF`] queued messages of each peer whose socket keeps up
-    /// (the flush task comes back for the rest); a peer whose socket is full keeps its
-    /// messages here (LDK's own buffer has no bound) until the driver sees room. A few at
-    /// a time: LDK stops reading a peer while 12 messages wait in its buffer, and a peer
-    /// we did not read for a ping interval is dropped for not answering our ping.
+    /// Hands LDK the next [`HANDOFF_BYTES`] of each peer's queued messages whose socket
+    /// keeps up (the flush task comes back for the rest); a peer whose socket is full keeps
+    /// its messages here (LDK's own buffer has no bound) until the driver sees room. A
+    /// little at a time: LDK stops reading a peer while 12 messages wait in its buffer,
+    /// and a peer we did not read for a ping interval is dropped for not answering our
+    /// ping, so what a full socket leaves in LDK's buffer must drain in a few reads.
     fn get_and_clear_pending_msg(&self) -> Vec<(PublicKey, RawMessage)> {
         let mut out = Vec::new();
         let mut freed = Vec::new();
@@ -262,7 +264,15 @@ impl CustomMessageHandler for CustomHandler {
                 if self.shared.write_blocked(id) {
                     return true;
                 }
-                let n = msgs.len().min(HANDOFF);
+                let mut bytes = 0;
+                let n = msgs
+                    .iter()
+                    .take_while(|(m, _)| {
+                        let more = bytes < HANDOFF_BYTES;
+                        bytes += m.body.len() + 2;
+                        more
+                    })
+                    .count();
                 let room: u32 = msgs.iter().take(n).map(|(_, r)| *r).sum();
                 out.extend(msgs.drain(..n).map(|(m, _)| (*id, m)));
                 freed.push((*id, room));
@@ -372,6 +382,8 @@ pub(crate) async fn flush(pm: Arc<crate::node::Pm>, shared: Arc<Shared>) {
         if !shared.more_ready() || !shared.claim_flush() {
             return;
         }
-        tokio::task::yield_now().await;
+        // Each round is short (a few KB per peer); another task's turn comes with the
+        // socket reads this flush wakes.
+        tokio::task::consume_budget().await;
     }
 }
