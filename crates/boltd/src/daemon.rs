@@ -383,7 +383,7 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         chain.status.clone(),
     ));
     // Channels before peers: the peer layer takes its handlers from them.
-    let (channels, ln_events) = crate::channels::start(node, &storage, &chain, &wallet)?;
+    let (channels, ln_events) = crate::channels::start(node, &storage, &chain, &wallet, &host)?;
     let peering = crate::peering::Peering::start(node, channels.handlers()).await?;
     channels.set_coin_moves(coin_moves.clone());
     // Weak: channels hold the coin moves already.

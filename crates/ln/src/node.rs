@@ -62,6 +62,10 @@ pub struct LnDeps {
     pub tip: BlockRef,
     /// Told (once) that a channel monitor could not be written: the node must stop.
     pub on_persist_failure: crate::persist_guard::OnFailure,
+    /// Whether some plugin takes `commitment_revocation` now ([`Tower::set_wanted`]),
+    /// known from the plugins' manifests before the monitors are read back: a restart
+    /// with no such plugin queues nothing (writes nothing) before plugins' `init`.
+    pub tower_wanted: Box<dyn Fn() -> bool + Send + Sync>,
 }
 
 /// The node's channels: LDK's manager, monitors, gossip, onion messages and sweeper.
@@ -148,6 +152,7 @@ impl Ln {
             wallet,
             tip,
             on_persist_failure,
+            tower_wanted,
         } = deps;
         let logger = Arc::new(LdkLogger);
         let network = config.network;
@@ -196,6 +201,7 @@ impl Ln {
             .read_all_channel_monitors_with_updates()
             .map_err(|e| StartError::Monitors(e.to_string()))?;
         let tower = Arc::new(Tower::load(kv.clone(), wallet.clone(), fees.clone()));
+        tower.set_wanted(tower_wanted);
         let chain_monitor: Arc<ChainMonitor> = Arc::new(LdkChainMonitor::new(
             None,
             broadcaster.clone(),

@@ -60,6 +60,9 @@ pub struct Channels {
     pub ln: Arc<Ln>,
     node: Arc<Node>,
     host: Mutex<Option<PluginHost>>,
+    /// True once [`Channels::set_host`] ran (plugins answered `init`): LDK's loop waits
+    /// for it.
+    host_set: tokio::sync::watch::Sender<bool>,
     kv: store::KvStore,
     fees: Arc<chain::Fees>,
     tracked: Mutex<HashMap<ChannelId, Tracked>>,
@@ -115,6 +118,7 @@ impl Channels {
         broadcaster: Arc<chain::Broadcaster>,
         wallet: Arc<wallet::Wallet>,
         tip: chain::BlockRef,
+        host: &plugins::PluginHost,
     ) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<ln::LnEvent>), String> {
         let (developer, hook_secs) = node
             .config
@@ -149,12 +153,17 @@ impl Channels {
                 let shutdown = node.shutdown.clone();
                 Arc::new(move |reason: String| shutdown.trigger(&reason, 1))
             },
+            tower_wanted: {
+                let h = host.clone();
+                Box::new(move || h.has_hook("commitment_revocation"))
+            },
         })
         .map_err(|e| e.to_string())?;
         let c = Arc::new(Channels {
             ln,
             node: node.clone(),
             host: Mutex::new(None),
+            host_set: tokio::sync::watch::Sender::new(false),
             fees,
             tracked: Mutex::new(HashMap::new()),
             coin_moves: Mutex::new(None),
@@ -252,6 +261,7 @@ impl Channels {
         if let Ok(mut h) = self.host.lock() {
             *h = Some(host);
         }
+        self.host_set.send_replace(true);
     }
 
     /// Channel opens and closes are recorded as coin movements from now on (set before
@@ -473,7 +483,16 @@ impl Channels {
         let ln = self.ln.clone();
         let sd = self.node.shutdown.clone();
         let quiet = peers.clone();
+        let mut host_set = self.host_set.subscribe();
         tokio::spawn(off_worker_async(async move {
+            // LDK's loop (its manager writes, its events) starts once plugins answered
+            // `init`, as Core Lightning starts its channel daemons after it: a restart
+            // writes nothing that a db_write plugin could not answer yet (a cln-plugin
+            // one exits on a write before `init`). A stop before then changed nothing.
+            tokio::select! {
+                _ = host_set.wait_for(|set| *set) => {}
+                _ = sd.recv() => return,
+            }
             ln.run(move || peers.process_events(), async move {
                 sd.recv().await;
                 // Peers go before the manager's last write: a message handled after
@@ -993,6 +1012,7 @@ pub fn start(
     storage: &crate::storage::Storage,
     chain: &crate::chain_wiring::Chain,
     wallet: &Arc<wallet::Wallet>,
+    host: &plugins::PluginHost,
 ) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<ln::LnEvent>), String> {
     let tip = chain
         .status
@@ -1006,6 +1026,7 @@ pub fn start(
         chain.broadcaster.clone(),
         wallet.clone(),
         tip,
+        host,
     )?;
     let best = c.ln.replay_from();
     // LDK and then the on-chain resolution's moves, block by block.
