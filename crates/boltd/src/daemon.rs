@@ -406,6 +406,7 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         node.keys.node_id(),
         network.into(),
     ));
+    sender.fail_unsent().await.map_err(|e| e.to_string())?;
     channels.set_payments(Arc::new(crate::payments::Payments {
         invoices: invoices.clone(),
         sender: sender.clone(),

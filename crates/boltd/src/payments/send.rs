@@ -378,6 +378,44 @@ impl Sender {
         }
     }
 
+    /// Ends, as failed, the parts left pending by a kill before LDK's manager knew of them
+    /// durably: a payment's first manager write and the monitor update of its HTLC are one
+    /// commit (write_order.rs in `ln`), so after a kill before it LDK has no such payment,
+    /// nothing of it left the node, and nothing would ever end it. Run at start-up, before
+    /// any RPC can begin a payment (LDK's manager, read back, is what is known).
+    pub async fn fail_unsent(&self) -> Result<(), RpcError> {
+        use lightning::ln::channelmanager::RecentPaymentDetails as R;
+        let known: std::collections::HashSet<PaymentId> = self
+            .ln
+            .manager
+            .list_recent_payments()
+            .into_iter()
+            .map(|p| match p {
+                R::AwaitingInvoice { payment_id }
+                | R::Pending { payment_id, .. }
+                | R::Fulfilled { payment_id, .. }
+                | R::Abandoned { payment_id, .. } => payment_id,
+            })
+            .collect();
+        let parts = self.store(|s| s.sendpays_list()).await?;
+        for p in parts {
+            if p.record["status"] != "pending" || known.contains(&ldk_id(&p)) {
+                continue;
+            }
+            let mut rec = p.record.clone();
+            rec["status"] = json!("failed");
+            rec["completed_at"] = json!(now_secs());
+            rec["failure"] = json!(UNSENT);
+            self.put(&rec, true).await?;
+            tracing::info!(
+                "payment {} part {}: {UNSENT}",
+                hex::encode(p.payment_hash),
+                p.partid
+            );
+        }
+        Ok(())
+    }
+
     /// Waits until the payment of `hash` is no longer pending: `pay`'s result or error.
     async fn outcome(&self, hash: [u8; 32], created_at: Option<f64>) -> Result<Value, RpcError> {
         let mut rx = self.changed.subscribe();
@@ -925,6 +963,9 @@ fn not_sent(e: &RetryableSendFailure) -> &'static str {
         }
     }
 }
+
+/// Why a part left pending by a kill before anything of it was durable failed.
+const UNSENT: &str = "not sent: the node stopped before the payment was written";
 
 /// LDK's payment id of a `sendpay` part: its own per (hash, group, part), never a
 /// hash `pay` uses as its id.
