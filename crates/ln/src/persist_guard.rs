@@ -49,7 +49,7 @@ impl<P> StopOnFailure<P> {
     pub fn fail(&self, what: &str) {
         if !self.failed.swap(true, Ordering::SeqCst) {
             let reason = format!(
-                "writing channel monitors ({what}) failed: the channels are frozen and the node stops"
+                "writing a channel monitor ({what}) failed: the channel is frozen and the node stops"
             );
             tracing::error!("{reason}");
             (self.on_failure)(reason);

@@ -192,15 +192,25 @@ impl Sender {
     /// Replaces a stored record (its `created_index` says which; `changed`: a status
     /// change, which gets an `updated_index`) and wakes the waiters; the record stored.
     async fn put(&self, rec: &Value, changed: bool) -> Result<Value, RpcError> {
+        let stored = self.put_untold(rec, changed).await?;
+        self.tell();
+        Ok(stored)
+    }
+
+    /// [`Self::put`] without waking the payment's waiters (the caller does, with
+    /// [`Self::tell`]).
+    async fn put_untold(&self, rec: &Value, changed: bool) -> Result<Value, RpcError> {
         let index = rec["created_index"]
             .as_u64()
             .ok_or_else(|| RpcError::daemon("payment record without created_index"))?;
         let r = rec.clone();
-        let stored = self
-            .store(move |s| s.sendpay_update(index, &r, changed))
-            .await?;
+        self.store(move |s| s.sendpay_update(index, &r, changed))
+            .await
+    }
+
+    /// Wakes whoever waits on a payment's record (`pay`, `waitsendpay`).
+    fn tell(&self) {
         self.changed.send_modify(|n| *n += 1);
-        Ok(stored)
     }
 
     /// Pays a bolt11 invoice and waits for the outcome.
@@ -574,7 +584,9 @@ impl Sender {
         if sent {
             super::crash_point("sent_before_record");
         }
-        let mut rec = match self.put(&rec, finished).await {
+        // Waiters are told after the crash knob's point, so "after the record" is before
+        // anyone acted on it (else `pay` could answer before the payer dies).
+        let mut rec = match self.put_untold(&rec, finished).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(
@@ -587,6 +599,7 @@ impl Sender {
         if sent {
             super::crash_point("sent_after_record");
         }
+        self.tell();
         if !finished {
             return Some(Ok(()));
         }
