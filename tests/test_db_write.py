@@ -6,6 +6,7 @@ acknowledged write."""
 import os
 import random
 import shutil
+import signal
 import sqlite3
 import sys
 import threading
@@ -15,8 +16,14 @@ from pathlib import Path
 import pytest
 from pyln.client import LightningRpc, RpcError
 
+from boltd_pair import pair, usable
+from conftest import BOLTD_BIN
+from ldk_node import ldk_chain  # noqa: F401 -- fixture
+
 HERE = Path(__file__).resolve().parent
 BACKUP = str(HERE / "plugins" / "backup.py")
+# A db_write plugin written with cln-plugin, which exits on a db_write before `init`.
+CLN_DBWRITE = str(Path(BOLTD_BIN).parent / "cln-dbwrite")
 
 # Plugins start with `#!/usr/bin/env python3`: make that the interpreter running pytest
 # (the virtualenv with pyln-client).
@@ -304,3 +311,54 @@ def test_two_db_write_plugins_see_every_write_and_either_can_veto(node_factory, 
     assert b"vetoed" not in keys_in(n)
     assert_copy_equals_live(n, "backup")
     assert_copy_equals_live(n, "other")
+
+
+def test_a_restart_writes_nothing_before_db_write_plugins_init(node_factory):
+    """Only a new database is written before plugins' `init` (its schema, as in Core
+    Lightning): a restart writes nothing until then, so a cln-plugin db_write plugin (which
+    exits on a db_write before `init`) starts, and sees every write from its `init` on."""
+    n = node_factory.get_node(plugins=[BACKUP])
+    assert n.is_in_log("backup: data_version 1 before init")
+    n.stop()
+    # The spare shutdown address made after the first `init` is taken again by each
+    # restart: no wallet record is added.
+    records = rows(live_db(n), "SELECT id FROM wallet_records")
+    for _ in range(2):
+        n.start()
+        assert "before init" not in n.daemon_log()[n._start_offset:]
+        n.stop()
+    assert rows(live_db(n), "SELECT id FROM wallet_records") == records
+    assert_copy_equals_live(n)
+    n.plugins = [CLN_DBWRITE]
+    n.start()
+    n.rpc.call("datastore", {"key": "after", "string": "x"})
+    assert n.stop() == 0
+
+
+
+def test_a_stop_writes_its_last_channel_state_while_db_write_plugins_still_answer(
+        node_factory, ldk_chain):
+    """At shutdown the channels' last writes go through the db_write plugins before those
+    are stopped (Core Lightning stops its subdaemons before its plugins): a node with a
+    channel and a cln-plugin db_write plugin stops cleanly, with no refused write."""
+    a, b = pair(node_factory, ldk_chain)
+    # Its database exists now: a restart writes nothing before `init`.
+    b.stop()
+    b.plugins = [CLN_DBWRITE]
+    b.start()
+    usable(a, b)
+    inv = b.rpc.invoice(10_000, "last-state", "d")
+    a.rpc.pay(inv["bolt11"])
+    assert b.stop() == 0
+    log = b.daemon_log()
+    assert "BROKEN" not in log, [ln for ln in log.splitlines() if "BROKEN" in ln]
+    b.start()
+    assert b.rpc.listinvoices("last-state")["invoices"][0]["status"] == "paid"
+    # The same for SIGTERM (the daemon alone gets it, as from a service manager).
+    usable(a, b)
+    a.rpc.pay(b.rpc.invoice(10_000, "sigterm", "d")["bolt11"])
+    offset = len(b.daemon_log())
+    b.proc.send_signal(signal.SIGTERM)
+    assert b.wait_for_exit() == 0
+    log = b.daemon_log()[offset:]
+    assert "BROKEN" not in log, [ln for ln in log.splitlines() if "BROKEN" in ln]

@@ -315,7 +315,8 @@ def test_forward_record_whose_write_fails_is_handed_over_again(node_factory, ldk
                                                                monkeypatch):
     """B's first write of a forward's settlement fails (BOLTD_DEV_FAIL_FORWARD_UPDATE, as a
     store failure would): LDK is told to hand the event over again, and B records the
-    forward as settled, once, with its two routed moves."""
+    forward as settled, once, with its two routed moves and its fee counted once (also
+    after a restart)."""
     monkeypatch.setenv("BOLTD_DEV_FAIL_FORWARD_UPDATE", "1")
     a, b, c = line(node_factory, ldk_chain)
     monkeypatch.delenv("BOLTD_DEV_FAIL_FORWARD_UPDATE")
@@ -330,3 +331,6 @@ def test_forward_record_whose_write_fails_is_handed_over_again(node_factory, ldk
                      and b.rpc.call("routed_moves")["moves"], what="routed moves")
     assert sorted(m["credit_msat"] + m["debit_msat"] for m in moves) \
         == [10_000_000, fwd["in_msat"]]
+    # getinfo keeps the sum in memory: a restart starts from the store's.
+    b.restart()
+    assert b.rpc.getinfo()["fees_collected_msat"] == fwd["fee_msat"] > 0

@@ -299,6 +299,8 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     // from now on (after plugins' `init`, like connectd's activation).
     services.peering.set_host(services.plugins.clone());
     services.channels.set_host(services.plugins.clone());
+    // Before peers can open channels; the first write a restart makes, if any.
+    services.channels.refill_spare().await;
     crate::channels::tower::spawn(
         &node,
         services.channels.ln.tower.clone(),
@@ -306,6 +308,8 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     );
     // Payments to us left undecided at the last stop: their hooks need plugins' `init`.
     services.channels.resume_payments();
+    // Our payments a kill left pending before anything of them was durable (a write).
+    services.sender.fail_unsent().await;
     services.peering.activate();
     crate::peering::reconnect::spawn(
         &node,
@@ -381,7 +385,7 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         chain.status.clone(),
     ));
     // Channels before peers: the peer layer takes its handlers from them.
-    let (channels, ln_events) = crate::channels::start(node, &storage, &chain, &wallet)?;
+    let (channels, ln_events) = crate::channels::start(node, &storage, &chain, &wallet, &host)?;
     let peering = crate::peering::Peering::start(node, channels.handlers()).await?;
     channels.set_coin_moves(coin_moves.clone());
     // Weak: channels hold the coin moves already.
@@ -406,7 +410,7 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         node.keys.node_id(),
         network.into(),
     ));
-    sender.fail_unsent().await.map_err(|e| e.to_string())?;
+    sender.find_unsent().await.map_err(|e| e.to_string())?;
     channels.set_payments(Arc::new(crate::payments::Payments {
         invoices: invoices.clone(),
         sender: sender.clone(),
@@ -429,7 +433,8 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         storage.clone(),
         host.clone(),
         coin_moves.clone(),
-    );
+    )
+    .await?;
     channels.set_forwards(forwards.clone());
     let ln_loop = channels.run(ln_events, peering.peers.clone());
     crate::gossip::announce::spawn(node.clone(), channels.ln.clone(), peering.peers.clone());

@@ -66,6 +66,10 @@ pub struct LnDeps {
     /// Group commit on `kv`: a manager write and the monitor operations it completes are
     /// one transaction (write_order.rs).
     pub open_group: crate::types::OpenGroup,
+    /// Whether some plugin takes `commitment_revocation` now ([`Tower::set_wanted`]),
+    /// known from the plugins' manifests before the monitors are read back: a restart
+    /// with no such plugin queues nothing (writes nothing) before plugins' `init`.
+    pub tower_wanted: Box<dyn Fn() -> bool + Send + Sync>,
 }
 
 /// The node's channels: LDK's manager, monitors, gossip, onion messages and sweeper.
@@ -157,6 +161,7 @@ impl Ln {
             tip,
             on_persist_failure,
             open_group,
+            tower_wanted,
         } = deps;
         let logger = Arc::new(LdkLogger);
         let network = config.network;
@@ -189,8 +194,9 @@ impl Ln {
         ));
         let message_router = Arc::new(MessageRouter::new(graph.clone(), keys.clone()));
 
+        // No spare yet: the daemon adopts or makes one (`BoltSigner::adopt_spare`,
+        // `refill_spare`), never before plugins' `init`.
         let signer = Arc::new(BoltSigner::new(keys.clone(), wallet.clone()));
-        signer.refill_spare();
         let persister = Arc::new(MonitorUpdatingPersister::new(
             kv.clone(),
             logger.clone(),
@@ -204,6 +210,7 @@ impl Ln {
             .read_all_channel_monitors_with_updates()
             .map_err(|e| StartError::Monitors(e.to_string()))?;
         let tower = Arc::new(Tower::load(kv.clone(), wallet.clone(), fees.clone()));
+        tower.set_wanted(tower_wanted);
         let grouping = Grouping::new(open_group);
         let guard = Arc::new(crate::persist_guard::StopOnFailure::new(
             Arc::new(TowerPersister::new(persister.clone(), tower.clone())),

@@ -64,8 +64,22 @@ impl BoltSigner {
         (r, lock(&self.taken).take())
     }
 
+    /// Takes an internal address made before (by an earlier run) that nothing paid to and
+    /// no channel has (`in_use`: the channels' recorded shutdown scripts) as the spare, if
+    /// there is none. Writes nothing: a restart must not write before `db_write` plugins'
+    /// `init`, nor use up an address each time.
+    pub fn adopt_spare(&self, in_use: impl Fn(&ScriptBuf) -> bool) {
+        let mut spare = lock(&self.spare);
+        if spare.is_none() {
+            *spare = self
+                .wallet
+                .unused_internal_address(AddressType::Bech32, in_use)
+                .map(|a| a.script_pubkey());
+        }
+    }
+
     /// Makes the spare shutdown address if it was used. Blocking (a wallet write): call
-    /// outside LDK.
+    /// outside LDK, and only once plugins are initialized (`db_write` plugins see it).
     pub fn refill_spare(&self) {
         if lock(&self.spare).is_some() {
             return;

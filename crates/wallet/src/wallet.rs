@@ -232,6 +232,22 @@ impl Wallet {
         Ok(info.address)
     }
 
+    /// The oldest internal address of `ty` revealed before, never paid to, and not
+    /// `in_use`: read from what is loaded, nothing written.
+    pub fn unused_internal_address(
+        &self,
+        ty: AddressType,
+        in_use: impl Fn(&ScriptBuf) -> bool,
+    ) -> Option<Address> {
+        let inner = self.lock();
+        let found = inner
+            .wallet(ty)
+            .list_unused_addresses(KeychainKind::Internal)
+            .map(|info| info.address)
+            .find(|a| !in_use(&a.script_pubkey()));
+        found
+    }
+
     /// Every receive address issued so far, by index: `(index, type, address)`.
     pub fn issued_addresses(&self) -> Vec<(u32, AddressType, Address)> {
         let inner = self.lock();

@@ -86,15 +86,20 @@ async fn worker(socket: PathBuf, n: usize, deadline: Instant) -> anyhow::Result<
 async fn start(bin: &Path, setup: &Setup, wallet_dir: &Path) -> anyhow::Result<Daemon> {
     let wallet = wallet_dir.join(format!("{}.sqlite3", setup.label.replace(' ', "-")));
     let mut extra = vec![format!("--wallet=sqlite3://{}", wallet.display())];
-    if setup.premigrate {
-        Daemon::start(bin, &extra).await?.stop().await;
-    }
+    // The same node restarted (its keys must match the wallet in the database).
+    let dir = if setup.premigrate {
+        Some(Daemon::start(bin, &extra).await?.stop_keeping_dir().await)
+    } else {
+        None
+    };
     if let Some(p) = &setup.plugin {
         extra.push(format!("--plugin={}", p.display()));
     }
-    Daemon::start(bin, &extra)
-        .await
-        .with_context(|| format!("starting boltd for '{}'", setup.label))
+    let started = match dir {
+        Some(dir) => Daemon::start_in(dir, bin, &extra).await,
+        None => Daemon::start(bin, &extra).await,
+    };
+    started.with_context(|| format!("starting boltd for '{}'", setup.label))
 }
 
 pub async fn run(args: &Args) -> anyhow::Result<Table> {

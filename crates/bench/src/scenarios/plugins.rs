@@ -4,7 +4,9 @@
 //!   at each `--conns`; then the plugin-only floor (the same `clnmin` called straight over
 //!   the plugin's stdin/stdout, no daemon) and the daemon's share of one call's p50
 //!   (passthrough p50 at 1 connection minus the floor's p50, the two measured in
-//!   alternating slices so that both see the same machine load);
+//!   alternating slices so that both see the same machine load); and the floor with as many
+//!   calls in flight as each `--conns` above 1 (the plugin's own ceiling at that
+//!   concurrency);
 //! * hook: `getinfo` calls/s through an `rpc_command` chain of 1 and 5 cln-plugin hooks
 //!   (copies of `cln-hook`), next to the same call with no hook;
 //! * notify: one plugin emits a burst of custom notifications, 10 plugins subscribe;
@@ -15,11 +17,13 @@
 use super::drive;
 use crate::client::RpcClient;
 use crate::daemon::{default_binary, Daemon};
+use crate::procstat::ProcStat;
 use crate::stats::{fmt_latency, Samples, Summary, Table};
 use anyhow::Context;
 use futures::{SinkExt, StreamExt};
 use jsonrpc::JsonCodec;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -259,6 +263,50 @@ impl Floor {
     }
 }
 
+impl Floor {
+    /// `clnmin` with `depth` calls in flight until `deadline`: what `depth` connections ask
+    /// of the plugin, without the daemon (the most passthrough at that concurrency can get
+    /// from this plugin on this machine).
+    async fn pipelined(&mut self, depth: usize, deadline: Instant) -> anyhow::Result<Samples> {
+        let mut s = Samples::default();
+        let mut sent: HashMap<u64, Instant> = HashMap::new();
+        while sent.len() < depth.max(1) {
+            self.send(&mut sent).await?;
+        }
+        while !sent.is_empty() {
+            let frame = self.r.next().await.context("plugin closed stdout")??;
+            let v: Value = serde_json::from_slice(&frame)?;
+            let Some(t) = v
+                .get("id")
+                .and_then(Value::as_u64)
+                .and_then(|id| sent.remove(&id))
+            else {
+                continue;
+            };
+            s.latencies.push(t.elapsed());
+            if v.get("result").is_none() {
+                s.errors += 1;
+            }
+            if Instant::now() < deadline {
+                self.send(&mut sent).await?;
+            }
+        }
+        Ok(s)
+    }
+
+    async fn send(&mut self, sent: &mut HashMap<u64, Instant>) -> anyhow::Result<()> {
+        let req = json!({"jsonrpc": "2.0", "id": self.id, "method": "clnmin", "params": {}});
+        sent.insert(self.id, Instant::now());
+        self.id += 1;
+        self.w.send(&req).await?;
+        Ok(())
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+}
+
 impl Drop for Floor {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
@@ -336,7 +384,34 @@ async fn passthrough(table: &mut Table, args: &Args, bin: &Path, kit: &Kit) -> a
         fmt_latency(through1.p50.saturating_sub(floor.p50)),
         "-".into(),
     ]);
+    for &depth in args.conns.iter().filter(|c| **c > 1) {
+        let mut floor = Floor::start(kit).await?;
+        let before = floor.pid().map(ProcStat::of);
+        let t = Instant::now();
+        let samples = floor.pipelined(depth, t + secs(args.seconds)).await?;
+        let s = Summary::new(samples, t.elapsed());
+        let plugin = match (floor.pid(), before) {
+            (Some(pid), Some(b)) => (ProcStat::of(pid) - b).per_call(s.calls).0,
+            _ => "-".into(),
+        };
+        table.row(vec![
+            "clnmin over stdio, no daemon (floor), calls in flight".into(),
+            depth.to_string(),
+            s.calls.to_string(),
+            s.errors.to_string(),
+            format!("{:.0}", s.per_sec),
+            fmt_latency(s.p50),
+            fmt_latency(s.p99),
+            "-".into(),
+            "-".into(),
+            plugin,
+        ]);
+    }
     Ok(())
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
 }
 
 async fn hooks(table: &mut Table, args: &Args, bin: &Path, kit: &Kit) -> anyhow::Result<()> {

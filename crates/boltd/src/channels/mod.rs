@@ -73,6 +73,9 @@ pub struct Channels {
     pub ln: Arc<Ln>,
     node: Arc<Node>,
     host: Mutex<Option<PluginHost>>,
+    /// True once [`Channels::set_host`] ran (plugins answered `init`): LDK's loop waits
+    /// for it.
+    host_set: tokio::sync::watch::Sender<bool>,
     kv: store::KvStore,
     fees: Arc<chain::Fees>,
     tracked: Mutex<HashMap<ChannelId, Tracked>>,
@@ -128,6 +131,7 @@ impl Channels {
         broadcaster: Arc<chain::Broadcaster>,
         wallet: Arc<wallet::Wallet>,
         tip: chain::BlockRef,
+        host: &plugins::PluginHost,
     ) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<ln::LnEvent>), String> {
         let (developer, hook_secs) = node
             .config
@@ -166,12 +170,17 @@ impl Channels {
                 let kv = kv.clone();
                 Arc::new(move || Box::new(LnGroup(kv.group())) as Box<dyn ln::types::KvGroup>)
             },
+            tower_wanted: {
+                let h = host.clone();
+                Box::new(move || h.has_hook("commitment_revocation"))
+            },
         })
         .map_err(|e| e.to_string())?;
         let c = Arc::new(Channels {
             ln,
             node: node.clone(),
             host: Mutex::new(None),
+            host_set: tokio::sync::watch::Sender::new(false),
             fees,
             tracked: Mutex::new(HashMap::new()),
             coin_moves: Mutex::new(None),
@@ -183,6 +192,7 @@ impl Channels {
             forwards: std::sync::OnceLock::new(),
         });
         c.load_shutdown_scripts();
+        c.ln.signer.adopt_spare(|s| c.script_in_use(s));
         c.seed();
         Ok((c, events))
     }
@@ -200,6 +210,15 @@ impl Channels {
                 m.insert(id, bitcoin::ScriptBuf::from_bytes(bytes));
             }
         }
+    }
+
+    /// Whether `script` is some channel's recorded upfront shutdown script.
+    fn script_in_use(&self, script: &bitcoin::ScriptBuf) -> bool {
+        self.shutdown_scripts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .any(|s| s == script)
     }
 
     /// Records the upfront shutdown script of the channel with `user_channel_id`.
@@ -242,11 +261,24 @@ impl Channels {
         }
     }
 
+    /// Whether plugins are initialized ([`Channels::set_host`] was called).
+    fn has_host(&self) -> bool {
+        self.host.lock().map(|h| h.is_some()).unwrap_or(false)
+    }
+
+    /// Makes the spare shutdown address if there is none (a wallet write: only once
+    /// plugins are initialized, so `db_write` plugins see it).
+    pub async fn refill_spare(&self) {
+        let ln = self.ln.clone();
+        let _ = tokio::task::spawn_blocking(move || ln.signer.refill_spare()).await;
+    }
+
     /// Hooks and notifications go through the plugin host from now on.
     pub fn set_host(&self, host: PluginHost) {
         if let Ok(mut h) = self.host.lock() {
             *h = Some(host);
         }
+        self.host_set.send_replace(true);
     }
 
     /// Channel opens and closes are recorded as coin movements from now on (set before
@@ -456,8 +488,9 @@ impl Channels {
                     _ = sd.recv() => break,
                     _ = iv.tick() => {
                         me.refresh();
-                        let ln = me.ln.clone();
-                        let _ = tokio::task::spawn_blocking(move || ln.signer.refill_spare()).await;
+                        if me.has_host() {
+                            me.refill_spare().await;
+                        }
                     }
                 }
             }
@@ -467,7 +500,16 @@ impl Channels {
         let ln = self.ln.clone();
         let sd = self.node.shutdown.clone();
         let quiet = peers.clone();
+        let mut host_set = self.host_set.subscribe();
         tokio::spawn(off_worker_async(async move {
+            // LDK's loop (its manager writes, its events) starts once plugins answered
+            // `init`, as Core Lightning starts its channel daemons after it: a restart
+            // writes nothing that a db_write plugin could not answer yet (a cln-plugin
+            // one exits on a write before `init`). A stop before then changed nothing.
+            tokio::select! {
+                _ = host_set.wait_for(|set| *set) => {}
+                _ = sd.recv() => return,
+            }
             ln.run(move || peers.process_events(), async move {
                 sd.recv().await;
                 // Peers go before the manager's last write: a message handled after
@@ -987,6 +1029,7 @@ pub fn start(
     storage: &crate::storage::Storage,
     chain: &crate::chain_wiring::Chain,
     wallet: &Arc<wallet::Wallet>,
+    host: &plugins::PluginHost,
 ) -> Result<(Arc<Channels>, mpsc::UnboundedReceiver<ln::LnEvent>), String> {
     let tip = chain
         .status
@@ -1000,6 +1043,7 @@ pub fn start(
         chain.broadcaster.clone(),
         wallet.clone(),
         tip,
+        host,
     )?;
     let best = c.ln.replay_from();
     // LDK and then the on-chain resolution's moves, block by block.

@@ -25,8 +25,6 @@ fn payload(p: &Penalty) -> CommitmentRevocationPayload {
 /// Drains the queue now (what a previous run left) and whenever a penalty is queued,
 /// until shutdown. Call once plugins have answered `init`.
 pub fn spawn(node: &Arc<Node>, tower: Arc<Tower>, host: PluginHost) {
-    let h = host.clone();
-    tower.set_wanted(Box::new(move || h.has_hook("commitment_revocation")));
     let sd = node.shutdown.clone();
     tokio::spawn(async move {
         loop {

@@ -44,10 +44,9 @@ impl Command for Getinfo {
         let status = self.chain.borrow().clone();
         let peering = self.peering.clone();
         let (pending, active, inactive) = self.channels.counts(|p| peering.peers.is_connected(p));
-        let forwards = self.forwards.clone();
+        let fees = self.forwards.fees_collected();
         Box::pin(async move {
             ctx.bind(&[])?;
-            let fees = forwards.fees_collected().await;
             let n = &ctx.node;
             let peers = n.peers.read().map(|p| p.clone()).unwrap_or_default();
             let features = n.features.read().map(|f| f.to_json()).unwrap_or_default();

@@ -17,7 +17,7 @@ pub mod failcodes;
 pub mod intercept;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -92,6 +92,9 @@ pub struct Forwards {
     /// Record changes one at a time (the watch's `offered` and the events' outcomes).
     writes: tokio::sync::Mutex<()>,
     offered: mpsc::UnboundedSender<Offered>,
+    /// The fees of settled forwards: the store's sum at start, plus each settlement once
+    /// it is durable (`getinfo` is called far more often than forwards settle).
+    fees_collected: AtomicU64,
 }
 
 fn now() -> Duration {
@@ -121,12 +124,17 @@ const FINAL: &[&str] = &["settled", "failed", "local_failed"];
 impl Forwards {
     /// Starts the record keeping: the channels' pending HTLCs are remembered now (a restart
     /// loses what was only in memory), and the task that records `offered` forwards runs.
-    pub fn start(
+    pub async fn start(
         ln: Arc<Ln>,
         storage: Storage,
         host: PluginHost,
         coin_moves: Arc<CoinMoves>,
-    ) -> Arc<Forwards> {
+    ) -> Result<Arc<Forwards>, String> {
+        let fees = storage
+            .call(|s| s.forwards_fees_collected())
+            .await
+            .and_then(|r| r)
+            .map_err(|e| format!("reading the fees collected: {e}"))?;
         let (tx, mut rx) = mpsc::unbounded_channel();
         let f = Arc::new(Forwards {
             ln: ln.clone(),
@@ -136,6 +144,7 @@ impl Forwards {
             inner: Mutex::new(Inner::default()),
             writes: tokio::sync::Mutex::new(()),
             offered: tx,
+            fees_collected: AtomicU64::new(fees),
         });
         ln::HtlcWatch::before_forwards(
             &*f,
@@ -157,7 +166,7 @@ impl Forwards {
                 me.record_offered(o).await;
             }
         });
-        f
+        Ok(f)
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -381,7 +390,14 @@ impl Forwards {
             })
             .await;
         match r {
-            Ok(Ok(f)) => Ok(f),
+            Ok(Ok(f)) => {
+                // A final status is never changed again, so each settlement counts once.
+                if let Some(f) = f.as_ref().filter(|f| f.status == "settled") {
+                    self.fees_collected
+                        .fetch_add(f.fee_msat.unwrap_or(0), Ordering::Relaxed);
+                }
+                Ok(f)
+            }
             Ok(Err(e)) | Err(e) => {
                 tracing::error!("updating a forward: {e}");
                 Err(ReplayEvent())
@@ -706,12 +722,9 @@ impl Forwards {
         Ok(rows.iter().map(Self::row).collect())
     }
 
-    /// `getinfo.fees_collected_msat`.
-    pub async fn fees_collected(&self) -> u64 {
-        match self.storage.call(|s| s.forwards_fees_collected()).await {
-            Ok(Ok(n)) => n,
-            _ => 0,
-        }
+    /// `getinfo.fees_collected_msat`: the settled forwards' fees, without asking the store.
+    pub fn fees_collected(&self) -> u64 {
+        self.fees_collected.load(Ordering::Relaxed)
     }
 }
 

@@ -107,6 +107,8 @@ pub struct Sender {
     currency: Currency,
     /// Bumped after every stored change; waiters re-read the store when it moves.
     changed: watch::Sender<u64>,
+    /// Parts found at start-up that nothing will ever end ([`Sender::find_unsent`]).
+    unsent: std::sync::Mutex<Vec<store::StoredSendpay>>,
 }
 
 fn now_secs_f64() -> f64 {
@@ -151,6 +153,7 @@ impl Sender {
             our_id,
             currency,
             changed: watch::channel(0).0,
+            unsent: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -388,12 +391,13 @@ impl Sender {
         }
     }
 
-    /// Ends, as failed, the parts left pending by a kill before LDK's manager knew of them
-    /// durably: a payment's first manager write and the monitor update of its HTLC are one
-    /// commit (write_order.rs in `ln`), so after a kill before it LDK has no such payment,
-    /// nothing of it left the node, and nothing would ever end it. Run at start-up, before
-    /// any RPC can begin a payment (LDK's manager, read back, is what is known).
-    pub async fn fail_unsent(&self) -> Result<(), RpcError> {
+    /// The parts left pending by a kill before LDK's manager knew of them durably: a
+    /// payment's first manager write and the monitor update of its HTLC are one commit
+    /// (write_order.rs in `ln`), so after a kill before it LDK has no such payment, nothing
+    /// of it left the node, and nothing would ever end it. Read at start-up before any
+    /// RPC can begin a payment (LDK's manager, read back, is what is known); ended by
+    /// [`Self::fail_unsent`] once plugins' `init` allows writes.
+    pub async fn find_unsent(&self) -> Result<(), RpcError> {
         use lightning::ln::channelmanager::RecentPaymentDetails as R;
         let known: std::collections::HashSet<PaymentId> = self
             .ln
@@ -408,22 +412,41 @@ impl Sender {
             })
             .collect();
         let parts = self.store(|s| s.sendpays_list()).await?;
-        for p in parts {
-            if p.record["status"] != "pending" || known.contains(&ldk_id(&p)) {
-                continue;
-            }
+        let unsent = parts
+            .into_iter()
+            .filter(|p| p.record["status"] == "pending" && !known.contains(&ldk_id(p)))
+            .collect();
+        if let Ok(mut u) = self.unsent.lock() {
+            *u = unsent;
+        }
+        Ok(())
+    }
+
+    /// Ends, as failed, the parts [`Self::find_unsent`] found.
+    pub async fn fail_unsent(&self) {
+        let unsent = match self.unsent.lock() {
+            Ok(mut u) => std::mem::take(&mut *u),
+            Err(_) => return,
+        };
+        for p in unsent {
             let mut rec = p.record.clone();
             rec["status"] = json!("failed");
             rec["completed_at"] = json!(now_secs());
             rec["failure"] = json!(UNSENT);
-            self.put(&rec, true).await?;
+            if let Err(e) = self.put(&rec, true).await {
+                tracing::error!(
+                    "payment {} part {}: {UNSENT}, but recording it failed: {e:?}",
+                    hex::encode(p.payment_hash),
+                    p.partid
+                );
+                continue;
+            }
             tracing::info!(
                 "payment {} part {}: {UNSENT}",
                 hex::encode(p.payment_hash),
                 p.partid
             );
         }
-        Ok(())
     }
 
     /// Waits until the payment of `hash` is no longer pending: `pay`'s result or error.
