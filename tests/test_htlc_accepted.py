@@ -46,7 +46,9 @@ def test_htlc_accepted_final_hop(node_factory, ldk_chain, directory, monkeypatch
     assert h["cltv_expiry_relative"] > 0
     assert height - 6 <= h["cltv_expiry"] - h["cltv_expiry_relative"] <= height
     assert [s["label"] for s in inv_seen()] == ["cont"]
-    assert b.rpc.listinvoices("cont")["invoices"][0]["status"] == "paid"
+    # The payee's paid-record follows its fulfill (README, Payments: speed).
+    wait_for(lambda: b.rpc.listinvoices("cont")["invoices"][0]["status"] == "paid",
+             what="the payee's record")
 
     # fail with a failure_message: the payer's payment fails; invoice_payment is not asked.
     set_mode(htlc, "fail:2002")

@@ -1,10 +1,11 @@
-"""kill -9 between a channel monitor update's write and the channel manager's (money: every
-channel is still there after a restart). The payer or the payee of a payment dies right
-after one of the payment's monitor updates is durable, or right after a manager write that
-monitor updates wait for; after the restart the channel is back in CHANNELD_NORMAL (LDK
-does not find its manager stale and force-close it) and the payment completes once. An
-opener killed after writing the manager of a new channel, before its first monitor, loses
-only the open: nothing was broadcast."""
+"""kill -9 around the group commit of the channel manager and its monitor updates (money:
+every channel is still there after a restart). The payer or the payee of a payment dies
+right after the commit holding one of the payment's monitor updates, before the update is
+completed, or right before a commit holding monitor updates (applied in memory only);
+after the restart the channel is back in CHANNELD_NORMAL (LDK does not find its manager
+stale and force-close it, nor either side behind) and the payment completes once. An
+opener killed before the commit of a new channel's manager and first monitor loses only
+the open: nothing was broadcast."""
 
 import concurrent.futures
 
@@ -34,7 +35,7 @@ def back_unharmed(a, b, victim):
     assert [c["state"] for c in b.rpc.listpeerchannels()["channels"]] == ["CHANNELD_NORMAL"]
 
 
-@pytest.mark.parametrize("point", ["update_written:1", "update_written:3", "manager_written"])
+@pytest.mark.parametrize("point", ["update_written:1", "update_written:3"])
 def test_payer_killed_after_a_monitor_write(node_factory, ldk_chain, monkeypatch, point):
     a, b = pair(node_factory, ldk_chain)
     a_start = to_us(a, b.info["id"])
@@ -49,7 +50,34 @@ def test_payer_killed_after_a_monitor_write(node_factory, ldk_chain, monkeypatch
     paid_once(a, b, inv, a_start)
 
 
-@pytest.mark.parametrize("point", ["update_written:1", "update_written:3", "manager_written"])
+def test_payer_killed_before_its_first_commit_ends_the_payment_once(node_factory, ldk_chain,
+                                                                   monkeypatch):
+    # The payment's HTLC and its monitor update are committed with a manager write: killed
+    # before that commit, either LDK knows no such payment after the restart (nothing of
+    # it left the node: the part recorded before sending is ended as failed, else it would
+    # stay pending forever, and paying again pays once), or a manager write that knew it
+    # had landed alone just before (LDK then replays the update and the payment
+    # completes). Never pending forever, never paid twice.
+    a, b = pair(node_factory, ldk_chain)
+    a_start = to_us(a, b.info["id"])
+    start_with(a, monkeypatch, "before_commit")
+    usable(a, b)
+    inv = b.rpc.invoice(AMOUNT, "crash", "x")
+    with pytest.raises((RpcError, OSError, ValueError)):
+        a.rpc.pay(inv["bolt11"])
+    back_unharmed(a, b, a)
+    status = wait_for(lambda: [p["status"] for p in a.rpc.listsendpays()["payments"]
+                               if p["status"] != "pending"],
+                      timeout=60, what="the payment ended after the restart")
+    if status == ["failed"]:
+        assert b.rpc.listinvoices(payment_hash=inv["payment_hash"])["invoices"][0]["status"] \
+            == "unpaid"
+        assert to_us(a, b.info["id"]) == a_start
+        assert a.rpc.pay(inv["bolt11"])["status"] == "complete"
+    paid_once(a, b, inv, a_start)
+
+
+@pytest.mark.parametrize("point", ["update_written:1", "update_written:3", "before_commit"])
 def test_payee_killed_after_a_monitor_write(node_factory, ldk_chain, monkeypatch, point):
     a, b = pair(node_factory, ldk_chain)
     a_start = to_us(a, b.info["id"])
@@ -65,14 +93,14 @@ def test_payee_killed_after_a_monitor_write(node_factory, ldk_chain, monkeypatch
 
 def test_opener_killed_before_a_new_channel_monitor_is_written(node_factory, chain,
                                                                monkeypatch):
-    # The opener's manager knows the new channel, its first monitor is not written yet: LDK
-    # has not broadcast the funding, so the channel is dropped at the restart (the peer
-    # closes it at reconnection), the coins are back, and a new open works.
+    # The opener's manager knows the new channel, neither it nor the first monitor is
+    # committed yet: LDK has not broadcast the funding, so the channel is unknown after the
+    # restart (the peer closes it at reconnection), the coins are back, and a new open works.
     a = node_factory.get_node(options=options(chain))
     b = node_factory.get_node(options=options(chain))
     fund(a, chain, 1_000_000)
     before = [(o["txid"], o["output"], o["amount_msat"]) for o in a.rpc.listfunds()["outputs"]]
-    start_with(a, monkeypatch, "manager_written")
+    start_with(a, monkeypatch, "before_commit")
     b_id = connect(a, b)
     with pytest.raises((RpcError, OSError, ValueError)):
         a.rpc.fundchannel(b_id, 300_000)

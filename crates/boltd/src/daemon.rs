@@ -308,6 +308,8 @@ async fn serve(node: Arc<Node>, plugins: crate::plugin_host::Loaded) -> i32 {
     );
     // Payments to us left undecided at the last stop: their hooks need plugins' `init`.
     services.channels.resume_payments();
+    // Our payments a kill left pending before anything of them was durable (a write).
+    services.sender.fail_unsent().await;
     services.peering.activate();
     crate::peering::reconnect::spawn(
         &node,
@@ -408,6 +410,7 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         node.keys.node_id(),
         network.into(),
     ));
+    sender.find_unsent().await.map_err(|e| e.to_string())?;
     channels.set_payments(Arc::new(crate::payments::Payments {
         invoices: invoices.clone(),
         sender: sender.clone(),

@@ -2,8 +2,9 @@
 //!
 //! Owns: the `ChannelManager` (anchor channels; every inbound open waits for the daemon's
 //! decision), the `ChainMonitor` with LDK's `MonitorUpdatingPersister` over the daemon's
-//! key-value store (every write one store transaction, so `db_write` plugins hold a
-//! restorable copy) and, beside it, the watchtower feed ([`Tower`]: a signed penalty
+//! key-value store (every write within a store transaction, so `db_write` plugins hold a
+//! restorable copy; a manager write and the monitor updates it completes are one, see
+//! `write_order.rs`) and, beside it, the watchtower feed ([`Tower`]: a signed penalty
 //! for every revoked counterparty commitment, queued in the store for the daemon's
 //! `commitment_revocation` hook), the `NetworkGraph` (its own file, like Core Lightning's
 //! gossip_store), `P2PGossipSync`, the scorer and router, the `OnionMessenger`, the

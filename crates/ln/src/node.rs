@@ -43,6 +43,7 @@ use crate::types::{
     BumpHandler, ChainMonitor, ChannelManager, GossipSync, Graph, Kv, MessageRouter,
     OnionMessenger, Scorer, Sweeper,
 };
+use crate::write_order::Grouping;
 
 /// Monitor updates kept as deltas before the whole monitor is written again.
 const MAX_PENDING_UPDATES: u64 = 100;
@@ -62,6 +63,9 @@ pub struct LnDeps {
     pub tip: BlockRef,
     /// Told (once) that a channel monitor could not be written: the node must stop.
     pub on_persist_failure: crate::persist_guard::OnFailure,
+    /// Group commit on `kv`: a manager write and the monitor operations it completes are
+    /// one transaction (write_order.rs).
+    pub open_group: crate::types::OpenGroup,
     /// Whether some plugin takes `commitment_revocation` now ([`Tower::set_wanted`]),
     /// known from the plugins' manifests before the monitors are read back: a restart
     /// with no such plugin queues nothing (writes nothing) before plugins' `init`.
@@ -100,6 +104,10 @@ pub struct Ln {
     /// Held while the manager is encoded and written, so writes land in the order the
     /// snapshots were taken (an older one written last would leave the manager stale).
     pub(crate) persisting: Mutex<()>,
+    /// The group commit in progress, if one is (write_order.rs).
+    pub(crate) grouping: Grouping,
+    /// The chain monitor's persister: a group that fails to commit stops the node there.
+    pub(crate) guard: Arc<crate::types::GuardedPersister>,
     /// Serialises block delivery with start-up catch-up.
     pub(crate) blocks: Mutex<()>,
     /// Shown the channels' pending HTLCs around each forwarding pass, once set.
@@ -152,6 +160,7 @@ impl Ln {
             wallet,
             tip,
             on_persist_failure,
+            open_group,
             tower_wanted,
         } = deps;
         let logger = Arc::new(LdkLogger);
@@ -202,15 +211,18 @@ impl Ln {
             .map_err(|e| StartError::Monitors(e.to_string()))?;
         let tower = Arc::new(Tower::load(kv.clone(), wallet.clone(), fees.clone()));
         tower.set_wanted(tower_wanted);
+        let grouping = Grouping::new(open_group);
+        let guard = Arc::new(crate::persist_guard::StopOnFailure::new(
+            Arc::new(TowerPersister::new(persister.clone(), tower.clone())),
+            on_persist_failure,
+            grouping.clone(),
+        ));
         let chain_monitor: Arc<ChainMonitor> = Arc::new(LdkChainMonitor::new(
             None,
             broadcaster.clone(),
             logger.clone(),
             fees.clone(),
-            Arc::new(crate::persist_guard::StopOnFailure::new(
-                Arc::new(TowerPersister::new(persister.clone(), tower.clone())),
-                on_persist_failure,
-            )),
+            guard.clone(),
             keys.clone(),
             keys.get_peer_storage_key(),
             // Monitor writes wait for the manager write that knows them (write_order.rs).
@@ -281,6 +293,8 @@ impl Ln {
                 _ => return Err(StartError::Watch(id.to_string())),
             }
         }
+        // Written at once (no group is open at start-up).
+        tower.announce();
 
         let best = manager.current_best_block();
         let destination = Arc::new(WalletDestination(wallet.clone()));
@@ -361,6 +375,8 @@ impl Ln {
             opens: Mutex::new(HashMap::new()),
             events: tx,
             persisting: Mutex::new(()),
+            grouping,
+            guard,
             blocks: Mutex::new(()),
             htlc_watch: std::sync::OnceLock::new(),
             flush: std::sync::OnceLock::new(),

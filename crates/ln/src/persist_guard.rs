@@ -7,6 +7,10 @@
 //! out is `InProgress` for that update and every later one, never marking them complete,
 //! and shutting down: nothing that depends on the unwritten state (a revocation, a claim)
 //! leaves the node, and on restart the monitors are read back as they were last written.
+//!
+//! It is also where a persister call joins the group commit in progress, if one is
+//! ([`Grouping`], write_order.rs): its writes are queued into the group, and an update it
+//! would have completed is answered `InProgress` and completed after the commit.
 
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +22,8 @@ use lightning::chain::ChannelMonitorUpdateStatus;
 use lightning::sign::ecdsa::EcdsaChannelSigner;
 use lightning::util::persist::MonitorName;
 
+use crate::write_order::Grouping;
+
 /// Called once, with a reason, when the first monitor write fails.
 pub type OnFailure = Arc<dyn Fn(String) + Send + Sync>;
 
@@ -25,14 +31,28 @@ pub struct StopOnFailure<P> {
     inner: P,
     failed: AtomicBool,
     on_failure: OnFailure,
+    grouping: Grouping,
 }
 
 impl<P> StopOnFailure<P> {
-    pub fn new(inner: P, on_failure: OnFailure) -> Self {
+    pub fn new(inner: P, on_failure: OnFailure, grouping: Grouping) -> Self {
         StopOnFailure {
             inner,
             failed: AtomicBool::new(false),
             on_failure,
+            grouping,
+        }
+    }
+
+    /// Writing failed outside a persister call (a group commit): from now on every status
+    /// is `InProgress`, and the node is told to stop (once).
+    pub fn fail(&self, what: &str) {
+        if !self.failed.swap(true, Ordering::SeqCst) {
+            let reason = format!(
+                "writing a channel monitor ({what}) failed: the channel is frozen and the node stops"
+            );
+            tracing::error!("{reason}");
+            (self.on_failure)(reason);
         }
     }
 
@@ -52,13 +72,7 @@ impl<P> StopOnFailure<P> {
         }
         match status {
             ChannelMonitorUpdateStatus::UnrecoverableError => {
-                if !self.failed.swap(true, Ordering::SeqCst) {
-                    let reason = format!(
-                        "writing a channel monitor ({what}) failed: the channel is frozen and the node stops"
-                    );
-                    tracing::error!("{reason}");
-                    (self.on_failure)(reason);
-                }
+                self.fail(what);
                 ChannelMonitorUpdateStatus::InProgress
             }
             s => s,
@@ -78,7 +92,13 @@ where
         if self.failed() {
             return ChannelMonitorUpdateStatus::InProgress;
         }
-        let status = self.inner.persist_new_channel(monitor_name, monitor);
+        let completes = Some((monitor.channel_id(), monitor.get_latest_update_id(), false));
+        let status = self
+            .grouping
+            .persist(completes, || {
+                self.inner.persist_new_channel(monitor_name, monitor)
+            })
+            .unwrap_or_else(|| self.inner.persist_new_channel(monitor_name, monitor));
         self.guard("new channel", status)
     }
 
@@ -91,12 +111,23 @@ where
         if self.failed() {
             return ChannelMonitorUpdateStatus::InProgress;
         }
-        let status = self
-            .inner
-            .update_persisted_channel(monitor_name, monitor_update, monitor);
-        if monitor_update.is_some() && status == ChannelMonitorUpdateStatus::Completed {
-            crate::write_order::monitor_update_written();
-        }
+        let completes = monitor_update.map(|u| (monitor.channel_id(), u.update_id, true));
+        let grouped = self.grouping.persist(completes, || {
+            self.inner
+                .update_persisted_channel(monitor_name, monitor_update, monitor)
+        });
+        let status = match grouped {
+            Some(s) => s,
+            None => {
+                let s = self
+                    .inner
+                    .update_persisted_channel(monitor_name, monitor_update, monitor);
+                if monitor_update.is_some() && s == ChannelMonitorUpdateStatus::Completed {
+                    crate::write_order::monitor_update_written();
+                }
+                s
+            }
+        };
         self.guard("update", status)
     }
 

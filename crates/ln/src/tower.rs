@@ -17,6 +17,7 @@
 //! (the inner persister's status is returned as it is).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bitcoin::consensus::{deserialize, serialize};
@@ -133,6 +134,8 @@ pub struct Tower {
     /// By monitor name; the lock also serialises the queue's writes.
     chans: Mutex<HashMap<String, Chan>>,
     changed: Notify,
+    /// Penalties queued whose writes may not be durable yet ([`Tower::announce`]).
+    unannounced: AtomicBool,
     /// Whether some plugin takes the hook now (unset: queue everything).
     wanted: OnceLock<Box<dyn Fn() -> bool + Send + Sync>>,
 }
@@ -163,6 +166,7 @@ impl Tower {
             fees,
             chans: Mutex::new(chans),
             changed: Notify::new(),
+            unannounced: AtomicBool::new(false),
             wanted: OnceLock::new(),
         }
     }
@@ -354,6 +358,16 @@ impl Tower {
         chan.pending = keep;
         drop(all);
         if queued {
+            // Its writes are durable only once the group they joined is committed
+            // (write_order.rs): told then, by `announce`.
+            self.unannounced.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Wakes [`Tower::changed`] if penalties were queued since the last call: called once
+    /// the writes that queued them are durable (a group commit, the start-up load).
+    pub(crate) fn announce(&self) {
+        if self.unannounced.swap(false, Ordering::SeqCst) {
             self.changed.notify_one();
         }
     }

@@ -23,6 +23,18 @@ use crate::sweep::WalletDestination;
 
 /// The key-value store everything LDK persists goes to (the daemon's `kv` table).
 pub type Kv = Arc<dyn KVStoreSync + Send + Sync>;
+
+/// Writes to [`Kv`] committed together as one transaction (the daemon's `store::KvGroup`).
+pub trait KvGroup: Send + Sync {
+    /// Runs `f`; the blocking writes and removes the calling thread makes through the kv
+    /// store meanwhile are queued into the group (their `Ok` means queued, not durable).
+    fn enter(&self, f: &mut dyn FnMut());
+    /// Commits what is queued, in order, as one transaction; durable when `Ok`.
+    fn commit(self: Box<Self>) -> lightning::io::Result<()>;
+}
+
+/// Opens a new [`KvGroup`] on the kv store.
+pub type OpenGroup = Arc<dyn Fn() -> Box<dyn KvGroup> + Send + Sync>;
 pub type Logger = LdkLogger;
 /// Chain data filter: unused (we are given whole blocks), but LDK's types name one.
 pub type ChainFilter = Arc<dyn Filter + Send + Sync>;

@@ -65,6 +65,11 @@ impl StoreHandle {
         self
     }
 
+    /// The same for every clone of one handle (one store thread), different otherwise.
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.room) as usize
+    }
+
     /// Where the database is (`sqlite3:///path/lightningd.sqlite3`), for log lines.
     pub fn describe(&self) -> &str {
         &self.describe

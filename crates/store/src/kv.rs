@@ -1,11 +1,12 @@
 //! The `kv` table: opaque values under (primary namespace, secondary namespace, key).
 //! This is the storage under LDK's `KVStore` (see `kvstore.rs`, which checks names and
-//! orders writes); here it is plain rows, and every write is one [`Store::transaction`],
-//! so `db_write` plugins see it like any other.
+//! orders writes); here it is plain rows, and every write is one [`Store::transaction`]
+//! (or part of one holding several, see `KvGroup`), so `db_write` plugins see it like any
+//! other.
 
 use crate::backend::SqlValue;
 use crate::error::StoreError;
-use crate::tx::Store;
+use crate::tx::{Store, Tx};
 
 fn names(primary: &str, secondary: &str, key: &str) -> [SqlValue; 3] {
     [
@@ -50,17 +51,7 @@ impl Store {
         key: &str,
         value: &[u8],
     ) -> Result<(), StoreError> {
-        let [p, s, k] = names(primary, secondary, key);
-        self.transaction(|tx| {
-            tx.execute(
-                "INSERT INTO kv (primary_namespace, secondary_namespace, key, value) \
-                 VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (primary_namespace, secondary_namespace, key) \
-                 DO UPDATE SET value = excluded.value",
-                &[p, s, k, SqlValue::Blob(value.to_vec())],
-            )
-            .map(|_| ())
-        })
+        self.transaction(|tx| tx.kv_write(primary, secondary, key, value))
     }
 
     /// Removes the value under the names. Removing nothing succeeds and writes nothing
@@ -71,22 +62,7 @@ impl Store {
         secondary: &str,
         key: &str,
     ) -> Result<(), StoreError> {
-        let names = names(primary, secondary, key);
-        self.transaction(|tx| {
-            let present = !tx
-                .query(
-                    "SELECT 1 FROM kv WHERE primary_namespace = ? AND secondary_namespace = ? AND key = ?",
-                    &names,
-                )?
-                .is_empty();
-            if present {
-                tx.execute(
-                    "DELETE FROM kv WHERE primary_namespace = ? AND secondary_namespace = ? AND key = ?",
-                    &names,
-                )?;
-            }
-            Ok(())
-        })
+        self.transaction(|tx| tx.kv_remove(primary, secondary, key))
     }
 
     /// The keys stored directly under the two namespaces, in byte order.
@@ -118,5 +94,49 @@ impl Store {
                 _ => Err(StoreError::Corrupt("kv row shape".into())),
             })
             .collect()
+    }
+}
+
+impl Tx<'_> {
+    /// [`Store::kv_write`] inside an open transaction.
+    pub fn kv_write(
+        &mut self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        let [p, s, k] = names(primary, secondary, key);
+        self.execute(
+            "INSERT INTO kv (primary_namespace, secondary_namespace, key, value) \
+             VALUES (?, ?, ?, ?) \
+             ON CONFLICT (primary_namespace, secondary_namespace, key) \
+             DO UPDATE SET value = excluded.value",
+            &[p, s, k, SqlValue::Blob(value.to_vec())],
+        )
+        .map(|_| ())
+    }
+
+    /// [`Store::kv_remove`] inside an open transaction.
+    pub fn kv_remove(
+        &mut self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        let names = names(primary, secondary, key);
+        let present = !self
+            .query(
+                "SELECT 1 FROM kv WHERE primary_namespace = ? AND secondary_namespace = ? AND key = ?",
+                &names,
+            )?
+            .is_empty();
+        if present {
+            self.execute(
+                "DELETE FROM kv WHERE primary_namespace = ? AND secondary_namespace = ? AND key = ?",
+                &names,
+            )?;
+        }
+        Ok(())
     }
 }

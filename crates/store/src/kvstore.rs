@@ -8,8 +8,14 @@
 //! skipped if a later version of the same key has already been applied. So however the
 //! futures are polled, a key never goes back to an older value once a newer one is
 //! stored, and the newest call wins once its future completes.
+//!
+//! Group commit ([`KvGroup`]): blocking writes made inside [`KvGroup::enter`] are queued
+//! instead of run, and [`KvGroup::commit`] runs them in call order as one transaction
+//! (each still skipped if superseded). A key's write counts as applied only once its
+//! transaction committed, so a failed group never hides an older write queued elsewhere.
 
 use lightning::io;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,7 +28,7 @@ use lightning::util::persist::{
 
 use crate::actor::StoreHandle;
 use crate::error::StoreError;
-use crate::tx::Store;
+use crate::tx::{Store, Tx};
 
 /// (primary namespace, secondary namespace, key).
 type Names = (String, String, String);
@@ -93,6 +99,103 @@ impl Drop for Ticket {
     }
 }
 
+/// One write or remove, with its place in its key's order.
+struct KvOp {
+    ticket: Ticket,
+    #[allow(clippy::type_complexity)]
+    op: Box<dyn for<'t> FnOnce(&mut Tx<'t>, &Names) -> Result<(), StoreError> + Send>,
+}
+
+/// Runs `ops` in order as one transaction (ops a later write of their key already
+/// superseded are skipped); their keys count as applied only once it committed.
+fn run_ops(store: &mut Store, ops: Vec<KvOp>) -> Result<(), StoreError> {
+    let live: Vec<KvOp> = ops.into_iter().filter(|o| !o.ticket.superseded()).collect();
+    if live.is_empty() {
+        return Ok(());
+    }
+    let mut tickets = Vec::with_capacity(live.len());
+    store.transaction(|tx| {
+        for KvOp { ticket, op } in live {
+            op(tx, &ticket.names)?;
+            tickets.push(ticket);
+        }
+        Ok::<(), StoreError>(())
+    })?;
+    for t in &tickets {
+        t.applied();
+    }
+    Ok(())
+}
+
+type Queued = Arc<Mutex<Vec<KvOp>>>;
+
+thread_local! {
+    /// The group this thread has entered, with its store's id.
+    static ENTERED: RefCell<Option<(usize, Queued)>> = const { RefCell::new(None) };
+}
+
+/// Gives `op` back unless this thread has entered a group of `store`'s, which takes it.
+fn queue_into_entered_group(store: usize, op: KvOp) -> Option<KvOp> {
+    ENTERED.with(|e| match &*e.borrow() {
+        Some((id, queued)) if *id == store => {
+            queued.lock().unwrap_or_else(|p| p.into_inner()).push(op);
+            None
+        }
+        _ => Some(op),
+    })
+}
+
+/// Writes and removes made through [`KvStore`]s of one store, held back and committed
+/// together as one transaction (one `db_write`, one fsync) by [`KvGroup::commit`].
+///
+/// Inside [`KvGroup::enter`] a blocking write's `Ok` means only that it is queued: it is
+/// durable once `commit` returned `Ok`, and lost with the others if it fails or never
+/// runs. So only callers that report completion after the commit (a persister answering
+/// `InProgress`) may write inside a group. Reads are not grouped: they see what is
+/// committed. Async writes are never grouped.
+pub struct KvGroup {
+    store: StoreHandle,
+    ops: Queued,
+}
+
+impl KvGroup {
+    /// Runs `f`; every blocking write and remove this thread makes meanwhile, through any
+    /// [`KvStore`] of the same store, is queued into this group (in call order, across
+    /// threads). Entering another group inside `f` is undone when that one is left.
+    pub fn enter<T>(&self, f: impl FnOnce() -> T) -> T {
+        struct Leave(Option<(usize, Queued)>);
+        impl Drop for Leave {
+            fn drop(&mut self) {
+                let previous = self.0.take();
+                ENTERED.with(|e| *e.borrow_mut() = previous);
+            }
+        }
+        let previous =
+            ENTERED.with(|e| e.borrow_mut().replace((self.store.id(), self.ops.clone())));
+        let _leave = Leave(previous);
+        f()
+    }
+
+    /// How many writes and removes are queued.
+    pub fn len(&self) -> usize {
+        self.ops.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Commits what is queued as one transaction; durable when it returns `Ok`. Nothing
+    /// queued: nothing written. Blocking, like the sync writes it stands for.
+    pub fn commit(self) -> Result<(), io::Error> {
+        let ops = std::mem::take(&mut *self.ops.lock().unwrap_or_else(|p| p.into_inner()));
+        if ops.is_empty() {
+            return Ok(());
+        }
+        flatten(self.store.call_blocking(move |s| run_ops(s, ops)))
+    }
+}
+
 /// LDK's key-value store on boltd's database. Cheap to clone.
 #[derive(Clone)]
 pub struct KvStore {
@@ -155,46 +258,52 @@ impl KvStore {
         }
     }
 
-    /// The job that applies a write or remove on the store thread, in its key's order:
-    /// the version is taken now (at call time); the job does nothing if a later one of
-    /// the same key has already been applied.
+    /// A write or remove in its key's order: the version is taken now (at call time); it
+    /// does nothing if a later one of the same key has already been applied.
     fn versioned(
         &self,
         names: Names,
-        op: impl FnOnce(&mut Store, &Names) -> Result<(), StoreError> + Send + 'static,
-    ) -> impl FnOnce(&mut Store) -> Result<(), StoreError> + Send + 'static {
-        let ticket = Ticket::issue(&self.versions, names);
-        move |store| {
-            if ticket.superseded() {
-                return Ok(());
-            }
-            op(store, &ticket.names)?;
-            ticket.applied();
-            Ok(())
+        op: impl for<'t> FnOnce(&mut Tx<'t>, &Names) -> Result<(), StoreError> + Send + 'static,
+    ) -> KvOp {
+        KvOp {
+            ticket: Ticket::issue(&self.versions, names),
+            op: Box::new(op),
         }
     }
 
-    fn write_job(
+    fn write_op(
         &self,
         primary: &str,
         secondary: &str,
         key: &str,
         buf: Vec<u8>,
-    ) -> Result<impl FnOnce(&mut Store) -> Result<(), StoreError> + Send + 'static, io::Error> {
+    ) -> Result<KvOp, io::Error> {
         check("write", primary, secondary, Some(key))?;
         let names = (primary.to_string(), secondary.to_string(), key.to_string());
-        Ok(self.versioned(names, move |s, (p, sec, k)| s.kv_write(p, sec, k, &buf)))
+        Ok(self.versioned(names, move |tx, (p, sec, k)| tx.kv_write(p, sec, k, &buf)))
     }
 
-    fn remove_job(
-        &self,
-        primary: &str,
-        secondary: &str,
-        key: &str,
-    ) -> Result<impl FnOnce(&mut Store) -> Result<(), StoreError> + Send + 'static, io::Error> {
+    fn remove_op(&self, primary: &str, secondary: &str, key: &str) -> Result<KvOp, io::Error> {
         check("remove", primary, secondary, Some(key))?;
         let names = (primary.to_string(), secondary.to_string(), key.to_string());
-        Ok(self.versioned(names, |s, (p, sec, k)| s.kv_remove(p, sec, k)))
+        Ok(self.versioned(names, |tx, (p, sec, k)| tx.kv_remove(p, sec, k)))
+    }
+
+    /// Runs `op` now (its own transaction), or queues it into the group this thread has
+    /// entered for this store (see [`KvGroup::enter`]).
+    fn apply_blocking(&self, op: KvOp) -> Result<(), io::Error> {
+        let Some(op) = queue_into_entered_group(self.store.id(), op) else {
+            return Ok(());
+        };
+        flatten(self.store.call_blocking(move |s| run_ops(s, vec![op])))
+    }
+
+    /// A group of writes and removes to be committed as one transaction.
+    pub fn group(&self) -> KvGroup {
+        KvGroup {
+            store: self.store.clone(),
+            ops: Arc::new(Mutex::new(Vec::new())),
+        }
     }
 
     fn read_job(
@@ -245,8 +354,7 @@ impl KVStoreSync for KvStore {
         key: &str,
         buf: Vec<u8>,
     ) -> Result<(), io::Error> {
-        let job = self.write_job(primary, secondary, key, buf)?;
-        flatten(self.store.call_blocking(job))
+        self.apply_blocking(self.write_op(primary, secondary, key, buf)?)
     }
 
     /// Removes at once whether `lazy` or not (a batch would save little here).
@@ -257,8 +365,7 @@ impl KVStoreSync for KvStore {
         key: &str,
         _lazy: bool,
     ) -> Result<(), io::Error> {
-        let job = self.remove_job(primary, secondary, key)?;
-        flatten(self.store.call_blocking(job))
+        self.apply_blocking(self.remove_op(primary, secondary, key)?)
     }
 
     fn list(&self, primary: &str, secondary: &str) -> Result<Vec<String>, io::Error> {
@@ -296,8 +403,11 @@ impl KVStore for KvStore {
     ) -> impl Future<Output = Result<(), io::Error>> + 'static + MaybeSend {
         let store = self.store.clone();
         // The version is taken now, at call time: that is what orders the writes.
-        let job = self.write_job(primary, secondary, key, buf);
-        async move { flatten(store.call(job?).await) }
+        let op = self.write_op(primary, secondary, key, buf);
+        async move {
+            let op = op?;
+            flatten(store.call(move |s| run_ops(s, vec![op])).await)
+        }
     }
 
     fn remove(
@@ -308,8 +418,11 @@ impl KVStore for KvStore {
         _lazy: bool,
     ) -> impl Future<Output = Result<(), io::Error>> + 'static + MaybeSend {
         let store = self.store.clone();
-        let job = self.remove_job(primary, secondary, key);
-        async move { flatten(store.call(job?).await) }
+        let op = self.remove_op(primary, secondary, key);
+        async move {
+            let op = op?;
+            flatten(store.call(move |s| run_ops(s, vec![op])).await)
+        }
     }
 
     fn list(

@@ -59,7 +59,7 @@ pub use error::StoreError;
 pub use forwards::{ForwardFields, ForwardQuery, StoredForward};
 pub use hook::{HookRefusal, NoHook, WriteHook};
 pub use invoices::{InvoiceError, InvoiceOrder, NewInvoice, StoredInvoice};
-pub use kvstore::KvStore;
+pub use kvstore::{KvGroup, KvStore};
 pub use migrations::SCHEMA_VERSION;
 pub use runes::StoredRune;
 pub use sendpays::{Admit, StoredSendpay};

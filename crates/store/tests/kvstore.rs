@@ -327,3 +327,99 @@ fn invalid_names_give_an_error_future_not_a_panic() {
     assert!(finish(KVStore::read(&kv, "p", "", "")).is_err());
     assert!(finish(KVStore::list(&kv, "p/", "")).is_err());
 }
+
+#[test]
+fn a_group_is_one_transaction_written_only_at_its_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lightningd.sqlite3");
+    let hook = Arc::new(Recorder::default());
+    let h = hook.clone();
+    let handle = StoreHandle::open_blocking(move || Store::open_sqlite(&path, h)).unwrap();
+    let kv = KvStore::new(handle.clone());
+    KVStoreSync::write(&kv, "monitors", "", "old", vec![1]).unwrap();
+    let before = hook.writes.lock().unwrap().len();
+    let group = kv.group();
+    // Another handle on the same store, and another thread that entered the group, join
+    // it; a thread that did not enter writes at once.
+    let other = KvStore::new(handle);
+    group.enter(|| {
+        KVStoreSync::write(&kv, "monitors", "", "a", vec![0xaa]).unwrap();
+        KVStoreSync::write(&other, "monitors", "", "a", vec![0xab]).unwrap();
+        KVStoreSync::remove(&kv, "monitors", "", "old", false).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| group.enter(|| KVStoreSync::write(&kv, "updates", "", "b", vec![2])))
+                .join()
+                .unwrap()
+                .unwrap();
+            s.spawn(|| KVStoreSync::write(&kv, "direct", "", "c", vec![3]))
+                .join()
+                .unwrap()
+                .unwrap();
+        });
+        // Queued, not written: reads see what is committed.
+        assert!(KVStoreSync::read(&kv, "monitors", "", "a").is_err());
+        assert_eq!(
+            KVStoreSync::read(&kv, "monitors", "", "old").unwrap(),
+            vec![1]
+        );
+    });
+    // Outside `enter` writes are direct again.
+    KVStoreSync::write(&kv, "direct", "", "d", vec![4]).unwrap();
+    assert_eq!(group.len(), 4);
+    assert_eq!(hook.writes.lock().unwrap().len(), before + 2);
+    group.commit().unwrap();
+    let w = hook.writes.lock().unwrap();
+    assert_eq!(w.len(), before + 3, "one db_write for the whole group");
+    let (_, last) = w.last().unwrap();
+    assert_eq!(last.len(), 5, "{last:?}");
+    assert!(
+        last[0].contains("x'aa'") && last[1].contains("x'ab'"),
+        "{last:?}"
+    );
+    assert!(last[2].starts_with("DELETE FROM kv"), "{last:?}");
+    drop(w);
+    assert_eq!(
+        KVStoreSync::read(&kv, "monitors", "", "a").unwrap(),
+        vec![0xab]
+    );
+    assert!(KVStoreSync::read(&kv, "monitors", "", "old").is_err());
+    assert_eq!(KVStoreSync::read(&kv, "updates", "", "b").unwrap(), vec![2]);
+}
+
+#[test]
+fn a_refused_group_stores_none_of_its_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lightningd.sqlite3");
+    let hook = Arc::new(Recorder::default());
+    let kv = open(&path, hook.clone());
+    KVStoreSync::write(&kv, "monitors", "", "m", vec![1]).unwrap();
+    let group = kv.group();
+    group.enter(|| {
+        KVStoreSync::write(&kv, "monitors", "", "m", vec![2]).unwrap();
+        KVStoreSync::write(&kv, "manager", "", "x", vec![3]).unwrap();
+    });
+    *hook.refuse.lock().unwrap() = true;
+    let e = group.commit().unwrap_err();
+    assert!(e.to_string().contains("returned failed db_write"), "{e}");
+    drop(kv);
+    *hook.refuse.lock().unwrap() = false;
+    let kv = open(&path, hook);
+    assert_eq!(
+        KVStoreSync::read(&kv, "monitors", "", "m").unwrap(),
+        vec![1]
+    );
+    assert!(KVStoreSync::read(&kv, "manager", "", "x").is_err());
+}
+
+#[test]
+fn a_group_write_superseded_by_a_later_direct_write_is_skipped() {
+    let (_dir, _hook, kv) = fresh();
+    let group = kv.group();
+    group.enter(|| KVStoreSync::write(&kv, "monitors", "", "k", vec![1]).unwrap());
+    KVStoreSync::write(&kv, "monitors", "", "k", vec![2]).unwrap();
+    group.commit().unwrap();
+    assert_eq!(
+        KVStoreSync::read(&kv, "monitors", "", "k").unwrap(),
+        vec![2]
+    );
+}

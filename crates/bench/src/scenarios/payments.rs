@@ -1,14 +1,18 @@
 //! `bench payments`: two boltds on a devchain of the bench's own, one channel a → b;
 //! payments/s and p50/p99 of `pay` (invoices made beforehand, outside the timing) over 1
-//! and 8 RPC connections and of `keysend`, with no plugin on the payee, with an
-//! `invoice_payment` plugin (pyln-client and cln-plugin) and with an `htlc_accepted`
-//! plugin (pyln-client and cln-plugin), each answering `continue` at once. The payee is
-//! restarted with each plugin set; its CPU per payment is the cost column.
+//! and 8 RPC connections and of `keysend`, with no plugin on the payee (its CPU per
+//! payment is the cost column); then what a payee's hook adds: an `invoice_payment`
+//! plugin (pyln-client and cln-plugin) and an `htlc_accepted` plugin (pyln-client and
+//! cln-plugin), each answering `continue` at once, started and stopped on the payee
+//! (`plugin start`/`stop`) so that slices with and without it alternate on the same
+//! channel and machine state. The channel's state grows with every payment (LDK keeps
+//! completed payments for a few timer ticks), so rows taken one after another would
+//! mix the hook's cost with that drift; the "added p50" row is paired minus unpaired.
 
 use crate::client::RpcClient;
 use crate::daemon::{default_binary, Daemon};
 use crate::scenarios::drive;
-use crate::stats::{Samples, Table};
+use crate::stats::{fmt_latency, Samples, Summary, Table};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -74,14 +78,12 @@ fn write_exec(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// The payee's plugin for one row, as a launcher script in `dir`.
 enum Hook {
-    None,
     Pyln(&'static str),
     Cln(&'static str),
 }
 
-fn launcher(dir: &Path, repo: &Path, bins: &Path, hook: &Hook) -> anyhow::Result<Vec<String>> {
+fn launcher(dir: &Path, repo: &Path, bins: &Path, hook: &Hook) -> anyhow::Result<PathBuf> {
     let (name, text) = match hook {
-        Hook::None => return Ok(vec![]),
         Hook::Pyln(script) => {
             let venv = repo.join(".venv/bin/python3");
             let python = if venv.exists() {
@@ -108,7 +110,7 @@ fn launcher(dir: &Path, repo: &Path, bins: &Path, hook: &Hook) -> anyhow::Result
     };
     let p = dir.join(name);
     write_exec(&p, &text)?;
-    Ok(vec![format!("--plugin={}", p.display())])
+    Ok(p)
 }
 
 async fn connect(a: &Path, b: &Path) -> anyhow::Result<String> {
@@ -176,6 +178,87 @@ async fn invoices(b: &Path, n: usize, amount_msat: u64, tag: &str) -> anyhow::Re
     Ok(all)
 }
 
+/// Invoices of b's for a `pay` row of `n` connections.
+async fn pool(
+    b: &Path,
+    args: &Args,
+    n: usize,
+    tag: &str,
+) -> anyhow::Result<Arc<Mutex<Vec<String>>>> {
+    let want = (POOL_PER_SEC_CONN * args.seconds * n as f64).max(50.0) as usize;
+    let pool = invoices(b, want, args.amount_msat, tag).await?;
+    Ok(Arc::new(Mutex::new(pool)))
+}
+
+/// `a - b`, signed: a hook can measure faster than none when it adds less than the noise.
+fn signed_latency(a: Duration, b: Duration) -> String {
+    if a >= b {
+        fmt_latency(a - b)
+    } else {
+        format!("-{}", fmt_latency(b - a))
+    }
+}
+
+/// Slices of `pay` on one connection with the payee's plugin and without it, alternating
+/// `PAIRED_ROUNDS` times over `--seconds` each (so both see the same channel state and
+/// load); the plugin is started and stopped between slices, outside the timing.
+async fn paired(
+    args: &Args,
+    a: &Path,
+    b: &Daemon,
+    plugin: &Path,
+    tag: &str,
+) -> anyhow::Result<(Summary, Summary)> {
+    let name = plugin
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let pool = pool(&b.socket, args, 1, &format!("paired-{tag}")).await?;
+    let slice = args.seconds / f64::from(PAIRED_ROUNDS);
+    let (mut with, mut without) = (Samples::default(), Samples::default());
+    let (mut t_with, mut t_without) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..PAIRED_ROUNDS {
+        let t = Instant::now();
+        without.merge(
+            pay_worker(
+                a.to_path_buf(),
+                Some(pool.clone()),
+                (String::new(), 0),
+                t + Duration::from_secs_f64(slice),
+            )
+            .await?,
+        );
+        t_without += t.elapsed();
+        call(
+            &b.socket,
+            "plugin",
+            json!({"subcommand": "start", "plugin": plugin.display().to_string()}),
+        )
+        .await?;
+        let t = Instant::now();
+        with.merge(
+            pay_worker(
+                a.to_path_buf(),
+                Some(pool.clone()),
+                (String::new(), 0),
+                t + Duration::from_secs_f64(slice),
+            )
+            .await?,
+        );
+        t_with += t.elapsed();
+        call(
+            &b.socket,
+            "plugin",
+            json!({"subcommand": "stop", "plugin": name}),
+        )
+        .await?;
+    }
+    Ok((Summary::new(with, t_with), Summary::new(without, t_without)))
+}
+
+/// Rounds of a paired hook measurement.
+const PAIRED_ROUNDS: u32 = 10;
+
 /// One worker: `pay`s from the shared pool (or `keysend`s) until the deadline.
 async fn pay_worker(
     socket: PathBuf,
@@ -235,7 +318,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Table> {
         "--bind-addr=127.0.0.1:0".to_string(),
     ];
     let a = Daemon::start(&bin, &opts).await?;
-    let mut b = Daemon::start(&bin, &opts).await?;
+    let b = Daemon::start(&bin, &opts).await?;
     let addr = call(&a.socket, "newaddr", json!({})).await?["bech32"]
         .as_str()
         .unwrap_or_default()
@@ -262,8 +345,30 @@ pub async fn run(args: &Args) -> anyhow::Result<Table> {
     dc.mine(6)?;
     wait_usable(&a.socket, &b_id).await?;
 
-    let rows: [(&str, Hook); 5] = [
-        ("no plugin", Hook::None),
+    let mut table = Table::latency();
+    for &n in &[1usize, 8] {
+        let pool = pool(&b.socket, args, n, &format!("c{n}")).await?;
+        let socket = a.socket.clone();
+        let before = b.cost();
+        let ks = (b_id.clone(), args.amount_msat);
+        let mut s = drive(n, args.seconds, move |_, deadline| {
+            pay_worker(socket.clone(), Some(pool.clone()), ks.clone(), deadline)
+        })
+        .await?;
+        s.cost = Some(b.cost() - before);
+        table.latency_row("pay, no plugin", n, &s);
+    }
+    let socket = a.socket.clone();
+    let before = b.cost();
+    let ks = (b_id.clone(), args.amount_msat);
+    let mut s = drive(1, args.seconds, move |_, deadline| {
+        pay_worker(socket.clone(), None, ks.clone(), deadline)
+    })
+    .await?;
+    s.cost = Some(b.cost() - before);
+    table.latency_row("keysend, no plugin", 1, &s);
+
+    let hooks: [(&str, Hook); 4] = [
         (
             "invoice_payment pyln",
             Hook::Pyln("invoice_payment_hook.py"),
@@ -272,41 +377,24 @@ pub async fn run(args: &Args) -> anyhow::Result<Table> {
         ("htlc_accepted pyln", Hook::Pyln("htlc_accepted_hook.py")),
         ("htlc_accepted cln-plugin", Hook::Cln("htlc_accepted")),
     ];
-    let mut table = Table::latency();
-    for (r, (label, hook)) in rows.iter().enumerate() {
-        if r > 0 {
-            let plugins = launcher(kit.path(), &repo, &bins, hook)?;
-            let dir = b.stop_keeping_dir().await;
-            let mut o = opts.clone();
-            o.extend(plugins);
-            b = Daemon::start_in(dir, &bin, &o).await?;
-            connect(&a.socket, &b.socket).await?;
-            wait_usable(&a.socket, &b_id).await?;
-        }
-        let conns: &[usize] = if r == 0 { &[1, 8] } else { &[1] };
-        for &n in conns {
-            let want = (POOL_PER_SEC_CONN * args.seconds * n as f64).max(50.0) as usize;
-            let pool = invoices(&b.socket, want, args.amount_msat, &format!("r{r}c{n}")).await?;
-            let pool = Arc::new(Mutex::new(pool));
-            let socket = a.socket.clone();
-            let before = b.cost();
-            let ks = (b_id.clone(), args.amount_msat);
-            let mut s = drive(n, args.seconds, move |_, deadline| {
-                pay_worker(socket.clone(), Some(pool.clone()), ks.clone(), deadline)
-            })
-            .await?;
-            s.cost = Some(b.cost() - before);
-            table.latency_row(&format!("pay, {label}"), n, &s);
-        }
-        let socket = a.socket.clone();
-        let before = b.cost();
-        let ks = (b_id.clone(), args.amount_msat);
-        let mut s = drive(1, args.seconds, move |_, deadline| {
-            pay_worker(socket.clone(), None, ks.clone(), deadline)
-        })
-        .await?;
-        s.cost = Some(b.cost() - before);
-        table.latency_row(&format!("keysend, {label}"), 1, &s);
+    for (label, hook) in &hooks {
+        let plugin = launcher(kit.path(), &repo, &bins, hook)?;
+        let (with, without) = paired(args, &a.socket, &b, &plugin, label).await?;
+        table.latency_row(&format!("pay, {label} (paired)"), 1, &with);
+        table.latency_row(
+            &format!("pay, no plugin (paired with {label})"),
+            1,
+            &without,
+        );
+        table.row(vec![
+            format!("{label}: added p50 (paired minus without)"),
+            "1".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            signed_latency(with.p50, without.p50),
+            "-".into(),
+        ]);
     }
     a.stop().await;
     b.stop().await;

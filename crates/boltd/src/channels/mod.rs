@@ -56,6 +56,19 @@ pub struct Tracked {
     pub user_close: bool,
 }
 
+/// The store's group commit, as `ln` asks for it (write_order.rs there).
+struct LnGroup(store::KvGroup);
+
+impl ln::types::KvGroup for LnGroup {
+    fn enter(&self, f: &mut dyn FnMut()) {
+        self.0.enter(f)
+    }
+
+    fn commit(self: Box<Self>) -> lightning::io::Result<()> {
+        self.0.commit()
+    }
+}
+
 pub struct Channels {
     pub ln: Arc<Ln>,
     node: Arc<Node>,
@@ -152,6 +165,10 @@ impl Channels {
             on_persist_failure: {
                 let shutdown = node.shutdown.clone();
                 Arc::new(move |reason: String| shutdown.trigger(&reason, 1))
+            },
+            open_group: {
+                let kv = kv.clone();
+                Arc::new(move || Box::new(LnGroup(kv.group())) as Box<dyn ln::types::KvGroup>)
             },
             tower_wanted: {
                 let h = host.clone();

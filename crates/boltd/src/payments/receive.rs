@@ -4,10 +4,11 @@
 //!
 //! With no payment hook registered, a `PaymentClaimable` is decided before LDK's event is
 //! answered. Otherwise it may wait long on plugins, so its decision runs on a task of its
-//! own and LDK's event is answered at once. LDK does not hand that event over again after a
-//! restart (its claimable payments stay, silently, until they near expiry), so the event
-//! is first written to the store and only removed once decided: a restart resumes every
-//! decision left open ([`Receiver::resume`]). A copy of a payment being decided (LDK's own
+//! own; if it is made within [`QUICK_DECISION`] (a hook that answers at once) the event is
+//! answered then, as without a hook. Else LDK's event is answered without waiting more; LDK
+//! does not hand that event over again after a restart (its claimable payments stay,
+//! silently, until they near expiry), so the event is first written to the store and only
+//! removed once decided: a restart resumes every decision left open ([`Receiver::resume`]). A copy of a payment being decided (LDK's own
 //! replay of an event it had not yet forgotten, or ours) is ignored.
 //!
 //! [`final_hop`]: super::final_hop
@@ -23,6 +24,7 @@ use lightning::util::persist::KVStoreSync;
 use lightning::util::ser::{MaybeReadable, Writeable};
 use ln::Ln;
 use plugins::PluginHost;
+use tokio::sync::oneshot;
 
 use super::crash_point;
 use super::final_hop::{self, Verdict};
@@ -33,6 +35,21 @@ use store::InvoiceError;
 
 /// The kv namespace of claimable payments not yet decided (key: the payment hash).
 const CLAIMABLE_NS: &str = "boltd_claimable";
+/// A hooked decision made within this needs no record of the event: LDK's event is
+/// answered after it, as without a hook. A hook that holds the payment longer costs the
+/// events behind it this much once.
+const QUICK_DECISION: Duration = Duration::from_millis(25);
+/// Test knob: [`QUICK_DECISION`] in milliseconds (tests under load must not depend on a
+/// plugin answering within 25 ms).
+const DEV_QUICK_ENV: &str = "BOLTD_DEV_QUICK_DECISION_MS";
+
+fn quick_decision() -> Duration {
+    std::env::var(DEV_QUICK_ENV)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(QUICK_DECISION)
+}
 /// Test knob: the longest any payment hook may take, in seconds (`--developer` tests of
 /// plugins that never answer).
 const DEV_DEADLINE_ENV: &str = "BOLTD_DEV_HOOK_DEADLINE";
@@ -121,17 +138,31 @@ impl Receiver {
                     self.done_deciding(&hash);
                     return Some(Ok(()));
                 }
+                // Most hooks answer at once: a decision made within QUICK_DECISION needs
+                // no record (as above). A slower one gets the record, and the event is
+                // answered only once it is written.
+                let (recorded, was_recorded) = oneshot::channel();
+                let decided = self.spawn_decision(ln.clone(), event.clone(), was_recorded);
+                if tokio::time::timeout(quick_decision(), decided)
+                    .await
+                    .is_ok_and(|d| d.is_ok())
+                {
+                    let _ = recorded.send(false);
+                    return Some(Ok(()));
+                }
                 let bytes = event.encode();
                 let key = hex::encode(hash);
                 if let Err(e) = self
                     .kv(move |kv| kv.write(CLAIMABLE_NS, "", &key, bytes))
                     .await
                 {
+                    // The decision goes on; LDK hands the event over again (a copy while
+                    // it is being decided is ignored).
                     tracing::error!("recording claimable payment {}: {e}", hex::encode(hash));
-                    self.done_deciding(&hash);
+                    let _ = recorded.send(false);
                     return Some(Err(ReplayEvent()));
                 }
-                self.spawn_decision(ln.clone(), event.clone());
+                let _ = recorded.send(true);
                 Some(Ok(()))
             }
             Event::PaymentClaimed {
@@ -175,7 +206,9 @@ impl Receiver {
                 Ok(Some(event @ Event::PaymentClaimable { payment_hash, .. })) => {
                     if self.start_deciding(payment_hash.0) {
                         tracing::info!("deciding payment {key} left undecided at the last stop");
-                        self.spawn_decision(ln.clone(), event);
+                        let (recorded, was_recorded) = oneshot::channel();
+                        let _ = recorded.send(true);
+                        drop(self.spawn_decision(ln.clone(), event, was_recorded));
                     }
                 }
                 other => {
@@ -188,8 +221,17 @@ impl Receiver {
         }
     }
 
-    fn spawn_decision(self: &Arc<Self>, ln: Arc<Ln>, event: Event) {
+    /// Decides on a task of its own; the record of the event, if `recorded` says one was
+    /// written, is removed once the decision is carried out. The receiver it returns hears
+    /// when the decision is carried out.
+    fn spawn_decision(
+        self: &Arc<Self>,
+        ln: Arc<Ln>,
+        event: Event,
+        recorded: oneshot::Receiver<bool>,
+    ) -> oneshot::Receiver<()> {
         let me = self.clone();
+        let (decided, carried_out) = oneshot::channel();
         tokio::spawn(async move {
             let Event::PaymentClaimable { payment_hash, .. } = &event else {
                 return;
@@ -198,16 +240,22 @@ impl Receiver {
             if let Some(c) = me.decide(&ln, &event).await {
                 carry_out(&ln, c);
             }
-            let key = hex::encode(hash);
-            if let Err(e) = me
-                .kv(move |kv| kv.remove(CLAIMABLE_NS, "", &key, false))
-                .await
-            {
-                // Decided again after a restart: LDK ignores a second claim or failure.
-                tracing::warn!("forgetting decided payment {}: {e}", hex::encode(hash));
+            let _ = decided.send(());
+            // Not told (the event's handler was dropped): a record it may have written is
+            // decided again at the next start, and LDK ignores a second claim or failure.
+            if recorded.await == Ok(true) {
+                let key = hex::encode(hash);
+                if let Err(e) = me
+                    .kv(move |kv| kv.remove(CLAIMABLE_NS, "", &key, false))
+                    .await
+                {
+                    // Decided again after a restart: LDK ignores a second claim or failure.
+                    tracing::warn!("forgetting decided payment {}: {e}", hex::encode(hash));
+                }
             }
             me.done_deciding(&hash);
         });
+        carried_out
     }
 
     async fn decide(&self, ln: &Ln, event: &Event) -> Option<Carry> {

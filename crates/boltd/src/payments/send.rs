@@ -107,6 +107,8 @@ pub struct Sender {
     currency: Currency,
     /// Bumped after every stored change; waiters re-read the store when it moves.
     changed: watch::Sender<u64>,
+    /// Parts found at start-up that nothing will ever end ([`Sender::find_unsent`]).
+    unsent: std::sync::Mutex<Vec<store::StoredSendpay>>,
 }
 
 fn now_secs_f64() -> f64 {
@@ -151,6 +153,7 @@ impl Sender {
             our_id,
             currency,
             changed: watch::channel(0).0,
+            unsent: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -192,15 +195,25 @@ impl Sender {
     /// Replaces a stored record (its `created_index` says which; `changed`: a status
     /// change, which gets an `updated_index`) and wakes the waiters; the record stored.
     async fn put(&self, rec: &Value, changed: bool) -> Result<Value, RpcError> {
+        let stored = self.put_untold(rec, changed).await?;
+        self.tell();
+        Ok(stored)
+    }
+
+    /// [`Self::put`] without waking the payment's waiters (the caller does, with
+    /// [`Self::tell`]).
+    async fn put_untold(&self, rec: &Value, changed: bool) -> Result<Value, RpcError> {
         let index = rec["created_index"]
             .as_u64()
             .ok_or_else(|| RpcError::daemon("payment record without created_index"))?;
         let r = rec.clone();
-        let stored = self
-            .store(move |s| s.sendpay_update(index, &r, changed))
-            .await?;
+        self.store(move |s| s.sendpay_update(index, &r, changed))
+            .await
+    }
+
+    /// Wakes whoever waits on a payment's record (`pay`, `waitsendpay`).
+    fn tell(&self) {
         self.changed.send_modify(|n| *n += 1);
-        Ok(stored)
     }
 
     /// Pays a bolt11 invoice and waits for the outcome.
@@ -378,6 +391,64 @@ impl Sender {
         }
     }
 
+    /// The parts left pending by a kill before LDK's manager knew of them durably: a
+    /// payment's first manager write and the monitor update of its HTLC are one commit
+    /// (write_order.rs in `ln`), so after a kill before it LDK has no such payment, nothing
+    /// of it left the node, and nothing would ever end it. Read at start-up before any
+    /// RPC can begin a payment (LDK's manager, read back, is what is known); ended by
+    /// [`Self::fail_unsent`] once plugins' `init` allows writes.
+    pub async fn find_unsent(&self) -> Result<(), RpcError> {
+        use lightning::ln::channelmanager::RecentPaymentDetails as R;
+        let known: std::collections::HashSet<PaymentId> = self
+            .ln
+            .manager
+            .list_recent_payments()
+            .into_iter()
+            .map(|p| match p {
+                R::AwaitingInvoice { payment_id }
+                | R::Pending { payment_id, .. }
+                | R::Fulfilled { payment_id, .. }
+                | R::Abandoned { payment_id, .. } => payment_id,
+            })
+            .collect();
+        let parts = self.store(|s| s.sendpays_list()).await?;
+        let unsent = parts
+            .into_iter()
+            .filter(|p| p.record["status"] == "pending" && !known.contains(&ldk_id(p)))
+            .collect();
+        if let Ok(mut u) = self.unsent.lock() {
+            *u = unsent;
+        }
+        Ok(())
+    }
+
+    /// Ends, as failed, the parts [`Self::find_unsent`] found.
+    pub async fn fail_unsent(&self) {
+        let unsent = match self.unsent.lock() {
+            Ok(mut u) => std::mem::take(&mut *u),
+            Err(_) => return,
+        };
+        for p in unsent {
+            let mut rec = p.record.clone();
+            rec["status"] = json!("failed");
+            rec["completed_at"] = json!(now_secs());
+            rec["failure"] = json!(UNSENT);
+            if let Err(e) = self.put(&rec, true).await {
+                tracing::error!(
+                    "payment {} part {}: {UNSENT}, but recording it failed: {e:?}",
+                    hex::encode(p.payment_hash),
+                    p.partid
+                );
+                continue;
+            }
+            tracing::info!(
+                "payment {} part {}: {UNSENT}",
+                hex::encode(p.payment_hash),
+                p.partid
+            );
+        }
+    }
+
     /// Waits until the payment of `hash` is no longer pending: `pay`'s result or error.
     async fn outcome(&self, hash: [u8; 32], created_at: Option<f64>) -> Result<Value, RpcError> {
         let mut rx = self.changed.subscribe();
@@ -536,7 +607,9 @@ impl Sender {
         if sent {
             super::crash_point("sent_before_record");
         }
-        let mut rec = match self.put(&rec, finished).await {
+        // Waiters are told after the crash knob's point, so "after the record" is before
+        // anyone acted on it (else `pay` could answer before the payer dies).
+        let mut rec = match self.put_untold(&rec, finished).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(
@@ -549,6 +622,7 @@ impl Sender {
         if sent {
             super::crash_point("sent_after_record");
         }
+        self.tell();
         if !finished {
             return Some(Ok(()));
         }
@@ -925,6 +999,9 @@ fn not_sent(e: &RetryableSendFailure) -> &'static str {
         }
     }
 }
+
+/// Why a part left pending by a kill before anything of it was durable failed.
+const UNSENT: &str = "not sent: the node stopped before the payment was written";
 
 /// LDK's payment id of a `sendpay` part: its own per (hash, group, part), never a
 /// hash `pay` uses as its id.
