@@ -190,6 +190,17 @@ mod tests {
     }
 
     #[test]
+    fn serde_jsons_raw_value_token_as_a_key_is_refused_not_a_panic() {
+        // serde_json (its `raw_value` feature is on in this workspace) cannot read an
+        // object with this key into a `Value`; found by the cli_params fuzz target.
+        let arg = "$serde_json::private::RawValue==";
+        assert!(matches!(
+            build_params(&[arg], InputMode::Auto),
+            Err(UsageError::Malformed(_))
+        ));
+    }
+
+    #[test]
     fn no_arguments_give_an_empty_array_or_object() {
         let none: [&str; 0] = [];
         assert_eq!(build_params(&none, InputMode::Auto).unwrap(), json!([]));
