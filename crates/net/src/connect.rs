@@ -18,6 +18,27 @@ impl PeerNode {
     /// peer is already connected this returns it at once. Gating is the daemon's business:
     /// with `auto_accept` off the peer returned here is not active yet.
     pub async fn connect(&self, id: PublicKey, addr: SocketAddr) -> Result<PeerInfo, ConnectError> {
+        let mut lost = false;
+        let r = self.dial(id, addr, &mut lost).await;
+        if r.is_err() && lost {
+            // Both dials of a race were closed (each side kept a different one): once
+            // more, after a random pause so two racers do not meet again.
+            let pause = std::hash::BuildHasher::hash_one(
+                &std::collections::hash_map::RandomState::new(),
+                std::time::Instant::now(),
+            ) % 50;
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            return self.dial(id, addr, &mut lost).await;
+        }
+        r
+    }
+
+    async fn dial(
+        &self,
+        id: PublicKey,
+        addr: SocketAddr,
+        lost: &mut bool,
+    ) -> Result<PeerInfo, ConnectError> {
         let inner = &self.inner;
         if inner.stopped.load(Ordering::Acquire) {
             return Err(ConnectError::Shutdown);
@@ -49,7 +70,7 @@ impl PeerNode {
             reason: os_reason(&e),
         })?;
 
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         if let Ok(mut w) = inner.shared.waiters.lock() {
             w.entry(id).or_default().push(tx);
         }
@@ -74,9 +95,16 @@ impl PeerNode {
         };
         let outcome = tokio::select! {
             biased;
-            r = rx => if r.is_ok() { Ok(()) } else { Err(ended()) },
+            r = &mut rx => if r.is_ok() { Ok(()) } else { Err(ended()) },
             _ = &mut conn => Err(ended()),
             _ = tokio::time::sleep_until(deadline) => Err(timeout_err),
+        };
+        let outcome = match outcome {
+            Err(ConnectError::Handshake { .. }) => {
+                self.other_connection(&id, &mut rx, deadline, outcome, lost)
+                    .await
+            }
+            o => o,
         };
         // Forget our waiter if it did not fire (its receiver is gone now).
         if let Ok(mut w) = inner.shared.waiters.lock() {
@@ -103,6 +131,46 @@ impl PeerNode {
                 Err(e)
             }
         }
+    }
+}
+
+impl PeerNode {
+    /// LDK closes a second connection to a node it already has one with (ours raced
+    /// another dial to it, e.g. the reconnection of a channel peer at start-up): while that
+    /// other connection is there, its init answers this connect, as Core Lightning's
+    /// `connect` answers with a connection already under way.
+    async fn other_connection(
+        &self,
+        id: &PublicKey,
+        ours: &mut oneshot::Receiver<()>,
+        deadline: tokio::time::Instant,
+        failed: Result<(), ConnectError>,
+        lost: &mut bool,
+    ) -> Result<(), ConnectError> {
+        while tokio::time::Instant::now() < deadline {
+            if ours.try_recv().is_ok() || self.peer(id).is_some() {
+                return Ok(());
+            }
+            // Another dial still waits for its init (ours is the one open waiter left
+            // otherwise), or LDK has the other connection.
+            let others = self
+                .inner
+                .shared
+                .waiters
+                .lock()
+                .map(|w| {
+                    w.get(id)
+                        .map_or(0, |l| l.iter().filter(|s| !s.is_closed()).count())
+                })
+                .unwrap_or(0)
+                > 1;
+            if !others && off_worker(|| self.inner.pm.peer_by_node_id(id)).is_none() {
+                return failed;
+            }
+            *lost = true;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        failed
     }
 }
 

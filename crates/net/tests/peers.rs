@@ -538,3 +538,26 @@ async fn peer_storage_messages_reach_the_daemon_as_custom_messages() {
         }
     }
 }
+
+#[tokio::test]
+async fn two_connects_at_once_to_the_same_node_both_succeed() {
+    // LDK closes the second of two connections to one node; the connect that dialled it
+    // is answered by the first (a reconnection racing a user's `connect`).
+    let (a, _ae) = node(61).await;
+    let (b, _be) = node(62).await;
+    for _ in 0..5 {
+        let (x, y) = tokio::join!(
+            a.connect(b.node_id(), addr(&b)),
+            a.connect(b.node_id(), addr(&b))
+        );
+        assert_eq!(x.unwrap().id, b.node_id());
+        assert_eq!(y.unwrap().id, b.node_id());
+        assert!(a.disconnect(&b.node_id()));
+        let t = std::time::Instant::now();
+        while (a.is_connected(&b.node_id()) || b.is_connected(&a.node_id()))
+            && t.elapsed() < Duration::from_secs(10)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
