@@ -217,35 +217,31 @@ async fn paired(
     let slice = args.seconds / f64::from(PAIRED_ROUNDS);
     let (mut with, mut without) = (Samples::default(), Samples::default());
     let (mut t_with, mut t_without) = (Duration::ZERO, Duration::ZERO);
-    for _ in 0..PAIRED_ROUNDS {
+    // One slice of payments on the pool: its samples and how long it took.
+    let measure = || {
+        let (pool, a) = (pool.clone(), a.to_path_buf());
         let t = Instant::now();
-        without.merge(
-            pay_worker(
-                a.to_path_buf(),
-                Some(pool.clone()),
-                (String::new(), 0),
-                t + Duration::from_secs_f64(slice),
-            )
-            .await?,
+        let run = pay_worker(
+            a,
+            Some(pool),
+            (String::new(), 0),
+            t + Duration::from_secs_f64(slice),
         );
-        t_without += t.elapsed();
+        async move { anyhow::Ok((run.await?, t.elapsed())) }
+    };
+    for _ in 0..PAIRED_ROUNDS {
+        let (s, took) = measure().await?;
+        without.merge(s);
+        t_without += took;
         call(
             &b.socket,
             "plugin",
             json!({"subcommand": "start", "plugin": plugin.display().to_string()}),
         )
         .await?;
-        let t = Instant::now();
-        with.merge(
-            pay_worker(
-                a.to_path_buf(),
-                Some(pool.clone()),
-                (String::new(), 0),
-                t + Duration::from_secs_f64(slice),
-            )
-            .await?,
-        );
-        t_with += t.elapsed();
+        let (s, took) = measure().await?;
+        with.merge(s);
+        t_with += took;
         call(
             &b.socket,
             "plugin",
