@@ -179,3 +179,22 @@ def test_revoked_commitment_broadcast_is_punished(node_factory, chain, directory
     moves = wait_for(lambda: [m for m in a.rpc.call("bkpr-sums")["moves"]
                               if m["primary_tag"] == "penalty"], what="a penalty coin movement")
     assert all(m["credit_msat"] > 0 for m in moves)
+
+
+def test_a_restart_with_a_watchtower_plugin_writes_nothing_before_init(node_factory, chain,
+                                                                        directory):
+    """A channel that never had an update, restarted with a `commitment_revocation` plugin
+    for the first time: its initial commitment's penalty is prepared without a write
+    before plugins' `init` (a db_write plugin sees every write from its `init` on), and
+    the first payment's revocation still reaches the plugin."""
+    rec = recorder(directory)
+    a = node_factory.get_node(options=options(chain))
+    b = node_factory.get_node(options=options(chain))
+    open_channel(a, b, chain)
+    b.stop()
+    b.plugins = [str(PLUGINS / "backup.py"), str(rec)]
+    b.start()
+    assert "before init" not in b.daemon_log()[b._start_offset:]
+    pay(a, b, 20_000_000, "first")
+    wait_for(lambda: len(seen(rec)) >= 2, timeout=30, what="2 revocations")
+    assert commitnums(rec)[:2] == [0, 1]

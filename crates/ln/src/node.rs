@@ -286,7 +286,7 @@ impl Ln {
         let manager = Arc::new(manager);
         for (_, monitor) in monitors {
             let id = monitor.channel_id();
-            tower.track_monitor(&monitor);
+            tower.track_loaded_monitor(&monitor);
             // Not `watch_channel`: deferred, it would queue them for a manager write.
             match chain_monitor.load_existing_monitor(id, monitor) {
                 Ok(ChannelMonitorUpdateStatus::Completed) => {}

@@ -124,6 +124,11 @@ struct Chan {
     pending: Vec<Unsigned>,
     /// [`DEST`]'s value once read or made.
     dest: Option<ScriptBuf>,
+    /// The initial commitment of a channel read back at start-up with no update yet,
+    /// queued at its first update: queueing may reveal a wallet address and writes, and a
+    /// restart writes nothing before plugins' `init` (the first revocation comes in an
+    /// update, and the queue is written before that update is acknowledged).
+    initial: Option<CommitmentTransaction>,
 }
 
 /// The durable queue and the in-memory copy of its per-channel state.
@@ -285,7 +290,13 @@ impl Tower {
             monitor.counterparty_commitment_txs_from_update(update)
         } else {
             let name = monitor_name.to_string();
-            if self.lock().get(&name).is_none_or(|c| c.pending.is_empty()) {
+            let mut all = self.lock();
+            let Some(chan) = all.get_mut(&name) else {
+                return;
+            };
+            // Its revocation may be in this update, which no plugin wants now.
+            chan.initial = None;
+            if chan.pending.is_empty() {
                 return;
             }
             Vec::new()
@@ -307,7 +318,7 @@ impl Tower {
         let channel_id = monitor.channel_id();
         let mut all = self.lock();
         let chan = all.entry(name.clone()).or_default();
-        for tx in txs {
+        for tx in chan.initial.take().into_iter().chain(txs) {
             let n = tx.commitment_number();
             if chan.pending.iter().any(|u| u.number == n) {
                 continue;
@@ -372,21 +383,36 @@ impl Tower {
         }
     }
 
-    /// A whole monitor: a new channel's, or one read back at start-up (which LDK does not
-    /// hand to the persister again). Its initial commitment is new only if no update (the
-    /// first revocation among them) has reached it yet; pending entries it can now sign
-    /// are signed.
+    /// A new channel's monitor: its initial commitment is queued now.
     pub(crate) fn track_monitor(&self, monitor: &ChannelMonitor<InMemorySigner>) {
-        let initial = if monitor.get_latest_update_id() == 0 && self.is_wanted() {
-            monitor.initial_counterparty_commitment_tx()
-        } else {
-            None
-        };
+        let initial = self.initial_commitment(monitor);
         self.track(
             &monitor.persistence_key(),
             monitor,
             initial.into_iter().collect(),
         );
+    }
+
+    /// A monitor read back at start-up (LDK does not hand it to the persister again):
+    /// its initial commitment, new only if no update (the first revocation among them)
+    /// has reached it yet, waits in memory for its first update ([`Chan::initial`]);
+    /// pending entries it can now sign are signed.
+    pub(crate) fn track_loaded_monitor(&self, monitor: &ChannelMonitor<InMemorySigner>) {
+        self.track(&monitor.persistence_key(), monitor, Vec::new());
+        let initial = self.initial_commitment(monitor);
+        let name = monitor.persistence_key().to_string();
+        self.lock().entry(name).or_default().initial = initial;
+    }
+
+    fn initial_commitment(
+        &self,
+        monitor: &ChannelMonitor<InMemorySigner>,
+    ) -> Option<CommitmentTransaction> {
+        if monitor.get_latest_update_id() == 0 && self.is_wanted() {
+            monitor.initial_counterparty_commitment_tx()
+        } else {
+            None
+        }
     }
 
     /// The channel is gone for good: its pending entries and records go too (queued
