@@ -409,6 +409,7 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         host.clone(),
         node.keys.node_id(),
         network.into(),
+        invoices.clone(),
     ));
     sender.find_unsent().await.map_err(|e| e.to_string())?;
     channels.set_payments(Arc::new(crate::payments::Payments {

@@ -1,8 +1,8 @@
 //! `sendpay route payment_hash [label] [amount_msat] [bolt11] [payment_secret] [partid]
 //! [localinvreqid] [groupid] [payment_metadata] [description]`: sends one part along
 //! the caller's route (lightningd/pay.c), recorded before any HTLC leaves; answers
-//! `pending` at once. An empty route (paying our own invoice) and `localinvreqid`
-//! (BOLT 12) are refused.
+//! `pending` at once. An empty route pays our own invoice at once (a self-payment);
+//! `localinvreqid` (BOLT 12) is refused.
 
 use std::sync::Arc;
 

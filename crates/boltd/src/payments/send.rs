@@ -22,7 +22,10 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use super::failure;
+use crate::invoices::Invoices;
 use crate::storage::{store_rpc_error, Storage};
+
+mod self_pay;
 
 /// `pay`'s error codes (CLN's PAY_* numbers).
 pub mod codes {
@@ -105,6 +108,8 @@ pub struct Sender {
     plugins: PluginHost,
     our_id: PublicKey,
     currency: Currency,
+    /// Our invoices, which a self-payment (`sendpay` with an empty route) pays directly.
+    invoices: Arc<Invoices>,
     /// Bumped after every stored change; waiters re-read the store when it moves.
     changed: watch::Sender<u64>,
     /// Parts found at start-up that nothing will ever end ([`Sender::find_unsent`]).
@@ -145,6 +150,7 @@ impl Sender {
         plugins: PluginHost,
         our_id: PublicKey,
         currency: Currency,
+        invoices: Arc<Invoices>,
     ) -> Self {
         Sender {
             ln,
@@ -152,6 +158,7 @@ impl Sender {
             plugins,
             our_id,
             currency,
+            invoices,
             changed: watch::channel(0).0,
             unsent: std::sync::Mutex::new(Vec::new()),
         }
@@ -645,15 +652,13 @@ impl Sender {
     /// `sendpay`: records the part, then hands LDK the route; answers once it is on its
     /// way (pending) or was refused.
     pub async fn sendpay(&self, r: SendpayRequest) -> Result<Value, RpcError> {
-        let (Some(first), Some(last)) = (r.route.first(), r.route.last()) else {
-            return Err(invalid(
-                "Self-payment (an empty route) is not supported by boltd",
-            ));
-        };
-        let final_msat = last.amount_msat;
         if r.partid != 0 && r.amount_msat.is_none() {
             return Err(invalid("Must specify msatoshi with partid"));
         }
+        let (Some(first), Some(last)) = (r.route.first(), r.route.last()) else {
+            return self.self_payment(r).await;
+        };
+        let final_msat = last.amount_msat;
         if r.partid != 0 && r.payment_secret.is_none() {
             return Err(invalid("partid requires payment_secret"));
         }
@@ -694,34 +699,23 @@ impl Sender {
             (r.label.clone(), r.bolt11.clone(), r.description.clone());
         let want_group = r.groupid;
         let created_at = now_secs();
+        let fields = PartFields {
+            hash,
+            dest,
+            amount: final_msat,
+            sent,
+            created_at,
+            label,
+            bolt11,
+            description,
+        };
         let added = self
             .store(move |s| {
                 s.sendpay_add(
                     &hash,
                     |parts| admit(parts, want_group, partid, final_msat, &dest, total),
                     |index, groupid, partid| {
-                        let mut o = serde_json::Map::new();
-                        o.insert("created_index".into(), json!(index));
-                        o.insert("id".into(), json!(index));
-                        o.insert("payment_hash".into(), json!(hex::encode(hash)));
-                        o.insert("groupid".into(), json!(groupid));
-                        if partid != 0 {
-                            o.insert("partid".into(), json!(partid));
-                        }
-                        o.insert("destination".into(), json!(dest.to_string()));
-                        o.insert("amount_msat".into(), json!(final_msat));
-                        o.insert("amount_sent_msat".into(), json!(sent));
-                        o.insert("created_at".into(), json!(created_at));
-                        o.insert("status".into(), json!("pending"));
-                        if let Some(l) = &label {
-                            o.insert("label".into(), json!(l));
-                        }
-                        if let Some(b) = &bolt11 {
-                            o.insert("bolt11".into(), json!(b));
-                        }
-                        if let Some(d) = &description {
-                            o.insert("description".into(), json!(d));
-                        }
+                        let mut o = fields.record(index, groupid, partid);
                         o.insert(
                             LDK_ID.into(),
                             json!(hex::encode(sendpay_id(&hash, groupid, partid).0)),
@@ -855,6 +849,48 @@ pub struct SendpayRequest {
     pub groupid: Option<u64>,
     pub payment_metadata: Option<Vec<u8>>,
     pub description: Option<String>,
+}
+
+/// A new `sendpay` part's fields, before the store numbers it.
+struct PartFields {
+    hash: [u8; 32],
+    dest: PublicKey,
+    /// What reaches the destination, and what leaves us.
+    amount: u64,
+    sent: u64,
+    created_at: u64,
+    label: Option<String>,
+    bolt11: Option<String>,
+    description: Option<String>,
+}
+
+impl PartFields {
+    /// The payment object (§4.5 order), pending.
+    fn record(&self, index: u64, groupid: u64, partid: u64) -> serde_json::Map<String, Value> {
+        let mut o = serde_json::Map::new();
+        o.insert("created_index".into(), json!(index));
+        o.insert("id".into(), json!(index));
+        o.insert("payment_hash".into(), json!(hex::encode(self.hash)));
+        o.insert("groupid".into(), json!(groupid));
+        if partid != 0 {
+            o.insert("partid".into(), json!(partid));
+        }
+        o.insert("destination".into(), json!(self.dest.to_string()));
+        o.insert("amount_msat".into(), json!(self.amount));
+        o.insert("amount_sent_msat".into(), json!(self.sent));
+        o.insert("created_at".into(), json!(self.created_at));
+        o.insert("status".into(), json!("pending"));
+        if let Some(l) = &self.label {
+            o.insert("label".into(), json!(l));
+        }
+        if let Some(b) = &self.bolt11 {
+            o.insert("bolt11".into(), json!(b));
+        }
+        if let Some(d) = &self.description {
+            o.insert("description".into(), json!(d));
+        }
+        o
+    }
 }
 
 /// Why `sendpay` records nothing: an error, or an identical part that exists already.
