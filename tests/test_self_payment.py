@@ -1,7 +1,10 @@
-"""`sendpay` with an empty route pays one of our own invoices directly (Core Lightning's
-self-payment, lightningd/pay.c): no HTLC and no payment hook; the invoice is paid, the part
-completes, `invoice_payment` and `sendpay_success` are notified; a payment the invoice
-refuses fails from us with `incorrect_or_unknown_payment_details`, in lightningd's words."""
+"""Paying our own invoices, with no HTLC and no channel, as Core Lightning does.
+
+`sendpay` with an empty route (lightningd/pay.c `self_payment`): no payment hook; the invoice
+is paid, the part completes, `invoice_payment` and `sendpay_success` are notified; a payment
+the invoice refuses fails from us with `incorrect_or_unknown_payment_details`, in
+lightningd's words. `pay` of our own invoice (xpay's self-pay, injected at our own final
+hop): decided with the `invoice_payment` hook, never `htlc_accepted`."""
 
 import shutil
 from pathlib import Path
@@ -93,3 +96,70 @@ def test_sendpay_with_an_empty_route_pays_our_own_invoice(node_factory, director
     # Core Lightning resolves a self-payment without the invoice_payment hook.
     assert n.rpc.call("invoice_payments_seen")["seen"] == []
     assert n.is_in_log("Self-resolved invoice 'self' with amount 50000msat")
+
+
+def test_pay_of_our_own_invoice_goes_through_invoice_payment_not_htlc_accepted(node_factory,
+                                                                               directory):
+    hook = Path(directory) / "invoice_payment_hook.py"
+    shutil.copy(PLUGINS / "invoice_payment_hook.py", hook)
+    htlc = Path(directory) / "htlc_accepted_hook.py"
+    shutil.copy(PLUGINS / "htlc_accepted_hook.py", htlc)
+    n = node_factory.get_node(plugins=[str(PLUGINS / "sendpay_recorder.py"), str(hook),
+                                       str(htlc)])
+    us = n.rpc.getinfo()["id"]
+
+    inv = n.rpc.invoice(70_000, "mine", "to myself")
+    r = n.rpc.pay(inv["bolt11"])
+    paid = n.rpc.listinvoices("mine")["invoices"][0]
+    assert paid["status"] == "paid" and paid["amount_received_msat"] == 70_000
+    assert (r["status"], r["destination"], r["amount_msat"], r["amount_sent_msat"], r["parts"],
+            r["payment_preimage"]) == ("complete", us, 70_000, 70_000, 1,
+                                       paid["payment_preimage"])
+    assert isinstance(r["created_at"], float)
+    assert [p["label"] for p in n.rpc.call("invoice_payments_seen")["seen"]] == ["mine"]
+    assert n.rpc.call("htlcs_seen")["seen"] == []
+    # Paying it again answers the earlier success.
+    assert n.rpc.pay(inv["bolt11"])["payment_preimage"] == r["payment_preimage"]
+    [p] = n.rpc.listsendpays(inv["bolt11"])["payments"]
+    assert p["status"] == "complete" and p["destination"] == us
+
+    # The invoice_payment hook rejects: the payer (us) hears the destination refused it.
+    Path(str(hook) + ".mode").write_text("reject")
+    inv = n.rpc.invoice(80_000, "refused", "no")
+    with pytest.raises(RpcError) as e:
+        n.rpc.pay(inv["bolt11"])
+    err = e.value.error
+    assert (err["code"], err["message"]) == (
+        203, "Destination said it doesn't know invoice: WIRE_INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS")
+    assert err["data"]["status"] == "failed" and err["data"]["erring_node"] == us
+    assert n.rpc.listinvoices("refused")["invoices"][0]["status"] == "unpaid"
+    seen = wait_for(lambda: len(n.rpc.call("sendpays_seen")["seen"]) == 2
+                    and n.rpc.call("sendpays_seen")["seen"], what="2 sendpay notifications")
+    assert [t for t, _ in seen] == ["sendpay_success", "sendpay_failure"]
+
+
+@pytest.mark.parametrize("how", ["sendpay", "pay"])
+def test_killed_between_the_invoice_and_the_payment_record(node_factory, monkeypatch, how):
+    """kill -9 after the invoice is recorded paid, before the payment is: the restart
+    completes the payment (paying it was all that was left), it is not failed."""
+    n = node_factory.get_node()
+    n.stop()
+    monkeypatch.setenv("BOLTD_DEV_CRASH_PAYMENT", "self_paid_before_record")
+    n.start()
+    monkeypatch.delenv("BOLTD_DEV_CRASH_PAYMENT")
+    inv = n.rpc.invoice(90_000, "killed", "x")
+    with pytest.raises((RpcError, OSError, ValueError)):
+        if how == "pay":
+            n.rpc.pay(inv["bolt11"])
+        else:
+            secret = n.rpc.decode(inv["bolt11"])["payment_secret"]
+            n.rpc.sendpay([], inv["payment_hash"], amount_msat=90_000, payment_secret=secret)
+    assert n.proc.wait(timeout=30) == 137
+    n.start()
+    paid = n.rpc.listinvoices("killed")["invoices"][0]
+    assert paid["status"] == "paid"
+    [p] = n.rpc.listsendpays(payment_hash=inv["payment_hash"])["payments"]
+    assert p["status"] == "complete" and p["payment_preimage"] == paid["payment_preimage"]
+    assert n.is_in_log("to ourselves: completed")
+    if how == "pay":
+        assert n.rpc.pay(inv["bolt11"])["payment_preimage"] == paid["payment_preimage"]

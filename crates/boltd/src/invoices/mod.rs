@@ -464,6 +464,11 @@ impl Invoices {
         }
     }
 
+    /// The invoice with this payment hash, if we issued one.
+    pub async fn by_hash(&self, payment_hash: [u8; 32]) -> Result<Option<StoredInvoice>, RpcError> {
+        self.read(move |s| s.invoice_by_hash(&payment_hash)).await
+    }
+
     /// Our preimage for a payment hash we issued (what `ln` claims a payment with).
     pub async fn preimage(&self, payment_hash: [u8; 32]) -> Result<Option<[u8; 32]>, RpcError> {
         Ok(self
