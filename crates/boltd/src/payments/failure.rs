@@ -94,6 +94,19 @@ impl RouteFailure {
         Value::Object(m)
     }
 
+    /// A payment to ourselves that our invoice refused with `failcode`.
+    pub fn refused_by_us(us: PublicKey, failcode: u16, detail: String) -> RouteFailure {
+        RouteFailure {
+            code: PAY_DESTINATION_PERM_FAIL,
+            failcode,
+            detail,
+            erring_index: 0,
+            erring_node: Some(us),
+            erring_channel: None,
+            erring_direction: None,
+        }
+    }
+
     /// `sendpay`'s immediate refusal: no usable channel to the first hop.
     pub fn no_first_peer(us: PublicKey, first: &PublicKey) -> RouteFailure {
         RouteFailure {

@@ -56,26 +56,17 @@ struct Start {
 impl Start {
     /// The payment object (§4.5 order) with `created_index` `index`, pending.
     fn record(&self, index: u64) -> Value {
-        let mut o = serde_json::Map::new();
-        o.insert("created_index".into(), json!(index));
-        o.insert("id".into(), json!(index));
-        o.insert("payment_hash".into(), json!(hex::encode(self.hash)));
-        o.insert("groupid".into(), json!(1));
-        o.insert("destination".into(), json!(self.dest.to_string()));
-        o.insert("amount_msat".into(), json!(self.amount));
-        o.insert("amount_sent_msat".into(), json!(self.amount));
-        o.insert("created_at".into(), json!(self.created_at as u64));
-        o.insert("status".into(), json!("pending"));
-        if let Some(l) = &self.label {
-            o.insert("label".into(), json!(l));
-        }
-        if let Some(b) = &self.bolt11 {
-            o.insert("bolt11".into(), json!(b));
-        }
-        if let Some(d) = &self.description {
-            o.insert("description".into(), json!(d));
-        }
-        Value::Object(o)
+        let fields = PartFields {
+            hash: self.hash,
+            dest: self.dest,
+            amount: self.amount,
+            sent: self.amount,
+            created_at: self.created_at as u64,
+            label: self.label.clone(),
+            bolt11: self.bolt11.clone(),
+            description: self.description.clone(),
+        };
+        Value::Object(fields.record(index, 1, 0))
     }
 }
 
@@ -743,25 +734,38 @@ impl Sender {
         let sent = crate::channels::off_worker(|| self.ln.send_hops(&r.route, hash, onion, id))
             .map_err(|e| invalid(format!("route: {e}")))?;
         if let Err(e) = sent {
-            let mut rec = part.record;
             let f = failure::RouteFailure {
                 detail: format!("First peer not ready: {e:?}"),
                 failcode: failure::TEMPORARY_CHANNEL_FAILURE,
                 erring_channel: Some(first.channel),
                 ..failure::RouteFailure::no_first_peer(self.our_id, &first.id)
             };
-            rec["status"] = json!("failed");
-            rec["completed_at"] = json!(now_secs());
-            rec[FAIL] = f.to_json();
-            let rec = self.put(&rec, true).await?;
-            let e = failure_error(&rec);
-            self.plugins.notify(
-                "sendpay_failure",
-                json!({"code": e.code, "message": e.message, "data": e.data}),
-            );
-            return Err(e);
+            return Err(self.fail_part(part.record, &f, None).await?);
         }
         self.sendpay_answer(part.record)
+    }
+
+    /// Records a part failed with `f` (and LDK's `reason`, if any), tells
+    /// `sendpay_failure`; the error its waiters get.
+    async fn fail_part(
+        &self,
+        mut rec: Value,
+        f: &failure::RouteFailure,
+        reason: Option<&str>,
+    ) -> Result<RpcError, RpcError> {
+        rec["status"] = json!("failed");
+        rec["completed_at"] = json!(now_secs());
+        if let Some(r) = reason {
+            rec["failure"] = json!(r);
+        }
+        rec[FAIL] = f.to_json();
+        let rec = self.put(&rec, true).await?;
+        let e = failure_error(&rec);
+        self.plugins.notify(
+            "sendpay_failure",
+            json!({"code": e.code, "message": e.message, "data": e.data}),
+        );
+        Ok(e)
     }
 
     /// `sendpay`'s answer for a part: pending with the monitoring hint, else as stored.

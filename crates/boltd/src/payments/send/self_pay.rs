@@ -17,8 +17,8 @@ use jsonrpc::RpcError;
 use serde_json::{json, Value};
 
 use super::{
-    admit, failure, failure_error, invalid, now_secs, strip_internal, PartFields, Refusal, Sender,
-    SendpayRequest, Start, FAIL,
+    admit, failure, invalid, now_secs, strip_internal, PartFields, Refusal, Sender, SendpayRequest,
+    Start,
 };
 use crate::invoices::ldk_events::hook_deadline;
 use crate::invoices::receive::{Decision, FailWith};
@@ -79,24 +79,12 @@ impl Sender {
                 Ok(rec)
             }
             Err(why) => {
-                let f = failure::RouteFailure {
-                    code: failure::PAY_DESTINATION_PERM_FAIL,
-                    failcode: failure::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS,
-                    detail: why.clone(),
-                    erring_index: 0,
-                    erring_node: Some(us),
-                    erring_channel: None,
-                    erring_direction: None,
-                };
-                rec["status"] = json!("failed");
-                rec["completed_at"] = json!(now_secs());
-                rec[FAIL] = f.to_json();
-                let rec = self.put(&rec, true).await?;
-                let e = failure_error(&rec);
-                self.plugins.notify(
-                    "sendpay_failure",
-                    json!({"code": e.code, "message": e.message, "data": e.data}),
+                let f = failure::RouteFailure::refused_by_us(
+                    us,
+                    failure::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS,
+                    why.clone(),
                 );
+                let e = self.fail_part(rec, &f, None).await?;
                 // The caller gets the invoice's reason itself; waiters and the
                 // notification get it as `failed: <failcode> (<reason>)` (as lightningd).
                 Err(RpcError {
@@ -140,25 +128,8 @@ impl Sender {
                 self.plugins.notify("sendpay_success", done);
             }
             Decision::Fail { code, why } => {
-                let f = failure::RouteFailure {
-                    code: failure::PAY_DESTINATION_PERM_FAIL,
-                    failcode: failcode(&code),
-                    detail: why.to_string(),
-                    erring_index: 0,
-                    erring_node: Some(us),
-                    erring_channel: None,
-                    erring_direction: None,
-                };
-                rec["status"] = json!("failed");
-                rec["completed_at"] = json!(now_secs());
-                rec["failure"] = json!("RecipientRejected");
-                rec[FAIL] = f.to_json();
-                let rec = self.put(&rec, true).await?;
-                let e = failure_error(&rec);
-                self.plugins.notify(
-                    "sendpay_failure",
-                    json!({"code": e.code, "message": e.message, "data": e.data}),
-                );
+                let f = failure::RouteFailure::refused_by_us(us, failcode(&code), why.to_string());
+                self.fail_part(rec, &f, Some("RecipientRejected")).await?;
             }
         }
         self.outcome(hash, Some(created_at)).await
