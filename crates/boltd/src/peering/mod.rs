@@ -81,6 +81,23 @@ pub type CustomTap = Arc<dyn Fn(PublicKey, &[u8]) + Send + Sync>;
 /// Custom message hook chains in flight per peer.
 const CUSTOM_WINDOW: usize = 64;
 
+/// A peer's running custom-message hook chains.
+type Inflight = FuturesUnordered<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>;
+
+/// Polls the newly added hook chains once, each queuing its first request, under one
+/// [`plugins::cork`]: the requests reach each plugin in one write instead of one each.
+/// Outside tokio's task budget: a batch of polls could use it up, and a chain whose
+/// request slot then waits for the next turn would be overtaken by the chains after it
+/// that `FuturesUnordered` had not polled yet (their order is the plugins' order).
+async fn start_corked(inflight: &mut Inflight) {
+    tokio::task::unconstrained(std::future::poll_fn(|cx| {
+        let _cork = plugins::cork();
+        while let std::task::Poll::Ready(Some(())) = inflight.poll_next_unpin(cx) {}
+        std::task::Poll::Ready(())
+    }))
+    .await
+}
+
 impl Peering {
     /// Binds the listening sockets (`--addr`/`--bind-addr`, else all interfaces on the
     /// network's default port) and spawns the event pump.
@@ -346,49 +363,73 @@ impl Peering {
     /// order while the round trips overlap (CLN has no back-pressure here either).
     /// Connects and disconnects wait for the messages before them.
     async fn peer_task(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<PeerEvent>) {
-        let mut inflight = FuturesUnordered::new();
+        let mut inflight: Inflight = FuturesUnordered::new();
         loop {
             let ev = tokio::select! {
                 biased;
                 Some(()) = inflight.next(), if !inflight.is_empty() => continue,
                 ev = rx.recv(), if inflight.len() < CUSTOM_WINDOW => ev,
             };
-            let Some(ev) = ev else { break };
-            match ev {
-                PeerEvent::CustomMessage {
-                    id,
-                    msg_type,
-                    payload,
-                    credit,
-                } => {
-                    // FuturesUnordered first polls futures in the order they were pushed.
-                    // The credit is held until the hook chain is done.
-                    let handled = self.clone().on_custom(id, msg_type, payload);
-                    inflight.push(async move {
-                        handled.await;
-                        drop(credit);
-                    });
-                }
-                other => {
-                    while inflight.next().await.is_some() {}
-                    match other {
-                        PeerEvent::Connected {
-                            id,
-                            addr,
-                            features,
-                            direction,
-                            remote_addr,
-                        } => {
-                            self.on_connected(id, addr, features, direction, remote_addr)
-                                .await
+            let Some(mut ev) = ev else { break };
+            if let PeerEvent::CustomMessage { .. } = ev {
+                // The messages of one socket read arrive together: their hook calls start
+                // together, so each plugin gets them in one write (see `start_corked`).
+                let mut next = None;
+                self.push_custom(&mut inflight, ev);
+                while inflight.len() < CUSTOM_WINDOW {
+                    match rx.try_recv() {
+                        Ok(e @ PeerEvent::CustomMessage { .. }) => {
+                            self.push_custom(&mut inflight, e)
                         }
-                        PeerEvent::Disconnected { id } => self.on_disconnected(id),
-                        PeerEvent::CustomMessage { .. } => {}
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
                     }
                 }
+                start_corked(&mut inflight).await;
+                let Some(other) = next else { continue };
+                ev = other;
+            }
+            // Connects and disconnects wait for the messages before them.
+            while inflight.next().await.is_some() {}
+            match ev {
+                PeerEvent::Connected {
+                    id,
+                    addr,
+                    features,
+                    direction,
+                    remote_addr,
+                } => {
+                    self.on_connected(id, addr, features, direction, remote_addr)
+                        .await
+                }
+                PeerEvent::Disconnected { id } => self.on_disconnected(id),
+                PeerEvent::CustomMessage { .. } => {}
             }
         }
         while inflight.next().await.is_some() {}
+    }
+
+    /// Adds a custom message's hook chain to the running ones (not polled yet).
+    fn push_custom(self: &Arc<Self>, inflight: &mut Inflight, ev: PeerEvent) {
+        let PeerEvent::CustomMessage {
+            id,
+            msg_type,
+            payload,
+            credit,
+        } = ev
+        else {
+            return;
+        };
+        // FuturesUnordered first polls futures in the order they were pushed. The credit
+        // is held until the hook chain is done.
+        let handled = self.clone().on_custom(id, msg_type, payload);
+        inflight.push(Box::pin(async move {
+            handled.await;
+            drop(credit);
+        }));
     }
 
     async fn on_connected(
