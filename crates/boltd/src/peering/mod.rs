@@ -553,5 +553,36 @@ pub fn parse_node_id(s: &str) -> Option<PublicKey> {
     if s.len() != 66 {
         return None;
     }
-    s.parse().ok()
+    // A client sending to one peer names it in every call, and decompressing a key (a
+    // field square root) was a tenth of a `sendcustommsg`'s CPU: the last one per thread
+    // is kept.
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(String, PublicKey)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    if let Some(k) = LAST.with(|l| l.borrow().as_ref().filter(|(t, _)| t == s).map(|(_, k)| *k)) {
+        return Some(k);
+    }
+    let k: PublicKey = s.parse().ok()?;
+    LAST.with(|l| *l.borrow_mut() = Some((s.to_string(), k)));
+    Some(k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_node_id;
+
+    #[test]
+    fn the_kept_node_id_never_answers_for_another() {
+        let a = "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619";
+        let b = "0324653eac434488002cc06bbfb7f10fe18991e35f9fe4302dbea6d2353dc0ab1c";
+        let ka = parse_node_id(a).unwrap();
+        assert_eq!(parse_node_id(a), Some(ka));
+        let kb = parse_node_id(b).unwrap();
+        assert_ne!(ka, kb);
+        assert_eq!(kb.to_string(), b);
+        assert_eq!(parse_node_id(&a.to_uppercase()), Some(ka));
+        assert_eq!(parse_node_id(&b.replace('c', "x")), None);
+        assert_eq!(parse_node_id(a), Some(ka));
+    }
 }
