@@ -71,8 +71,11 @@ pub(crate) struct Shared {
     pub flows: Mutex<HashMap<PublicKey, Arc<Flow>>>,
     /// The custom backlog over all peers.
     pub budget: Arc<Budget>,
-    /// Set while a flush of our queued custom messages is on its way (see [`flush`]).
+    /// Set when custom messages were queued (or a socket drained) since the flush task
+    /// last took them (see [`flush`]).
     flush_queued: AtomicBool,
+    /// Set while the one flush task runs: a request meanwhile only sets `flush_queued`.
+    flush_running: AtomicBool,
     /// Warning-then-disconnect requests for the next `process_events`.
     pub warnings: Mutex<Vec<MessageSendEvent>>,
 }
@@ -81,12 +84,40 @@ pub(crate) struct Shared {
 /// (permits of its `send_room`) each one took.
 #[derive(Default)]
 pub(crate) struct Outbox {
-    queues: HashMap<PublicKey, VecDeque<(RawMessage, u32)>>,
+    queues: HashMap<PublicKey, PeerOut>,
+}
+
+/// One peer's queued messages, and its connection's flow: the flush checks whether the
+/// socket keeps up on every round, and a key lookup costs a secp256k1 serialisation per
+/// hash and two per comparison.
+#[derive(Default)]
+struct PeerOut {
+    msgs: VecDeque<(RawMessage, u32)>,
+    flow: Option<Arc<Flow>>,
+}
+
+impl PeerOut {
+    fn write_blocked(&self) -> bool {
+        self.flow
+            .as_ref()
+            .is_some_and(|f| f.write_blocked.load(Ordering::Acquire))
+    }
 }
 
 impl Outbox {
-    pub fn push(&mut self, id: PublicKey, msg: RawMessage, room: u32) {
-        self.queues.entry(id).or_default().push_back((msg, room));
+    /// `flows` is consulted only until the peer's connection is known.
+    pub fn push(
+        &mut self,
+        id: PublicKey,
+        msg: RawMessage,
+        room: u32,
+        flows: &Mutex<HashMap<PublicKey, Arc<Flow>>>,
+    ) {
+        let q = self.queues.entry(id).or_default();
+        if q.flow.is_none() {
+            q.flow = flows.lock().ok().and_then(|f| f.get(&id).cloned());
+        }
+        q.msgs.push_back((msg, room));
     }
 }
 
@@ -104,15 +135,37 @@ impl Shared {
             .lock()
             .map(|q| {
                 q.queues
-                    .iter()
-                    .any(|(id, m)| !m.is_empty() && !self.write_blocked(id))
+                    .values()
+                    .any(|p| !p.msgs.is_empty() && !p.write_blocked())
             })
             .unwrap_or(false)
     }
 
-    /// Claims the next flush; false if one is already on its way.
-    pub fn claim_flush(&self) -> bool {
-        !self.flush_queued.swap(true, Ordering::AcqRel)
+    /// Asks for a flush of what is queued. True: no flush task runs and the caller must
+    /// start one ([`flush`]); false: the running one goes round again for it. One task at
+    /// a time: a second one would find LDK's `process_events` busy (it returns at once,
+    /// leaving the work to the first) and spin on [`more_ready`](Self::more_ready) until
+    /// the first is done.
+    pub fn request_flush(&self) -> bool {
+        self.flush_queued.store(true, Ordering::SeqCst);
+        !self.flush_running.swap(true, Ordering::SeqCst)
+    }
+
+    /// The flush task starts a round: what is queued from here on asks for another.
+    fn begin_round(&self) {
+        self.flush_queued.store(false, Ordering::SeqCst);
+    }
+
+    /// After a round: whether the flush task must go round again (a request came in, or a
+    /// peer whose socket keeps up has more than one round's handoff queued). False: the
+    /// task has ended its turn, and the next request starts a new one.
+    fn again(&self) -> bool {
+        if self.flush_queued.load(Ordering::SeqCst) || self.more_ready() {
+            return true;
+        }
+        self.flush_running.store(false, Ordering::SeqCst);
+        // A request between the check and the store saw us running and left it to us.
+        self.flush_queued.load(Ordering::SeqCst) && !self.flush_running.swap(true, Ordering::SeqCst)
     }
 
     /// Forgets a finished connection's flow (unless the peer is already on a newer one).
@@ -123,14 +176,6 @@ impl Shared {
                 f.remove(id);
             }
         }
-    }
-
-    fn write_blocked(&self, id: &PublicKey) -> bool {
-        self.flows
-            .lock()
-            .ok()
-            .and_then(|f| f.get(id).map(|x| x.write_blocked.load(Ordering::Acquire)))
-            .unwrap_or(false)
     }
 
     fn even_allowed(&self, t: u16) -> bool {
@@ -260,10 +305,11 @@ impl CustomMessageHandler for CustomHandler {
         let mut out = Vec::new();
         let mut freed = Vec::new();
         if let Ok(mut q) = self.shared.outbox.lock() {
-            q.queues.retain(|id, msgs| {
-                if self.shared.write_blocked(id) {
+            q.queues.retain(|id, p| {
+                if p.write_blocked() {
                     return true;
                 }
+                let msgs = &mut p.msgs;
                 let mut bytes = 0;
                 let n = msgs
                     .iter()
@@ -372,18 +418,38 @@ impl CustomMessageHandler for CustomHandler {
 }
 
 /// Has LDK take our queued custom messages, a few per peer at a time, until none is left
-/// for a peer whose socket keeps up. Runs on the peer runtime after [`Shared::claim_flush`]:
-/// a burst of sends shares one flush (the flag is cleared before each round, so a message
-/// queued during one gets another).
+/// for a peer whose socket keeps up. Runs on the peer runtime when [`Shared::request_flush`]
+/// says so: a burst of sends shares one flush, and a message queued during a round gets
+/// another.
 pub(crate) async fn flush(pm: Arc<crate::node::Pm>, shared: Arc<Shared>) {
     loop {
-        shared.flush_queued.store(false, Ordering::Release);
+        shared.begin_round();
         pm.process_events();
-        if !shared.more_ready() || !shared.claim_flush() {
+        if !shared.again() {
             return;
         }
         // Each round is short (a few KB per peer); another task's turn comes with the
         // socket reads this flush wakes.
         tokio::task::consume_budget().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_during_a_flush_round_starts_no_second_flush_task() {
+        let s = Shared::default();
+        assert!(s.request_flush(), "the first request starts the task");
+        s.begin_round();
+        assert!(
+            !s.request_flush(),
+            "a send during the round leaves it to the running task"
+        );
+        assert!(s.again(), "which goes round again");
+        s.begin_round();
+        assert!(!s.again(), "nothing queued: the task ends");
+        assert!(s.request_flush(), "and the next send starts a new one");
     }
 }

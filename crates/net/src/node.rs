@@ -307,7 +307,7 @@ impl PeerNode {
     /// Has LDK take the queued custom messages on the peer runtime: the caller's worker
     /// neither waits on LDK nor gives its core away per message.
     fn flush_soon(&self) {
-        if self.inner.shared.claim_flush() {
+        if self.inner.shared.request_flush() {
             let (pm, shared) = (self.inner.pm.clone(), self.inner.shared.clone());
             self.inner
                 .rt
@@ -359,7 +359,7 @@ impl PeerNode {
         if !same {
             return Err(SendError::NotConnected);
         }
-        q.push(*id, raw, took);
+        q.push(*id, raw, took, &shared.flows);
         Ok(())
     }
 

@@ -235,7 +235,7 @@ async fn drive(pm: Arc<Pm>, shared: Arc<Shared>, conn: Arc<Conn>, mut d: Descrip
             }
             // LDK's buffer drained: our queued custom messages may go now (and whatever
             // else LDK has queued, as after every event).
-            if shared.claim_flush() {
+            if shared.request_flush() {
                 tokio::spawn(crate::custom::flush(pm.clone(), shared.clone()));
             }
             continue;

@@ -41,4 +41,5 @@ pub use lifecycle::{
 };
 pub use log::HostLog;
 pub use options::{OptType, OptionSpec};
+pub use outbound::{cork, Cork};
 pub use registry::MethodInfo;

@@ -11,8 +11,10 @@
 //! Frames go out in the order they were queued: a frame is written directly only when
 //! the queue is empty, and the queue is drained only under the same lock.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{ErrorKind, IoSlice};
+use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -101,13 +103,18 @@ impl Outbound {
     }
 
     /// Queues `f` (its request slot or backlog already counted) and writes it now if
-    /// nothing waits ahead of it. False if the plugin takes no more frames.
-    pub(crate) fn push(&self, f: Frame) -> bool {
+    /// nothing waits ahead of it (and this thread holds no [`Cork`]). False if the plugin
+    /// takes no more frames.
+    pub(crate) fn push(self: &Arc<Self>, f: Frame) -> bool {
         let mut q = lock(&self.queue);
         if q.closed {
             return false;
         }
         if !q.frames.is_empty() || q.failed {
+            q.frames.push_back(f);
+            return true;
+        }
+        if hold_back(self) {
             q.frames.push_back(f);
             return true;
         }
@@ -164,6 +171,67 @@ impl Outbound {
         q.closed = true;
         q.frames.clear();
         q.front_sent = 0;
+    }
+}
+
+thread_local! {
+    /// The plugins whose frames this thread holds back while it holds a [`Cork`].
+    static CORKED: RefCell<Option<Vec<Arc<Outbound>>>> = const { RefCell::new(None) };
+}
+
+/// Whether this thread holds a cork; if so, remembers `out` for the cork's write.
+fn hold_back(out: &Arc<Outbound>) -> bool {
+    CORKED.with(|c| match c.borrow_mut().as_mut() {
+        Some(list) => {
+            if !list.iter().any(|o| Arc::ptr_eq(o, out)) {
+                list.push(out.clone());
+            }
+            true
+        }
+        None => false,
+    })
+}
+
+/// While held, frames this thread queues for a plugin are not written one by one but
+/// together when the cork drops: a batch of hook calls started at once (custom messages
+/// from one socket read) reaches each plugin in one write, so the plugin wakes once per
+/// batch instead of once per call. Frames stay in queue order, and other threads' frames
+/// queued meanwhile go out in the same write. Not `Send`: it must not be held across an
+/// await (the thread could change under it).
+pub struct Cork {
+    outer: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Holds this thread's frames back until the returned cork drops (nested corks write
+/// when the outermost drops).
+pub fn cork() -> Cork {
+    let outer = CORKED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_some() {
+            return false;
+        }
+        *c = Some(Vec::new());
+        true
+    });
+    Cork {
+        outer,
+        _not_send: PhantomData,
+    }
+}
+
+impl Drop for Cork {
+    fn drop(&mut self) {
+        if !self.outer {
+            return;
+        }
+        let held = CORKED.with(|c| c.borrow_mut().take()).unwrap_or_default();
+        for out in held {
+            // What the pipe does not take now (or a failed write) is the writer task's.
+            if out.flush().is_err() || out.pending() {
+                out.wake.notify_one();
+            }
+        }
     }
 }
 
@@ -330,5 +398,37 @@ mod tests {
         }
         assert_eq!(accounts.backlog.load(Ordering::SeqCst), 0);
         assert_eq!(accounts.count.load(Ordering::SeqCst), 0);
+    }
+
+    /// Frames pushed under a cork are not written until it drops, then all in one write,
+    /// in push order; without a cork, a frame to an idle plugin is written at once.
+    #[tokio::test]
+    async fn corked_frames_go_out_together_when_the_cork_drops() {
+        let (tx, mut rx) = pipe::pipe().unwrap();
+        let accounts = Arc::new(NoteQueue::new(8));
+        let out = Arc::new(Outbound::new(tx, accounts.clone()));
+        let mut buf = vec![0u8; 4096];
+        let soon = std::time::Duration::from_millis(50);
+        let cork = cork();
+        for b in ["{\"n\":1}", "{\"n\":2}", "{\"n\":3}"] {
+            accounts.request_slots.try_acquire().unwrap().forget();
+            assert!(out.push(Frame::Request(b.as_bytes().to_vec())));
+        }
+        let early = tokio::time::timeout(soon, rx.read(&mut buf)).await;
+        assert!(early.is_err(), "written before the cork dropped: {early:?}");
+        drop(cork);
+        let n = tokio::time::timeout(soon, rx.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf[..n], b"{\"n\":1}\n\n{\"n\":2}\n\n{\"n\":3}\n\n");
+        assert_eq!(accounts.request_slots.available_permits(), 8);
+        accounts.request_slots.try_acquire().unwrap().forget();
+        assert!(out.push(Frame::Request(b"{}".to_vec())));
+        let n = tokio::time::timeout(soon, rx.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf[..n], b"{}\n\n");
     }
 }

@@ -81,6 +81,23 @@ pub type CustomTap = Arc<dyn Fn(PublicKey, &[u8]) + Send + Sync>;
 /// Custom message hook chains in flight per peer.
 const CUSTOM_WINDOW: usize = 64;
 
+/// A peer's running custom-message hook chains.
+type Inflight = FuturesUnordered<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>;
+
+/// Polls the newly added hook chains once, each queuing its first request, under one
+/// [`plugins::cork`]: the requests reach each plugin in one write instead of one each.
+/// Outside tokio's task budget: a batch of polls could use it up, and a chain whose
+/// request slot then waits for the next turn would be overtaken by the chains after it
+/// that `FuturesUnordered` had not polled yet (their order is the plugins' order).
+async fn start_corked(inflight: &mut Inflight) {
+    tokio::task::unconstrained(std::future::poll_fn(|cx| {
+        let _cork = plugins::cork();
+        while let std::task::Poll::Ready(Some(())) = inflight.poll_next_unpin(cx) {}
+        std::task::Poll::Ready(())
+    }))
+    .await
+}
+
 impl Peering {
     /// Binds the listening sockets (`--addr`/`--bind-addr`, else all interfaces on the
     /// network's default port) and spawns the event pump.
@@ -346,49 +363,73 @@ impl Peering {
     /// order while the round trips overlap (CLN has no back-pressure here either).
     /// Connects and disconnects wait for the messages before them.
     async fn peer_task(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<PeerEvent>) {
-        let mut inflight = FuturesUnordered::new();
+        let mut inflight: Inflight = FuturesUnordered::new();
         loop {
             let ev = tokio::select! {
                 biased;
                 Some(()) = inflight.next(), if !inflight.is_empty() => continue,
                 ev = rx.recv(), if inflight.len() < CUSTOM_WINDOW => ev,
             };
-            let Some(ev) = ev else { break };
-            match ev {
-                PeerEvent::CustomMessage {
-                    id,
-                    msg_type,
-                    payload,
-                    credit,
-                } => {
-                    // FuturesUnordered first polls futures in the order they were pushed.
-                    // The credit is held until the hook chain is done.
-                    let handled = self.clone().on_custom(id, msg_type, payload);
-                    inflight.push(async move {
-                        handled.await;
-                        drop(credit);
-                    });
-                }
-                other => {
-                    while inflight.next().await.is_some() {}
-                    match other {
-                        PeerEvent::Connected {
-                            id,
-                            addr,
-                            features,
-                            direction,
-                            remote_addr,
-                        } => {
-                            self.on_connected(id, addr, features, direction, remote_addr)
-                                .await
+            let Some(mut ev) = ev else { break };
+            if let PeerEvent::CustomMessage { .. } = ev {
+                // The messages of one socket read arrive together: their hook calls start
+                // together, so each plugin gets them in one write (see `start_corked`).
+                let mut next = None;
+                self.push_custom(&mut inflight, ev);
+                while inflight.len() < CUSTOM_WINDOW {
+                    match rx.try_recv() {
+                        Ok(e @ PeerEvent::CustomMessage { .. }) => {
+                            self.push_custom(&mut inflight, e)
                         }
-                        PeerEvent::Disconnected { id } => self.on_disconnected(id),
-                        PeerEvent::CustomMessage { .. } => {}
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
                     }
                 }
+                start_corked(&mut inflight).await;
+                let Some(other) = next else { continue };
+                ev = other;
+            }
+            // Connects and disconnects wait for the messages before them.
+            while inflight.next().await.is_some() {}
+            match ev {
+                PeerEvent::Connected {
+                    id,
+                    addr,
+                    features,
+                    direction,
+                    remote_addr,
+                } => {
+                    self.on_connected(id, addr, features, direction, remote_addr)
+                        .await
+                }
+                PeerEvent::Disconnected { id } => self.on_disconnected(id),
+                PeerEvent::CustomMessage { .. } => {}
             }
         }
         while inflight.next().await.is_some() {}
+    }
+
+    /// Adds a custom message's hook chain to the running ones (not polled yet).
+    fn push_custom(self: &Arc<Self>, inflight: &mut Inflight, ev: PeerEvent) {
+        let PeerEvent::CustomMessage {
+            id,
+            msg_type,
+            payload,
+            credit,
+        } = ev
+        else {
+            return;
+        };
+        // FuturesUnordered first polls futures in the order they were pushed. The credit
+        // is held until the hook chain is done.
+        let handled = self.clone().on_custom(id, msg_type, payload);
+        inflight.push(Box::pin(async move {
+            handled.await;
+            drop(credit);
+        }));
     }
 
     async fn on_connected(
@@ -512,5 +553,36 @@ pub fn parse_node_id(s: &str) -> Option<PublicKey> {
     if s.len() != 66 {
         return None;
     }
-    s.parse().ok()
+    // A client sending to one peer names it in every call, and decompressing a key (a
+    // field square root) was a tenth of a `sendcustommsg`'s CPU: the last one per thread
+    // is kept.
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(String, PublicKey)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    if let Some(k) = LAST.with(|l| l.borrow().as_ref().filter(|(t, _)| t == s).map(|(_, k)| *k)) {
+        return Some(k);
+    }
+    let k: PublicKey = s.parse().ok()?;
+    LAST.with(|l| *l.borrow_mut() = Some((s.to_string(), k)));
+    Some(k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_node_id;
+
+    #[test]
+    fn the_kept_node_id_never_answers_for_another() {
+        let a = "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619";
+        let b = "0324653eac434488002cc06bbfb7f10fe18991e35f9fe4302dbea6d2353dc0ab1c";
+        let ka = parse_node_id(a).unwrap();
+        assert_eq!(parse_node_id(a), Some(ka));
+        let kb = parse_node_id(b).unwrap();
+        assert_ne!(ka, kb);
+        assert_eq!(kb.to_string(), b);
+        assert_eq!(parse_node_id(&a.to_uppercase()), Some(ka));
+        assert_eq!(parse_node_id(&b.replace('c', "x")), None);
+        assert_eq!(parse_node_id(a), Some(ka));
+    }
 }
