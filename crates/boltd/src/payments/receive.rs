@@ -3,9 +3,10 @@
 //! `PaymentClaimed` is recorded against the invoice before LDK may forget it.
 //!
 //! With no payment hook registered, a `PaymentClaimable` is decided before LDK's event is
-//! answered. Otherwise it may wait long on plugins, so its decision runs on a task of its
-//! own; if it is made within [`QUICK_DECISION`] (a hook that answers at once) the event is
-//! answered then, as without a hook. Else LDK's event is answered without waiting more; LDK
+//! answered. Otherwise it may wait long on plugins: if it is made within [`QUICK_DECISION`]
+//! (a hook that answers at once) the event is answered then, as without a hook, and it is
+//! made in the event's handler itself. Else what is left of it goes on on a task of its
+//! own and LDK's event is answered without waiting more; LDK
 //! does not hand that event over again after a restart (its claimable payments stay,
 //! silently, until they near expiry), so the event is first written to the store and only
 //! removed once decided: a restart resumes every decision left open ([`Receiver::resume`]). A copy of a payment being decided (LDK's own
@@ -14,7 +15,9 @@
 //! [`final_hop`]: super::final_hop
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::io::Cursor;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -139,17 +142,21 @@ impl Receiver {
                     return Some(Ok(()));
                 }
                 // Most hooks answer at once: a decision made within QUICK_DECISION needs
-                // no record (as above). A slower one gets the record, and the event is
-                // answered only once it is written.
-                let (recorded, was_recorded) = oneshot::channel();
-                let decided = self.spawn_decision(ln.clone(), event.clone(), was_recorded);
-                if tokio::time::timeout(quick_decision(), decided)
+                // no record (as above). It is made right here, not on a task of its own:
+                // a spawned task and the wake-up back cost thread hops that a plugin which
+                // answers at once would otherwise pay on every payment. A slower one goes
+                // on on a task, gets the record, and the event is answered only once it
+                // is written.
+                let mut decision = Box::pin(self.decision(ln.clone(), event.clone()));
+                if tokio::time::timeout(quick_decision(), &mut decision)
                     .await
-                    .is_ok_and(|d| d.is_ok())
+                    .is_ok()
                 {
-                    let _ = recorded.send(false);
+                    self.done_deciding(&hash);
                     return Some(Ok(()));
                 }
+                let (recorded, was_recorded) = oneshot::channel();
+                self.finish_decision(decision, hash, was_recorded);
                 let bytes = event.encode();
                 let key = hex::encode(hash);
                 if let Err(e) = self
@@ -208,7 +215,8 @@ impl Receiver {
                         tracing::info!("deciding payment {key} left undecided at the last stop");
                         let (recorded, was_recorded) = oneshot::channel();
                         let _ = recorded.send(true);
-                        drop(self.spawn_decision(ln.clone(), event, was_recorded));
+                        let decision = Box::pin(self.decision(ln.clone(), event));
+                        self.finish_decision(decision, payment_hash.0, was_recorded);
                     }
                 }
                 other => {
@@ -221,26 +229,32 @@ impl Receiver {
         }
     }
 
-    /// Decides on a task of its own; the record of the event, if `recorded` says one was
-    /// written, is removed once the decision is carried out. The receiver it returns hears
-    /// when the decision is carried out.
-    fn spawn_decision(
+    /// Decides `event` and carries the decision out (owning what it needs, so that what
+    /// is left of it can move to a task of its own).
+    fn decision(
         self: &Arc<Self>,
         ln: Arc<Ln>,
         event: Event,
-        recorded: oneshot::Receiver<bool>,
-    ) -> oneshot::Receiver<()> {
+    ) -> impl Future<Output = ()> + Send + 'static {
         let me = self.clone();
-        let (decided, carried_out) = oneshot::channel();
-        tokio::spawn(async move {
-            let Event::PaymentClaimable { payment_hash, .. } = &event else {
-                return;
-            };
-            let hash = payment_hash.0;
+        async move {
             if let Some(c) = me.decide(&ln, &event).await {
                 carry_out(&ln, c);
             }
-            let _ = decided.send(());
+        }
+    }
+
+    /// Finishes `decision` on a task of its own; the record of the event, if `recorded`
+    /// says one was written, is removed once the decision is carried out.
+    fn finish_decision(
+        self: &Arc<Self>,
+        decision: Pin<Box<dyn Future<Output = ()> + Send>>,
+        hash: [u8; 32],
+        recorded: oneshot::Receiver<bool>,
+    ) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            decision.await;
             // Not told (the event's handler was dropped): a record it may have written is
             // decided again at the next start, and LDK ignores a second claim or failure.
             if recorded.await == Ok(true) {
@@ -255,7 +269,6 @@ impl Receiver {
             }
             me.done_deciding(&hash);
         });
-        carried_out
     }
 
     async fn decide(&self, ln: &Ln, event: &Event) -> Option<Carry> {
