@@ -183,8 +183,9 @@ impl Storage {
         self.store.call_blocking(f)?
     }
 
-    /// Runs `f` on the store thread; `Err` only when the store itself is gone (the
-    /// caller's own errors come back inside `T`).
+    /// Runs `f` on the store thread; `Err` only when the store itself is gone or the
+    /// commit `f` shared with other callers' jobs failed (the caller's own errors come
+    /// back inside `T`).
     pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,

@@ -37,6 +37,7 @@ mod signer;
 mod sweep;
 mod tower;
 pub mod types;
+mod unwritten;
 mod write_order;
 
 pub use broadcast::{CloseKind, Closing, TapBroadcaster};

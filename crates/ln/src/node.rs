@@ -104,6 +104,9 @@ pub struct Ln {
     /// Held while the manager is encoded and written, so writes land in the order the
     /// snapshots were taken (an older one written last would leave the manager stale).
     pub(crate) persisting: Mutex<()>,
+    /// Since when the manager has changed without a monitor operation waiting for a
+    /// write: such a write is held back a little ([`crate::write_order`]).
+    pub(crate) unwritten: crate::unwritten::Unwritten,
     /// The group commit in progress, if one is (write_order.rs).
     pub(crate) grouping: Grouping,
     /// The chain monitor's persister: a group that fails to commit stops the node there.
@@ -375,6 +378,7 @@ impl Ln {
             opens: Mutex::new(HashMap::new()),
             events: tx,
             persisting: Mutex::new(()),
+            unwritten: Default::default(),
             grouping,
             guard,
             blocks: Mutex::new(()),

@@ -38,6 +38,17 @@
 //! chain sync), and the group is committed while no one can join; otherwise they are
 //! written at once, as before.
 //!
+//! A manager change with no monitor operation waiting (the completion of the updates a
+//! group just wrote, a payment ending) is written up to [`MANAGER_ALONE_DELAY`] late, so
+//! it usually rides with the next group instead of costing a whole manager write (an
+//! encoding of every channel and recent payment, a commit) of its own: under a stream of
+//! payments most manager-only writes go. Nothing waits on such a write (no message LDK
+//! sends depends on it; LDK's own background processor also writes it only after the
+//! fact), and a kill before it
+//! leaves the store as a kill just before any manager write does: the previous manager
+//! and the monitors it knows, which LDK reads back as above. Every monitor operation is
+//! still written with the manager at once.
+//!
 //! A commit that fails leaves updates applied in memory that are not durable: they are
 //! never completed, and the node stops (`StopOnFailure`, as for any failed monitor write).
 //!
@@ -49,6 +60,8 @@
 //! Start-up hands the monitors read back to the chain monitor with
 //! `load_existing_monitor` (a deferred `watch_channel` would queue them).
 //!
+//! [`MANAGER_ALONE_DELAY`]: crate::unwritten::MANAGER_ALONE_DELAY
+//!
 //! Developer crash knob ([`CRASH_ENV`]): `update_written:N` dies right after the
 //! transaction holding the Nth channel monitor update of this run committed, before any
 //! update it holds is completed; `before_commit` dies right before the first commit that
@@ -56,6 +69,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use lightning::chain::ChannelMonitorUpdateStatus;
 use lightning::ln::types::ChannelId;
@@ -69,6 +83,10 @@ use lightning::util::ser::Writeable;
 use crate::logger::LdkLogger;
 use crate::node::Ln;
 use crate::types::{KvGroup, OpenGroup};
+
+/// How long after completing a new channel monitor every manager change is written at
+/// once (LDK handles the completion on its next round of events).
+const NEW_MONITOR_URGENCY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Developer crash knob: `update_written:N` or `before_commit`.
 pub const CRASH_ENV: &str = "BOLTD_DEV_CRASH_MONITOR";
@@ -195,6 +213,17 @@ impl Ln {
     /// returns `Ok`. On `Err` before anything was flushed, the operations wait for the
     /// next manager write; a failed commit stops the node. Safe from any thread.
     pub fn persist_manager(&self) -> lightning::io::Result<()> {
+        // The encoding below covers every change made so far; if it is not written, they
+        // are due again.
+        let covered = self.unwritten.take();
+        let r = self.persist_manager_now();
+        if r.is_err() {
+            self.unwritten.restore(covered, Instant::now());
+        }
+        r
+    }
+
+    fn persist_manager_now(&self) -> lightning::io::Result<()> {
         // Held through the flush and the commit: a flush must cover only updates its own
         // manager write knows, and snapshots must land in the order they were taken.
         let _order = self.persisting.lock().unwrap_or_else(|p| p.into_inner());
@@ -238,6 +267,13 @@ impl Ln {
                 monitor_update_written();
             }
         }
+        if completions.iter().any(|(_, _, update)| !update) {
+            // A new channel's first monitor: LDK does not complete it again when it reads
+            // back a manager written before this completion (the channel would wait for
+            // it forever), so what follows is written at once.
+            self.unwritten
+                .urgent_for(NEW_MONITOR_URGENCY, Instant::now());
+        }
         for (channel_id, update_id, _) in completions {
             if let Err(e) = self
                 .chain_monitor
@@ -252,12 +288,14 @@ impl Ln {
         Ok(())
     }
 
-    /// Writes the manager if it changed since it was last written, or if monitor updates
-    /// wait for a manager write (one that failed is tried again here).
+    /// Writes the manager if monitor updates wait for a manager write (one that failed is
+    /// tried again here), or if it changed more than `unwritten::MANAGER_ALONE_DELAY` ago.
     pub(crate) fn persist_if_needed(&self) {
-        if self.manager.get_and_clear_needs_persistence()
-            || self.chain_monitor.pending_operation_count() > 0
-        {
+        let due = self.unwritten.note(
+            self.manager.get_and_clear_needs_persistence(),
+            Instant::now(),
+        );
+        if due || self.chain_monitor.pending_operation_count() > 0 {
             if let Err(e) = self.persist_manager() {
                 // The monitor updates wait (their channels frozen) until a write succeeds.
                 tracing::error!("persisting the channel manager: {e}");

@@ -7,6 +7,14 @@
 //! `KVStoreSync`) block on std channels and never on a tokio runtime, so they work from
 //! any thread, including a runtime worker (there the worker's other tasks are first
 //! handed to another thread, so the runtime keeps running; see [`blocking_section`]).
+//!
+//! Group commit across callers: the jobs the thread finds queued together run as one
+//! batch (up to [`BATCH_JOBS`], or until their statements reach the store's byte budget),
+//! their transactions sharing one commit (see `tx.rs`): one fsync and one `db_write`
+//! instead of one each. A job's result reaches its caller only once that commit is
+//! durable, so an `Ok` is never something a crash could still lose (LDK's persistence
+//! contract, and "an acknowledged payment survives kill -9", rest on that). If the
+//! commit fails, every caller of the batch gets the error, and the store stops as before.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -20,7 +28,24 @@ use crate::tx::Store;
 /// Jobs that may wait in the queue; callers beyond this wait for room.
 pub const QUEUE_CAPACITY: usize = 256;
 
-type Job = Box<dyn FnOnce(&mut Store) + Send>;
+/// Jobs run together before their shared commit.
+pub const BATCH_JOBS: usize = 64;
+
+/// Hands a job's result to its caller, or the batch's failure instead.
+type Deliver = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// Runs on the store thread; what it returns is called after the batch's commit.
+type Job = Box<dyn FnOnce(&mut Store) -> Deliver + Send>;
+
+/// A job answering on `send` once its batch is durable.
+fn job<T: Send + 'static>(
+    f: impl FnOnce(&mut Store) -> T + Send + 'static,
+    send: impl FnOnce(Result<T, StoreError>) + Send + 'static,
+) -> Job {
+    Box::new(move |s| {
+        let v = f(s);
+        Box::new(move |committed: Result<(), StoreError>| send(committed.map(|()| v)))
+    })
+}
 
 /// Cheap to clone; each clone sends to the same store thread. When the last one is
 /// dropped the thread finishes its queue and closes the database.
@@ -101,17 +126,18 @@ impl StoreHandle {
         })
     }
 
-    /// Runs `f` on the store thread and awaits its result. Waiting (for room in the
-    /// queue, for the jobs ahead, for a slow `db_write` hook) holds no thread. If the
-    /// caller stops waiting, a job already queued still runs.
+    /// Runs `f` on the store thread and awaits its result, which comes once what `f`
+    /// wrote is committed (`Err` if that commit failed). Waiting (for room in the queue,
+    /// for the jobs ahead, for a slow `db_write` hook) holds no thread. If the caller
+    /// stops waiting, a job already queued still runs.
     pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Store) -> T + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        self.enqueue(Box::new(move |s| drop(tx.send(f(s))))).await?;
-        rx.await.map_err(|_| gone())
+        self.enqueue(job(f, move |r| drop(tx.send(r)))).await?;
+        rx.await.map_err(|_| gone())?
     }
 
     /// Runs `f` on the store thread, blocking the calling thread until it is done. Safe
@@ -123,10 +149,10 @@ impl StoreHandle {
         F: FnOnce(&mut Store) -> T + Send + 'static,
     {
         let (tx, rx) = mpsc::sync_channel(1);
-        let job: Job = Box::new(move |s| drop(tx.send(f(s))));
+        let job = job(f, move |r| drop(tx.send(r)));
         blocking_section(|| {
             self.jobs.send(job).map_err(|_| gone())?;
-            rx.recv().map_err(|_| gone())
+            rx.recv().map_err(|_| gone())?
         })
     }
 
@@ -149,15 +175,43 @@ impl StoreHandle {
     }
 }
 
-/// The store thread's loop. A job that panics (a bug; nothing from outside reaches one)
-/// stops the store the way a failed write does, rather than leaving a transaction open
-/// or killing the thread with callers still waiting.
+/// The store thread's loop: a batch of what is queued, its commit, then its answers. A
+/// job that panics (a bug; nothing from outside reaches one) stops the store the way a
+/// failed write does, rather than leaving a transaction open or killing the thread with
+/// callers still waiting (its own caller sees the store gone, the others of its batch
+/// the failure).
 fn serve(mut store: Store, jobs: Receiver<Job>, room: Arc<Notify>) {
-    while let Ok(job) = jobs.recv() {
+    while let Ok(first) = jobs.recv() {
         room.notify_one();
-        if std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut store))).is_err() {
-            tracing::error!("{}: a store job panicked", store.describe());
-            store.stop(StoreError::Backend("a store job panicked".into()));
+        store.begin_batch();
+        let mut answers = Vec::new();
+        let mut next = Some(first);
+        let mut ran = 0;
+        while let Some(job) = next.take() {
+            ran += 1;
+            match std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut store))) {
+                // Nothing uncommitted yet (reads ahead of the batch's first write): it saw
+                // only durable data, so it need not wait for the commit.
+                Ok(answer) if !store.batch_pending() => answer(Ok(())),
+                Ok(answer) => answers.push(answer),
+                Err(_) => {
+                    tracing::error!("{}: a store job panicked", store.describe());
+                    store.stop(StoreError::Backend("a store job panicked".into()));
+                    // The batch is lost; what is queued meets the stopped store alone.
+                    break;
+                }
+            }
+            if ran >= BATCH_JOBS || store.batch_full() {
+                break;
+            }
+            next = jobs.try_recv().ok();
+            if next.is_some() {
+                room.notify_one();
+            }
+        }
+        let committed = store.end_batch();
+        for answer in answers {
+            answer(committed.clone());
         }
     }
 }

@@ -74,6 +74,13 @@ pub trait Backend: Send {
     fn begin(&mut self) -> Result<(), StoreError>;
     fn commit(&mut self) -> Result<(), StoreError>;
     fn rollback(&mut self) -> Result<(), StoreError>;
+    /// Marks a point inside the open transaction that [`Backend::rollback_to_savepoint`]
+    /// can go back to (one job's share of a batch, see `actor.rs`). Not nested.
+    fn savepoint(&mut self) -> Result<(), StoreError>;
+    /// Keeps what was done since the savepoint, as part of the open transaction.
+    fn release_savepoint(&mut self) -> Result<(), StoreError>;
+    /// Undoes what was done since the savepoint; the open transaction goes on.
+    fn rollback_to_savepoint(&mut self) -> Result<(), StoreError>;
     /// Runs a statement that changes the database; with `capture`, also returns it
     /// expanded (without, `expanded` is `None`: nobody is listening to `db_write`, and the
     /// expansion writes every bound blob out as hex).

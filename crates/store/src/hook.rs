@@ -2,10 +2,11 @@
 
 use crate::error::StoreError;
 
-/// Called once per transaction that changed something, after its last statement and
-/// before `COMMIT`. `data_version` is the value the transaction sets (previous + 1,
-/// wrapping at `u32::MAX`); `writes` are its statements in execution order with values
-/// expanded, ending with the `data_version` update itself (as Core Lightning does).
+/// Called once per commit that changed something, after its last statement and before
+/// `COMMIT`. `data_version` is the value the commit sets (previous + 1, wrapping at
+/// `u32::MAX`); `writes` are its statements in execution order with values expanded,
+/// ending with the `data_version` update itself (as Core Lightning does). One commit may
+/// hold the transactions of several jobs the store thread found queued together.
 ///
 /// Returning `Ok` commits; returning `Err` rolls everything back. The call blocks the
 /// store: no other transaction can start until it returns, which is the exclusivity the

@@ -21,7 +21,8 @@
 //! [`Store`] itself is blocking and single-owner. A daemon runs it on its own thread
 //! behind a [`StoreHandle`]: one thread, a bounded queue, async callers await replies and
 //! blocking callers block on std channels. Jobs run one at a time, which is also what
-//! guarantees that nothing else writes while a `db_write` hook is outstanding.
+//! guarantees that nothing else writes while a `db_write` hook is outstanding; jobs found
+//! queued together share one commit, and each caller is answered once it is durable.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -51,7 +52,7 @@ mod sqlite;
 mod tx;
 mod wallet_records;
 
-pub use actor::{StoreHandle, QUEUE_CAPACITY};
+pub use actor::{StoreHandle, BATCH_JOBS, QUEUE_CAPACITY};
 pub use backend::{Backend, Executed, Row, SqlValue};
 pub use blocks::BlocksChange;
 pub use datastore::{format_key, DatastoreEntry, DatastoreError, Mode};

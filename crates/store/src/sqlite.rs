@@ -108,6 +108,21 @@ impl Backend for SqliteBackend {
         self.conn.execute_batch("ROLLBACK").map_err(db_err)
     }
 
+    fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("SAVEPOINT job").map_err(db_err)
+    }
+
+    fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("RELEASE job").map_err(db_err)
+    }
+
+    fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        // ROLLBACK TO leaves the savepoint in place; RELEASE closes it.
+        self.conn
+            .execute_batch("ROLLBACK TO job; RELEASE job")
+            .map_err(db_err)
+    }
+
     fn execute(
         &mut self,
         sql: &str,

@@ -1,6 +1,11 @@
 //! The one transaction API. Every write goes through [`Store::transaction`]: statements
 //! are captured as they run; at the end `data_version` is bumped, the captured list goes
 //! to the [`WriteHook`], and only if it agrees is the transaction committed.
+//!
+//! Inside a batch (the store thread's jobs that were queued together, see `actor.rs`)
+//! each [`Store::transaction`] is a savepoint of one shared transaction: a failing one
+//! undoes only its own writes, and the batch ends with one `data_version` bump, one hook
+//! call holding every job's statements, and one commit (one fsync).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +27,29 @@ pub struct Store {
     /// The fatal error that stopped writing, if one happened: a backup may be out of step
     /// with the file, so no later transaction may commit (the daemon is going down).
     stopped: Option<StoreError>,
+    /// The batch the store thread is running, if it is.
+    batch: Option<Batch>,
+}
+
+/// Expanded statements a batch may gather before the store thread commits it, so a
+/// `db_write` hook is never handed something huge.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Jobs' transactions sharing one commit.
+#[derive(Default)]
+struct Batch {
+    /// Whether the shared transaction is open (the first job that writes opens it).
+    open: bool,
+    /// Whether any job's transaction changed something.
+    dirty: bool,
+    /// Every job's expanded statements, in order.
+    writes: Vec<String>,
+    bytes: usize,
+    /// The fatal error met during this batch: every job in it fails, including those
+    /// whose own transaction had succeeded.
+    failed: Option<StoreError>,
+    /// Whether the shared transaction was rolled back (the same, whatever the reason).
+    undone: bool,
 }
 
 /// An open transaction. Modifying statements go through [`Tx::execute`] and are
@@ -100,6 +128,7 @@ impl Store {
             hook,
             data_version,
             stopped: None,
+            batch: None,
         };
         if schema < SCHEMA_VERSION {
             let from = usize::try_from(schema).unwrap_or(0);
@@ -123,9 +152,71 @@ impl Store {
         Ok(store)
     }
 
-    /// Replaces the `db_write` hook (e.g. once the plugin host is up).
+    /// Replaces the `db_write` hook (e.g. once the plugin host is up). What the batch
+    /// wrote so far is committed through the old hook first: it was captured for it.
     pub fn set_hook(&mut self, hook: Arc<dyn WriteHook>) {
+        // A failure latches (the store stops) and fails the whole batch at its end.
+        let _ = self.commit_batch();
         self.hook = hook;
+    }
+
+    /// Starts a batch: until [`Store::end_batch`], transactions are savepoints of one
+    /// shared transaction, and nothing is committed.
+    pub(crate) fn begin_batch(&mut self) {
+        self.batch = Some(Batch::default());
+    }
+
+    /// Whether the batch holds writes not yet committed (or failed): a job's answer must
+    /// then wait for the batch's end, since what it saw may still be undone.
+    pub(crate) fn batch_pending(&self) -> bool {
+        self.batch
+            .as_ref()
+            .is_some_and(|b| b.open || b.undone || b.failed.is_some())
+    }
+
+    /// Whether the batch gathered as many statements as one hook call should carry.
+    pub(crate) fn batch_full(&self) -> bool {
+        self.batch.as_ref().is_some_and(|b| b.bytes >= BATCH_BYTES)
+    }
+
+    /// Commits the batch (one `data_version`, one hook call, one commit) and leaves batch
+    /// mode. `Err` means no job of the batch is durable: each must fail.
+    pub(crate) fn end_batch(&mut self) -> Result<(), StoreError> {
+        let r = self.commit_batch();
+        self.batch = None;
+        r
+    }
+
+    /// Commits what the batch wrote so far; the batch goes on (a later job opens a new
+    /// shared transaction).
+    fn commit_batch(&mut self) -> Result<(), StoreError> {
+        let Some(b) = self.batch.as_mut() else {
+            return Ok(());
+        };
+        if let Some(e) = &b.failed {
+            return Err(e.clone());
+        }
+        if b.undone {
+            return Err(StoreError::Stopped(
+                "the batch's shared transaction was rolled back".into(),
+            ));
+        }
+        if !b.open {
+            return Ok(());
+        }
+        let (writes, dirty) = (std::mem::take(&mut b.writes), b.dirty);
+        (b.open, b.dirty, b.bytes) = (false, false, 0);
+        let done = if dirty {
+            self.commit_with_hook(writes)
+        } else {
+            // Nothing changed: no new data_version, nothing for backups to see.
+            self.backend.commit()
+        };
+        if let Err(e) = done {
+            self.abort();
+            return Err(self.fail(e));
+        }
+        Ok(())
     }
 
     /// The `data_version` of the last committed transaction.
@@ -150,6 +241,9 @@ impl Store {
     {
         if let Some(e) = &self.stopped {
             return Err(StoreError::Stopped(e.to_string()).into());
+        }
+        if self.batch.is_some() {
+            return self.batch_transaction(f);
         }
         if let Err(e) = self.backend.begin() {
             return Err(self.fail(e).into());
@@ -192,6 +286,85 @@ impl Store {
         Ok(result)
     }
 
+    /// [`Store::transaction`] inside a batch: a savepoint of the shared transaction (opened
+    /// here if no job opened it yet); its statements join the batch's.
+    fn batch_transaction<T, E>(
+        &mut self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let opened = self.batch.as_ref().is_some_and(|b| b.open);
+        if !opened {
+            if let Err(e) = self.backend.begin() {
+                return Err(self.fail(e).into());
+            }
+            if let Some(b) = self.batch.as_mut() {
+                b.open = true;
+            }
+        }
+        if let Err(e) = self.backend.savepoint() {
+            self.abort();
+            return Err(self.fail(e).into());
+        }
+        let mut tx = Tx {
+            backend: &mut *self.backend,
+            writes: Vec::new(),
+            dirty: false,
+            capture: self.hook.wants_statements(),
+            fatal: None,
+        };
+        let result = f(&mut tx);
+        let (writes, dirty, fatal) = (std::mem::take(&mut tx.writes), tx.dirty, tx.fatal.take());
+        drop(tx);
+        match (result, fatal) {
+            (Ok(v), None) => {
+                if let Err(e) = self.backend.release_savepoint() {
+                    self.abort();
+                    return Err(self.fail(e).into());
+                }
+                if let Some(b) = self.batch.as_mut() {
+                    b.dirty |= dirty;
+                    b.bytes += writes.iter().map(String::len).sum::<usize>();
+                    b.writes.extend(writes);
+                }
+                self.close_if_clean();
+                Ok(v)
+            }
+            (Err(e), None) => {
+                // Only this job's writes go; the others of the batch stay.
+                if let Err(undo) = self.backend.rollback_to_savepoint() {
+                    self.abort();
+                    self.fail(undo);
+                }
+                self.close_if_clean();
+                Err(e)
+            }
+            (r, Some(fatal)) => {
+                self.abort();
+                let stopped = self.fail(fatal);
+                Err(r.err().unwrap_or_else(|| stopped.into()))
+            }
+        }
+    }
+
+    /// Ends the shared transaction at once if nothing in it changed (only reads so far):
+    /// such a commit costs no fsync, and the jobs' answers need not wait for a later one.
+    fn close_if_clean(&mut self) {
+        let Some(b) = self.batch.as_mut() else {
+            return;
+        };
+        if !b.open || b.dirty {
+            return;
+        }
+        b.open = false;
+        if let Err(e) = self.backend.commit() {
+            self.abort();
+            self.fail(e);
+        }
+    }
+
     /// Bumps `data_version` inside the open transaction, asks the hook, commits.
     fn commit_with_hook(&mut self, mut writes: Vec<String>) -> Result<(), StoreError> {
         let next = self.data_version.wrapping_add(1);
@@ -218,12 +391,31 @@ impl Store {
     }
 
     /// Latches a fatal error (the first one wins) and tells the hook; returns `e`.
+    /// In a batch, a fatal error fails every job of it (the shared transaction is gone).
     fn fail(&mut self, e: StoreError) -> StoreError {
+        if e.is_fatal() {
+            if let Some(b) = self.batch.as_mut() {
+                b.failed.get_or_insert_with(|| e.clone());
+            }
+        }
         if e.is_fatal() && self.stopped.is_none() {
             self.stopped = Some(e.clone());
             self.hook.store_stopped(&e);
         }
         e
+    }
+
+    /// Rolls back the open transaction; in a batch that undoes every job's writes so far,
+    /// so the batch fails as a whole.
+    fn abort(&mut self) {
+        if let Err(e) = self.backend.rollback() {
+            tracing::error!("{}: rollback failed: {e}", self.backend.describe());
+        }
+        if let Some(b) = self.batch.as_mut() {
+            b.undone |= b.open;
+            (b.open, b.dirty, b.bytes) = (false, false, 0);
+            b.writes.clear();
+        }
     }
 
     /// Stops the store from the outside (its thread caught a panic half way through a
@@ -241,12 +433,6 @@ impl Store {
     /// Runs read-only statements outside any write transaction.
     pub fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, StoreError> {
         self.backend.query(sql, params)
-    }
-
-    fn abort(&mut self) {
-        if let Err(e) = self.backend.rollback() {
-            tracing::error!("{}: rollback failed: {e}", self.backend.describe());
-        }
     }
 }
 

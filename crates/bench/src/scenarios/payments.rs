@@ -35,6 +35,9 @@ pub struct Args {
     /// The repository (for tests/plugins and .venv) [default: found upwards from here].
     #[arg(long)]
     pub repo: Option<PathBuf>,
+    /// Only the rows without a plugin (pay over 1 and 8 connections, keysend).
+    #[arg(long)]
+    pub no_hooks: bool,
 }
 
 /// The channel's size: room for every payment of every row.
@@ -432,6 +435,11 @@ pub async fn run(args: &Args) -> anyhow::Result<Table> {
     .await?;
     s.cost = Some(b.cost() - before);
     table.latency_row("keysend, no plugin", 1, &s);
+    if args.no_hooks {
+        a.stop().await;
+        b.stop().await;
+        return Ok(table);
+    }
 
     let hooks: [(&str, Hook); 4] = [
         (
