@@ -571,6 +571,9 @@ impl Ln {
     ) -> Result<(), String> {
         self.manager
             .update_partial_channel_config(peer, channels, update)
-            .map_err(|e| format!("{e:?}"))
+            .map_err(|e| format!("{e:?}"))?;
+        // Durable when `setchannel` answers, as in Core Lightning (a change of the manager
+        // alone would otherwise wait for the next write: write_order.rs).
+        self.persist_manager().map_err(|e| e.to_string())
     }
 }

@@ -214,7 +214,9 @@ impl Ln {
     /// next manager write; a failed commit stops the node. Safe from any thread.
     pub fn persist_manager(&self) -> lightning::io::Result<()> {
         // The encoding below covers every change made so far; if it is not written, they
-        // are due again.
+        // are due again. LDK's flag too: the loop need not write again for them (a
+        // claim's own write was followed by a second, identical one).
+        self.manager.get_and_clear_needs_persistence();
         let covered = self.unwritten.take();
         let r = self.persist_manager_now();
         if r.is_err() {
