@@ -248,16 +248,7 @@ impl Store {
         if let Err(e) = self.backend.begin() {
             return Err(self.fail(e).into());
         }
-        let mut tx = Tx {
-            backend: &mut *self.backend,
-            writes: Vec::new(),
-            dirty: false,
-            capture: self.hook.wants_statements(),
-            fatal: None,
-        };
-        let result = f(&mut tx);
-        let (writes, dirty, fatal) = (std::mem::take(&mut tx.writes), tx.dirty, tx.fatal.take());
-        drop(tx);
+        let (result, writes, dirty, fatal) = self.run_tx(f);
         let result = match (result, fatal) {
             (Ok(v), None) => v,
             (Err(e), None) => {
@@ -286,6 +277,24 @@ impl Store {
         Ok(result)
     }
 
+    /// Runs `f` on a [`Tx`] over the open transaction: its result, the statements it
+    /// captured, whether it changed anything, and an engine failure it may have swallowed.
+    #[allow(clippy::type_complexity)]
+    fn run_tx<T, E>(
+        &mut self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> (Result<T, E>, Vec<String>, bool, Option<StoreError>) {
+        let mut tx = Tx {
+            backend: &mut *self.backend,
+            writes: Vec::new(),
+            dirty: false,
+            capture: self.hook.wants_statements(),
+            fatal: None,
+        };
+        let result = f(&mut tx);
+        (result, tx.writes, tx.dirty, tx.fatal)
+    }
+
     /// [`Store::transaction`] inside a batch: a savepoint of the shared transaction (opened
     /// here if no job opened it yet); its statements join the batch's.
     fn batch_transaction<T, E>(
@@ -308,16 +317,7 @@ impl Store {
             self.abort();
             return Err(self.fail(e).into());
         }
-        let mut tx = Tx {
-            backend: &mut *self.backend,
-            writes: Vec::new(),
-            dirty: false,
-            capture: self.hook.wants_statements(),
-            fatal: None,
-        };
-        let result = f(&mut tx);
-        let (writes, dirty, fatal) = (std::mem::take(&mut tx.writes), tx.dirty, tx.fatal.take());
-        drop(tx);
+        let (result, writes, dirty, fatal) = self.run_tx(f);
         match (result, fatal) {
             (Ok(v), None) => {
                 if let Err(e) = self.backend.release_savepoint() {
