@@ -11,8 +11,10 @@
 //!
 //! Group commit ([`KvGroup`]): blocking writes made inside [`KvGroup::enter`] are queued
 //! instead of run, and [`KvGroup::commit`] runs them in call order as one transaction
-//! (each still skipped if superseded). A key's write counts as applied only once its
-//! transaction committed, so a failed group never hides an older write queued elsewhere.
+//! (each still skipped if superseded). A key's write counts as applied once its
+//! transaction succeeded; inside one of the store thread's batches (`actor.rs`) that is
+//! before the batch's shared commit, but a failed commit stops the store, so no older
+//! write queued elsewhere can be hidden by a write that did not land.
 
 use lightning::io;
 use std::cell::RefCell;

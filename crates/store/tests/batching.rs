@@ -109,6 +109,20 @@ async fn hold_store(store: &StoreHandle) -> SyncSender<()> {
 }
 
 /// Queues `job` on a task of its own; its answer is the task's output.
+/// Lets the held store thread go (`release`) and returns once its batch's commit waits
+/// in the hook, with the sender that lets the hook answer.
+async fn run_batch_into_the_hook(f: &Fixture, release: SyncSender<()>) -> SyncSender<()> {
+    let (entered_tx, entered_rx) = sync_channel(1);
+    let (hook_release, hook_wait) = sync_channel(1);
+    *f.hook.hold.lock().unwrap() = Some((entered_tx, hook_wait));
+    release.send(()).unwrap();
+    tokio::task::spawn_blocking(move || entered_rx.recv().unwrap())
+        .await
+        .unwrap();
+    settle().await;
+    hook_release
+}
+
 fn queue<T: Send + 'static>(
     store: &StoreHandle,
     job: impl FnOnce(&mut Store) -> T + Send + 'static,
@@ -187,14 +201,7 @@ fn results_reach_callers_only_once_the_batch_is_committed() {
         settle().await;
         // The batch's commit waits in the hook: the database (as another connection, or
         // a restart after a crash now, would see it) holds none of the writes yet.
-        let (entered_tx, entered_rx) = sync_channel(1);
-        let (hook_release, hook_wait) = sync_channel(1);
-        *f.hook.hold.lock().unwrap() = Some((entered_tx, hook_wait));
-        release.send(()).unwrap();
-        tokio::task::spawn_blocking(move || entered_rx.recv().unwrap())
-            .await
-            .unwrap();
-        settle().await;
+        let hook_release = run_batch_into_the_hook(&f, release).await;
         assert!(
             writers.iter().all(|w| !w.is_finished()) && !reader.is_finished(),
             "a caller was answered before the commit"
@@ -295,14 +302,7 @@ fn a_read_ahead_of_the_batchs_writes_is_answered_without_waiting_for_the_commit(
         settle().await;
         let writer = queue(&f.store, put(8));
         settle().await;
-        let (entered_tx, entered_rx) = sync_channel(1);
-        let (hook_release, hook_wait) = sync_channel(1);
-        *f.hook.hold.lock().unwrap() = Some((entered_tx, hook_wait));
-        release.send(()).unwrap();
-        tokio::task::spawn_blocking(move || entered_rx.recv().unwrap())
-            .await
-            .unwrap();
-        settle().await;
+        let hook_release = run_batch_into_the_hook(&f, release).await;
         assert!(reader.is_finished() && !writer.is_finished());
         hook_release.send(()).unwrap();
         assert_eq!(reader.await.unwrap().unwrap(), ["7"]);

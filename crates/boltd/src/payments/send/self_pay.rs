@@ -61,23 +61,14 @@ impl Sender {
                 )
             })
             .await?;
-        let mut rec = match added {
+        let rec = match added {
             Ok(p) => p.record,
             Err(Refusal::Error(e)) => return Err(e),
             Err(Refusal::Same(p)) => return self.sendpay_answer(p.record),
         };
         self.tell();
         match self.invoices.self_pay(hash, amount, r.payment_secret).await {
-            Ok(preimage) => {
-                crate::payments::crash_point("self_paid_before_record");
-                rec["status"] = json!("complete");
-                rec["completed_at"] = json!(now_secs());
-                rec["payment_preimage"] = json!(hex::encode(preimage));
-                let mut rec = self.put(&rec, true).await?;
-                strip_internal(&mut rec);
-                self.plugins.notify("sendpay_success", rec.clone());
-                Ok(rec)
-            }
+            Ok(preimage) => self.complete_self(rec, preimage).await,
             Err(why) => {
                 let f = failure::RouteFailure::refused_by_us(
                     us,
@@ -100,15 +91,12 @@ impl Sender {
     pub(super) async fn pay_self(&self, start: Start) -> Result<Value, RpcError> {
         let (hash, amount, created_at, us) =
             (start.hash, start.amount, start.created_at, self.our_id);
-        match self.begin(start).await? {
+        let rec = match self.begin(start).await? {
             // Another `pay` (now or before) owns this hash: its outcome is ours.
             Err(_) => return self.outcome(hash, None).await,
-            Ok(_) => self.tell(),
-        }
-        let mut rec = self
-            .record_of(hash)
-            .await?
-            .ok_or_else(|| RpcError::daemon("payment record vanished".to_string()))?;
+            Ok(p) => p.record,
+        };
+        self.tell();
         let decision = self
             .invoices
             .on_claimable(hash, amount, hook_deadline(None, 0))
@@ -119,13 +107,7 @@ impl Sender {
                     .on_claimed(hash, amount, 1)
                     .await
                     .map_err(|e| RpcError::daemon(e.to_string()))?;
-                crate::payments::crash_point("self_paid_before_record");
-                rec["status"] = json!("complete");
-                rec["completed_at"] = json!(now_secs());
-                rec["payment_preimage"] = json!(hex::encode(preimage));
-                let mut done = self.put(&rec, true).await?;
-                strip_internal(&mut done);
-                self.plugins.notify("sendpay_success", done);
+                self.complete_self(rec, preimage).await?;
             }
             Decision::Fail { code, why } => {
                 let f = failure::RouteFailure::refused_by_us(us, failcode(&code), why.to_string());
@@ -133,6 +115,19 @@ impl Sender {
             }
         }
         self.outcome(hash, Some(created_at)).await
+    }
+
+    /// Records a part to ourselves complete once its invoice is recorded paid, and tells
+    /// `sendpay_success`; the part as shown.
+    async fn complete_self(&self, mut rec: Value, preimage: [u8; 32]) -> Result<Value, RpcError> {
+        crate::payments::crash_point("self_paid_before_record");
+        rec["status"] = json!("complete");
+        rec["completed_at"] = json!(now_secs());
+        rec["payment_preimage"] = json!(hex::encode(preimage));
+        let mut rec = self.put(&rec, true).await?;
+        strip_internal(&mut rec);
+        self.plugins.notify("sendpay_success", rec.clone());
+        Ok(rec)
     }
 
     /// A part to ourselves left pending by a kill: completed (true) if its invoice is
