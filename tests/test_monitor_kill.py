@@ -118,3 +118,31 @@ def test_opener_killed_before_a_new_channel_monitor_is_written(node_factory, cha
     a.rpc.fundchannel(b_id, 300_000)
     chain.mine(6)
     wait_state(a, "CHANNELD_NORMAL")
+
+
+@pytest.mark.parametrize("victim", ["opener", "acceptor"])
+def test_killed_after_a_new_channel_monitor_is_written(node_factory, chain, monkeypatch,
+                                                       victim):
+    # The commit holding the new channel's manager and first monitor is durable, the
+    # monitor is not completed yet (for the opener: the funding is not broadcast). LDK does
+    # not complete a first monitor again when it reads the manager back, so the restart
+    # must, or the channel waits for it forever (the opener never broadcasts its funding).
+    a = node_factory.get_node(options=options(chain), may_fail=victim == "opener")
+    b = node_factory.get_node(options=options(chain), may_fail=victim == "acceptor")
+    dead = a if victim == "opener" else b
+    fund(a, chain, 1_000_000)
+    start_with(dead, monkeypatch, "new_monitor_written")
+    b_id = connect(a, b)
+    try:
+        a.rpc.fundchannel(b_id, 300_000)
+    except (RpcError, OSError, ValueError):
+        pass
+    assert dead.proc.wait(timeout=30) == 137
+    dead.start()
+    if victim == "acceptor":
+        connect(a, b)
+    wait_for(lambda: len(chain.cli("getrawmempool")) == 1, what="the funding broadcast")
+    chain.mine(6)
+    wait_state(a, "CHANNELD_NORMAL")
+    wait_state(b, "CHANNELD_NORMAL")
+    assert not dead.is_in_log("stale compared to the current ChannelMonitor")

@@ -287,13 +287,27 @@ impl Ln {
             Err(e) => return Err(StartError::Manager(e.to_string())),
         };
         let manager = Arc::new(manager);
+        let mut first_monitors = Vec::new();
         for (_, monitor) in monitors {
             let id = monitor.channel_id();
             tower.track_loaded_monitor(&monitor);
+            if monitor.get_latest_update_id() == 0 {
+                first_monitors.push(id);
+            }
             // Not `watch_channel`: deferred, it would queue them for a manager write.
             match chain_monitor.load_existing_monitor(id, monitor) {
                 Ok(ChannelMonitorUpdateStatus::Completed) => {}
                 _ => return Err(StartError::Watch(id.to_string())),
+            }
+        }
+        // A first monitor is durable (it is read back), but the manager may have been
+        // written before LDK learnt that, and LDK does not complete a first monitor again
+        // when it reads a manager back: such a channel would wait forever (an opener never
+        // broadcasting its funding). Completing every never-updated monitor is harmless
+        // for a channel not waiting: LDK ignores it.
+        for id in first_monitors {
+            if let Err(e) = chain_monitor.channel_monitor_updated(id, 0) {
+                tracing::warn!("completing the first monitor of {id}: {e:?}");
             }
         }
         // Written at once (no group is open at start-up).

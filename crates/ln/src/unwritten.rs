@@ -16,8 +16,6 @@ pub(crate) struct Unwritten(Mutex<State>);
 struct State {
     /// The oldest change not written yet.
     since: Option<Instant>,
-    /// Until when every change is due at once.
-    urgent_until: Option<Instant>,
 }
 
 impl Unwritten {
@@ -27,21 +25,14 @@ impl Unwritten {
     }
 
     /// Notes a change if `changed` (LDK said the manager needs a write); whether the
-    /// oldest unwritten change has waited [`MANAGER_ALONE_DELAY`] by `now` (or any wait
-    /// is too long, see [`Unwritten::urgent_for`]).
+    /// oldest unwritten change has waited [`MANAGER_ALONE_DELAY`] by `now`.
     pub(crate) fn note(&self, changed: bool, now: Instant) -> bool {
         let mut s = self.slot();
         if changed && s.since.is_none() {
             s.since = Some(now);
         }
-        let urgent = s.urgent_until.is_some_and(|u| now < u);
         s.since
-            .is_some_and(|t| urgent || now.saturating_duration_since(t) >= MANAGER_ALONE_DELAY)
-    }
-
-    /// For `how_long` from `now`, changes are due as soon as they are noted.
-    pub(crate) fn urgent_for(&self, how_long: Duration, now: Instant) {
-        self.slot().urgent_until = Some(now + how_long);
+            .is_some_and(|t| now.saturating_duration_since(t) >= MANAGER_ALONE_DELAY)
     }
 
     /// A write starts whose encoding covers every change noted so far: what it covered,
@@ -91,17 +82,5 @@ mod tests {
         u.restore(None, t);
         assert!(!u.note(false, t));
         assert!(u.note(false, t + MANAGER_ALONE_DELAY));
-    }
-
-    #[test]
-    fn while_urgent_a_change_is_due_at_once() {
-        let u = Unwritten::default();
-        let t = Instant::now();
-        let window = Duration::from_secs(1);
-        u.urgent_for(window, t);
-        assert!(!u.note(false, t), "nothing changed, nothing due");
-        assert!(u.note(true, t));
-        u.take();
-        assert!(!u.note(true, t + window), "the urgency is over");
     }
 }

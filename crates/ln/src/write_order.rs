@@ -27,7 +27,9 @@
 //!   unknown after the restart; its opener had not broadcast the funding (LDK waits for
 //!   that monitor).
 //! * Killed after the commit, before (or while) completing: manager and monitors are
-//!   durable together and agree.
+//!   durable together and agree. LDK replays the in-flight updates the manager lists; a
+//!   new channel's first monitor is not one of them, so start-up completes every
+//!   never-updated monitor itself (`node.rs`).
 //!
 //! A monitor is never ahead of the manager (the case LDK force-closes: "A ChannelManager
 //! is stale compared to the current ChannelMonitor"). Chain-sync writes of a whole monitor
@@ -65,7 +67,9 @@
 //! Developer crash knob ([`CRASH_ENV`]): `update_written:N` dies right after the
 //! transaction holding the Nth channel monitor update of this run committed, before any
 //! update it holds is completed; `before_commit` dies right before the first commit that
-//! holds monitor operations (they are applied in memory, nothing of them is durable).
+//! holds monitor operations (they are applied in memory, nothing of them is durable);
+//! `new_monitor_written` dies right after the commit holding a new channel's first
+//! monitor, before it is completed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -84,11 +88,7 @@ use crate::logger::LdkLogger;
 use crate::node::Ln;
 use crate::types::{KvGroup, OpenGroup};
 
-/// How long after completing a new channel monitor every manager change is written at
-/// once (LDK handles the completion on its next round of events).
-const NEW_MONITOR_URGENCY: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Developer crash knob: `update_written:N` or `before_commit`.
+/// Developer crash knob: `update_written:N`, `before_commit` or `new_monitor_written`.
 pub const CRASH_ENV: &str = "BOLTD_DEV_CRASH_MONITOR";
 
 /// Monitor updates written durably by this run.
@@ -111,6 +111,13 @@ pub(crate) fn monitor_update_written() {
         == Some(n)
     {
         die(&v);
+    }
+}
+
+/// A new channel's first monitor has just been written durably, before it is completed.
+fn new_monitor_written() {
+    if std::env::var(CRASH_ENV).is_ok_and(|v| v == "new_monitor_written") {
+        die("new_monitor_written");
     }
 }
 
@@ -270,11 +277,7 @@ impl Ln {
             }
         }
         if completions.iter().any(|(_, _, update)| !update) {
-            // A new channel's first monitor: LDK does not complete it again when it reads
-            // back a manager written before this completion (the channel would wait for
-            // it forever), so what follows is written at once.
-            self.unwritten
-                .urgent_for(NEW_MONITOR_URGENCY, Instant::now());
+            new_monitor_written();
         }
         for (channel_id, update_id, _) in completions {
             if let Err(e) = self
