@@ -166,9 +166,7 @@ impl Store {
                     "UPDATE vars SET intval = ? WHERE name = ?",
                     &[sql_int(cur + 1), name],
                 )?;
-                if let Some(o) = record.as_object_mut() {
-                    o.insert("updated_index".into(), serde_json::json!(cur + 1));
-                }
+                with_updated_index(&mut record, cur + 1);
             }
             tx.execute(
                 "UPDATE sendpays SET record = ? WHERE created_index = ?",
@@ -191,6 +189,28 @@ impl Store {
         )?;
         r.iter().map(|r| row(r)).collect()
     }
+}
+
+/// Sets `updated_index`, placed right after `groupid` the first time, where Core
+/// Lightning's `json_add_payment_fields` writes it (a record without one gets it last).
+fn with_updated_index(record: &mut serde_json::Value, index: u64) {
+    let Some(o) = record.as_object_mut() else {
+        return;
+    };
+    let value = serde_json::json!(index);
+    if o.contains_key("updated_index") || !o.contains_key("groupid") {
+        o.insert("updated_index".into(), value);
+        return;
+    }
+    let mut ordered = serde_json::Map::with_capacity(o.len() + 1);
+    for (k, v) in std::mem::take(o) {
+        let after = k == "groupid";
+        ordered.insert(k, v);
+        if after {
+            ordered.insert("updated_index".into(), value.clone());
+        }
+    }
+    *o = ordered;
 }
 
 #[cfg(test)]
@@ -276,5 +296,52 @@ mod tests {
         assert_eq!((all[1].groupid, all[1].partid), (2, 1));
         assert!(s.sendpays_of(&[0; 32]).unwrap().is_empty());
         assert_eq!(s.sendpays_list().unwrap(), all);
+    }
+
+    #[test]
+    fn updated_index_follows_groupid_as_core_lightning_orders_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = crate::Store::open_sqlite(
+            &dir.path().join("lightningd.sqlite3"),
+            std::sync::Arc::new(crate::NoHook),
+        )
+        .unwrap();
+        let h = [3; 32];
+        let r = json!({"created_index": 1, "id": 1, "payment_hash": "03", "groupid": 1,
+            "destination": "02aa", "status": "pending"});
+        let added = s
+            .sendpay_add(
+                &h,
+                |_| Admit::<()>::Insert {
+                    groupid: 1,
+                    partid: 0,
+                },
+                |_, _, _| r.clone(),
+            )
+            .unwrap()
+            .unwrap();
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            v.as_object().unwrap().keys().cloned().collect()
+        };
+        let want = [
+            "created_index",
+            "id",
+            "payment_hash",
+            "groupid",
+            "updated_index",
+            "destination",
+            "status",
+        ];
+        let once = s.sendpay_update(added.created_index, &r, true).unwrap();
+        assert_eq!(keys(&once), want);
+        let twice = s.sendpay_update(added.created_index, &once, true).unwrap();
+        assert_eq!(keys(&twice), want);
+        assert_eq!(twice["updated_index"], 2);
+        assert_eq!(keys(&s.sendpays_of(&h).unwrap()[0].record), want);
+        // A record without a groupid gets it last.
+        let bare = s
+            .sendpay_update(added.created_index, &json!({"x": 1}), true)
+            .unwrap();
+        assert_eq!(keys(&bare), ["x", "updated_index"]);
     }
 }
