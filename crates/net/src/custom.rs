@@ -76,6 +76,8 @@ pub(crate) struct Shared {
     flush_queued: AtomicBool,
     /// Set while the one flush task runs: a request meanwhile only sets `flush_queued`.
     flush_running: AtomicBool,
+    /// How our sends have been coming in (see [`LINGER`]).
+    pace: Mutex<SendPace>,
     /// Warning-then-disconnect requests for the next `process_events`.
     pub warnings: Mutex<Vec<MessageSendEvent>>,
 }
@@ -168,6 +170,20 @@ impl Shared {
         self.flush_queued.load(Ordering::SeqCst) && !self.flush_running.swap(true, Ordering::SeqCst)
     }
 
+    /// A custom message of ours was queued (before its [`request_flush`](Self::request_flush)).
+    pub fn note_send(&self) {
+        if let Ok(mut p) = self.pace.lock() {
+            let now = tokio::time::Instant::now();
+            p.stream = p.last.is_some_and(|l| now - l < STREAM_GAP);
+            p.last = Some(now);
+        }
+    }
+
+    /// Whether the last send followed the one before it within [`STREAM_GAP`].
+    fn in_stream(&self) -> bool {
+        self.pace.lock().map(|p| p.stream).unwrap_or(false)
+    }
+
     /// Forgets a finished connection's flow (unless the peer is already on a newer one).
     pub fn forget_flow(&self, flow: &Arc<Flow>) {
         let Some(id) = flow.node.get() else { return };
@@ -190,6 +206,13 @@ impl Shared {
         let f = self.even_filter.read().ok().and_then(|f| f.clone());
         f.is_some_and(|f| f(t))
     }
+}
+
+/// When our last send came in, and whether it came close behind the one before.
+#[derive(Default)]
+pub(crate) struct SendPace {
+    last: Option<tokio::time::Instant>,
+    stream: bool,
 }
 
 /// Where a connected peer stands with the daemon.
@@ -417,14 +440,36 @@ impl CustomMessageHandler for CustomHandler {
     }
 }
 
+/// How long the flush task stays after a round for more while sends come in a stream. A
+/// client sending one message per round trip queues one at a time: without it, each would
+/// wake the peer runtime and get a `process_events` of its own, and reach the receiver in
+/// a socket read (and a plugin write there) of its own (bench custommsg, one connection).
+/// LDK still writes each message with a `send_data` of its own, back to back.
+pub(crate) const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Sends closer together than this are a stream. Measured between sends, not from the
+/// flush task's last round: a linger must not make the next send of a slow sender (500/s
+/// in bench custommsg's paced row, commando) look like part of a stream and wait too.
+const STREAM_GAP: std::time::Duration = std::time::Duration::from_micros(200);
+
 /// Has LDK take our queued custom messages, a few per peer at a time, until none is left
 /// for a peer whose socket keeps up. Runs on the peer runtime when [`Shared::request_flush`]
 /// says so: a burst of sends shares one flush, and a message queued during a round gets
 /// another.
 pub(crate) async fn flush(pm: Arc<crate::node::Pm>, shared: Arc<Shared>) {
+    run_flush(&shared, || pm.process_events()).await
+}
+
+/// The flush task's turn, `round` being one `process_events`: rounds back to back while a
+/// peer has more than a round's handoff, at most one per [`LINGER`] while sends come in a
+/// stream; the turn ends after a round (and its linger) that brought no sends.
+async fn run_flush(shared: &Shared, mut round: impl FnMut()) {
     loop {
         shared.begin_round();
-        pm.process_events();
+        round();
+        if !shared.more_ready() && shared.in_stream() {
+            tokio::time::sleep(LINGER).await;
+        }
         if !shared.again() {
             return;
         }
@@ -451,5 +496,54 @@ mod tests {
         s.begin_round();
         assert!(!s.again(), "nothing queued: the task ends");
         assert!(s.request_flush(), "and the next send starts a new one");
+    }
+
+    /// A send after a quiet spell is flushed at once and its turn ends; while sends come
+    /// in a stream the turn lingers: sends meanwhile start no task and go out together in
+    /// its next round, and a linger without sends ends the turn.
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_of_sends_shares_rounds_and_a_lone_send_goes_at_once() {
+        let s = Arc::new(Shared::default());
+        let rounds = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let count = |r: &std::sync::atomic::AtomicU32| r.load(Ordering::SeqCst);
+        let send = || {
+            s.note_send();
+            s.request_flush()
+        };
+        let turn = || {
+            let (s, r) = (s.clone(), rounds.clone());
+            tokio::spawn(async move {
+                run_flush(&s, || {
+                    r.fetch_add(1, Ordering::SeqCst);
+                })
+                .await
+            })
+        };
+        assert!(send());
+        let first = turn();
+        tokio::task::yield_now().await;
+        assert_eq!(count(&rounds), 1, "the first send goes at once");
+        assert!(first.is_finished(), "and its turn ends without lingering");
+
+        assert!(send(), "a send right behind it starts a turn");
+        let stream = turn();
+        tokio::task::yield_now().await;
+        assert_eq!(count(&rounds), 2, "which also goes at once");
+        for _ in 0..5 {
+            assert!(!send(), "a send while it lingers starts no task");
+            tokio::time::advance(LINGER / 10).await;
+        }
+        assert_eq!(count(&rounds), 2, "no round before the linger is over");
+        tokio::time::sleep(LINGER).await;
+        assert_eq!(count(&rounds), 3, "one round takes the five");
+        tokio::time::sleep(LINGER * 2).await;
+        assert!(stream.is_finished(), "a linger without sends ends the turn");
+
+        tokio::time::advance(STREAM_GAP).await;
+        assert!(send(), "after a gap");
+        let lone = turn();
+        tokio::task::yield_now().await;
+        assert_eq!(count(&rounds), 4, "a send goes at once");
+        assert!(lone.is_finished(), "and its turn ends without lingering");
     }
 }

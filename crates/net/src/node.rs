@@ -307,6 +307,7 @@ impl PeerNode {
     /// Has LDK take the queued custom messages on the peer runtime: the caller's worker
     /// neither waits on LDK nor gives its core away per message.
     fn flush_soon(&self) {
+        self.inner.shared.note_send();
         if self.inner.shared.request_flush() {
             let (pm, shared) = (self.inner.pm.clone(), self.inner.shared.clone());
             self.inner
