@@ -222,7 +222,7 @@ impl Commando {
             None => raw("{}".into())?,
         };
         let params: Value = serde_json::from_str(params_raw.get()).map_err(|e| e.to_string())?;
-        let mut members = IndexMap::new();
+        let mut members = jsonrpc::Members::default();
         members.insert("jsonrpc".to_string(), raw("\"2.0\"".into())?);
         members.insert("id".to_string(), id.clone());
         members.insert(

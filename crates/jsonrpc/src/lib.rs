@@ -15,8 +15,8 @@ pub use codec::{frame, FrameError, JsonCodec, DEFAULT_MAX_MESSAGE};
 pub use error::{codes, strerror, RpcError};
 pub use message::{
     error_frame, id_prefix, notification_frame, null_id, parse_incoming, parse_request,
-    raw_error_frame, raw_result_frame, request_error_frame, result_frame, Incoming, Request,
-    RequestError, Response,
+    raw_error_frame, raw_result_frame, request_error_frame, result_frame, Incoming, Members,
+    Request, RequestError, Response,
 };
 pub use params::{bind, bind_request, usage, Bound, Param};
 pub use serde_json::value::RawValue;

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use indexmap::IndexMap;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -134,7 +133,7 @@ pub enum Reply {
     Result(Box<RawValue>),
     Error(Box<RawValue>),
     /// Neither `result` nor `error`: passed on as sent.
-    Malformed(IndexMap<String, Box<RawValue>>),
+    Malformed(jsonrpc::Members),
     /// The plugin died first (the fabricated `-4` of §5.7).
     Terminated,
 }
@@ -192,7 +191,10 @@ pub(crate) struct Plugin {
     /// notifications in bytes by [`NoteQueue::backlog`].
     pub out: Arc<crate::outbound::Outbound>,
     pub note_queue: Arc<NoteQueue>,
-    pub pending: Mutex<HashMap<String, Pending>>,
+    /// Keyed with foldhash: an entry goes in and out on every call, and SipHash on the
+    /// id was a visible part of a call's CPU (the ids end in our own counter, unique by
+    /// construction, so no one picks colliding keys).
+    pub pending: Mutex<HashMap<String, Pending, foldhash::fast::RandomState>>,
     pub dead: AtomicBool,
     /// Why it was killed, for `plugin start`'s error.
     pub death: Mutex<Option<String>>,

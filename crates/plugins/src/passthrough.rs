@@ -22,44 +22,59 @@ pub fn compact_raw(raw: &RawValue) -> Box<RawValue> {
     raw.to_owned()
 }
 
-/// The request's members with `id` replaced, re-serialized compactly.
+/// The request's members with `id` replaced, written compactly. Built straight into the
+/// output: a per-member `json!(key).to_string()` cost more than everything else in this
+/// function together (two allocations and a formatter per key, on every call).
 fn forward_frame(req: &Request, new_id: &str) -> Vec<u8> {
-    let mut out = String::with_capacity(
-        64 + req
-            .members
-            .values()
-            .map(|v| v.get().len() + 16)
-            .sum::<usize>(),
+    let mut out: Vec<u8> = Vec::with_capacity(
+        64 + new_id.len()
+            + req
+                .members
+                .iter()
+                .map(|(k, v)| k.len() + v.get().len() + 8)
+                .sum::<usize>(),
     );
-    out.push('{');
+    out.push(b'{');
     let mut first = true;
     let mut saw_id = false;
-    let id = json!(new_id).to_string();
     for (k, v) in &req.members {
         if !first {
-            out.push(',');
+            out.push(b',');
         }
         first = false;
-        out.push_str(&json!(k).to_string());
-        out.push(':');
+        json_string(&mut out, k);
+        out.push(b':');
         if k == "id" {
             saw_id = true;
-            out.push_str(&id);
+            json_string(&mut out, new_id);
         } else if v.get().contains(['\n', '\r']) {
-            out.push_str(compact_raw(v).get());
+            out.extend_from_slice(compact_raw(v).get().as_bytes());
         } else {
-            out.push_str(v.get());
+            out.extend_from_slice(v.get().as_bytes());
         }
     }
     if !saw_id {
         if !first {
-            out.push(',');
+            out.push(b',');
         }
-        out.push_str("\"id\":");
-        out.push_str(&id);
+        out.extend_from_slice(b"\"id\":");
+        json_string(&mut out, new_id);
     }
-    out.push('}');
-    out.into_bytes()
+    out.push(b'}');
+    out
+}
+
+/// Appends `s` as a JSON string (quoted and escaped as serde_json does).
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    let plain = s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing to a Vec cannot fail; a String always serializes.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
 }
 
 impl PluginHost {
@@ -195,5 +210,21 @@ mod tests {
             f,
             "{\"jsonrpc\":\"2.0\",\"id\":\"5/cln:hello#9\",\"method\":\"hello\",\"params\":{\"a\":1},\"filter\":{}}"
         );
+    }
+
+    /// Keys that need escaping are written escaped exactly as serde_json writes them.
+    #[test]
+    fn forwarded_request_escapes_keys_as_serde_json_does() {
+        let req = jsonrpc::parse_request(
+            b"{\"jsonrpc\":\"2.0\",\"method\":\"hello\",\"a\\\"b\\\\c\\u0001\\u00e9\":[1, 2],\"id\":\"x\",\"params\":{}}",
+        )
+        .unwrap();
+        let f = String::from_utf8(forward_frame(&req, "cln:hello#1")).unwrap();
+        assert_eq!(
+            f,
+            "{\"jsonrpc\":\"2.0\",\"method\":\"hello\",\"a\\\"b\\\\c\\u0001\u{e9}\":[1, 2],\"id\":\"cln:hello#1\",\"params\":{}}"
+        );
+        let parsed: Value = serde_json::from_str(&f).unwrap();
+        assert_eq!(parsed["a\"b\\c\u{1}\u{e9}"], json!([1, 2]));
     }
 }

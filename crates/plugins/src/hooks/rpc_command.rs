@@ -1,9 +1,7 @@
 //! `rpc_command` (§7.4): every client command passes the chain first; the first plugin that
 //! modifies it (replace, return a result or an error) wins, later modifications are logged
 //! and ignored.
-use indexmap::IndexMap;
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::{Hook, Step};
@@ -14,7 +12,7 @@ use crate::passthrough::compact_raw;
 /// `{"rpc_command": {<every member of the client request>}}`.
 #[derive(Debug, Serialize)]
 pub struct RpcCommandPayload {
-    pub rpc_command: IndexMap<String, Box<RawValue>>,
+    pub rpc_command: jsonrpc::Members,
     #[serde(skip)]
     pub method: String,
 }
