@@ -470,45 +470,9 @@ impl Sender {
         }
     }
 
-    /// The stored part LDK's payment `id` (or, without one, the pending part of `hash`)
-    /// is about.
-    async fn part_of(
-        &self,
-        hash: Option<[u8; 32]>,
-        id: Option<PaymentId>,
-    ) -> Result<Option<store::StoredSendpay>, ()> {
-        let rows = match hash {
-            Some(h) => self.store(move |s| s.sendpays_of(&h)).await,
-            None => self.store(|s| s.sendpays_list()).await,
-        }
-        .map_err(|_| ())?;
-        Ok(rows.into_iter().rev().find(|r| match id {
-            Some(id) => ldk_id(r) == id,
-            None => r.record["status"] == "pending",
-        }))
-    }
-
-    /// `(part_id, group_id)` of the stored part LDK's payment `id` is about, for its
-    /// coin movements: a `sendpay` part's own, or for a `pay`/`keysend` split by LDK the
-    /// number of the path that succeeded (counted from 1). `Err`: the store failed.
-    pub async fn part_numbers(
-        &self,
-        hash: Option<[u8; 32]>,
-        id: PaymentId,
-    ) -> Result<Option<(u64, u64)>, ()> {
-        Ok(self.part_of(hash, Some(id)).await?.map(|p| {
-            let r = &p.record;
-            let group = r["groupid"].as_u64().unwrap_or(1);
-            match r["partid"].as_u64() {
-                Some(part) if part != 0 => (part, group),
-                _ => (r[PARTS].as_u64().unwrap_or(0) + 1, group),
-            }
-        }))
-    }
-
     /// LDK's outcome events for our payments: `None` if `event` is not one, else LDK's
     /// answer (`Err` when the outcome could not be recorded: LDK hands it over again).
-    pub async fn on_event(&self, event: &Event) -> Option<Result<(), ReplayEvent>> {
+    pub async fn on_event(self: &Arc<Self>, event: &Event) -> Option<Result<(), ReplayEvent>> {
         let (hash, id, update): (Option<[u8; 32]>, Option<PaymentId>, Update) = match event {
             Event::PaymentSent {
                 payment_id,
@@ -597,48 +561,66 @@ impl Sender {
             }
             _ => return None,
         };
-        let part = match self.part_of(hash, id).await {
-            Ok(Some(part)) => part,
-            Ok(None) => return Some(Ok(())),
-            Err(()) => return Some(Err(ReplayEvent())),
-        };
-        let mut rec = part.record;
-        let finished = update(&mut rec);
-        let sent = finished && matches!(event, Event::PaymentSent { .. });
+        let sent = matches!(event, Event::PaymentSent { .. });
         if sent {
             super::crash_point("sent_before_record");
         }
-        // Waiters are told after the crash knob's point, so "after the record" is before
-        // anyone acted on it (else `pay` could answer before the payer dies).
-        let mut rec = match self.put_untold(&rec, finished).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(
-                    "cannot record payment {}: {e:?}",
-                    hex::encode(part.payment_hash)
-                );
-                return Some(Err(ReplayEvent()));
+        // The part is read and updated in one job, queued before LDK gets its answer and
+        // committed before the manager write that consumes the event (after_commit.rs):
+        // the loop does not wait for either.
+        let read_and_update = move |s: &mut store::Store| {
+            let Some(part) = part_of(s, hash, id)? else {
+                return Ok::<_, store::StoreError>(None);
+            };
+            let mut rec = part.record;
+            let finished = update(&mut rec);
+            if sent {
+                super::crash_point_delayed("sent_record_queued");
+            }
+            let stored = s.sendpay_update(part.created_index, &rec, finished)?;
+            Ok(Some((stored, finished)))
+        };
+        let me = self.clone();
+        let then = move |r: Result<Option<(Value, bool)>, String>| {
+            let (mut rec, finished) = match r {
+                Ok(Some(done)) => done,
+                Ok(None) => return,
+                // The store stopped: the daemon shuts down and LDK hands the event over
+                // again at the next start.
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot record payment {}: {e}",
+                        hash.map(hex::encode).unwrap_or_default()
+                    );
+                    return;
+                }
+            };
+            if sent && finished {
+                super::crash_point("sent_after_record");
+            }
+            // Waiters are told after the crash knob's point, so "after the record" is
+            // before anyone acted on it (else `pay` could answer before the payer dies).
+            me.tell();
+            if !finished {
+                return;
+            }
+            match rec["status"].as_str() {
+                Some("complete") => {
+                    strip_internal(&mut rec);
+                    me.plugins.notify("sendpay_success", rec)
+                }
+                _ => {
+                    let e = failure_error(&rec);
+                    me.plugins.notify(
+                        "sendpay_failure",
+                        json!({"code": e.code, "message": e.message, "data": e.data}),
+                    )
+                }
             }
         };
-        if sent {
-            super::crash_point("sent_after_record");
-        }
-        self.tell();
-        if !finished {
-            return Some(Ok(()));
-        }
-        match rec["status"].as_str() {
-            Some("complete") => {
-                strip_internal(&mut rec);
-                self.plugins.notify("sendpay_success", rec)
-            }
-            _ => {
-                let e = failure_error(&rec);
-                self.plugins.notify(
-                    "sendpay_failure",
-                    json!({"code": e.code, "message": e.message, "data": e.data}),
-                )
-            }
+        if let Err(e) = self.storage.record_then(read_and_update, then).await {
+            tracing::warn!("cannot record payment: {e}");
+            return Some(Err(ReplayEvent()));
         }
         Some(Ok(()))
     }
@@ -1065,6 +1047,42 @@ fn ldk_id(p: &store::StoredSendpay) -> PaymentId {
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .map(PaymentId)
         .unwrap_or(PaymentId(p.payment_hash))
+}
+
+/// The stored part LDK's payment `id` (or, without one, the pending part of `hash`) is
+/// about. On the store thread: inside the job that acts on it.
+fn part_of(
+    s: &mut store::Store,
+    hash: Option<[u8; 32]>,
+    id: Option<PaymentId>,
+) -> Result<Option<store::StoredSendpay>, store::StoreError> {
+    let rows = match hash {
+        Some(h) => s.sendpays_of(&h)?,
+        None => s.sendpays_list()?,
+    };
+    Ok(rows.into_iter().rev().find(|r| match id {
+        Some(id) => ldk_id(r) == id,
+        None => r.record["status"] == "pending",
+    }))
+}
+
+/// `(part_id, group_id)` of the stored part LDK's payment `id` is about, for its coin
+/// movements: a `sendpay` part's own, or for a `pay`/`keysend` split by LDK the number of
+/// the path that succeeded (counted from 1). On the store thread, in the job recording the
+/// move, so it sees every record queued before it.
+pub fn part_numbers(
+    s: &mut store::Store,
+    hash: Option<[u8; 32]>,
+    id: PaymentId,
+) -> Result<Option<(u64, u64)>, store::StoreError> {
+    Ok(part_of(s, hash, Some(id))?.map(|p| {
+        let r = &p.record;
+        let group = r["groupid"].as_u64().unwrap_or(1);
+        match r["partid"].as_u64() {
+            Some(part) if part != 0 => (part, group),
+            _ => (r[PARTS].as_u64().unwrap_or(0) + 1, group),
+        }
+    }))
 }
 
 /// The error `waitsendpay` (and `sendpay_failure`) gives for a failed part: its
