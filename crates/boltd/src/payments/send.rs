@@ -19,13 +19,13 @@ use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef, Currency};
 use ln::Ln;
 use plugins::PluginHost;
 use serde_json::{json, Value};
-use tokio::sync::watch;
 
 use super::failure;
 use crate::invoices::Invoices;
 use crate::storage::{store_rpc_error, Storage};
 
 mod self_pay;
+mod told;
 
 /// `pay`'s error codes (CLN's PAY_* numbers).
 pub mod codes {
@@ -102,7 +102,7 @@ pub struct Sender {
     /// Our invoices, which a self-payment (`sendpay` with an empty route) pays directly.
     invoices: Arc<Invoices>,
     /// Bumped after every stored change; waiters re-read the store when it moves.
-    changed: watch::Sender<u64>,
+    changed: told::Told,
     /// Parts found at start-up that nothing will ever end ([`Sender::find_unsent`]).
     unsent: std::sync::Mutex<Vec<store::StoredSendpay>>,
 }
@@ -150,7 +150,7 @@ impl Sender {
             our_id,
             currency,
             invoices,
-            changed: watch::channel(0).0,
+            changed: told::Told::new(),
             unsent: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -211,7 +211,7 @@ impl Sender {
 
     /// Wakes whoever waits on a payment's record (`pay`, `waitsendpay`).
     fn tell(&self) {
-        self.changed.send_modify(|n| *n += 1);
+        self.changed.any();
     }
 
     /// Pays a bolt11 invoice and waits for the outcome.
@@ -267,7 +267,7 @@ impl Sender {
         match begun {
             // Another `pay` (now or before) owns this hash: its outcome is ours.
             Err(_) => return self.outcome(hash, None).await,
-            Ok(_) => self.changed.send_modify(|n| *n += 1),
+            Ok(_) => self.changed.any(),
         }
         let mut params = OptionalBolt11PaymentParams {
             retry_strategy: Retry::Timeout(Duration::from_secs(r.retry_for)),
@@ -353,7 +353,7 @@ impl Sender {
         if self.begin(start).await?.is_err() {
             return Err(RpcError::daemon("payment hash collision".to_string()));
         }
-        self.changed.send_modify(|n| *n += 1);
+        self.changed.any();
         let mut pp = PaymentParameters::for_keysend(dest, KEYSEND_FINAL_CLTV, false);
         pp.max_total_cltv_expiry_delta = fees.maxdelay;
         let mut route = RouteParameters::from_payment_params_and_value(pp, amount_msat);
@@ -452,9 +452,9 @@ impl Sender {
 
     /// Waits until the payment of `hash` is no longer pending: `pay`'s result or error.
     async fn outcome(&self, hash: [u8; 32], created_at: Option<f64>) -> Result<Value, RpcError> {
-        let mut rx = self.changed.subscribe();
+        let mut rx = self.changed.watch(hash);
         loop {
-            rx.borrow_and_update();
+            rx.mark();
             let rec = self
                 .record_of(hash)
                 .await?
@@ -578,11 +578,11 @@ impl Sender {
                 super::crash_point_delayed("sent_record_queued");
             }
             let stored = s.sendpay_update(part.created_index, &rec, finished)?;
-            Ok(Some((stored, finished)))
+            Ok(Some((stored, finished, part.payment_hash)))
         };
         let me = self.clone();
-        let then = move |r: Result<Option<(Value, bool)>, String>| {
-            let (mut rec, finished) = match r {
+        let then = move |r: Result<Option<(Value, bool, [u8; 32])>, String>| {
+            let (mut rec, finished, paid_hash) = match r {
                 Ok(Some(done)) => done,
                 Ok(None) => return,
                 // The store stopped: the daemon shuts down and LDK hands the event over
@@ -600,7 +600,7 @@ impl Sender {
             }
             // Waiters are told after the crash knob's point, so "after the record" is
             // before anyone acted on it (else `pay` could answer before the payer dies).
-            me.tell();
+            me.changed.about(paid_hash);
             if !finished {
                 return;
             }
@@ -706,7 +706,7 @@ impl Sender {
             Err(Refusal::Error(e)) => return Err(e),
             Err(Refusal::Same(p)) => return self.sendpay_answer(p.record),
         };
-        self.changed.send_modify(|n| *n += 1);
+        self.changed.any();
         let mut onion = match r.payment_secret {
             Some(s) => RecipientOnionFields::secret_only(PaymentSecret(s), total),
             None => RecipientOnionFields::spontaneous_empty(total),
@@ -781,9 +781,9 @@ impl Sender {
         groupid: Option<u64>,
     ) -> Result<Value, RpcError> {
         let deadline = timeout.map(|t| tokio::time::Instant::now() + Duration::from_secs(t));
-        let mut rx = self.changed.subscribe();
+        let mut rx = self.changed.watch(hash);
         loop {
-            rx.borrow_and_update();
+            rx.mark();
             let parts = self.store(move |s| s.sendpays_of(&hash)).await?;
             let group =
                 groupid.unwrap_or_else(|| parts.iter().map(|p| p.groupid).max().unwrap_or(0));
