@@ -244,6 +244,75 @@ impl CoinMoves {
         Ok(())
     }
 
+    /// [`CoinMoves::channel_move`] for an LDK event handler that answers once the moves
+    /// are queued (`after_commit.rs`): their indexes are taken now, `part` (if given)
+    /// fills their part in on the store thread, in the same job, and they are notified
+    /// once committed. A move recorded before is left out. `Err`: nothing was queued.
+    #[allow(clippy::type_complexity)]
+    pub async fn channel_moves_queued(
+        self: &Arc<Self>,
+        moves: Vec<ChannelMove>,
+        part: Option<
+            Box<
+                dyn FnOnce(&mut store::Store) -> Result<Option<(u64, u64)>, store::StoreError>
+                    + Send,
+            >,
+        >,
+    ) -> Result<(), String> {
+        let fresh: Vec<Stored<ChannelMove>> = {
+            let mut st = self.channel_state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut fresh = Vec::new();
+            for mv in moves {
+                // Seen from now on: if its record fails the store stops, and the next
+                // start loads what is really recorded.
+                if !st.seen.insert(mv.key()) {
+                    continue;
+                }
+                fresh.push(Stored {
+                    created_index: st.next_index,
+                    timestamp: now(),
+                    mv,
+                });
+                st.next_index += 1;
+            }
+            fresh
+        };
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let record = move |s: &mut store::Store| {
+            let mut fresh = fresh;
+            if let Some(part) = part {
+                let p = part(s)?;
+                for f in &mut fresh {
+                    f.mv.part = p;
+                }
+            }
+            for f in &fresh {
+                let bytes = serde_json::to_vec(f).map_err(|e| {
+                    store::StoreError::Corrupt(format!("encoding a coin movement: {e}"))
+                })?;
+                let k = format!("{:020}", f.created_index);
+                s.kv_write(ChannelMove::NAMESPACE, "", &k, &bytes)?;
+            }
+            Ok::<_, store::StoreError>(fresh)
+        };
+        let me = self.clone();
+        let then = move |r: Result<Vec<Stored<ChannelMove>>, String>| match r {
+            Ok(fresh) if me.plugins.anyone_cares("coin_movement") => {
+                for f in &fresh {
+                    me.plugins.notify("coin_movement", me.channel_json(f));
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("storing a coin movement: {e}"),
+        };
+        self.storage
+            .record_then(record, then)
+            .await
+            .map_err(|e| format!("storing a coin movement: {e}"))
+    }
+
     fn channel_json(&self, s: &Stored<ChannelMove>) -> Value {
         let mv = &s.mv;
         let mut m = Map::new();

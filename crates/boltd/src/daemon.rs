@@ -423,7 +423,6 @@ async fn build_services(node: &Arc<Node>, host: plugins::PluginHost) -> Result<S
         moves: crate::payments::moves::PaymentMoves {
             ln: channels.ln.clone(),
             moves: coin_moves.clone(),
-            sender: sender.clone(),
         },
     }));
     invoices.set_route_hints(Arc::new(crate::payments::hints::ChannelHints(

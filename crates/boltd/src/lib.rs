@@ -12,6 +12,7 @@
 //! for `log`/`warning` notifications), and the `Node::peers` / `Node::features` fields
 //! behind `getinfo`. No process-global state: handles are passed through `Services`.
 
+pub mod after_commit;
 pub mod chain_wiring;
 pub mod channels;
 pub mod coin_moves;

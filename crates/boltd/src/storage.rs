@@ -128,6 +128,8 @@ pub struct Storage {
     /// The store thread. A refused or failed write stops it for good (the store latches
     /// it and the hook shuts the daemon down): a backup may be out of step.
     store: StoreHandle,
+    /// Where what waits for a record's commit runs (see `after_commit.rs`).
+    after: crate::after_commit::AfterCommit,
 }
 
 impl Storage {
@@ -159,7 +161,10 @@ impl Storage {
         let store = StoreHandle::open(move || Store::open_sqlite(&path, hook)).await?;
         let data_version = store.call(|s| s.data_version()).await?;
         tracing::info!("Using {} (data_version {data_version})", store.describe());
-        Ok(Storage { store })
+        Ok(Storage {
+            store,
+            after: crate::after_commit::AfterCommit::start(),
+        })
     }
 
     /// Runs `f` on the store thread. A refused `db_write` or a failed commit shuts the
@@ -192,6 +197,14 @@ impl Storage {
         F: FnOnce(&mut Store) -> T + Send + 'static,
     {
         self.store.call(f).await
+    }
+
+    pub(crate) fn store_handle(&self) -> &StoreHandle {
+        &self.store
+    }
+
+    pub(crate) fn after_commit(&self) -> &crate::after_commit::AfterCommit {
+        &self.after
     }
 
     /// LDK's key-value store on this database (every write goes through `db_write`).

@@ -59,6 +59,13 @@
 //! loses that channel: the opener closes it at reconnection and gets its coins back
 //! on-chain. None of our money is in it unless the opener pushed some.
 //!
+//! Every manager write is a blocking job on the store thread's one queue (alone through
+//! the `KvStore`, or as the group's commit), queued after its encoding. The daemon's event
+//! handlers rely on that (boltd's `after_commit.rs`): a record they queue before answering
+//! an event is committed no later than the manager write that consumes the event. A
+//! manager write that bypassed the queue, or one queued before its encoding, would break
+//! it.
+//!
 //! Start-up hands the monitors read back to the chain monitor with
 //! `load_existing_monitor` (a deferred `watch_channel` would queue them).
 //!

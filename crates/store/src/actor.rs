@@ -16,6 +16,7 @@
 //! contract, and "an acknowledged payment survives kill -9", rest on that). If the
 //! commit fails, every caller of the batch gets the error, and the store stops as before.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -138,6 +139,24 @@ impl StoreHandle {
         let (tx, rx) = oneshot::channel();
         self.enqueue(job(f, move |r| drop(tx.send(r)))).await?;
         rx.await.map_err(|_| gone())?
+    }
+
+    /// [`Self::call`] in two steps: once this returns, the job is in the queue (behind
+    /// every job queued before, ahead of every job queued after: the store runs them in
+    /// that order and commits their batches in that order); the future it gives answers
+    /// once what `f` wrote is committed. A caller may so let others go on after the
+    /// queueing and act on durability later. Dropping the future does not unqueue the job.
+    pub async fn submit<T, F>(
+        &self,
+        f: F,
+    ) -> Result<impl Future<Output = Result<T, StoreError>> + Send + 'static, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> T + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(job(f, move |r| drop(tx.send(r)))).await?;
+        Ok(async move { rx.await.map_err(|_| gone())? })
     }
 
     /// Runs `f` on the store thread, blocking the calling thread until it is done. Safe

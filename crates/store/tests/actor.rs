@@ -277,3 +277,44 @@ fn a_panicking_job_stops_the_store_and_callers_get_an_error() {
         .unwrap();
     assert_eq!(rows, None);
 }
+
+#[tokio::test]
+async fn a_submitted_job_is_queued_before_submit_returns_and_answers_once_committed() {
+    // The guarantee callers lean on: a job submitted (never polled afterwards) runs, and
+    // is committed no later than any job queued after `submit` returned.
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Arc::new(SlowHook {
+        delay: Duration::from_millis(50),
+        ..Default::default()
+    });
+    let store = open(&dir, hook.clone()).await;
+    let first = store
+        .submit(|s| s.datastore_put(&key(1), b"a", Mode::MustCreate, None))
+        .await
+        .unwrap();
+    // Blocking callers (LDK's manager writes) queue after it; it is there already.
+    let b = store.clone();
+    let later = tokio::task::spawn_blocking(move || {
+        b.call_blocking(|s| s.datastore_list(Some(&key(1))).map(|l| l.len()))
+    });
+    assert_eq!(
+        later.await.unwrap().unwrap().unwrap(),
+        1,
+        "ran after the submitted job"
+    );
+    let e = first.await.unwrap().unwrap();
+    assert_eq!(e.generation, Some(0));
+    // Its answer is never dropped: a job whose future is dropped still runs.
+    drop(
+        store
+            .submit(|s| s.datastore_put(&key(2), b"b", Mode::MustCreate, None))
+            .await
+            .unwrap(),
+    );
+    let n = store
+        .call(|s| s.datastore_list(Some(&key(2))).map(|l| l.len()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 1);
+}

@@ -491,6 +491,13 @@ impl Invoices {
             .call(move |s| s.invoice_mark_paid(&payment_hash, amount_msat, at))
             .await
             .map_err(InvoiceError::Store)??;
+        self.told_paid(&inv, amount_msat);
+        Ok(inv)
+    }
+
+    /// An invoice's payment is durable: its waiters and the `invoice_payment`
+    /// notification are told.
+    pub(crate) fn told_paid(&self, inv: &StoredInvoice, amount_msat: u64) {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
         if self.plugins.anyone_cares("invoice_payment") {
             self.plugins.notify(
@@ -502,7 +509,6 @@ impl Invoices {
                 }),
             );
         }
-        Ok(inv)
     }
 }
 

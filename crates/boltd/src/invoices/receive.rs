@@ -19,7 +19,9 @@ use lightning::ln::channelmanager::FailureCode;
 use plugins::hooks::{
     InvoicePayment, InvoicePaymentInfo, InvoicePaymentOutcome, InvoicePaymentPayload,
 };
-use store::{InvoiceError, StoredInvoice};
+use std::sync::Arc;
+
+use store::{InvoiceError, StoreError, StoredInvoice};
 
 use super::{now, render, Invoices};
 
@@ -268,10 +270,17 @@ impl Invoices {
                 return fail(why);
             }
         }
-        // Paid, expired or deleted while the hook ran: fail.
-        let again = match self.lookup(hash).await {
-            Ok(i) => i,
-            Err(e) => return fail(e),
+        // Paid, expired or deleted while the hook ran: fail. With no plugin on the hook
+        // nothing ran in between: the invoice just read is current (a second payment of
+        // it is kept out by `claiming_start`), and reading it again cost the payment a
+        // store round trip in LDK's event loop.
+        let again = if self.plugins.has_hook("invoice_payment") {
+            match self.lookup(hash).await {
+                Ok(i) => i,
+                Err(e) => return fail(e),
+            }
+        } else {
+            Some(inv.clone())
         };
         match check_expecting(again.as_ref(), amount_msat, expected_msat, now()) {
             Ok(()) => Decision::Claim {
@@ -385,31 +394,79 @@ impl Invoices {
     ) -> Result<(), InvoiceError> {
         let r = self.mark_paid(payment_hash, amount_msat).await;
         self.claiming_done(&payment_hash);
-        match r {
-            Ok(inv) => {
-                tracing::info!(
-                    "Resolved invoice '{}' with amount {amount_msat}msat in {htlcs} htlcs",
-                    inv.label
-                );
-                Ok(())
+        log_claimed(r, payment_hash, amount_msat, htlcs)
+    }
+
+    /// [`Invoices::on_claimed`] for LDK's `PaymentClaimed` handler, which answers once the
+    /// record is queued (`after_commit.rs`); `crash_point` runs on the store thread before
+    /// it writes, `after` once it is durable, before anyone is told. `Err`: nothing was
+    /// queued (the store is gone).
+    pub async fn on_claimed_queued(
+        self: &Arc<Self>,
+        payment_hash: [u8; 32],
+        amount_msat: u64,
+        htlcs: usize,
+        crash_point: fn(),
+        after: fn(),
+    ) -> Result<(), StoreError> {
+        let at = now();
+        let record = move |s: &mut store::Store| {
+            crash_point();
+            // What is not a failure to record comes back as `Ok` (an `Err` stops the store).
+            match s.invoice_mark_paid(&payment_hash, amount_msat, at) {
+                Ok(inv) => Ok(Ok(inv)),
+                Err(InvoiceError::Store(e)) => Err(e),
+                Err(other) => Ok(Err(other)),
             }
-            Err(InvoiceError::NotUnpaid) => Ok(()),
-            // Deleted meanwhile, or a payment an htlc_accepted plugin resolved: no
-            // invoice to record it against.
-            Err(InvoiceError::NotFound) => {
-                tracing::info!(
-                    "claimed payment {} ({amount_msat}msat) has no invoice",
-                    hex::encode(payment_hash)
-                );
-                Ok(())
+        };
+        let me = self.clone();
+        let then = move |r: Result<Result<StoredInvoice, InvoiceError>, String>| {
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => Err(InvoiceError::Store(StoreError::Stopped(e))),
+            };
+            if let Ok(inv) = &r {
+                after();
+                me.told_paid(inv, amount_msat);
             }
-            Err(e) => {
-                tracing::error!(
-                    "claimed payment {} ({amount_msat}msat) not recorded: {e}",
-                    hex::encode(payment_hash)
-                );
-                Err(e)
-            }
+            me.claiming_done(&payment_hash);
+            let _ = log_claimed(r, payment_hash, amount_msat, htlcs);
+        };
+        self.storage.record_then(record, then).await
+    }
+}
+
+/// The log line of a claimed payment's record; `Ok` unless it could not be written.
+fn log_claimed(
+    r: Result<StoredInvoice, InvoiceError>,
+    payment_hash: [u8; 32],
+    amount_msat: u64,
+    htlcs: usize,
+) -> Result<(), InvoiceError> {
+    match r {
+        Ok(inv) => {
+            tracing::info!(
+                "Resolved invoice '{}' with amount {amount_msat}msat in {htlcs} htlcs",
+                inv.label
+            );
+            Ok(())
+        }
+        Err(InvoiceError::NotUnpaid) => Ok(()),
+        // Deleted meanwhile, or a payment an htlc_accepted plugin resolved: no
+        // invoice to record it against.
+        Err(InvoiceError::NotFound) => {
+            tracing::info!(
+                "claimed payment {} ({amount_msat}msat) has no invoice",
+                hex::encode(payment_hash)
+            );
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(
+                "claimed payment {} ({amount_msat}msat) not recorded: {e}",
+                hex::encode(payment_hash)
+            );
+            Err(e)
         }
     }
 }

@@ -28,6 +28,18 @@ pub(crate) fn crash_point(at: &str) {
     }
 }
 
+/// [`crash_point`] for a record queued without waiting (`after_commit.rs`), called on the
+/// store thread in its job before it writes: it first gives LDK time to take the handler's
+/// answer and queue the manager write that consumes the event, then dies before either is
+/// committed. The event must come again after the restart; a manager write that could
+/// overtake the record would be durable by then, and the payment's record lost.
+pub(crate) fn crash_point_delayed(at: &str) {
+    if std::env::var(CRASH_ENV).is_ok_and(|v| v == at) {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        crash_point(at);
+    }
+}
+
 /// What the channel event loop hands payment events to.
 pub struct Payments {
     pub invoices: Arc<Invoices>,

@@ -1,8 +1,10 @@
 //! The `coin_movement` channel moves of payments (tag `invoice`, reference §6.7): a
 //! credit per HTLC of a payment we claimed, a debit (with its fees) per path of ours that
 //! succeeded. Each is keyed on what LDK hands over again after a failure or a restart
-//! (the payment and the HTLC or path), so a replayed event records nothing twice, and a
-//! move that cannot be written has LDK replay the event.
+//! (the payment and the HTLC or path), so a replayed event records nothing twice. The
+//! handler answers once the moves are queued, and they are notified once committed
+//! (`after_commit.rs`): a move that cannot be written stops the store, and LDK replays
+//! the event at the next start.
 
 use std::sync::Arc;
 
@@ -10,7 +12,7 @@ use lightning::events::{ClaimedHTLC, Event, ReplayEvent};
 use lightning::routing::router::Path;
 use ln::Ln;
 
-use super::send::Sender;
+use super::send;
 use crate::coin_moves::{ChannelMove, CoinMoves};
 
 const TAG: &str = "invoice";
@@ -18,7 +20,6 @@ const TAG: &str = "invoice";
 pub struct PaymentMoves {
     pub ln: Arc<Ln>,
     pub moves: Arc<CoinMoves>,
-    pub sender: Arc<Sender>,
 }
 
 /// The credits of a payment we claimed, one per HTLC.
@@ -51,15 +52,19 @@ fn path_key(path: &Path) -> String {
 }
 
 impl PaymentMoves {
-    /// Records the moves of `event` if it settled HTLCs of a payment: `Err` when one
-    /// could not be written (LDK hands the event over again).
+    /// Queues the moves of `event` if it settled HTLCs of a payment: `Err` when they
+    /// could not be queued (LDK hands the event over again).
     pub async fn on_event(&self, event: &Event) -> Result<(), ReplayEvent> {
-        let moves = match event {
+        #[allow(clippy::type_complexity)]
+        let (moves, part): (
+            _,
+            Option<Box<dyn FnOnce(&mut store::Store) -> Result<_, store::StoreError> + Send>>,
+        ) = match event {
             Event::PaymentClaimed {
                 payment_hash,
                 htlcs,
                 ..
-            } => claimed(&hex::encode(payment_hash.0), htlcs),
+            } => (claimed(&hex::encode(payment_hash.0), htlcs), None),
             Event::PaymentPathSuccessful {
                 payment_id,
                 payment_hash,
@@ -86,37 +91,37 @@ impl PaymentMoves {
                     return Ok(());
                 };
                 let hash = payment_hash.map(|h| h.0);
-                let part = self
-                    .sender
-                    .part_numbers(hash, *payment_id)
-                    .await
-                    .map_err(|()| ReplayEvent())?;
+                let id = *payment_id;
                 let fee = path.fee_msat();
-                vec![ChannelMove {
+                let mv = vec![ChannelMove {
                     account_id: channel.channel_id.to_string(),
                     credit_msat: 0,
                     debit_msat: path.final_value_msat() + fee,
                     primary_tag: TAG.into(),
                     payment_hash: hash.map(hex::encode),
-                    part,
+                    part: None,
                     fees_msat: fee,
                     key: format!("{TAG}|out|{}|{}", hex::encode(payment_id.0), path_key(path)),
-                }]
+                }];
+                (
+                    mv,
+                    Some(Box::new(move |s: &mut store::Store| {
+                        send::part_numbers(s, hash, id)
+                    })),
+                )
             }
             _ => return Ok(()),
         };
         if moves.is_empty() {
             return Ok(());
         }
-        let book = self.moves.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            moves.into_iter().try_for_each(|m| book.channel_move(m))
-        })
-        .await;
-        match written {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(ReplayEvent()),
-        }
+        self.moves
+            .channel_moves_queued(moves, part)
+            .await
+            .map_err(|e| {
+                tracing::error!("{e}");
+                ReplayEvent()
+            })
     }
 }
 

@@ -34,7 +34,6 @@ use super::final_hop::{self, Verdict};
 use crate::invoices::ldk_events::{hook_deadline, Action};
 use crate::invoices::receive::FailWith;
 use crate::invoices::Invoices;
-use store::InvoiceError;
 
 /// The kv namespace of claimable payments not yet decided (key: the payment hash).
 const CLAIMABLE_NS: &str = "boltd_claimable";
@@ -179,14 +178,25 @@ impl Receiver {
                 ..
             } => {
                 crash_point("claimed_before_record");
+                // Answered once the record is queued: it is committed before the manager
+                // write that consumes the event (after_commit.rs).
                 let r = self
                     .invoices
-                    .on_claimed(payment_hash.0, *amount_msat, htlcs.len())
+                    .on_claimed_queued(
+                        payment_hash.0,
+                        *amount_msat,
+                        htlcs.len(),
+                        || super::crash_point_delayed("claimed_record_queued"),
+                        || crash_point("claimed_after_record"),
+                    )
                     .await;
-                if matches!(r, Err(InvoiceError::Store(_))) {
+                if let Err(e) = r {
+                    tracing::error!(
+                        "recording claimed payment {}: {e}",
+                        hex::encode(payment_hash.0)
+                    );
                     return Some(Err(ReplayEvent()));
                 }
-                crash_point("claimed_after_record");
                 Some(Ok(()))
             }
             _ => None,

@@ -19,13 +19,13 @@ use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef, Currency};
 use ln::Ln;
 use plugins::PluginHost;
 use serde_json::{json, Value};
-use tokio::sync::watch;
 
 use super::failure;
 use crate::invoices::Invoices;
 use crate::storage::{store_rpc_error, Storage};
 
 mod self_pay;
+mod told;
 
 /// `pay`'s error codes (CLN's PAY_* numbers).
 pub mod codes {
@@ -102,7 +102,7 @@ pub struct Sender {
     /// Our invoices, which a self-payment (`sendpay` with an empty route) pays directly.
     invoices: Arc<Invoices>,
     /// Bumped after every stored change; waiters re-read the store when it moves.
-    changed: watch::Sender<u64>,
+    changed: told::Told,
     /// Parts found at start-up that nothing will ever end ([`Sender::find_unsent`]).
     unsent: std::sync::Mutex<Vec<store::StoredSendpay>>,
 }
@@ -150,7 +150,7 @@ impl Sender {
             our_id,
             currency,
             invoices,
-            changed: watch::channel(0).0,
+            changed: told::Told::new(),
             unsent: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -211,7 +211,7 @@ impl Sender {
 
     /// Wakes whoever waits on a payment's record (`pay`, `waitsendpay`).
     fn tell(&self) {
-        self.changed.send_modify(|n| *n += 1);
+        self.changed.any();
     }
 
     /// Pays a bolt11 invoice and waits for the outcome.
@@ -267,7 +267,7 @@ impl Sender {
         match begun {
             // Another `pay` (now or before) owns this hash: its outcome is ours.
             Err(_) => return self.outcome(hash, None).await,
-            Ok(_) => self.changed.send_modify(|n| *n += 1),
+            Ok(_) => self.changed.any(),
         }
         let mut params = OptionalBolt11PaymentParams {
             retry_strategy: Retry::Timeout(Duration::from_secs(r.retry_for)),
@@ -353,7 +353,7 @@ impl Sender {
         if self.begin(start).await?.is_err() {
             return Err(RpcError::daemon("payment hash collision".to_string()));
         }
-        self.changed.send_modify(|n| *n += 1);
+        self.changed.any();
         let mut pp = PaymentParameters::for_keysend(dest, KEYSEND_FINAL_CLTV, false);
         pp.max_total_cltv_expiry_delta = fees.maxdelay;
         let mut route = RouteParameters::from_payment_params_and_value(pp, amount_msat);
@@ -452,9 +452,9 @@ impl Sender {
 
     /// Waits until the payment of `hash` is no longer pending: `pay`'s result or error.
     async fn outcome(&self, hash: [u8; 32], created_at: Option<f64>) -> Result<Value, RpcError> {
-        let mut rx = self.changed.subscribe();
+        let mut rx = self.changed.watch(hash);
         loop {
-            rx.borrow_and_update();
+            rx.mark();
             let rec = self
                 .record_of(hash)
                 .await?
@@ -470,45 +470,9 @@ impl Sender {
         }
     }
 
-    /// The stored part LDK's payment `id` (or, without one, the pending part of `hash`)
-    /// is about.
-    async fn part_of(
-        &self,
-        hash: Option<[u8; 32]>,
-        id: Option<PaymentId>,
-    ) -> Result<Option<store::StoredSendpay>, ()> {
-        let rows = match hash {
-            Some(h) => self.store(move |s| s.sendpays_of(&h)).await,
-            None => self.store(|s| s.sendpays_list()).await,
-        }
-        .map_err(|_| ())?;
-        Ok(rows.into_iter().rev().find(|r| match id {
-            Some(id) => ldk_id(r) == id,
-            None => r.record["status"] == "pending",
-        }))
-    }
-
-    /// `(part_id, group_id)` of the stored part LDK's payment `id` is about, for its
-    /// coin movements: a `sendpay` part's own, or for a `pay`/`keysend` split by LDK the
-    /// number of the path that succeeded (counted from 1). `Err`: the store failed.
-    pub async fn part_numbers(
-        &self,
-        hash: Option<[u8; 32]>,
-        id: PaymentId,
-    ) -> Result<Option<(u64, u64)>, ()> {
-        Ok(self.part_of(hash, Some(id)).await?.map(|p| {
-            let r = &p.record;
-            let group = r["groupid"].as_u64().unwrap_or(1);
-            match r["partid"].as_u64() {
-                Some(part) if part != 0 => (part, group),
-                _ => (r[PARTS].as_u64().unwrap_or(0) + 1, group),
-            }
-        }))
-    }
-
     /// LDK's outcome events for our payments: `None` if `event` is not one, else LDK's
     /// answer (`Err` when the outcome could not be recorded: LDK hands it over again).
-    pub async fn on_event(&self, event: &Event) -> Option<Result<(), ReplayEvent>> {
+    pub async fn on_event(self: &Arc<Self>, event: &Event) -> Option<Result<(), ReplayEvent>> {
         let (hash, id, update): (Option<[u8; 32]>, Option<PaymentId>, Update) = match event {
             Event::PaymentSent {
                 payment_id,
@@ -597,48 +561,66 @@ impl Sender {
             }
             _ => return None,
         };
-        let part = match self.part_of(hash, id).await {
-            Ok(Some(part)) => part,
-            Ok(None) => return Some(Ok(())),
-            Err(()) => return Some(Err(ReplayEvent())),
-        };
-        let mut rec = part.record;
-        let finished = update(&mut rec);
-        let sent = finished && matches!(event, Event::PaymentSent { .. });
+        let sent = matches!(event, Event::PaymentSent { .. });
         if sent {
             super::crash_point("sent_before_record");
         }
-        // Waiters are told after the crash knob's point, so "after the record" is before
-        // anyone acted on it (else `pay` could answer before the payer dies).
-        let mut rec = match self.put_untold(&rec, finished).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(
-                    "cannot record payment {}: {e:?}",
-                    hex::encode(part.payment_hash)
-                );
-                return Some(Err(ReplayEvent()));
+        // The part is read and updated in one job, queued before LDK gets its answer and
+        // committed before the manager write that consumes the event (after_commit.rs):
+        // the loop does not wait for either.
+        let read_and_update = move |s: &mut store::Store| {
+            let Some(part) = part_of(s, hash, id)? else {
+                return Ok::<_, store::StoreError>(None);
+            };
+            let mut rec = part.record;
+            let finished = update(&mut rec);
+            if sent {
+                super::crash_point_delayed("sent_record_queued");
+            }
+            let stored = s.sendpay_update(part.created_index, &rec, finished)?;
+            Ok(Some((stored, finished, part.payment_hash)))
+        };
+        let me = self.clone();
+        let then = move |r: Result<Option<(Value, bool, [u8; 32])>, String>| {
+            let (mut rec, finished, paid_hash) = match r {
+                Ok(Some(done)) => done,
+                Ok(None) => return,
+                // The store stopped: the daemon shuts down and LDK hands the event over
+                // again at the next start.
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot record payment {}: {e}",
+                        hash.map(hex::encode).unwrap_or_default()
+                    );
+                    return;
+                }
+            };
+            if sent && finished {
+                super::crash_point("sent_after_record");
+            }
+            // Waiters are told after the crash knob's point, so "after the record" is
+            // before anyone acted on it (else `pay` could answer before the payer dies).
+            me.changed.about(paid_hash);
+            if !finished {
+                return;
+            }
+            match rec["status"].as_str() {
+                Some("complete") => {
+                    strip_internal(&mut rec);
+                    me.plugins.notify("sendpay_success", rec)
+                }
+                _ => {
+                    let e = failure_error(&rec);
+                    me.plugins.notify(
+                        "sendpay_failure",
+                        json!({"code": e.code, "message": e.message, "data": e.data}),
+                    )
+                }
             }
         };
-        if sent {
-            super::crash_point("sent_after_record");
-        }
-        self.tell();
-        if !finished {
-            return Some(Ok(()));
-        }
-        match rec["status"].as_str() {
-            Some("complete") => {
-                strip_internal(&mut rec);
-                self.plugins.notify("sendpay_success", rec)
-            }
-            _ => {
-                let e = failure_error(&rec);
-                self.plugins.notify(
-                    "sendpay_failure",
-                    json!({"code": e.code, "message": e.message, "data": e.data}),
-                )
-            }
+        if let Err(e) = self.storage.record_then(read_and_update, then).await {
+            tracing::warn!("cannot record payment: {e}");
+            return Some(Err(ReplayEvent()));
         }
         Some(Ok(()))
     }
@@ -724,7 +706,7 @@ impl Sender {
             Err(Refusal::Error(e)) => return Err(e),
             Err(Refusal::Same(p)) => return self.sendpay_answer(p.record),
         };
-        self.changed.send_modify(|n| *n += 1);
+        self.changed.any();
         let mut onion = match r.payment_secret {
             Some(s) => RecipientOnionFields::secret_only(PaymentSecret(s), total),
             None => RecipientOnionFields::spontaneous_empty(total),
@@ -799,9 +781,9 @@ impl Sender {
         groupid: Option<u64>,
     ) -> Result<Value, RpcError> {
         let deadline = timeout.map(|t| tokio::time::Instant::now() + Duration::from_secs(t));
-        let mut rx = self.changed.subscribe();
+        let mut rx = self.changed.watch(hash);
         loop {
-            rx.borrow_and_update();
+            rx.mark();
             let parts = self.store(move |s| s.sendpays_of(&hash)).await?;
             let group =
                 groupid.unwrap_or_else(|| parts.iter().map(|p| p.groupid).max().unwrap_or(0));
@@ -1065,6 +1047,42 @@ fn ldk_id(p: &store::StoredSendpay) -> PaymentId {
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .map(PaymentId)
         .unwrap_or(PaymentId(p.payment_hash))
+}
+
+/// The stored part LDK's payment `id` (or, without one, the pending part of `hash`) is
+/// about. On the store thread: inside the job that acts on it.
+fn part_of(
+    s: &mut store::Store,
+    hash: Option<[u8; 32]>,
+    id: Option<PaymentId>,
+) -> Result<Option<store::StoredSendpay>, store::StoreError> {
+    let rows = match hash {
+        Some(h) => s.sendpays_of(&h)?,
+        None => s.sendpays_list()?,
+    };
+    Ok(rows.into_iter().rev().find(|r| match id {
+        Some(id) => ldk_id(r) == id,
+        None => r.record["status"] == "pending",
+    }))
+}
+
+/// `(part_id, group_id)` of the stored part LDK's payment `id` is about, for its coin
+/// movements: a `sendpay` part's own, or for a `pay`/`keysend` split by LDK the number of
+/// the path that succeeded (counted from 1). On the store thread, in the job recording the
+/// move, so it sees every record queued before it.
+pub fn part_numbers(
+    s: &mut store::Store,
+    hash: Option<[u8; 32]>,
+    id: PaymentId,
+) -> Result<Option<(u64, u64)>, store::StoreError> {
+    Ok(part_of(s, hash, Some(id))?.map(|p| {
+        let r = &p.record;
+        let group = r["groupid"].as_u64().unwrap_or(1);
+        match r["partid"].as_u64() {
+            Some(part) if part != 0 => (part, group),
+            _ => (r[PARTS].as_u64().unwrap_or(0) + 1, group),
+        }
+    }))
 }
 
 /// The error `waitsendpay` (and `sendpay_failure`) gives for a failed part: its
