@@ -22,6 +22,18 @@ use serde_json::{json, Map, Value};
 use crate::storage::Storage;
 
 /// One kind of move: where it is kept, what makes it unique, how it is shown.
+/// Writes `stored` under its index in its kind's namespace; on the store thread.
+fn write_move<M: Move>(s: &mut store::Store, stored: &Stored<M>) -> Result<(), store::StoreError> {
+    let bytes = serde_json::to_vec(stored)
+        .map_err(|e| store::StoreError::Corrupt(format!("encoding a coin movement: {e}")))?;
+    s.kv_write(
+        M::NAMESPACE,
+        "",
+        &format!("{:020}", stored.created_index),
+        &bytes,
+    )
+}
+
 trait Move: Serialize + DeserializeOwned + Send + 'static {
     /// The kv namespace; each kind is numbered on its own (`created_index`).
     const NAMESPACE: &'static str;
@@ -204,11 +216,12 @@ impl CoinMoves {
             timestamp: now(),
             mv,
         };
-        let bytes =
-            serde_json::to_vec(&stored).map_err(|e| format!("encoding a coin movement: {e}"))?;
-        let k = format!("{:020}", stored.created_index);
-        self.storage
-            .run_blocking(move |s| Ok(s.kv_write(M::NAMESPACE, "", &k, &bytes)?))
+        let stored = self
+            .storage
+            .run_blocking(move |s| {
+                write_move(s, &stored)?;
+                Ok(stored)
+            })
             .map_err(|e| format!("storing a coin movement: {e}"))?;
         st.next_index += 1;
         st.seen.insert(key);
@@ -289,11 +302,7 @@ impl CoinMoves {
                 }
             }
             for f in &fresh {
-                let bytes = serde_json::to_vec(f).map_err(|e| {
-                    store::StoreError::Corrupt(format!("encoding a coin movement: {e}"))
-                })?;
-                let k = format!("{:020}", f.created_index);
-                s.kv_write(ChannelMove::NAMESPACE, "", &k, &bytes)?;
+                write_move(s, f)?;
             }
             Ok::<_, store::StoreError>(fresh)
         };
