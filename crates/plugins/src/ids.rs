@@ -28,20 +28,11 @@ pub fn next_id(cause: Option<&str>, method: &str) -> String {
     id
 }
 
-fn push_decimal(s: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for d in digits.iter().skip(i) {
-        s.push(char::from(*d));
-    }
+/// std's integer formatting, without `format!`'s allocation and argument list.
+fn push_decimal(s: &mut String, n: u64) {
+    use std::fmt::Write;
+    // Writing into a String cannot fail.
+    let _ = write!(s, "{n}");
 }
 
 fn needs_escape(s: &str) -> bool {
