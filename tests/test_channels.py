@@ -348,10 +348,12 @@ def test_channel_coin_movements_and_bookkeeper_sums_through_mutual_and_unilatera
     [close3] = chan_moves(a, cid3)
     assert close3["debit_msat"] == 0 and close3["blockheight"] == height3
     assert close3["spending_txid"] == u3["txids"][0]
-    wait_for(lambda: external_moves(a, cid3), what="to_them")
+    # One move per output, each recorded as it is found: wait for the peer's main output,
+    # not just for the first move (their anchor can come first).
+    wait_for(lambda: sum(m["credit_msat"] for m in external_moves(a, cid3)) > 140_000_000,
+             what="to_them of the peer's main output")
     theirs = external_moves(a, cid3)
     assert {m["primary_tag"] for m in theirs} == {"to_them"}
-    assert sum(m["credit_msat"] for m in theirs) > 140_000_000
     assert ours(books(a)["balances"]).get(cid3) == 0
 
 
@@ -384,7 +386,13 @@ def test_kill_9_during_mutual_close_resolves_into_listfunds(node_factory, chain)
     wait_state(b, "CHANNELD_NORMAL")
     before = sum(o["amount_msat"] for o in a.rpc.listfunds()["outputs"])
     # Start the close without waiting for it and kill -9 while shutdown is negotiated.
-    t = threading.Thread(target=lambda: pytest.raises(Exception, a.rpc.close, b_id), daemon=True)
+    def close_until_killed():
+        # The kill usually cuts the call short; a close fast enough to answer first is fine.
+        try:
+            a.rpc.close(b_id)
+        except Exception:
+            pass
+    t = threading.Thread(target=close_until_killed, daemon=True)
     t.start()
     wait_for(lambda: state(a) != "CHANNELD_NORMAL", interval=0.01, what="close under way")
     a.kill()
