@@ -38,6 +38,9 @@ const ARCHIVE: Duration = Duration::from_secs(10 * 60);
 const IDLE: Duration = Duration::from_millis(100);
 /// How often the manager is written, if it changed, while the daemon handles an event.
 const PERSIST_DURING_EVENTS: Duration = Duration::from_millis(5);
+/// How long a change the manager asks to write waits while events are being handled, so
+/// that the changes of the next few handlers share its write.
+const BATCH_DURING_EVENTS: Duration = Duration::from_millis(1);
 
 fn now() -> Duration {
     SystemTime::now()
@@ -110,23 +113,51 @@ impl Ln {
             .await;
     }
 
+    /// [`Ln::persist_if_needed`], once the reads from peers in progress have handed their
+    /// messages over, if monitor operations wait (read_gate.rs).
+    async fn persist_when_reads_are_done(&self) {
+        if self.chain_monitor.pending_operation_count() > 0 {
+            self.reads.quiet(crate::read_gate::MAX_HOLD).await;
+        }
+        self.persist_if_needed();
+    }
+
     /// Hands the pending events over; meanwhile (the daemon's answers can take a while:
-    /// store writes) channels move on (peer messages), and their monitor updates wait for
-    /// a manager write (write_order.rs): writes it as soon as the manager asks, and at
-    /// least every [`PERSIST_DURING_EVENTS`]. True if a wake-up of the manager's was
-    /// consumed here.
+    /// store writes, plugins) channels move on (peer messages), and their monitor updates
+    /// wait for a manager write (write_order.rs): writes it [`BATCH_DURING_EVENTS`] after
+    /// the manager asks, and at least every [`PERSIST_DURING_EVENTS`]. True if a wake-up
+    /// of the manager's was consumed here.
+    ///
+    /// Why not at once: the handlers' own changes (a claim per `PaymentClaimable`, each
+    /// with its monitor update) come one event after the other. Written at once, each
+    /// claim got a commit of its own, and its fulfill a commitment round of its own,
+    /// one after the other; held for the batch, they share one commit and one round. The
+    /// loop writes as soon as the events are handled.
     async fn handle_events_persisting(self: &Arc<Self>) -> bool {
         let events = self.clone().process_events();
         tokio::pin!(events);
         let mut woke = false;
+        let mut due: Option<Instant> = None;
         loop {
+            let batch_over = async {
+                match due {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = &mut events => return woke,
                 _ = self.manager.get_event_or_persistence_needed_future() => {
                     woke = true;
-                    self.persist_if_needed();
+                    due.get_or_insert_with(|| Instant::now() + BATCH_DURING_EVENTS);
                 }
-                _ = tokio::time::sleep(PERSIST_DURING_EVENTS) => self.persist_if_needed(),
+                _ = batch_over => {
+                    due = None;
+                    self.persist_when_reads_are_done().await;
+                }
+                _ = tokio::time::sleep(PERSIST_DURING_EVENTS) => {
+                    self.persist_when_reads_are_done().await;
+                }
             }
         }
     }
@@ -203,7 +234,7 @@ impl Ln {
                     false
                 }
             };
-            self.persist_if_needed();
+            self.persist_when_reads_are_done().await;
             if stopped {
                 break;
             }

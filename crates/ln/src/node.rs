@@ -20,11 +20,10 @@ use lightning::routing::scoring::{
 };
 use lightning::sign::{KeysManager, NodeSigner};
 use lightning::util::persist::{
-    MonitorUpdatingPersister, CHANNEL_MANAGER_PERSISTENCE_KEY,
-    CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE, CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
-    OUTPUT_SWEEPER_PERSISTENCE_KEY, OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE,
-    OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE, SCORER_PERSISTENCE_KEY,
-    SCORER_PERSISTENCE_PRIMARY_NAMESPACE, SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+    MonitorUpdatingPersister, OUTPUT_SWEEPER_PERSISTENCE_KEY,
+    OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE, OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE,
+    SCORER_PERSISTENCE_KEY, SCORER_PERSISTENCE_PRIMARY_NAMESPACE,
+    SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
 };
 use lightning::util::ser::{ReadableArgs, Writeable};
 use lightning::util::sweep::OutputSweeperSync;
@@ -117,6 +116,11 @@ pub struct Ln {
     pub htlc_watch: std::sync::OnceLock<Arc<dyn crate::HtlcWatch>>,
     /// Sends what LDK queued for peers, once set ([`crate::handoff`]).
     pub(crate) flush: std::sync::OnceLock<crate::handoff::Flush>,
+    /// Reads from peers in progress: a write waits for them (read_gate.rs). The peer layer
+    /// is given [`ReadGate::watch`](crate::read_gate::ReadGate::watch).
+    pub reads: Arc<crate::read_gate::ReadGate>,
+    /// The manager's chunks in the store (manager_chunks.rs).
+    pub(crate) manager_chunks: crate::manager_chunks::ManagerChunks,
 }
 
 fn now_secs() -> u64 {
@@ -233,12 +237,12 @@ impl Ln {
         ));
 
         let user_config = user_config(&config);
-        let manager = match kv.read(
-            CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
-            CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
-            CHANNEL_MANAGER_PERSISTENCE_KEY,
-        ) {
-            Ok(bytes) => {
+        let manager_chunks = crate::manager_chunks::ManagerChunks::default();
+        let stored_manager = manager_chunks
+            .load(&*kv)
+            .map_err(|e| StartError::Manager(e.to_string()))?;
+        let manager = match stored_manager {
+            Some(bytes) => {
                 let refs = monitors.iter_mut().map(|(_, m)| &*m).collect();
                 let args = ChannelManagerReadArgs::new(
                     keys.clone(),
@@ -257,7 +261,7 @@ impl Ln {
                     .map_err(|e| StartError::Manager(format!("{e:?}")))?;
                 m
             }
-            Err(e) if e.kind() == lightning::io::ErrorKind::NotFound => {
+            None => {
                 if !monitors.is_empty() {
                     // Monitors without a manager: starting afresh would forget these
                     // channels' funds. A restored backup must carry both.
@@ -284,7 +288,6 @@ impl Ln {
                     now_secs() as u32,
                 )
             }
-            Err(e) => return Err(StartError::Manager(e.to_string())),
         };
         let manager = Arc::new(manager);
         let mut first_monitors = Vec::new();
@@ -398,6 +401,8 @@ impl Ln {
             blocks: Mutex::new(()),
             htlc_watch: std::sync::OnceLock::new(),
             flush: std::sync::OnceLock::new(),
+            reads: Arc::new(crate::read_gate::ReadGate::default()),
+            manager_chunks,
         });
         ln.release_abandoned_funding();
         Ok((ln, rx))

@@ -12,8 +12,9 @@
 //! as one transaction (one `db_write`, one fsync), and only then completes the operations
 //! (`ChainMonitor::channel_monitor_updated`) and sends what they held back. One commit
 //! per manager write, instead of one per monitor update plus the manager's; concurrent
-//! payments on the channels share it. A manager write with nothing queued is written
-//! alone, as before.
+//! payments on the channels share it. A manager write with nothing queued is a
+//! transaction of its own. Either way only the manager's chunks that changed are written
+//! (manager_chunks.rs).
 //!
 //! Why every kill point is recoverable without a force-close (LDK 0.3's
 //! `ChannelManager::read`): the manager serialises each channel's in-flight monitor updates
@@ -59,8 +60,8 @@
 //! loses that channel: the opener closes it at reconnection and gets its coins back
 //! on-chain. None of our money is in it unless the opener pushed some.
 //!
-//! Every manager write is a blocking job on the store thread's one queue (alone through
-//! the `KvStore`, or as the group's commit), queued after its encoding. The daemon's event
+//! Every manager write is a blocking job on the store thread's one queue (the commit of
+//! its group), queued after its encoding. The daemon's event
 //! handlers rely on that (boltd's `after_commit.rs`): a record they queue before answering
 //! an event is committed no later than the manager write that consumes the event. A
 //! manager write that bypassed the queue, or one queued before its encoding, would break
@@ -85,10 +86,6 @@ use std::time::Instant;
 use lightning::chain::ChannelMonitorUpdateStatus;
 use lightning::ln::types::ChannelId;
 
-use lightning::util::persist::{
-    CHANNEL_MANAGER_PERSISTENCE_KEY, CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
-    CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
-};
 use lightning::util::ser::Writeable;
 
 use crate::logger::LdkLogger;
@@ -244,17 +241,28 @@ impl Ln {
         // manager write knows, and snapshots must land in the order they were taken.
         let _order = self.persisting.lock().unwrap_or_else(|p| p.into_inner());
         let waiting = self.chain_monitor.pending_operation_count();
+        let started = Instant::now();
         let manager = self.manager.encode();
-        let write = |manager| {
-            self.kv.write(
-                CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
-                CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
-                CHANNEL_MANAGER_PERSISTENCE_KEY,
-                manager,
-            )
-        };
+        let encoded = started.elapsed();
+        // Only the chunks that changed are written (manager_chunks.rs), always in one
+        // transaction; what we know of the stored chunks changes once it is durable.
+        let plan = self.manager_chunks.plan(&manager);
+        tracing::debug!(
+            "channel manager write: {} of {} bytes in new chunks (encoded in {} µs, cut in {} µs)",
+            plan.new_bytes(),
+            manager.len(),
+            encoded.as_micros(),
+            (started.elapsed() - encoded).as_micros()
+        );
+        let write = || self.manager_chunks.write(&*self.kv, &manager, &plan);
         if waiting == 0 {
-            return write(manager);
+            let group = (self.grouping.open_group)();
+            let mut queued = Ok(());
+            group.enter(&mut || queued = write());
+            queued?;
+            group.commit()?;
+            self.manager_chunks.apply(&manager, plan);
+            return Ok(());
         }
         struct Discard<'a>(&'a Grouping);
         impl Drop for Discard<'_> {
@@ -264,7 +272,7 @@ impl Ln {
         }
         let _discard = Discard(&self.grouping);
         let mut queued = Ok(());
-        self.grouping.open(|| queued = write(manager));
+        self.grouping.open(|| queued = write());
         // Only a name LDK's rules refuse fails here; nothing is flushed then.
         queued?;
         self.chain_monitor.flush(waiting, &Arc::new(LdkLogger));
@@ -276,6 +284,7 @@ impl Ln {
                 return Err(e);
             }
         };
+        self.manager_chunks.apply(&manager, plan);
         // Penalties the group queued are durable now: the daemon may deliver them.
         self.tower.announce();
         for (_, _, update) in &completions {

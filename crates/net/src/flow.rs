@@ -28,6 +28,8 @@ use std::sync::{Arc, OnceLock};
 use bitcoin::secp256k1::PublicKey;
 use tokio::sync::Notify;
 
+use crate::handlers::ReadWatch;
+
 /// Custom-message bytes one peer may have waiting for (or in) the hook chain before its
 /// socket is no longer read.
 pub const PEER_HIGH_BYTES: usize = 4 * 1024 * 1024;
@@ -169,6 +171,9 @@ impl fmt::Debug for Credit {
 thread_local! {
     /// The connection whose bytes LDK is reading on this thread (see [`reading`]).
     static CURRENT: RefCell<Option<Arc<Flow>>> = const { RefCell::new(None) };
+    /// The read watch told `true` during the read on this thread, to tell `false` at its
+    /// end (see [`channel_state_message`]).
+    static WATCHED: RefCell<Option<ReadWatch>> = const { RefCell::new(None) };
 }
 
 /// Runs LDK's `read_event` for `flow`'s connection: LDK calls our handlers synchronously on
@@ -177,7 +182,28 @@ pub(crate) fn reading<R>(flow: &Arc<Flow>, f: impl FnOnce() -> R) -> R {
     let prev = CURRENT.with(|c| c.replace(Some(flow.clone())));
     let r = f();
     CURRENT.with(|c| *c.borrow_mut() = prev);
+    if let Some(w) = WATCHED.with(|w| w.borrow_mut().take()) {
+        w(false);
+    }
     r
+}
+
+/// A message that changes a channel's state is being handed over: tells `watch` `true`,
+/// once per read, if it runs inside [`reading`].
+pub(crate) fn channel_state_message(watch: Option<&ReadWatch>) {
+    let Some(watch) = watch else {
+        return;
+    };
+    if CURRENT.with(|c| c.borrow().is_none()) {
+        return;
+    }
+    WATCHED.with(|w| {
+        let mut w = w.borrow_mut();
+        if w.is_none() {
+            watch(true);
+            *w = Some(watch.clone());
+        }
+    });
 }
 
 /// The connection being read on this thread, if any.

@@ -34,7 +34,17 @@ pub struct Handlers {
     pub onion: Arc<OnionHandler>,
     /// Messages that only go out (merged with the BOLT 1 warnings this crate sends).
     pub send_only: Arc<SendOnlyHandler>,
+    /// Told when a read starts handing channel-state messages to `channel` (`true`) and
+    /// when that read is done (`false`); see [`ReadWatch`].
+    pub read_watch: Option<ReadWatch>,
 }
+
+/// Told `true` when a batch of bytes read from a peer first hands a message that changes a
+/// channel's state (an HTLC update, `commitment_signed`, `revoke_and_ack`, `update_fee`)
+/// to the channel handler, and `false` once LDK is done with that batch. A peer often
+/// sends `revoke_and_ack` and `commitment_signed` together: the channel owner can wait
+/// for the `false` before writing, so that both monitor updates share one write.
+pub type ReadWatch = Arc<dyn Fn(bool) + Send + Sync>;
 
 impl Handlers {
     /// A node without channels: channel messages get an error ("We do not support channel
@@ -46,6 +56,7 @@ impl Handlers {
             routing: ignoring.clone(),
             onion: ignoring.clone(),
             send_only: ignoring,
+            read_watch: None,
         }
     }
 

@@ -56,7 +56,8 @@ pub use event::{Direction, PeerEvent, PeerEvents, PeerInfo};
 pub use features::OurFeatures;
 pub use flow::Credit;
 pub use handlers::{
-    base_features, ChannelHandler, Handlers, OnionHandler, RoutingHandler, SendOnlyHandler,
+    base_features, ChannelHandler, Handlers, OnionHandler, ReadWatch, RoutingHandler,
+    SendOnlyHandler,
 };
 pub use node::PeerNode;
 pub use runtime::off_worker;

@@ -89,6 +89,7 @@ impl PeerNode {
             chan_handler: Arc::new(ChanHandler {
                 inner: handlers.channel.clone(),
                 custom: custom.clone(),
+                read_watch: handlers.read_watch.clone(),
             }),
             route_handler: handlers.routing.clone(),
             onion_message_handler: handlers.onion.clone(),

@@ -23,7 +23,8 @@ use lightning::types::features::{InitFeatures, NodeFeatures};
 use lightning::util::ser::Writeable;
 
 use crate::custom::{CustomHandler, Shared};
-use crate::handlers::{ChannelHandler, SendOnlyHandler};
+use crate::flow::channel_state_message;
+use crate::handlers::{ChannelHandler, ReadWatch, SendOnlyHandler};
 use crate::wire::RawMessage;
 
 const PEER_STORAGE: u16 = 7;
@@ -62,6 +63,8 @@ impl SendOnlyMessageHandler for Warner {}
 pub(crate) struct ChanHandler {
     pub inner: Arc<ChannelHandler>,
     pub custom: Arc<CustomHandler>,
+    /// Told about reads that change channel state (see [`ReadWatch`]).
+    pub read_watch: Option<ReadWatch>,
 }
 
 impl ChanHandler {
@@ -77,6 +80,16 @@ impl ChanHandler {
 macro_rules! forward {
     ($($name:ident($ty:ty)),* $(,)?) => {
         $(fn $name(&self, their_node_id: PublicKey, msg: $ty) {
+            ChannelMessageHandler::$name(&*self.inner, their_node_id, msg)
+        })*
+    };
+}
+
+/// [`forward!`] for messages that change a channel's state: the read watch hears of them.
+macro_rules! forward_watched {
+    ($($name:ident($ty:ty)),* $(,)?) => {
+        $(fn $name(&self, their_node_id: PublicKey, msg: $ty) {
+            channel_state_message(self.read_watch.as_ref());
             ChannelMessageHandler::$name(&*self.inner, their_node_id, msg)
         })*
     };
@@ -116,6 +129,7 @@ impl ChannelMessageHandler for ChanHandler {
         channel_id: ChannelId,
         batch: Vec<msgs::CommitmentSigned>,
     ) {
+        channel_state_message(self.read_watch.as_ref());
         self.inner
             .handle_commitment_signed_batch(their_node_id, channel_id, batch)
     }
@@ -148,6 +162,12 @@ impl ChannelMessageHandler for ChanHandler {
         handle_tx_init_rbf(&msgs::TxInitRbf),
         handle_tx_ack_rbf(&msgs::TxAckRbf),
         handle_tx_abort(&msgs::TxAbort),
+        handle_announcement_signatures(&msgs::AnnouncementSignatures),
+        handle_channel_reestablish(&msgs::ChannelReestablish),
+        handle_channel_update(&msgs::ChannelUpdate),
+        handle_error(&msgs::ErrorMessage),
+    );
+    forward_watched!(
         handle_update_add_htlc(&msgs::UpdateAddHTLC),
         handle_update_fulfill_htlc(msgs::UpdateFulfillHTLC),
         handle_update_fail_htlc(&msgs::UpdateFailHTLC),
@@ -155,9 +175,5 @@ impl ChannelMessageHandler for ChanHandler {
         handle_commitment_signed(&msgs::CommitmentSigned),
         handle_revoke_and_ack(&msgs::RevokeAndACK),
         handle_update_fee(&msgs::UpdateFee),
-        handle_announcement_signatures(&msgs::AnnouncementSignatures),
-        handle_channel_reestablish(&msgs::ChannelReestablish),
-        handle_channel_update(&msgs::ChannelUpdate),
-        handle_error(&msgs::ErrorMessage),
     );
 }

@@ -258,6 +258,7 @@ impl Channels {
             routing: self.ln.routing.clone(),
             onion: self.ln.onion.clone(),
             send_only: self.ln.chain_monitor.clone(),
+            read_watch: Some(self.ln.reads.watch()),
         }
     }
 

@@ -18,6 +18,7 @@ pub mod receive;
 pub mod render;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -163,6 +164,10 @@ pub struct Invoices {
     /// payment for the same invoice meanwhile is refused. An entry older than
     /// [`CLAIM_WINDOW`] is stale (LDK gave up the claim) and ignored.
     claiming: Mutex<HashMap<[u8; 32], Instant>>,
+    /// `delinvoice` calls so far, counted before each one's store job is queued: a
+    /// decision that read an invoice, then waited on a plugin, reads it again only if
+    /// this moved meanwhile (a deletion queued after its read).
+    deletions: AtomicU64,
 }
 
 /// How long a decided claim may take to be confirmed by LDK before another payment for
@@ -179,6 +184,7 @@ impl Invoices {
             changed: watch::channel(0).0,
             hints: RwLock::new(None),
             claiming: Mutex::new(HashMap::new()),
+            deletions: AtomicU64::new(0),
         }
     }
 
@@ -193,6 +199,11 @@ impl Invoices {
         }
         c.insert(hash, Instant::now());
         true
+    }
+
+    /// `delinvoice` calls so far (see `deletions`).
+    fn deletions(&self) -> u64 {
+        self.deletions.load(Ordering::SeqCst)
     }
 
     /// The claim of `hash` ended (recorded, or refused before it was claimed).
@@ -359,6 +370,9 @@ impl Invoices {
         desconly: bool,
     ) -> Result<Value, RpcError> {
         let now = now();
+        // Counted before the job is queued: a read queued after this count sees the
+        // deletion (one store queue), one queued before it sees the count move.
+        self.deletions.fetch_add(1, Ordering::SeqCst);
         // Look, check and delete in one store job: no payment can be recorded between the
         // status check and the delete.
         let done = self
@@ -820,6 +834,45 @@ mod tests {
         std::fs::write(d.path().join("payhook.py.mode"), "continue").unwrap();
         assert!(matches!(
             inv.on_claimable(hash, 5000, long).await,
+            receive::Decision::Claim { .. }
+        ));
+    }
+
+    /// An invoice deleted while the hook holds its payment is not claimed, though the
+    /// plugin says continue; one left alone is claimed without a second look.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_invoice_deleted_while_the_hook_runs_is_not_claimed() {
+        let d = tempfile::tempdir().unwrap();
+        let inv = service(d.path()).await;
+        if with_hook_plugin(&inv, d.path(), "slow:1").await.is_none() {
+            return;
+        }
+        let hash = hash_of(&inv.create(req("gone", 3600)).await.unwrap());
+        let deciding = {
+            let inv = inv.clone();
+            tokio::spawn(async move { inv.on_claimable(hash, 5000, Duration::from_secs(20)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        inv.delete("gone".into(), "unpaid".into(), false)
+            .await
+            .unwrap();
+        match deciding.await.unwrap() {
+            receive::Decision::Fail { why, .. } => assert_eq!(why, receive::Refusal::Unknown),
+            other => panic!("{other:?}"),
+        }
+        // Another invoice's deletion meanwhile does not stop this one.
+        let kept = hash_of(&inv.create(req("kept", 3600)).await.unwrap());
+        inv.create(req("other", 3600)).await.unwrap();
+        let deciding = {
+            let inv = inv.clone();
+            tokio::spawn(async move { inv.on_claimable(kept, 5000, Duration::from_secs(20)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        inv.delete("other".into(), "unpaid".into(), false)
+            .await
+            .unwrap();
+        assert!(matches!(
+            deciding.await.unwrap(),
             receive::Decision::Claim { .. }
         ));
     }

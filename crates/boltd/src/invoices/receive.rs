@@ -204,6 +204,7 @@ impl Invoices {
         expected_msat: Option<u64>,
         deadline: Duration,
     ) -> Decision {
+        let deletions = self.deletions();
         let inv = match self.lookup(hash).await {
             Ok(i) => i,
             Err(e) => return fail(e),
@@ -220,7 +221,7 @@ impl Invoices {
             return fail(Refusal::Claiming(inv.label.clone()));
         }
         let d = self
-            .decide_claiming(hash, amount_msat, expected_msat, deadline, inv)
+            .decide_claiming(hash, amount_msat, expected_msat, deadline, inv, deletions)
             .await;
         if matches!(d, Decision::Fail { .. }) {
             self.claiming_done(&hash);
@@ -236,6 +237,7 @@ impl Invoices {
         expected_msat: Option<u64>,
         deadline: Duration,
         inv: StoredInvoice,
+        deletions: u64,
     ) -> Decision {
         let payload = InvoicePaymentPayload {
             payment: InvoicePaymentInfo {
@@ -270,11 +272,12 @@ impl Invoices {
                 return fail(why);
             }
         }
-        // Paid, expired or deleted while the hook ran: fail. With no plugin on the hook
-        // nothing ran in between: the invoice just read is current (a second payment of
-        // it is kept out by `claiming_start`), and reading it again cost the payment a
-        // store round trip in LDK's event loop.
-        let again = if self.plugins.has_hook("invoice_payment") {
+        // Paid, expired or deleted while the hook ran: fail. Paid it cannot be (a second
+        // payment of it is kept out by `claiming_start`), expired is a matter of the
+        // clock, checked below; deleted only if a `delinvoice` came meanwhile. Otherwise
+        // the invoice just read is current, and reading it again cost the payment a store
+        // round trip, often behind a commit, in LDK's event loop.
+        let again = if self.deletions() != deletions {
             match self.lookup(hash).await {
                 Ok(i) => i,
                 Err(e) => return fail(e),

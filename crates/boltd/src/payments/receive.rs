@@ -325,16 +325,12 @@ impl Receiver {
     }
 }
 
-/// Claims or fails, then writes the channel manager at once: the claim's monitor update
-/// (and the `update_fulfill_htlc` behind it) waits for a manager write, whose flush sends
-/// the fulfill to the peer.
+/// Claims or fails. The claim's monitor update (and the `update_fulfill_htlc` behind it)
+/// waits for a manager write, which LDK's loop makes once the events in hand are handled
+/// (`ln`'s driver.rs): the claims of payments that arrived together share it, and their
+/// fulfills one commitment round, instead of a write each in turn.
 fn carry_out(ln: &Ln, c: Carry) {
-    crate::channels::off_worker(|| {
-        carry_out_only(ln, c);
-        if let Err(e) = ln.persist_manager() {
-            tracing::error!("persisting the channel manager after a claim: {e}");
-        }
-    })
+    crate::channels::off_worker(|| carry_out_only(ln, c))
 }
 
 fn carry_out_only(ln: &Ln, c: Carry) {
