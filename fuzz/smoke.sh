@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzz smoke: builds every target once, then runs each for FUZZ_SECONDS (default 20) from its
+# Fuzz smoke: builds every target once, then runs each for FUZZ_SECONDS (default 10) from its
 # checked-in seed corpus. New inputs go to a temporary directory (the repo's corpus is only
 # read); a crash leaves its input under fuzz/artifacts/<target>/ and fails the script.
 #
@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 export RUSTC_BOOTSTRAP=1
 # cargo-fuzz picks its own target dir (fuzz/target); a workspace-wide one would mix flags.
 unset CARGO_TARGET_DIR
-secs="${FUZZ_SECONDS:-20}"
+secs="${FUZZ_SECONDS:-10}"
 read -r -a build <<<"${FUZZ_BUILD:---dev --sanitizer none}"
 # LDK 0.3 refuses to compile under cfg(fuzzing) with its default `grind_signatures` feature
 # (which lightning-net-tokio turns on), and under cfg(fuzzing) LDK and secp256k1 swap real

@@ -40,12 +40,13 @@ pub const CHUNKS: &str = "chunks";
 pub const LIST: &str = "list";
 
 const VERSION: u8 = 1;
-/// No boundary before this many bytes of a chunk...
-const MIN: usize = 512;
+/// No boundary before this many bytes of a chunk (nor is the hash computed there: the
+/// cut is on the write path, ~1.3 GB/s over the bytes hashed)...
+const MIN: usize = 2 * 1024;
 /// ...one on average every 2 KiB after it...
 const MASK: u64 = !0u64 << (64 - 11);
 /// ...and one at the latest here.
-const MAX: usize = 8 * 1024;
+const MAX: usize = 16 * 1024;
 
 /// 256 fixed pseudo-random words (splitmix64): the boundaries, hence which stored chunks
 /// a later run can reuse, must not change between runs.
@@ -83,7 +84,7 @@ fn boundary(data: &[u8]) -> usize {
 
 /// `data` cut into chunks.
 fn cut(data: &[u8]) -> Vec<Range<usize>> {
-    let mut out = Vec::with_capacity(data.len() / 2048 + 1);
+    let mut out = Vec::with_capacity(data.len() / MIN + 1);
     let mut start = 0;
     while let Some(rest) = data.get(start..).filter(|r| !r.is_empty()) {
         let end = start + boundary(rest);
@@ -452,7 +453,7 @@ mod tests {
             assert!(r.len() >= MIN && r.len() <= MAX, "{}", r.len());
         }
         let avg = data.len() / cuts.len();
-        assert!((1500..4000).contains(&avg), "average chunk {avg}");
+        assert!((3000..6000).contains(&avg), "average chunk {avg}");
         // An insertion moves the boundaries near it only.
         let mut changed = data.clone();
         changed.splice(150_000..150_000, random(100, 2));
@@ -479,7 +480,7 @@ mod tests {
             data.splice(*at..*at + 4, random(30, 10 + i as u64));
         }
         let stored = save(&c, &kv, &data);
-        assert!(stored < 30_000, "{stored} bytes written again");
+        assert!(stored < 50_000, "{stored} bytes written again");
         // Nothing left behind: exactly the listed chunks are stored.
         let (list, total) = decode_list(&kv.read(NS, "", LIST).unwrap()).unwrap();
         assert_eq!(total, data.len() as u64);

@@ -248,7 +248,7 @@ impl Ln {
         // transaction; what we know of the stored chunks changes once it is durable.
         let plan = self.manager_chunks.plan(&manager);
         tracing::debug!(
-            "channel manager write: {} of {} bytes in new chunks (encoded in {} µs, cut in {} µs)",
+            "channel manager write: {} of {} bytes in new chunks (encoded in {} us, cut in {} us)",
             plan.new_bytes(),
             manager.len(),
             encoded.as_micros(),
