@@ -327,8 +327,9 @@ impl Receiver {
 
 /// Claims or fails. The claim's monitor update (and the `update_fulfill_htlc` behind it)
 /// waits for a manager write, which LDK's loop makes once the events in hand are handled
-/// (`ln`'s driver.rs): the claims of payments that arrived together share it, and their
-/// fulfills one commitment round, instead of a write each in turn.
+/// (`ln`'s driver.rs): the claims of payments that arrived together share it instead of a
+/// write each in turn. (LDK still sends the first fulfill in a commitment of its own: the
+/// others, made while its monitor update is in flight, go in the next one.)
 fn carry_out(ln: &Ln, c: Carry) {
     crate::channels::off_worker(|| carry_out_only(ln, c))
 }
