@@ -21,7 +21,6 @@ use serde_json::{json, Map, Value};
 
 use crate::storage::Storage;
 
-/// One kind of move: where it is kept, what makes it unique, how it is shown.
 /// Writes `stored` under its index in its kind's namespace; on the store thread.
 fn write_move<M: Move>(s: &mut store::Store, stored: &Stored<M>) -> Result<(), store::StoreError> {
     let bytes = serde_json::to_vec(stored)
@@ -34,6 +33,7 @@ fn write_move<M: Move>(s: &mut store::Store, stored: &Stored<M>) -> Result<(), s
     )
 }
 
+/// One kind of move: where it is kept, what makes it unique, how it is shown.
 trait Move: Serialize + DeserializeOwned + Send + 'static {
     /// The kv namespace; each kind is numbered on its own (`created_index`).
     const NAMESPACE: &'static str;

@@ -130,9 +130,8 @@ impl Ln {
     ///
     /// Why not at once: the handlers' own changes (a claim per `PaymentClaimable`, each
     /// with its monitor update) come one event after the other. Written at once, each
-    /// claim got a commit of its own, and its fulfill a commitment round of its own,
-    /// one after the other; held for the batch, they share one commit and one round. The
-    /// loop writes as soon as the events are handled.
+    /// claim got a commit of its own, one after the other; held for the batch, they share
+    /// one. The loop writes as soon as the events are handled.
     async fn handle_events_persisting(self: &Arc<Self>) -> bool {
         let events = self.clone().process_events();
         tokio::pin!(events);

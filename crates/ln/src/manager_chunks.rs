@@ -180,8 +180,8 @@ struct Stored {
 /// A write worked out, not yet applied to what we know ([`ManagerChunks::apply`]).
 pub struct Plan {
     list: Vec<Entry>,
-    /// New chunks: their numbers and where they are in the encoding.
-    new: Vec<(u64, Range<usize>)>,
+    /// New chunks: their list entries and where they are in the encoding.
+    new: Vec<(Entry, Range<usize>)>,
     /// Chunks no longer listed.
     gone: Vec<u64>,
     next_id: u64,
@@ -291,14 +291,14 @@ impl ManagerChunks {
                     list.push(*e);
                 }
                 None => {
-                    let id = next_id;
-                    next_id += 1;
-                    list.push(Entry {
-                        id,
+                    let e = Entry {
+                        id: next_id,
                         len,
                         sum: checksum(chunk),
-                    });
-                    new.push((id, r));
+                    };
+                    next_id += 1;
+                    list.push(e);
+                    new.push((e, r));
                 }
             }
         }
@@ -322,9 +322,9 @@ impl ManagerChunks {
     /// Writes `plan` of `data` through `kv`: run it inside a store group, so that it is one
     /// transaction.
     pub fn write(&self, kv: &dyn KVStoreSync, data: &[u8], plan: &Plan) -> Result<(), Error> {
-        for (id, r) in &plan.new {
+        for (e, r) in &plan.new {
             let chunk = data.get(r.clone()).unwrap_or_default().to_vec();
-            kv.write(NS, CHUNKS, &chunk_key(*id), chunk)?;
+            kv.write(NS, CHUNKS, &chunk_key(e.id), chunk)?;
         }
         kv.write(NS, "", LIST, encode_list(&plan.list, plan.total))?;
         for id in &plan.gone {
@@ -347,11 +347,10 @@ impl ManagerChunks {
         for id in &plan.gone {
             stored.chunks.remove(id);
         }
-        for (id, r) in plan.new {
-            if let Some(e) = plan.list.iter().find(|e| e.id == id) {
-                let chunk = data.get(r).unwrap_or_default().to_vec();
-                stored.chunks.insert(id, (*e, chunk));
-            }
+        for (e, r) in plan.new {
+            stored
+                .chunks
+                .insert(e.id, (e, data.get(r).unwrap_or_default().to_vec()));
         }
         stored.list = plan.list;
         stored.next_id = plan.next_id;
@@ -377,7 +376,7 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    /// A kv store in memory; `fail_after` makes writes fail (a write that never commits).
+    /// A kv store in memory.
     #[derive(Default)]
     struct Mem(Mutex<BTreeMap<(String, String, String), Vec<u8>>>);
 
@@ -434,6 +433,17 @@ mod tests {
         c.write(kv, data, &plan).unwrap();
         c.apply(data, plan);
         n
+    }
+
+    /// Writes `bytes` as LDK's single manager entry (what an older boltd writes).
+    fn write_single_entry(kv: &Mem, bytes: &[u8]) {
+        kv.write(
+            CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+            CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
+            CHANNEL_MANAGER_PERSISTENCE_KEY,
+            bytes.to_vec(),
+        )
+        .unwrap();
     }
 
     fn chunk_count(kv: &Mem) -> usize {
@@ -521,13 +531,7 @@ mod tests {
     fn the_single_entry_of_an_older_store_is_read_then_replaced() {
         let kv = Mem::default();
         let old = random(20_000, 7);
-        kv.write(
-            CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
-            CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
-            CHANNEL_MANAGER_PERSISTENCE_KEY,
-            old.clone(),
-        )
-        .unwrap();
+        write_single_entry(&kv, &old);
         let c = ManagerChunks::default();
         assert_eq!(c.load(&kv).unwrap(), Some(old.clone()));
         save(&c, &kv, &old);
@@ -546,13 +550,7 @@ mod tests {
         // An older boltd ran on the store after us: its single entry is the newer one,
         // and the next write leaves only its own chunks.
         let newer = random(30_000, 9);
-        kv.write(
-            CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
-            CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
-            CHANNEL_MANAGER_PERSISTENCE_KEY,
-            newer.clone(),
-        )
-        .unwrap();
+        write_single_entry(&kv, &newer);
         let c = ManagerChunks::default();
         assert_eq!(c.load(&kv).unwrap(), Some(newer.clone()));
         save(&c, &kv, &newer);

@@ -847,32 +847,31 @@ mod tests {
         if with_hook_plugin(&inv, d.path(), "slow:1").await.is_none() {
             return;
         }
-        let hash = hash_of(&inv.create(req("gone", 3600)).await.unwrap());
-        let deciding = {
-            let inv = inv.clone();
-            tokio::spawn(async move { inv.on_claimable(hash, 5000, Duration::from_secs(20)).await })
+        // The payment of `hash` decided on a task; `label` deleted while the hook holds it.
+        let decide_deleting = |hash: [u8; 32], label: &str| {
+            let (inv, label) = (inv.clone(), label.to_string());
+            async move {
+                let deciding = {
+                    let inv = inv.clone();
+                    tokio::spawn(async move {
+                        inv.on_claimable(hash, 5000, Duration::from_secs(20)).await
+                    })
+                };
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                inv.delete(label, "unpaid".into(), false).await.unwrap();
+                deciding.await.unwrap()
+            }
         };
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        inv.delete("gone".into(), "unpaid".into(), false)
-            .await
-            .unwrap();
-        match deciding.await.unwrap() {
+        let hash = hash_of(&inv.create(req("gone", 3600)).await.unwrap());
+        match decide_deleting(hash, "gone").await {
             receive::Decision::Fail { why, .. } => assert_eq!(why, receive::Refusal::Unknown),
             other => panic!("{other:?}"),
         }
         // Another invoice's deletion meanwhile does not stop this one.
         let kept = hash_of(&inv.create(req("kept", 3600)).await.unwrap());
         inv.create(req("other", 3600)).await.unwrap();
-        let deciding = {
-            let inv = inv.clone();
-            tokio::spawn(async move { inv.on_claimable(kept, 5000, Duration::from_secs(20)).await })
-        };
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        inv.delete("other".into(), "unpaid".into(), false)
-            .await
-            .unwrap();
         assert!(matches!(
-            deciding.await.unwrap(),
+            decide_deleting(kept, "other").await,
             receive::Decision::Claim { .. }
         ));
     }
