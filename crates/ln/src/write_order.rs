@@ -86,8 +86,6 @@ use std::time::Instant;
 use lightning::chain::ChannelMonitorUpdateStatus;
 use lightning::ln::types::ChannelId;
 
-use lightning::util::ser::Writeable;
-
 use crate::logger::LdkLogger;
 use crate::node::Ln;
 use crate::types::{KvGroup, OpenGroup};
@@ -242,7 +240,7 @@ impl Ln {
         let _order = self.persisting.lock().unwrap_or_else(|p| p.into_inner());
         let waiting = self.chain_monitor.pending_operation_count();
         let started = Instant::now();
-        let manager = self.manager.encode();
+        let manager = self.manager_chunks.encode(&*self.manager);
         let encoded = started.elapsed();
         // Only the chunks that changed are written (manager_chunks.rs), always in one
         // transaction; what we know of the stored chunks changes once it is durable.
