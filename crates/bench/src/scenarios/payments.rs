@@ -5,10 +5,12 @@
 //! plugin (pyln-client and cln-plugin) and an `htlc_accepted` plugin (pyln-client and
 //! cln-plugin), each answering `continue` at once, started and stopped on the payee
 //! (`plugin start`/`stop`) so that slices with and without it alternate on the same
-//! channel and machine state. The channel's state grows with every payment (LDK keeps
-//! completed payments for a few timer ticks), so rows taken one after another would
-//! mix the hook's cost with that drift; the "added p50" rows are paired minus unpaired:
-//! the median of the rounds' differences (the figure to quote), and over the pooled slices.
+//! channel and machine state. The payer's state grows with every payment (LDK keeps
+//! completed payments for 7 timer ticks, about 7 minutes, and every manager write encodes
+//! them), so rows taken one after another would mix the hook's cost with that drift: each
+//! hook is measured on a pair of nodes of its own, opened for it, and the "added p50" rows
+//! are paired minus unpaired: the median of the rounds' differences (the figure to quote),
+//! and over the pooled slices.
 
 use crate::client::RpcClient;
 use crate::daemon::{default_binary, Daemon};
@@ -358,6 +360,51 @@ async fn pay_worker(
     Ok(s)
 }
 
+/// Two fresh boltds with a channel a → b, usable.
+struct Pair {
+    a: Daemon,
+    b: Daemon,
+    b_id: String,
+}
+
+impl Pair {
+    async fn open(bin: &Path, opts: &[String], dc: &devchain::DevChain) -> anyhow::Result<Pair> {
+        let a = Daemon::start(bin, opts).await?;
+        let b = Daemon::start(bin, opts).await?;
+        let addr = call(&a.socket, "newaddr", json!({})).await?["bech32"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        dc.fund(&addr, bitcoin::Amount::from_sat(CHANNEL_SAT + 100_000))?;
+        dc.mine(1)?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while call(&a.socket, "listfunds", json!({})).await?["outputs"]
+            .as_array()
+            .is_none_or(|o| !o.iter().any(|o| o["status"] == "confirmed"))
+        {
+            if Instant::now() > deadline {
+                bail!("funds never confirmed");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let b_id = connect(&a.socket, &b.socket).await?;
+        call(
+            &a.socket,
+            "fundchannel",
+            json!({"id": b_id, "amount": CHANNEL_SAT, "feerate": "1000perkw"}),
+        )
+        .await?;
+        dc.mine(6)?;
+        wait_usable(&a.socket, &b_id).await?;
+        Ok(Pair { a, b, b_id })
+    }
+
+    async fn stop(self) {
+        self.a.stop().await;
+        self.b.stop().await;
+    }
+}
+
 pub async fn run(args: &Args) -> anyhow::Result<Table> {
     let bin = args.boltd.clone().unwrap_or_else(default_binary);
     let repo = find_repo(args.repo.as_ref());
@@ -385,34 +432,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Table> {
         "--dev-bitcoind-poll=1".to_string(),
         "--bind-addr=127.0.0.1:0".to_string(),
     ];
-    let a = Daemon::start(&bin, &opts).await?;
-    let b = Daemon::start(&bin, &opts).await?;
-    let addr = call(&a.socket, "newaddr", json!({})).await?["bech32"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    dc.fund(&addr, bitcoin::Amount::from_sat(CHANNEL_SAT + 100_000))?;
-    dc.mine(1)?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while call(&a.socket, "listfunds", json!({})).await?["outputs"]
-        .as_array()
-        .is_none_or(|o| !o.iter().any(|o| o["status"] == "confirmed"))
-    {
-        if Instant::now() > deadline {
-            bail!("funds never confirmed");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let b_id = connect(&a.socket, &b.socket).await?;
-    call(
-        &a.socket,
-        "fundchannel",
-        json!({"id": b_id, "amount": CHANNEL_SAT, "feerate": "1000perkw"}),
-    )
-    .await?;
-    dc.mine(6)?;
-    wait_usable(&a.socket, &b_id).await?;
-
+    let Pair { a, b, b_id } = Pair::open(&bin, &opts, &dc).await?;
     let mut table = Table::latency();
     for &n in &[1usize, 8] {
         let pool = pool(&b.socket, args, n, &format!("c{n}")).await?;
@@ -435,9 +455,9 @@ pub async fn run(args: &Args) -> anyhow::Result<Table> {
     .await?;
     s.cost = Some(b.cost() - before);
     table.latency_row("keysend, no plugin", 1, &s);
+    a.stop().await;
+    b.stop().await;
     if args.no_hooks {
-        a.stop().await;
-        b.stop().await;
         return Ok(table);
     }
 
@@ -452,7 +472,9 @@ pub async fn run(args: &Args) -> anyhow::Result<Table> {
     ];
     for (label, hook) in &hooks {
         let plugin = launcher(kit.path(), &repo, &bins, hook)?;
-        let p = paired(args, &a.socket, &b, &plugin, label).await?;
+        let nodes = Pair::open(&bin, &opts, &dc).await?;
+        let p = paired(args, &nodes.a.socket, &nodes.b, &plugin, label).await?;
+        nodes.stop().await;
         table.latency_row(&format!("pay, {label} (paired)"), 1, &p.with);
         table.latency_row(
             &format!("pay, no plugin (paired with {label})"),
@@ -478,7 +500,5 @@ pub async fn run(args: &Args) -> anyhow::Result<Table> {
             "-".into(),
         ]);
     }
-    a.stop().await;
-    b.stop().await;
     Ok(table)
 }
