@@ -310,6 +310,20 @@ fn level_of(l: &Level) -> LogLevel {
 
 impl<S: Subscriber> Layer<S> for ClnLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        // An event that names no source of its own (most: its target says where it comes
+        // from) and that the filters drop is dropped before its fields are formatted. A
+        // `LEVEL:PREFIX` filter lowers tracing's pre-filter for every event, so otherwise
+        // each of LDK's debug lines was formatted only to be thrown away.
+        let meta = event.metadata();
+        if meta.fields().field("source").is_none() && meta.fields().field("cln_level").is_none() {
+            let t = meta.target();
+            if !self
+                .shared
+                .enabled(level_of(meta.level()), t.split("::").next().unwrap_or(t))
+            {
+                return;
+            }
+        }
         let mut f = Fields::default();
         event.record(&mut f);
         let mut level = level_of(event.metadata().level());
@@ -510,6 +524,37 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "INFO    plugin-x: a?b?c???!\n");
         assert_eq!(rx.try_recv().unwrap().message, "a?b?c???!");
+    }
+
+    /// Counts how often it is formatted.
+    struct Formatted<'a>(&'a std::sync::atomic::AtomicUsize);
+
+    impl std::fmt::Display for Formatted<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            f.write_str("x")
+        }
+    }
+
+    #[test]
+    fn a_line_the_filters_drop_is_not_formatted() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let sh = Arc::new(shared(LogLevel::Info, &[("plugin-foo", LogLevel::Debug)]));
+        let mut rx = sh.events.subscribe();
+        let sub = tracing_subscriber::registry().with(
+            ClnLayer { shared: sh.clone() }.with_filter(tracing::level_filters::LevelFilter::DEBUG),
+        );
+        let (dropped, kept) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        tracing::subscriber::with_default(sub, || {
+            tracing::debug!(target: "ln::ldk", "{}", Formatted(&dropped));
+            tracing::debug!(source = "plugin-foo", "{}", Formatted(&kept));
+            tracing::info!(target: "ln::ldk", "{}", Formatted(&kept));
+        });
+        assert_eq!(dropped.load(Ordering::SeqCst), 0);
+        assert_eq!(kept.load(Ordering::SeqCst), 2);
+        assert_eq!(rx.try_recv().unwrap().source, "plugin-foo");
+        assert_eq!(rx.try_recv().unwrap().source, "ln");
+        assert!(rx.try_recv().is_err());
     }
 
     #[test]
