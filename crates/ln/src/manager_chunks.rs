@@ -174,6 +174,17 @@ fn decode_list(bytes: &[u8]) -> Result<(Vec<Entry>, u64), Error> {
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
+    // What a write never lists; refused here, they would size an allocation from the
+    // store (the length) or overflow (the next chunk number).
+    if entries
+        .iter()
+        .any(|e| e.len as usize > MAX || e.id == u64::MAX)
+    {
+        return Err(corrupt("entry out of range".into()));
+    }
+    if entries.iter().map(|e| u64::from(e.len)).sum::<u64>() != total {
+        return Err(corrupt(format!("entries do not add up to {total} bytes")));
+    }
     Ok((entries, total))
 }
 
@@ -255,6 +266,7 @@ impl ManagerChunks {
         let Some((entries, total)) = list else {
             return Ok(None);
         };
+        // `total` is the sum of the entries' lengths, each at most MAX (decode_list).
         let mut data = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
         let mut chunks = HashMap::with_capacity(entries.len());
         for e in &entries {
@@ -264,12 +276,6 @@ impl ManagerChunks {
             }
             data.extend_from_slice(&chunk);
             chunks.insert(e.id, (*e, chunk));
-        }
-        if data.len() as u64 != total {
-            return Err(corrupt(format!(
-                "{} bytes, the list says {total}",
-                data.len()
-            )));
         }
         *self.stored() = Stored {
             next_id: entries.iter().map(|e| e.id + 1).max().unwrap_or(0),
@@ -463,6 +469,13 @@ mod tests {
             .collect()
     }
 
+    /// A store holding `n` random bytes written as chunks, and its writer.
+    fn saved(n: usize, seed: u64) -> (Mem, ManagerChunks, Vec<u8>) {
+        let (kv, c, data) = (Mem::default(), ManagerChunks::default(), random(n, seed));
+        save(&c, &kv, &data);
+        (kv, c, data)
+    }
+
     fn save(c: &ManagerChunks, kv: &Mem, data: &[u8]) -> usize {
         let plan = c.plan(data);
         let n = plan.new_bytes();
@@ -576,10 +589,7 @@ mod tests {
 
     #[test]
     fn a_plan_cuts_only_what_changed_and_finds_the_stored_chunks_after_it() {
-        let kv = Mem::default();
-        let c = ManagerChunks::default();
-        let mut data = random(1_000_000, 4);
-        save(&c, &kv, &data);
+        let (kv, c, mut data) = saved(1_000_000, 4);
         let cut_by = |data: &[u8]| {
             CUT_BYTES.with(|b| b.set(0));
             let plan = c.plan(data);
@@ -602,10 +612,7 @@ mod tests {
 
     #[test]
     fn a_plan_never_applied_leaves_what_is_stored_in_charge() {
-        let kv = Mem::default();
-        let c = ManagerChunks::default();
-        let first = random(100_000, 4);
-        save(&c, &kv, &first);
+        let (kv, c, _first) = saved(100_000, 4);
         // A write whose transaction never committed: nothing of it is known afterwards,
         // so the next write does not count on its chunks.
         let lost = random(100_000, 5);
@@ -649,10 +656,7 @@ mod tests {
 
     #[test]
     fn a_damaged_store_is_refused_not_misread() {
-        let kv = Mem::default();
-        let c = ManagerChunks::default();
-        let data = random(50_000, 8);
-        save(&c, &kv, &data);
+        let (kv, _, _) = saved(50_000, 8);
         let key = kv.list(NS, CHUNKS).unwrap()[0].clone();
         let mut chunk = kv.read(NS, CHUNKS, &key).unwrap();
         chunk[0] ^= 1;
@@ -661,6 +665,17 @@ mod tests {
         kv.remove(NS, CHUNKS, &key, false).unwrap();
         assert!(ManagerChunks::default().load(&kv).is_err());
         kv.write(NS, "", LIST, vec![VERSION, 1, 2]).unwrap();
+        assert!(ManagerChunks::default().load(&kv).is_err());
+        // A list that claims an absurd length, or the last chunk number, is refused too
+        // (neither sizes an allocation nor overflows).
+        let (intact, _, _) = saved(50_000, 9);
+        let (list, _) = decode_list(&intact.read(NS, "", LIST).unwrap()).unwrap();
+        kv.write(NS, "", LIST, encode_list(&list, u64::MAX))
+            .unwrap();
+        assert!(ManagerChunks::default().load(&kv).is_err());
+        let mut last = list.clone();
+        last[0].id = u64::MAX;
+        kv.write(NS, "", LIST, encode_list(&last, 1)).unwrap();
         assert!(ManagerChunks::default().load(&kv).is_err());
     }
 }
